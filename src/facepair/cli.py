@@ -1,0 +1,142 @@
+"""The `facepair` command: one subcommand per stage. Parses flags, calls the stage's function,
+and turns user errors into one-line messages with a non-zero exit (never a traceback)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from .errors import FacepairError
+
+EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
+
+
+def _add_extract(sub):
+    from .faces import align, extract as ex, identity
+    p = sub.add_parser("extract", help="find, landmark, align and store faces from images/videos",
+                       description="Find faces in images, folders of images (recursive) and "
+                       "videos; store 68 landmarks and aligned crops in a face set folder.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, videos")
+    p.add_argument("-o", "--output", required=True, metavar="FACESET_DIR",
+                   help="face set folder to create (or extend with --append)")
+    p.add_argument("--detector", choices=["haar", "hog", "cnn"], default="hog",
+                   help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
+    p.add_argument("--size", type=int, default=64, help="crop side in px (default: 64)")
+    p.add_argument("--padding", type=float, default=align.DEFAULT_PADDING,
+                   help="share of the crop kept around the mean-face template on each side; "
+                   f"larger = more context, less detail (default: {align.DEFAULT_PADDING})")
+    p.add_argument("--no-align", action="store_true",
+                   help="the seed's plain detector-box crop resized to --size, no alignment")
+    p.add_argument("--every", type=int, default=1, metavar="N",
+                   help="videos: take every Nth frame (default: 1)")
+    p.add_argument("--all-faces", action="store_true",
+                   help="keep every face of a frame (default: the largest only)")
+    p.add_argument("--identity", nargs="+", metavar="PHOTO",
+                   help="keep only faces of the person in these reference photos")
+    p.add_argument("--threshold", type=float, default=identity.DEFAULT_THRESHOLD,
+                   help="--identity: max embedding distance to a reference "
+                   f"(default: {identity.DEFAULT_THRESHOLD})")
+    p.add_argument("--min-size", type=float, default=ex.DEFAULT_MIN_SIZE,
+                   help=f"reject faces narrower than this in px (default: {ex.DEFAULT_MIN_SIZE})")
+    p.add_argument("--min-blur", type=float, default=ex.DEFAULT_MIN_BLUR,
+                   help="reject crops whose variance of Laplacian is below this; 0 keeps all "
+                   f"(default: {ex.DEFAULT_MIN_BLUR})")
+    p.add_argument("--detect-size", type=int, default=480,
+                   help="detect on a copy whose longer side is at most this many px; landmarks "
+                   "use full resolution; 0 = detect at full size (default: 480)")
+    p.add_argument("--append", action="store_true", help="add to an existing face set")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_extract)
+
+
+def _run_extract(a):
+    from .faces.extract import extract
+    summary = extract(a.inputs, a.output, detector=a.detector, size=a.size, padding=a.padding,
+                      align_faces=not a.no_align, every=a.every, all_faces=a.all_faces,
+                      identity=a.identity, threshold=a.threshold, min_size=a.min_size,
+                      min_blur=a.min_blur, detect_size=a.detect_size, append=a.append,
+                      progress=not a.quiet)
+    print(summary)
+
+
+def _add_train(sub):
+    from .model.presets import DEFAULT_PRESET, PRESETS
+    p = sub.add_parser("train", help="train the shared-encoder autoencoder pair on two face sets",
+                       description="Train both autoencoders together (one shared encoder, a "
+                       "decoder for A and one for B). Re-running on an existing model folder "
+                       "resumes it. Under torchrun, runs data-parallel (DDP).")
+    p.add_argument("--a", nargs="+", required=True, metavar="FACESET", help="face sets of person A")
+    p.add_argument("--b", nargs="+", required=True, metavar="FACESET", help="face sets of person B")
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="model folder (created or resumed)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help=f"named recipe (default: {DEFAULT_PRESET}, or the model folder's own)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="train until this total step count")
+    budget.add_argument("--minutes", type=float, help="train for this many minutes (this run)")
+    p.add_argument("--batch-size", type=int, help="faces per side per step, all ranks together "
+                   "(default: the preset's, 32 in seed)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default: 100)")
+    p.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default: 3)")
+    p.add_argument("--preview-every", type=int, default=100,
+                   help="write a preview grid and validation losses every N steps (default: 100)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
+                   help="auto: bf16 on CPUs with AVX-512/AMX and on bf16 GPUs, else fp32/fp16")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model (slow to start; measure before using)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="threads preparing batches ahead of the step (default: 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    for flag, what in (("flip", "random horizontal flip"), ("affine", "small random rotation/scale/shift"),
+                       ("color", "colour jitter"), ("warp", "the classic deepfake random warp")):
+        p.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"augmentation: {what} (default: the preset's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(a):
+    from .train.loop import TrainOptions, train
+    opts = TrainOptions(a=a.a, b=a.b, model_dir=a.model, preset=a.preset, steps=a.steps,
+                        minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
+                        save_every=a.save_every, keep=a.keep, preview_every=a.preview_every,
+                        device=a.device, precision=a.precision, compile=a.compile,
+                        workers=a.workers, seed=a.seed, flip=a.flip, affine=a.affine,
+                        color=a.color, warp=a.warp, progress=not a.quiet)
+    result = train(opts)
+    if result is not None:
+        print(result)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = argparse.ArgumentParser(
+        prog="facepair", description="facepair: face swapping with two autoencoders that share "
+        "one encoder. Use only with the consent of the people shown; outputs are labelled synthetic.")
+    parser.add_argument("--version", action="version", version=f"facepair {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_extract(sub)
+    _add_train(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"facepair: warning: {msg}\n"
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except FacepairError as e:
+        print(f"facepair: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("facepair: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug, not a user error: still one line unless asked for more
+        if os.environ.get("FACEPAIR_DEBUG"):
+            raise
+        print(f"facepair: internal error: {type(e).__name__}: {e} "
+              "(set FACEPAIR_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+    return 0

@@ -1,0 +1,91 @@
+"""Face detectors behind one interface: `haar` (the seed's OpenCV cascade), `hog` and `cnn` (dlib).
+
+Each returns boxes (x0, y0, x1, y1) in the coordinates of the frame it was given. Detection runs on
+a copy downscaled so its longer side is at most `detect_size` px (0: full size): dlib's HOG runs
+~3x faster at 1/3 scale on 720p with every face of the sample footage still found.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import dlib
+import numpy as np
+
+from ..errors import FacepairError
+
+DETECTORS = ("haar", "hog", "cnn")
+
+
+def model_file(name: str) -> str:
+    """Path of a dlib model file shipped by the `face-recognition-models` package."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise FacepairError("package face-recognition-models is not installed (run `make setup`)")
+    path = Path(spec.origin).parent / "models" / name
+    if not path.exists():
+        raise FacepairError(f"model file missing: {path}")
+    return str(path)
+
+
+class Detector:
+    name = "base"
+
+    def __init__(self, detect_size: int = 480):
+        self.detect_size = detect_size
+
+    def __call__(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.detect_size / max(h, w)) if self.detect_size else 1.0
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)),
+                                                    interpolation=cv2.INTER_AREA)
+        return [tuple(v / scale for v in box) for box in self._detect(small)]
+
+    def _detect(self, rgb):
+        raise NotImplementedError
+
+
+class HaarDetector(Detector):
+    name = "haar"
+
+    def __init__(self, detect_size: int = 480):
+        super().__init__(detect_size)
+        self.cascade = cv2.CascadeClassifier(
+            str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+
+    def _detect(self, rgb):
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                              minSize=(24, 24))
+        return [(x, y, x + w, y + h) for x, y, w, h in np.asarray(found).reshape(-1, 4)]
+
+
+class HogDetector(Detector):
+    name = "hog"
+
+    def __init__(self, detect_size: int = 480):
+        super().__init__(detect_size)
+        self.det = dlib.get_frontal_face_detector()
+
+    def _detect(self, rgb):
+        return [(r.left(), r.top(), r.right(), r.bottom()) for r in self.det(rgb, 0)]
+
+
+class CnnDetector(Detector):
+    name = "cnn"
+
+    def __init__(self, detect_size: int = 480):
+        super().__init__(detect_size)
+        self.det = dlib.cnn_face_detection_model_v1(model_file("mmod_human_face_detector.dat"))
+
+    def _detect(self, rgb):
+        return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
+                for d in self.det(rgb, 0)]
+
+
+def make_detector(name: str, detect_size: int = 480) -> Detector:
+    classes = {"haar": HaarDetector, "hog": HogDetector, "cnn": CnnDetector}
+    if name not in classes:
+        raise FacepairError(f"unknown detector '{name}' (choose from {', '.join(DETECTORS)})")
+    return classes[name](detect_size)

@@ -1,0 +1,190 @@
+"""The extract stage: images and videos -> detected, landmarked, aligned faces in a face set."""
+from __future__ import annotations
+
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import FacepairError
+from ..media import UnreadableMedia, expand_inputs, is_image, iter_video, prefetch, read_image, \
+    video_info, write_image
+from . import align, faceset
+from .detect import make_detector
+from .identity import DEFAULT_THRESHOLD, Embedder, distance
+from .landmarks import Landmarker
+
+DEFAULT_MIN_SIZE = 40       # px, detector box width in the frame
+DEFAULT_MIN_BLUR = 10.0     # variance of the crop's Laplacian; the sample clips' 64 px crops: > 40
+
+
+@dataclass
+class ExtractSummary:
+    output: str = ""
+    inputs: int = 0
+    frames_read: int = 0
+    faces_kept: int = 0
+    frames_without_face: int = 0
+    rejected: dict = field(default_factory=lambda: {"too_small": 0, "blurry": 0,
+                                                    "not_identity": 0, "not_largest": 0})
+    unreadable: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames_read / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return dict(asdict(self), fps=self.fps)
+
+    def __str__(self) -> str:
+        rej = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.rejected.items())
+        lines = [f"inputs: {self.inputs}   frames read: {self.frames_read} "
+                 f"({self.fps:.1f} frames/s)   faces kept: {self.faces_kept}",
+                 f"frames without a face: {self.frames_without_face}   rejected: {rej}",
+                 f"unreadable files: {len(self.unreadable)}"
+                 + "".join(f"\n  - {u}" for u in self.unreadable),
+                 f"face set: {self.output}"]
+        return "\n".join(lines)
+
+
+def _frames(files: Sequence[Path], every: int, summary: ExtractSummary) -> Iterator:
+    """(source, frame index, RGB frame) over images and videos; unreadable files are counted."""
+    for path in files:
+        try:
+            if is_image(path):
+                yield path, 0, read_image(path)
+            else:
+                yield from ((path, i, f) for i, f in iter_video(path, every))
+        except UnreadableMedia as e:
+            warnings.warn(f"skipped: {e}")
+            summary.unreadable.append(str(path))
+
+
+def _expected_frames(files: Sequence[Path], every: int) -> int:
+    total = 0
+    for path in files:
+        if is_image(path):
+            total += 1
+        else:
+            try:
+                total += -(-video_info(path)["frames"] // every)
+            except UnreadableMedia:
+                pass
+    return total
+
+
+def _open_output(out: Path, append: bool, size: int, padding: float, aligned: bool,
+                 detector: str) -> tuple[dict, int]:
+    """The face set's index to extend and the number of the next face file."""
+    if out.exists() and any(out.iterdir()):
+        if not append:
+            raise FacepairError(f"output folder is not empty: {out} (use --append to add faces "
+                                "to an existing face set)")
+        meta = faceset.load_index(out)
+        for key, want in (("size", size), ("aligned", aligned), ("padding", padding)):
+            if meta[key] != want and (key != "padding" or aligned):
+                raise FacepairError(f"cannot append: face set {out} has {key}={meta[key]}, "
+                                    f"this run has {key}={want}")
+        numbers = [int(Path(f["file"]).stem) for f in meta["faces"] if Path(f["file"]).stem.isdigit()]
+        return meta, max(numbers, default=-1) + 1
+    (out / "faces").mkdir(parents=True, exist_ok=True)
+    tpl = align.template(size, padding) if aligned else np.zeros((0, 2))
+    return faceset.new_index(size, padding, aligned, detector, tpl), 0
+
+
+def _reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
+    refs = []
+    for p in expand_inputs(photos):
+        try:
+            img = read_image(p)
+        except UnreadableMedia as e:
+            raise FacepairError(f"identity photo unreadable: {e}") from None
+        boxes = detector(img)
+        if not boxes:
+            raise FacepairError(f"no face found in identity photo {p}")
+        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        refs.append(embedder.from_landmarks(img, landmarker(img, box)))
+    return np.stack(refs)
+
+
+def extract(inputs, output, *, detector: str = "hog", size: int = 64,
+            padding: float = align.DEFAULT_PADDING, align_faces: bool = True, every: int = 1,
+            all_faces: bool = False, identity=None, threshold: float = DEFAULT_THRESHOLD,
+            min_size: float = DEFAULT_MIN_SIZE, min_blur: float = DEFAULT_MIN_BLUR,
+            detect_size: int = 480, append: bool = False, progress: bool = True) -> ExtractSummary:
+    """Find, landmark, align and store the faces of `inputs` (images, folders, videos) in the face
+    set folder `output`. Returns an ExtractSummary; raises FacepairError on user errors."""
+    if every < 1 or size < 8 or not 0 <= padding < 0.5:
+        raise FacepairError("bad option: need --every >= 1, --size >= 8, 0 <= --padding < 0.5")
+    t0 = time.perf_counter()
+    files = expand_inputs(inputs)
+    if not files:
+        raise FacepairError("no input files found")
+    out = Path(output)
+    created = not out.exists()
+    det, landmarker = make_detector(detector, detect_size), Landmarker()
+    embedder = Embedder() if identity else None
+    refs = _reference_embeddings(identity, det, landmarker, embedder) if identity else None
+    meta, number = _open_output(out, append, size, padding, align_faces, detector)
+    summary = ExtractSummary(output=str(out), inputs=len(files))
+    bar = tqdm(total=_expected_frames(files, every), unit="frame", disable=not progress,
+               desc="extract", dynamic_ncols=True)
+    try:
+        for source, index, frame in prefetch(_frames(files, every, summary)):
+            summary.frames_read += 1
+            bar.update()
+            boxes = sorted(det(frame), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+            if not boxes:
+                summary.frames_without_face += 1
+            elif not all_faces:
+                summary.rejected["not_largest"] += len(boxes) - 1
+                boxes = boxes[:1]
+            for box in boxes:
+                if box[2] - box[0] < min_size:
+                    summary.rejected["too_small"] += 1
+                    continue
+                marks = landmarker(frame, box)
+                m = align.align_transform(marks, size, padding) if align_faces \
+                    else align.box_transform(box, size)
+                crop = align.warp(frame, m, size)
+                blur = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+                if blur < min_blur:
+                    summary.rejected["blurry"] += 1
+                    continue
+                if refs is not None and distance(embedder.from_landmarks(frame, marks), refs)[0] > threshold:
+                    summary.rejected["not_identity"] += 1
+                    continue
+                name = f"faces/{number:06d}.png"
+                write_image(out / name, crop)
+                number += 1
+                summary.faces_kept += 1
+                meta["faces"].append({
+                    "file": name, "source": str(source), "frame": index,
+                    "bbox": [round(float(v), 1) for v in box],
+                    "landmarks": np.round(marks, 2).tolist(),
+                    "transform": np.round(m, 6).tolist(), "blur": round(blur, 1)})
+                if summary.faces_kept % 500 == 0:
+                    faceset.save_index(out, meta)      # an interrupted run keeps its faces
+            bar.set_postfix(faces=summary.faces_kept, refresh=False)
+    finally:
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+        if summary.faces_kept or (out / faceset.INDEX).exists():
+            faceset.save_index(out, meta)
+    if summary.faces_kept == 0:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        if summary.frames_read == 0:
+            raise FacepairError(f"no readable image or video among {len(files)} input file(s)")
+        why = "" if not any(summary.rejected.values()) else \
+            " kept (" + ", ".join(f"{v} {k}" for k, v in summary.rejected.items() if v) + ")"
+        raise FacepairError(f"no face found in {summary.frames_read} frame(s) of "
+                            f"{len(files)} input file(s){why}")
+    return summary

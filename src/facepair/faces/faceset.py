@@ -1,0 +1,83 @@
+"""The on-disk face set: FACESET_DIR/faces/NNNNNN.png + FACESET_DIR/faceset.json.
+
+faceset.json (versioned): {"format": "facepair-faceset", "version": 1, "size", "padding", "aligned",
+"detector", "template" (51 [x, y] crop-pixel points, for landmarks 17-67), "faces": [entry...]};
+each entry: file (relative), source (path), frame (index), bbox [x0, y0, x1, y1], landmarks
+(68 [x, y], frame coordinates), transform (2x3, frame -> crop coordinates), blur (variance of
+the crop's Laplacian). Other tools read `faces`, `landmarks` and `transform`: keep them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacepairError
+from ..media import atomic_write_json, read_image, UnreadableMedia
+
+FORMAT = "facepair-faceset"
+VERSION = 1
+INDEX = "faceset.json"
+
+
+def load_index(folder: Path) -> dict:
+    folder = Path(folder)
+    index = folder / INDEX
+    if not folder.exists():
+        raise FacepairError(f"face set not found: {folder}")
+    if not index.exists():
+        raise FacepairError(f"not a face set (no {INDEX}): {folder}")
+    try:
+        meta = json.loads(index.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise FacepairError(f"corrupt {index}: {e}") from None
+    if meta.get("format") != FORMAT or not isinstance(meta.get("faces"), list):
+        raise FacepairError(f"not a facepair face set: {index}")
+    if meta.get("version", 0) > VERSION:
+        raise FacepairError(f"{index} is format version {meta['version']}; this facepair reads "
+                            f"up to {VERSION} (upgrade facepair)")
+    return meta
+
+
+def save_index(folder: Path, meta: dict) -> None:
+    atomic_write_json(Path(folder) / INDEX, meta)
+
+
+def new_index(size: int, padding: float, aligned: bool, detector: str, template) -> dict:
+    return {"format": FORMAT, "version": VERSION, "size": size, "padding": padding,
+            "aligned": aligned, "detector": detector,
+            "template": np.round(np.asarray(template), 4).tolist(), "faces": []}
+
+
+def fingerprint(meta: dict) -> str:
+    """A short hash of a face set's index: tells a resumed training run its data changed."""
+    return hashlib.sha256(json.dumps(meta["faces"], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_faces(folders: list[Path], size: int | None = None) -> tuple[np.ndarray, list[dict], list[dict]]:
+    """All faces of several face sets: (N, S, S, 3) uint8 RGB, their entries, and a summary per
+    folder (path, count, fingerprint). All sets must share one crop size (and `size` if given)."""
+    images, entries, sets = [], [], []
+    for folder in map(Path, folders):
+        meta = load_index(folder)
+        if size is None:
+            size = meta["size"]
+        if meta["size"] != size:
+            raise FacepairError(f"face set {folder} has {meta['size']} px faces, expected {size} px")
+        n = 0
+        for face in meta["faces"]:
+            try:
+                img = read_image(folder / face["file"])
+            except UnreadableMedia:
+                continue                       # a deleted or damaged crop: skip it
+            if img.shape[:2] != (size, size):
+                continue
+            images.append(img)
+            entries.append(dict(face, faceset=str(folder)))
+            n += 1
+        if n == 0:
+            raise FacepairError(f"face set {folder} holds no readable faces")
+        sets.append({"path": str(folder), "faces": n, "fingerprint": fingerprint(meta)})
+    return np.stack(images), entries, sets

@@ -1,0 +1,34 @@
+"""Who is this? dlib's 128-d face embeddings (ResNet, distance < 0.6 = same person)."""
+from __future__ import annotations
+
+import cv2
+import dlib
+import numpy as np
+
+from .detect import model_file
+
+DEFAULT_THRESHOLD = 0.6
+
+
+class Embedder:
+    def __init__(self):
+        self.net = dlib.face_recognition_model_v1(model_file("dlib_face_recognition_resnet_model_v1.dat"))
+
+    def from_landmarks(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """Embedding of a face in a frame, aligned by dlib from its 68 landmarks."""
+        pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
+        x0, y0 = landmarks.min(0)
+        x1, y1 = landmarks.max(0)
+        shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
+        return np.array(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
+
+    def from_chip(self, crop: np.ndarray) -> np.ndarray:
+        """Embedding of an already aligned face crop, upscaled to dlib's 150 px chip."""
+        chip = cv2.resize(crop, (150, 150), interpolation=cv2.INTER_CUBIC)
+        return np.array(self.net.compute_face_descriptor(np.ascontiguousarray(chip)), dtype=np.float32)
+
+
+def distance(embeddings: np.ndarray, refs: np.ndarray) -> np.ndarray:
+    """Distance of each embedding to its nearest reference."""
+    e = np.atleast_2d(embeddings)
+    return np.linalg.norm(e[:, None, :] - np.atleast_2d(refs)[None], axis=2).min(1)

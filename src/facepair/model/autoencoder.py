@@ -1,0 +1,93 @@
+"""Two autoencoders that share one encoder: the whole model on one screen.
+
+Encoder (shared): 4 x [Conv2d 5x5 stride 2 -> BatchNorm -> LeakyReLU], flatten, Dense 512.
+Decoder (one per identity): Dense 512 (linear) -> Dense 1024 (ReLU) -> reshape ->
+4 x [ConvTranspose2d (x2 upsampling) -> Conv2d 3x3 stride 1], conv filters 512, 256, 128, 3,
+LeakyReLU and BatchNorm between, the last conv linear.
+
+Choices where the published description is silent (also listed in the README):
+- The 1024-d dense output is reshaped to 64 x 4 x 4: four x2 upsamplings then reach 64 x 64, the
+  mirror of the encoder's four stride-2 halvings (64 -> 4).
+- Each ConvTranspose2d keeps its channel count and uses kernel 2, stride 2: a learned x2 upsampling
+  whose kernels do not overlap (so no checkerboard artefacts); the Conv2d after it sets the filters.
+- "LeakyReLU, BatchNorm between" is taken literally: Conv2d -> LeakyReLU -> BatchNorm after each of
+  the first three decoder convs. LeakyReLU slope 0.2 everywhere (the common DCGAN value).
+- Convs are "same"-padded (5x5: padding 2, 3x3: padding 1).
+- Images are RGB in [0, 1]; the last conv is linear as specified (no sigmoid), so outputs are
+  clamped to [0, 1] only for display and swapping, never inside the loss.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .presets import ModelConfig
+from .upconv import up_conv
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        layers, c_in = [], 3
+        for c_out in cfg.enc_filters:
+            layers += [nn.Conv2d(c_in, c_out, 5, stride=2, padding=2),
+                       nn.BatchNorm2d(c_out), nn.LeakyReLU(cfg.slope)]
+            c_in = c_out
+        self.convs = nn.Sequential(*layers)
+        side = cfg.size // 2 ** len(cfg.enc_filters)
+        self.dense = nn.Linear(c_in * side * side, cfg.code)
+
+    def forward(self, x):
+        return self.dense(self.convs(x).flatten(1))
+
+
+class UpBlock(nn.Module):
+    """ConvTranspose2d (x2) -> Conv2d 3x3 -> [LeakyReLU -> BatchNorm] (none after the last)."""
+
+    def __init__(self, c_in: int, c_out: int, slope: float, last: bool):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(c_in, c_in, 2, stride=2)
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.post = None if last else nn.Sequential(nn.LeakyReLU(slope), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        x = up_conv(x, self.up, self.conv)          # = self.conv(self.up(x)), faster (upconv.py)
+        return x if self.post is None else self.post(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.side = cfg.size // 2 ** len(cfg.dec_filters)          # 4 for 64 px
+        self.c0 = cfg.dec_dense2 // (self.side * self.side)       # 1024 / 16 = 64 channels
+        self.dense = nn.Sequential(nn.Linear(cfg.code, cfg.dec_dense1),           # linear
+                                   nn.Linear(cfg.dec_dense1, cfg.dec_dense2), nn.ReLU())
+        chans = (self.c0, *cfg.dec_filters)
+        self.blocks = nn.Sequential(*[UpBlock(i, o, cfg.slope, last=k == len(cfg.dec_filters) - 1)
+                                      for k, (i, o) in enumerate(zip(chans, chans[1:]))])
+
+    def forward(self, code):
+        return self.blocks(self.dense(code).view(-1, self.c0, self.side, self.side))
+
+
+class FacePair(nn.Module):
+    """The shared encoder and the decoders of A and B. forward() runs one training step's
+    reconstructions: A through decoder A and B through decoder B (so DDP sees every parameter)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder_a = Decoder(cfg)
+        self.decoder_b = Decoder(cfg)
+
+    def forward(self, a, b):
+        return self.decoder_a(self.encoder(a)), self.decoder_b(self.encoder(b))
+
+    def decoder(self, side: str) -> Decoder:
+        return {"a": self.decoder_a, "b": self.decoder_b}[side]
+
+    @torch.no_grad()
+    def swap(self, faces, to: str):
+        """Encode faces (N,3,H,W in [0,1]) and decode with the decoder of side `to` ("a" or "b")."""
+        return self.decoder(to)(self.encoder(faces)).clamp(0, 1)

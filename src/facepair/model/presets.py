@@ -1,0 +1,65 @@
+"""Named presets: each is data (a model config and a training config), never a branch in code."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    size: int = 64                                   # face crop side, pixels
+    enc_filters: tuple[int, ...] = (64, 128, 256, 512)
+    code: int = 512                                  # the shared code's width
+    dec_dense1: int = 512
+    dec_dense2: int = 1024
+    dec_filters: tuple[int, ...] = (512, 256, 128, 3)
+    slope: float = 0.2                               # LeakyReLU negative slope
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 5e-5
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 32
+    loss: str = "l1"                                 # mean absolute error
+    # augmentation (all off in the published recipe)
+    flip: bool = False
+    affine: bool = False                             # small random rotation / scale / shift
+    color: bool = False                              # brightness / contrast / saturation jitter
+    warp: bool = False                               # deepfake random warp: warped in, clean target
+    val_fraction: float = 0.05                       # held-out share of each side (max val_max)
+    val_max: int = 64
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p for p in [
+        Preset("seed", "the published method, layer for layer: 64 px, Adam 5e-5 (0.5, 0.999), "
+                       "L1, batch 32, no augmentation"),
+    ]
+}
+DEFAULT_PRESET = "seed"
+
+
+def get_preset(name: str) -> Preset:
+    from ..errors import FacepairError
+    if name not in PRESETS:
+        raise FacepairError(f"unknown preset '{name}' (available: {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
+def config_to_dict(cfg) -> dict:
+    return asdict(cfg)
+
+
+def config_from_dict(cls, d: dict):
+    """Rebuild a (frozen) config dataclass from JSON, turning lists back into tuples."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})

@@ -1,0 +1,120 @@
+"""Face sets -> training batches: a fixed held-out split, per-rank shards, augmentation, and
+batches prepared by background threads ahead of the training step.
+
+Every batch is a pure function of (seed, salt, step): resuming, rolling back or prefetching never
+changes which faces a step sees, so a resumed run continues exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from ..faces.faceset import load_faces
+from ..model.presets import TrainConfig
+
+
+@dataclass
+class Side:
+    """One identity's faces: training shard of this rank, held-out validation faces."""
+    train: np.ndarray          # (N, S, S, 3) uint8 RGB
+    val: np.ndarray
+    val_files: list[str]
+    sets: list[dict]           # per face-set folder: path, faces, fingerprint
+
+
+def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world: int = 1) -> Side:
+    images, entries, sets = load_faces(folders, size)
+    n = len(images)
+    # Hold out a contiguous block at the end: neighbouring video frames are near-duplicates,
+    # so a random split would leak them into training.
+    n_val = min(cfg.val_max, max(1, round(n * cfg.val_fraction))) if n >= 4 else 0
+    train, val = images[:n - n_val], images[n - n_val:]
+    val_files = [f"{e['faceset']}/{e['file']}" for e in entries[n - n_val:]]
+    return Side(train=train[rank::world], val=val, val_files=val_files, sets=sets)
+
+
+def _random_warp(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The classic deepfake random warp: a 5x5 grid of control points jittered and smoothly
+    interpolated into a dense displacement field (the target stays unwarped)."""
+    s = img.shape[0]
+    offsets = rng.normal(0, s * 0.02, size=(2, 5, 5)).astype(np.float32)
+    flow = [cv2.resize(o, (s, s), interpolation=cv2.INTER_CUBIC) for o in offsets]
+    gx, gy = np.meshgrid(np.arange(s, dtype=np.float32), np.arange(s, dtype=np.float32))
+    return cv2.remap(img, gx + flow[0], gy + flow[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _augment(img: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(input, target) for one face; the seed recipe uses none of this (input = target = face)."""
+    s = img.shape[0]
+    if cfg.flip and rng.random() < 0.5:
+        img = img[:, ::-1]
+    if cfg.affine:
+        m = cv2.getRotationMatrix2D((s / 2, s / 2), rng.uniform(-10, 10), rng.uniform(0.95, 1.05))
+        m[:, 2] += rng.uniform(-0.05, 0.05, 2) * s
+        img = cv2.warpAffine(np.ascontiguousarray(img), m, (s, s), borderMode=cv2.BORDER_REFLECT)
+    if cfg.color:
+        f = img.astype(np.float32)
+        grey = f.mean(2, keepdims=True)
+        f = grey + (f - grey) * rng.uniform(0.8, 1.2)                    # saturation
+        f = (f - f.mean()) * rng.uniform(0.8, 1.2) + f.mean()            # contrast
+        img = np.clip(f + rng.uniform(-20, 20), 0, 255).astype(np.uint8)  # brightness
+    img = np.ascontiguousarray(img)
+    return (_random_warp(img, rng) if cfg.warp else img), img
+
+
+def _to_tensor(batch: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1], channels-last in memory."""
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
+
+
+class Batches:
+    """Batch for step s of both sides, built in `workers` background threads, `depth` ahead."""
+
+    def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, salt: int = 0,
+                 workers: int = 1, depth: int = 4, pin: bool = False):
+        self.sides, self.batch, self.cfg = (a.train, b.train), batch, cfg
+        self.seed, self.salt, self.pin = seed, salt, pin
+        self.pool = ThreadPoolExecutor(max(1, workers))
+        self.depth, self.pending = depth, {}
+
+    def _indices(self, side: int, step: int) -> np.ndarray:
+        # epoch-wise permutations, so every face is seen once per epoch
+        n, out, pos = len(self.sides[side]), [], step * self.batch
+        while len(out) < self.batch:
+            epoch, offset = divmod(pos, n)
+            perm = np.random.default_rng([self.seed, self.salt, side, epoch]).permutation(n)
+            take = perm[offset:offset + self.batch - len(out)]
+            out.extend(take)
+            pos += len(take)
+        return np.array(out)
+
+    def make(self, step: int) -> tuple[torch.Tensor, ...]:
+        rng = np.random.default_rng([self.seed, self.salt, 7, step])
+        tensors = []
+        for side, faces in enumerate(self.sides):
+            chosen = faces[self._indices(side, step)]
+            if self.cfg.flip or self.cfg.affine or self.cfg.color or self.cfg.warp:
+                pairs = [_augment(img, self.cfg, rng) for img in chosen]
+                x, y = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+                tensors += [_to_tensor(x), _to_tensor(y)]
+            else:
+                t = _to_tensor(chosen)
+                tensors += [t, t]
+        if self.pin:
+            tensors = [t.pin_memory() for t in tensors]
+        return tuple(tensors)           # a_in, a_target, b_in, b_target
+
+    def get(self, step: int):
+        for s in range(step, step + self.depth):
+            if s not in self.pending:
+                self.pending[s] = self.pool.submit(self.make, s)
+        for s in [s for s in self.pending if s < step]:
+            self.pending.pop(s).cancel()
+        return self.pending.pop(step).result()
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)

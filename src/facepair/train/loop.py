@@ -1,0 +1,403 @@
+"""The training loop: both autoencoders at once, resumable, fast on CPU and GPU, DDP under torchrun.
+
+    torchrun --nproc-per-node N -m facepair train --a A_SET --b B_SET --model MODEL_DIR
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import os
+import signal
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..errors import FacepairError
+from ..faces.faceset import load_index
+from ..model.autoencoder import FacePair
+from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
+                             config_to_dict, get_preset)
+from . import checkpoint, previews
+from .data import Batches, load_side
+
+LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published
+LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s"]
+OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", checkpoint.STATE}
+MAX_ROLLBACKS = 3
+
+
+class Interrupted(FacepairError):
+    exit_code = 130
+
+
+@dataclass
+class TrainOptions:
+    a: list
+    b: list
+    model_dir: str
+    preset: str | None = None
+    steps: int | None = None            # total step count to reach
+    minutes: float | None = None        # wall-clock budget of this run
+    batch_size: int | None = None
+    lr: float | None = None
+    save_every: int = 100
+    keep: int = 3
+    preview_every: int = 100
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    workers: int = 1
+    seed: int = 0
+    flip: bool | None = None
+    affine: bool | None = None
+    color: bool | None = None
+    warp: bool | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    model_dir: str
+    preset: str
+    start_step: int
+    step: int
+    seconds: float
+    images_per_s: float
+    losses: dict = field(default_factory=dict)
+
+    def __str__(self):
+        l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
+        return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
+                f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}\n"
+                f"model: {self.model_dir}")
+
+
+# ---------------------------------------------------------------------------------------------
+def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1):
+    """One step: a batch of A through encoder + decoder A, a batch of B through encoder +
+    decoder B, the sum of both losses, one optimizer step. Returns [loss_a, loss_b] (averaged
+    over ranks), or None when a loss is not finite (then no step is taken)."""
+    a_in, a_target, b_in, b_target = batch
+    with amp:
+        rec_a, rec_b = model(a_in, b_in)
+    loss_a, loss_b = loss_fn(rec_a.float(), a_target), loss_fn(rec_b.float(), b_target)
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss_a + loss_b).backward()
+    losses = torch.stack([loss_a.detach(), loss_b.detach()])
+    if world > 1:
+        dist.all_reduce(losses)
+        losses /= world
+    if not torch.isfinite(losses).all():
+        return None
+    scaler.step(opt)
+    scaler.update()
+    return losses.tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+def cpu_has_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX): bf16 autocast is then
+    ~2x faster than fp32 on this model (benchmarks/train_speed.py)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else \
+            "mps" if torch.backends.mps.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FacepairError("--device cuda: no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise FacepairError("--device mps: Apple MPS is not available")
+    return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    if name == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+    if name == "fp16" and device.type == "cpu":
+        raise FacepairError("--precision fp16 is for GPUs; use bf16 or fp32 on the CPU")
+    return name
+
+
+def _amp(device: torch.device, precision: str):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def weights_checksum(model: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_model_dir(model_dir: Path) -> dict | None:
+    """The saved state when resuming, None for a new model; refuses a foreign folder."""
+    if (model_dir / checkpoint.STATE).exists():
+        return checkpoint.read_state(model_dir)
+    if model_dir.exists():
+        if not model_dir.is_dir():
+            raise FacepairError(f"model path is a file, not a folder: {model_dir}")
+        foreign = [p.name for p in model_dir.iterdir() if p.name not in OWN_ENTRIES]
+        if foreign:
+            raise FacepairError(f"not a facepair model folder (no {checkpoint.STATE}, holds "
+                                f"{foreign[0]}): {model_dir}")
+    return None
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    """log.csv rows up to step `upto` (rows after the resumed checkpoint are dropped)."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= upto]
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, LOG_FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    from ..media import atomic_write_bytes
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+# ---------------------------------------------------------------------------------------------
+def train(opts: TrainOptions) -> TrainResult:
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    model_dir = Path(opts.model_dir)
+    saved = _check_model_dir(model_dir)
+
+    # --- recipe: the preset, the saved config when resuming, then the flags given -------------
+    if saved and opts.preset and opts.preset != saved["preset"]:
+        raise FacepairError(f"model folder {model_dir} was trained with preset '{saved['preset']}'"
+                            f", not '{opts.preset}' (use another --model folder for a new preset)")
+    preset = get_preset(saved["preset"] if saved else opts.preset or DEFAULT_PRESET)
+    mcfg = config_from_dict(ModelConfig, saved["model_config"]) if saved else preset.model
+    tcfg = config_from_dict(TrainConfig, saved["train_config"]) if saved else preset.train
+    overrides = {k: v for k, v in dict(lr=opts.lr, batch_size=opts.batch_size, flip=opts.flip,
+                                       affine=opts.affine, color=opts.color, warp=opts.warp).items()
+                 if v is not None}
+    tcfg = replace(tcfg, **overrides)
+    if tcfg.batch_size < 1 or tcfg.batch_size % world:
+        raise FacepairError(f"--batch-size {tcfg.batch_size} must be a positive multiple of the "
+                            f"number of processes ({world})")
+    if opts.steps is not None and opts.steps < 0 or opts.minutes is not None and opts.minutes <= 0:
+        raise FacepairError("--steps must be >= 0 and --minutes > 0")
+
+    # --- data ---------------------------------------------------------------------------------
+    geometry = load_index(Path(opts.a[0]))
+    if geometry["size"] != mcfg.size:
+        raise FacepairError(f"face set {opts.a[0]} has {geometry['size']} px faces; preset "
+                            f"'{preset.name}' needs {mcfg.size} px (extract with --size {mcfg.size})")
+    side_a = load_side(opts.a, mcfg.size, tcfg, rank, world)
+    side_b = load_side(opts.b, mcfg.size, tcfg, rank, world)
+    if len(side_a.train) == 0 or len(side_b.train) == 0:
+        raise FacepairError("each side needs more faces to train on (found too few)")
+    if saved:
+        for side, s in (("a", side_a), ("b", side_b)):
+            old = {f["path"]: f["fingerprint"] for f in saved["facesets"][side]}
+            if old != {f["path"]: f["fingerprint"] for f in s.sets}:
+                warnings.warn(f"face sets of side {side.upper()} differ from those this model "
+                              "was trained on so far; training goes on with the new ones")
+
+    # --- model, optimizer, precision, distribution --------------------------------------------
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if opts.device in ("auto", "cuda") and
+                                torch.cuda.is_available() else "gloo")
+    device = resolve_device(opts.device, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    precision = resolve_precision(opts.precision, device)
+    torch.manual_seed(opts.seed)
+    core = FacePair(mcfg)
+    opt_ = torch.optim.Adam(core.parameters(), lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2))
+    start_step, salt = 0, 0
+    if saved:
+        checkpoint.load_weights(model_dir, core, saved)
+        checkpoint.load_optimizer(model_dir, opt_, saved)
+        start_step, salt = saved["step"], saved.get("salt", 0)
+    for g in opt_.param_groups:
+        g["lr"] = tcfg.lr
+    core.to(device, memory_format=torch.channels_last if device.type != "mps" else torch.contiguous_format)
+    # the optimizer's state follows its parameters to the device
+    for st in opt_.state.values():
+        for k, v in st.items():
+            if torch.is_tensor(v) and k != "step":
+                st[k] = v.to(device)
+    model = core
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            core, device_ids=[device.index] if device.type == "cuda" else None)
+    if opts.compile:
+        model = torch.compile(model)
+    amp = _amp(device, precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    loss_fn = LOSSES[tcfg.loss]
+    batch_local = tcfg.batch_size // world
+    memfmt = torch.channels_last if device.type != "mps" else torch.contiguous_format
+
+    state = dict(saved or {}, preset=preset.name, model_config=config_to_dict(mcfg),
+                 train_config=config_to_dict(tcfg), seed=opts.seed, precision=precision,
+                 faces={k: geometry[k] for k in ("size", "padding", "aligned", "detector", "template")},
+                 facesets={"a": side_a.sets, "b": side_b.sets},
+                 validation={"a": side_a.val_files, "b": side_b.val_files}, salt=salt)
+    state.setdefault("train_seconds", 0.0)
+    val = [torch.from_numpy(s.val).permute(0, 3, 1, 2).float().div(255).to(device, memory_format=memfmt)
+           for s in (side_a, side_b)]
+
+    def save(step):
+        if rank == 0:
+            checkpoint.save(model_dir, step, core, opt_, state, keep=opts.keep)
+
+    def validate_and_preview(step) -> dict:
+        core.eval()
+        out = {}
+        with torch.no_grad(), amp:
+            for side, v in zip("ab", val):
+                if len(v):
+                    out[f"val_loss_{side}"] = float(loss_fn(core.decoder(side)(core.encoder(v)).float(), v))
+            if rank == 0 and len(val[0]) and len(val[1]):
+                (model_dir / "previews").mkdir(parents=True, exist_ok=True)
+                img = previews.grid(core, val[0], val[1])
+                previews.write(model_dir / "previews" / f"step-{step:08d}.png", img)
+                previews.write(model_dir / "previews" / "latest.png", img)
+        core.train()
+        return out
+
+    # --- logs -----------------------------------------------------------------------------------
+    if rank == 0:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    log_rows = _read_log(model_dir / "log.csv", start_step) if rank == 0 else []
+    tb = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+        tb = SummaryWriter(str(model_dir / "tb"), purge_step=start_step + 1)
+    if not saved:
+        save(0)                          # a valid model folder from the start; rollback target
+
+    # --- the loop -----------------------------------------------------------------------------
+    target = opts.steps
+    deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
+    batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, salt, workers=opts.workers,
+                      pin=device.type == "cuda")
+    bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
+               disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
+    step, rollbacks = start_step, 0
+    t_run = t_begin = time.monotonic()
+    t_prev, ips, losses, extra = t_run, 0.0, [None, None], {}
+    old_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):           # not in the main thread: leave it
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+    def done() -> bool:
+        stop = (target is not None and step >= target) or \
+               (deadline is not None and time.monotonic() >= deadline)
+        if world > 1:                                  # every rank stops at the same step
+            flag = torch.tensor([float(stop)], device=device if device.type == "cuda" else "cpu")
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    try:
+        while not done():
+            batch = [t.to(device, non_blocking=True, memory_format=memfmt) for t in batches.get(step)]
+            result = train_step(model, opt_, scaler, batch, amp, loss_fn, world)
+            if result is None:                          # NaN/inf: back to the last good checkpoint
+                rollbacks += 1
+                if rollbacks > MAX_ROLLBACKS:
+                    raise FacepairError(f"training diverged: non-finite loss at step {step} after "
+                                        f"{MAX_ROLLBACKS} rollbacks (try a lower --lr)")
+                good = checkpoint.read_state(model_dir)
+                checkpoint.load_weights(model_dir, core, good)
+                checkpoint.load_optimizer(model_dir, opt_, good)
+                core.to(device, memory_format=memfmt)
+                warnings.warn(f"non-finite loss at step {step}: rolled back to the checkpoint of "
+                              f"step {good['step']} and reshuffled the data")
+                bar.update(good["step"] - step)
+                step, salt = good["step"], salt + 1
+                state["salt"] = salt
+                batches.close()
+                batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, salt,
+                                  workers=opts.workers, pin=device.type == "cuda")
+                log_rows = [r for r in log_rows if int(r["step"]) <= step]
+                continue
+            step += 1
+            losses = result
+            now = time.monotonic()
+            ips = 0.9 * ips + 0.1 * (2 * tcfg.batch_size / max(now - t_prev, 1e-9)) if ips else \
+                2 * tcfg.batch_size / max(now - t_prev, 1e-9)
+            t_prev = now
+            extra = validate_and_preview(step) if step % opts.preview_every == 0 else {}
+            if rank == 0:
+                row = dict(step=step, time_s=round(state["train_seconds"] + now - t_run, 2),
+                           loss_a=round(losses[0], 5), loss_b=round(losses[1], 5),
+                           images_per_s=round(ips, 1), **{k: round(v, 5) for k, v in extra.items()})
+                log_rows.append(row)
+                for k in ("loss_a", "loss_b", "images_per_s", *extra):
+                    tb.add_scalar(k, row[k], step)
+                bar.update()
+                bar.set_postfix(loss_a=f"{losses[0]:.4f}", loss_b=f"{losses[1]:.4f}",
+                                img_s=f"{ips:.0f}", refresh=False)
+            if step % opts.save_every == 0:
+                state["train_seconds"] = state["train_seconds"] + time.monotonic() - t_run
+                t_run = time.monotonic()
+                save(step)
+                if rank == 0:
+                    _write_log(model_dir / "log.csv", log_rows)
+                    tb.flush()
+    except KeyboardInterrupt:
+        _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
+        raise Interrupted(f"interrupted at step {step}; checkpoint saved in {model_dir}") from None
+    finally:
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, old_sigterm)
+    seconds = time.monotonic() - t_begin
+    if step % opts.preview_every:
+        extra = validate_and_preview(step)
+    if world > 1:                                       # BatchNorm running stats: rank 0's
+        for buf in core.buffers():
+            dist.broadcast(buf, 0)
+        sums = [None] * world
+        dist.all_gather_object(sums, weights_checksum(core))
+        state["ddp"] = {"world_size": world, "checksums": sums}
+    _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
+    if world > 1:
+        dist.barrier()
+    done_steps = step - start_step
+    return TrainResult(str(model_dir), preset.name, start_step, step, seconds,
+                       2 * tcfg.batch_size * done_steps / seconds if seconds and done_steps else 0.0,
+                       {"loss_a": losses[0], "loss_b": losses[1], **extra})
+
+
+def _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches):
+    """Final checkpoint (even after Ctrl-C / SIGTERM), log and TensorBoard flush."""
+    batches.close()
+    bar.close()
+    state["train_seconds"] = state["train_seconds"] + time.monotonic() - t_run
+    save(step)
+    if rank == 0:
+        _write_log(model_dir / "log.csv", log_rows)
+        tb.close()

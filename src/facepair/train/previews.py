@@ -1,0 +1,32 @@
+"""Preview grids: per row one validation face of A and of B, columns A, A->A, A->B, B, B->B, B->A."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..media import atomic_write_bytes
+
+COLUMNS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
+
+
+def _images(t: torch.Tensor) -> np.ndarray:
+    return (t.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+@torch.no_grad()
+def grid(model, val_a: torch.Tensor, val_b: torch.Tensor, rows: int = 6) -> np.ndarray:
+    """An RGB uint8 image of the grid (model in eval mode, faces (N, 3, S, S) in [0, 1])."""
+    n = min(rows, len(val_a), len(val_b))
+    a, b = val_a[:n], val_b[:n]
+    cols = [a, model.swap(a, "a"), model.swap(a, "b"), b, model.swap(b, "b"), model.swap(b, "a")]
+    cols = [_images(c) for c in cols]
+    return np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)
+
+
+def write(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
+    big = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    atomic_write_bytes(path, png.tobytes())

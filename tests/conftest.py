@@ -1,0 +1,40 @@
+"""Fixtures on the team's real sample media (../shared/data, or $FACEPAIR_SAMPLES)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("FACEPAIR_SAMPLES", ROOT.parent / "shared" / "data"))
+OBAMA_CLIP1 = DATA / "faces/obama/obama_clip1.mp4"
+OBAMA_CLIP2 = DATA / "faces/obama/obama_clip2.mp4"
+REAGAN_CLIP = DATA / "faces/reagan/reagan_clip1.mp4"
+ADDRESS = DATA / "video/obama_weekly_address_720p.mp4"
+OBAMA_PHOTOS = DATA / "photos/obama"
+BIDEN_PHOTO = DATA / "photos/biden/biden.jpg"
+
+
+def run_cli(*args, timeout=600, **kw) -> subprocess.CompletedProcess:
+    """`python -m facepair ARGS`, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "facepair", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, **kw)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _samples():
+    if not DATA.exists():
+        pytest.exit(f"sample media not found at {DATA} (set FACEPAIR_SAMPLES)", returncode=1)
+
+
+@pytest.fixture(scope="session")
+def extracted(tmp_path_factory):
+    """Every frame of the three 256 px clips, extracted once: {name: (folder, summary)}."""
+    import facepair
+    root = tmp_path_factory.mktemp("facesets")
+    return {name: (root / name, facepair.extract([clip], root / name, progress=False))
+            for name, clip in (("obama1", OBAMA_CLIP1), ("obama2", OBAMA_CLIP2),
+                               ("reagan", REAGAN_CLIP))}

@@ -1,0 +1,144 @@
+"""facepair extract on the shared footage and photos."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import facepair
+from facepair.faces.align import apply
+from facepair.faces.landmarks import eye_centres
+from facepair.media import video_info
+
+from conftest import ADDRESS, BIDEN_PHOTO, DATA, OBAMA_PHOTOS, run_cli
+
+
+@pytest.mark.parametrize("name", ["obama1", "obama2", "reagan"])
+def test_every_clip_frame_gives_exactly_one_face(extracted, name):
+    folder, summary = extracted[name]
+    frames = video_info(DATA / {"obama1": "faces/obama/obama_clip1.mp4",
+                                "obama2": "faces/obama/obama_clip2.mp4",
+                                "reagan": "faces/reagan/reagan_clip1.mp4"}[name])["frames"]
+    meta = json.loads((folder / "faceset.json").read_text())
+    assert summary.frames_read == frames
+    assert summary.faces_kept == frames and summary.frames_without_face == 0
+    assert summary.rejected["not_largest"] == 0          # never a second face
+    assert sorted(f["frame"] for f in meta["faces"]) == list(range(frames))
+
+
+def test_faceset_format(extracted):
+    folder, _ = extracted["reagan"]
+    meta = json.loads((folder / "faceset.json").read_text())
+    assert meta["format"] == "facepair-faceset" and meta["version"] == 1 and meta["size"] == 64
+    assert len(meta["template"]) == 51
+    face = meta["faces"][0]
+    assert {"file", "source", "frame", "bbox", "landmarks", "transform"} <= set(face)
+    assert np.array(face["landmarks"]).shape == (68, 2)
+    assert np.array(face["transform"]).shape == (2, 3)
+    img = cv2.imread(str(folder / face["file"]))
+    assert img.shape == (64, 64, 3)
+    # landmarks are in frame coordinates (the clip is 256 px): the transform maps them into the crop
+    inside = apply(np.array(face["transform"]), np.array(face["landmarks"]))[17:]
+    assert (inside > 0).all() and (inside < 64).all()
+    assert np.array(face["landmarks"]).max() > 64
+
+
+@pytest.mark.parametrize("name", ["obama1", "obama2", "reagan"])
+def test_aligned_eye_centres_are_steady(extracted, name):
+    folder, _ = extracted[name]
+    meta = json.loads((folder / "faceset.json").read_text())
+    eyes = np.array([apply(np.array(f["transform"]), eye_centres(np.array(f["landmarks"])))
+                     for f in meta["faces"]])
+    assert eyes.std(axis=0).max() < 1.5
+
+
+def test_photos(tmp_path):
+    s = facepair.extract([OBAMA_PHOTOS], tmp_path / "fs", progress=False)
+    assert s.inputs == 3 and s.faces_kept == 3 and not s.unreadable
+
+
+def test_every_30_on_the_720p_video(tmp_path):
+    s = facepair.extract([ADDRESS], tmp_path / "fs", every=30, progress=False)
+    assert s.frames_read == -(-video_info(ADDRESS)["frames"] // 30)
+    assert s.faces_kept == s.frames_read
+    meta = json.loads((tmp_path / "fs/faceset.json").read_text())
+    assert [f["frame"] for f in meta["faces"]][:3] == [0, 30, 60]
+
+
+def test_identity_keeps_obama_drops_biden(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in [*OBAMA_PHOTOS.glob("*.jpg"), BIDEN_PHOTO]:
+        (photos / p.name).symlink_to(p)
+    r = run_cli("extract", photos, "-o", tmp_path / "fs", "--identity", OBAMA_PHOTOS / "obama.jpg",
+                "--quiet")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "fs/faceset.json").read_text())
+    sources = [f["source"] for f in meta["faces"]]
+    assert len(sources) == 3 and not any("biden" in s for s in sources)
+    assert "not identity 1" in r.stdout
+
+
+def test_haar_and_no_align(tmp_path):
+    clip = DATA / "faces/obama/obama_clip1.mp4"
+    r = run_cli("extract", clip, "-o", tmp_path / "haar", "--detector", "haar", "--every", "20",
+                "--no-align", "--quiet")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "haar/faceset.json").read_text())
+    assert meta["detector"] == "haar" and meta["aligned"] is False
+    assert len(meta["faces"]) == 31                       # frames 0, 20, ..., 600
+    m = np.array(meta["faces"][0]["transform"])
+    x0, y0, x1, y1 = meta["faces"][0]["bbox"]
+    assert m[0, 1] == 0 and m[1, 0] == 0                  # a plain box crop, no rotation
+    assert np.allclose(apply(m, np.array([[x0, y0], [x1, y1]])), [[0, 0], [64, 64]], atol=0.01)
+
+
+def test_cnn_detector(tmp_path):
+    s = facepair.extract([OBAMA_PHOTOS / "obama2.jpg"], tmp_path / "fs", detector="cnn",
+                         progress=False)
+    assert s.faces_kept == 1
+
+
+def test_corrupt_files_are_skipped_and_counted(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 10)
+    (inputs / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4)
+    (inputs / "obama.jpg").symlink_to(OBAMA_PHOTOS / "obama.jpg")
+    r = run_cli("extract", inputs, "-o", tmp_path / "fs", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "unreadable files: 2" in r.stdout and "faces kept: 1" in r.stdout
+    assert "Traceback" not in r.stderr
+
+
+def test_no_face_exits_nonzero_with_one_line(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(inputs / f"noise{i}.png"), rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    r = run_cli("extract", inputs, "-o", tmp_path / "fs", "--quiet")
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines() == ["facepair: error: no face found in 3 frame(s) of 3 input file(s)"]
+    assert not (tmp_path / "fs").exists()
+
+
+def test_missing_input_and_non_empty_output(tmp_path):
+    r = run_cli("extract", tmp_path / "nope.mp4", "-o", tmp_path / "fs")
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == \
+        [f"facepair: error: input not found: {tmp_path / 'nope.mp4'}"]
+    photo = OBAMA_PHOTOS / "obama.jpg"
+    assert run_cli("extract", photo, "-o", tmp_path / "fs", "--quiet").returncode == 0
+    r = run_cli("extract", photo, "-o", tmp_path / "fs", "--quiet")
+    assert r.returncode != 0 and "--append" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("extract", OBAMA_PHOTOS / "obama2.jpg", "-o", tmp_path / "fs", "--append", "--quiet")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "fs/faceset.json").read_text())
+    assert [f["file"] for f in meta["faces"]] == ["faces/000000.png", "faces/000001.png"]
+
+
+def test_help_describes_every_option():
+    r = run_cli("extract", "--help")
+    for flag in ("--detector", "--size", "--padding", "--no-align", "--every", "--all-faces",
+                 "--identity", "--threshold", "--min-size", "--min-blur", "--append"):
+        assert flag in r.stdout

@@ -1,0 +1,80 @@
+"""The seed model matches the published specification layer for layer."""
+import torch
+from torch import nn
+
+from facepair.model.autoencoder import FacePair
+from facepair.model.presets import PRESETS
+
+
+def kinds(module):
+    return [(type(m).__name__, getattr(m, "in_channels", getattr(m, "in_features", None)),
+             getattr(m, "out_channels", getattr(m, "out_features", None)),
+             getattr(m, "kernel_size", None), getattr(m, "stride", None))
+            for m in module.modules() if not list(m.children())]
+
+
+def test_encoder_layers():
+    enc = FacePair(PRESETS["seed"].model).encoder
+    expected = []
+    c_in = 3
+    for c in (64, 128, 256, 512):
+        expected += [("Conv2d", c_in, c, (5, 5), (2, 2)), ("BatchNorm2d", None, None, None, None),
+                     ("LeakyReLU", None, None, None, None)]
+        c_in = c
+    expected += [("Linear", 512 * 4 * 4, 512, None, None)]
+    assert kinds(enc) == expected
+
+
+def test_decoder_layers():
+    dec = FacePair(PRESETS["seed"].model).decoder_a
+    layers = kinds(dec)
+    assert layers[:3] == [("Linear", 512, 512, None, None), ("Linear", 512, 1024, None, None),
+                          ("ReLU", None, None, None, None)]
+    convs = [l for l in layers if l[0] in ("ConvTranspose2d", "Conv2d")]
+    assert [l[0] for l in convs] == ["ConvTranspose2d", "Conv2d"] * 4
+    assert [l[2] for l in convs if l[0] == "Conv2d"] == [512, 256, 128, 3]
+    assert all(l[3] == (3, 3) and l[4] == (1, 1) for l in convs if l[0] == "Conv2d")
+    assert all(l[4] == (2, 2) for l in convs if l[0] == "ConvTranspose2d")
+    assert [l[0] for l in layers].count("BatchNorm2d") == 3
+    assert [l[0] for l in layers].count("LeakyReLU") == 3
+    assert layers[-1][0] == "Conv2d"                      # the last conv is linear
+
+
+def test_parameter_count():
+    def conv(i, o, k):
+        return i * o * k * k + o
+
+    def bn(c):
+        return 2 * c
+
+    enc = sum(conv(i, o, 5) + bn(o) for i, o in zip((3, 64, 128, 256), (64, 128, 256, 512)))
+    enc += 8192 * 512 + 512
+    dec = 512 * 512 + 512 + 512 * 1024 + 1024
+    chans = (64, 512, 256, 128, 3)
+    for i, (c_in, c_out) in enumerate(zip(chans, chans[1:])):
+        dec += conv(c_in, c_in, 2) + conv(c_in, c_out, 3) + (bn(c_out) if i < 3 else 0)
+    model = FacePair(PRESETS["seed"].model)
+    assert sum(p.numel() for p in model.parameters()) == enc + 2 * dec
+    assert sum(p.numel() for p in model.encoder.parameters()) == enc
+
+
+def test_shapes_and_swap():
+    model = FacePair(PRESETS["seed"].model).eval()
+    x = torch.rand(2, 3, 64, 64)
+    assert model.encoder(x).shape == (2, 512)
+    ra, rb = model(x, x)
+    assert ra.shape == rb.shape == (2, 3, 64, 64)
+    out = model.swap(x, "b")
+    assert out.min() >= 0 and out.max() <= 1
+    assert isinstance(model.decoder("a"), nn.Module) and model.decoder("a") is model.decoder_a
+
+
+def test_fused_upsampling_equals_transposed_conv_then_conv():
+    from facepair.model.upconv import fused_up_conv
+    torch.manual_seed(0)
+    for c_in, c_out, side in [(64, 512, 4), (256, 128, 16), (128, 3, 32)]:
+        up, conv = nn.ConvTranspose2d(c_in, c_in, 2, stride=2), nn.Conv2d(c_in, c_out, 3, padding=1)
+        x = torch.randn(2, c_in, side, side)
+        ref, got = conv(up(x)), fused_up_conv(x, up, conv)
+        assert got.shape == ref.shape
+        assert (got - ref).abs().max() < 1e-4 * ref.abs().max()

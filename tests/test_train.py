@@ -1,0 +1,143 @@
+"""facepair train: losses fall, resume is exact, kill -9 loses nothing saved, DDP stays in sync."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import run_cli
+
+
+def _sets(extracted):
+    return ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0]]
+
+
+def _log(model):
+    with open(model / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _weights(model):
+    state = json.loads((model / "state.json").read_text())
+    return state, load_file(model / state["checkpoint"] / "model.safetensors")
+
+
+def test_a_few_steps_lower_both_losses(extracted, tmp_path):
+    model = tmp_path / "m"
+    r = run_cli("train", *_sets(extracted), "--model", model, "--steps", 16, "--batch-size", 16,
+                "--lr", "2e-4", "--preview-every", 16, "--quiet")
+    assert r.returncode == 0, r.stderr
+    rows = _log(model)
+    assert [int(r["step"]) for r in rows] == list(range(1, 17))
+    for side in "ab":
+        first = sum(float(r[f"loss_{side}"]) for r in rows[:3]) / 3
+        last = sum(float(r[f"loss_{side}"]) for r in rows[-3:]) / 3
+        assert last < 0.9 * first, (side, first, last)
+    state = json.loads((model / "state.json").read_text())
+    assert state["step"] == 16 and state["preset"] == "seed"
+    assert (model / "previews/latest.png").exists() and rows[-1]["val_loss_a"]
+    assert any((model / "tb").iterdir())
+    assert len(state["validation"]["a"]) > 0 and len(state["validation"]["b"]) > 0
+
+
+def test_resume_continues_with_identical_weights(extracted, tmp_path):
+    common = [*_sets(extracted), "--batch-size", 8, "--save-every", 2, "--quiet"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run_cli("train", *common, "--model", straight, "--steps", 4).returncode == 0
+    assert run_cli("train", *common, "--model", resumed, "--steps", 2).returncode == 0
+    state, saved = _weights(resumed)
+    assert state["step"] == 2
+    r = run_cli("train", *common, "--model", resumed, "--steps", 4)
+    assert r.returncode == 0, r.stderr
+    assert "steps 2 -> 4" in r.stdout
+    (s1, w1), (s2, w2) = _weights(straight), _weights(resumed)
+    assert s1["step"] == s2["step"] == 4
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert [int(r["step"]) for r in _log(resumed)] == [1, 2, 3, 4]
+
+
+def test_kill_9_then_resume(extracted, tmp_path):
+    model = tmp_path / "m"
+    args = [sys.executable, "-m", "facepair", "train", *map(str, _sets(extracted)), "--model",
+            str(model), "--batch-size", 8, "--save-every", 3, "--quiet"]
+    p = subprocess.Popen([str(a) for a in args + ["--steps", 1000]], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                if json.loads((model / "state.json").read_text())["step"] >= 6:
+                    break
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                pass
+            time.sleep(0.2)
+        os.kill(p.pid, signal.SIGKILL)
+    finally:
+        p.wait()
+    state, weights = _weights(model)
+    saved = state["step"]
+    assert saved >= 6 and saved % 3 == 0
+    r = subprocess.run([str(a) for a in args + ["--steps", saved + 2]], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"steps {saved} -> {saved + 2}" in r.stdout
+    assert [int(row["step"]) for row in _log(model)] == list(range(1, saved + 3))
+
+
+def test_sigterm_saves_a_checkpoint(extracted, tmp_path):
+    model = tmp_path / "m"
+    p = subprocess.Popen([sys.executable, "-m", "facepair", "train", *map(str, _sets(extracted)),
+                          "--model", str(model), "--batch-size", "8", "--save-every", "1000",
+                          "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (model / "state.json").exists() and p.poll() is None:
+        time.sleep(0.2)                                   # the step-0 checkpoint: training starts
+    time.sleep(4)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130
+    assert "interrupted at step" in err and "Traceback" not in err
+    state = json.loads((model / "state.json").read_text())
+    assert state["step"] > 0                              # saved beyond the step-0 checkpoint
+
+
+def test_mismatched_preset_and_missing_faceset_are_one_line(extracted, tmp_path):
+    model = tmp_path / "m"
+    assert run_cli("train", *_sets(extracted), "--model", model, "--steps", 1, "--batch-size", 4,
+                   "--quiet").returncode == 0
+    state = json.loads((model / "state.json").read_text())
+    (model / "state.json").write_text(json.dumps(dict(state, preset="other")))
+    r = run_cli("train", *_sets(extracted), "--model", model, "--preset", "seed", "--steps", 2)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"facepair: error: model folder {model} was trained with preset 'other', not 'seed' "
+        "(use another --model folder for a new preset)"]
+    r = run_cli("train", "--a", tmp_path / "missing", "--b", extracted["reagan"][0], "--model",
+                tmp_path / "m2", "--steps", 1)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"facepair: error: face set not found: {tmp_path / 'missing'}"]
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk/notes.txt").write_text("mine")
+    r = run_cli("train", *_sets(extracted), "--model", tmp_path / "junk", "--steps", 1)
+    assert r.returncode == 1 and "not a facepair model folder" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_torchrun_two_cpu_processes_end_in_sync(extracted, tmp_path):
+    model = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                        "--master-port", "29517", "-m", "facepair", "train",
+                        *map(str, _sets(extracted)), "--model", str(model), "--steps", "3",
+                        "--batch-size", "8", "--device", "cpu", "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((model / "state.json").read_text())
+    assert state["step"] == 3
+    sums = state["ddp"]["checksums"]
+    assert state["ddp"]["world_size"] == 2 and len(sums) == 2 and sums[0] == sums[1]
