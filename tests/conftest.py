@@ -38,3 +38,14 @@ def extracted(tmp_path_factory):
     return {name: (root / name, facepair.extract([clip], root / name, progress=False))
             for name, clip in (("obama1", OBAMA_CLIP1), ("obama2", OBAMA_CLIP2),
                                ("reagan", REAGAN_CLIP))}
+
+
+@pytest.fixture(scope="session")
+def trained_model(extracted, tmp_path_factory):
+    """A model trained briefly (60 steps, about a minute) on the Obama and Reagan clips."""
+    model = tmp_path_factory.mktemp("models") / "m"
+    r = run_cli("train", "--a", extracted["obama1"][0], extracted["obama2"][0], "--b",
+                extracted["reagan"][0], "--model", model, "--steps", 60, "--batch-size", 32,
+                "--lr", "2e-4", "--quiet")
+    assert r.returncode == 0, r.stderr
+    return model

@@ -110,6 +110,82 @@ def _run_train(a):
         print(result)
 
 
+def _add_swap(sub):
+    from .swap import blend
+    from .swap.pipeline import SwapOptions
+    d = SwapOptions()
+    p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
+                       description="Swap faces with a trained model. Outputs carry an invisible "
+                       "watermark and a metadata tag labelling them as synthetic.")
+    p.add_argument("input", metavar="INPUT", help="image, folder of images, or video")
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="output of the same kind (image file, folder, or .mp4/.mov/.mkv)")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default=d.direction,
+                   help="a2b: faces of A become B (through B's decoder); b2a the reverse")
+    p.add_argument("--detector", choices=["haar", "hog", "cnn"], default=d.detector)
+    p.add_argument("--detect-size", type=int, default=d.detect_size,
+                   help=f"detect on a copy at most this many px wide (default: {d.detect_size})")
+    p.add_argument("--detect-every", type=int, default=d.detect_every,
+                   help="video: run the detector every N frames, track landmarks between "
+                   f"(default: {d.detect_every}; 1 = detect every frame)")
+    p.add_argument("--mask", choices=blend.MASKS, default=d.mask,
+                   help="hull: convex hull of the landmarks; box: the whole crop (default: hull)")
+    p.add_argument("--erode", type=float, default=d.erode, help=f"shrink the mask by N crop px (default: {d.erode})")
+    p.add_argument("--feather", type=float, default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
+    p.add_argument("--color", choices=blend.COLORS, default=d.color,
+                   help="colour matching: none, mean (RGB shift), lab (mean/std in L*a*b*), "
+                   f"hist (histogram matching) (default: {d.color})")
+    p.add_argument("--blend", choices=blend.BLENDS, default=d.blend,
+                   help=f"feather (alpha) or seamless (OpenCV Poisson clone) (default: {d.blend})")
+    p.add_argument("--identity", nargs="+", metavar="PHOTO",
+                   help="swap only the person in these photos when several faces are present")
+    p.add_argument("--threshold", type=float, default=d.threshold)
+    p.add_argument("--no-smooth", action="store_true", help="video: no temporal smoothing")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--crf", type=int, default=d.crf, help=f"video: x264 quality (default: {d.crf})")
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="video: swap only the first SECONDS (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_run_swap)
+
+
+def _run_swap(a):
+    from .swap.pipeline import SwapOptions, swap
+    if a.detect_every < 1:
+        raise FacepairError("--detect-every must be >= 1")
+    opts = SwapOptions(direction=a.direction, detector=a.detector, detect_size=a.detect_size,
+                       detect_every=a.detect_every, mask=a.mask, erode=a.erode, feather=a.feather,
+                       color=a.color, blend=a.blend, identity=a.identity, threshold=a.threshold,
+                       smooth=not a.no_smooth, device=a.device, crf=a.crf, duration=a.duration,
+                       progress=not a.quiet)
+    print(swap(a.input, a.model, a.output, opts))
+
+
+def _add_verify(sub):
+    p = sub.add_parser("verify", help="is this file one of ours? (watermark and tag)",
+                       description="Read facepair's invisible watermark and metadata tag back. "
+                       "Exit 0 when every file carries a mark, 1 when one does not.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(run=_run_verify)
+
+
+def _run_verify(a):
+    from .provenance.verify import verify_file
+    all_marked = True
+    for f in a.files:
+        try:
+            v = verify_file(f)
+        except FacepairError as e:
+            print(f"{f}: error: {e}")
+            all_marked = False
+            continue
+        print(v)
+        all_marked &= v.marked
+    if not all_marked:
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser = argparse.ArgumentParser(
@@ -119,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_extract(sub)
     _add_train(sub)
+    _add_swap(sub)
+    _add_verify(sub)
     return parser
 
 
