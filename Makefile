@@ -22,6 +22,7 @@ test: setup
 bench: setup
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/swap_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
