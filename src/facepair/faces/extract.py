@@ -17,7 +17,7 @@ from ..media import UnreadableMedia, expand_inputs, is_image, iter_video, prefet
     video_info, write_image
 from . import align, faceset
 from .detect import make_detector
-from .identity import DEFAULT_THRESHOLD, Embedder, distance
+from .identity import DEFAULT_THRESHOLD, Embedder, distance, reference_embeddings
 from .landmarks import Landmarker
 
 DEFAULT_MIN_SIZE = 40       # px, detector box width in the frame
@@ -99,21 +99,6 @@ def _open_output(out: Path, append: bool, size: int, padding: float, aligned: bo
     return faceset.new_index(size, padding, aligned, detector, tpl), 0
 
 
-def _reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
-    refs = []
-    for p in expand_inputs(photos):
-        try:
-            img = read_image(p)
-        except UnreadableMedia as e:
-            raise FacepairError(f"identity photo unreadable: {e}") from None
-        boxes = detector(img)
-        if not boxes:
-            raise FacepairError(f"no face found in identity photo {p}")
-        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-        refs.append(embedder.from_landmarks(img, landmarker(img, box)))
-    return np.stack(refs)
-
-
 def extract(inputs, output, *, detector: str = "hog", size: int = 64,
             padding: float = align.DEFAULT_PADDING, align_faces: bool = True, every: int = 1,
             all_faces: bool = False, identity=None, threshold: float = DEFAULT_THRESHOLD,
@@ -131,7 +116,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = 64,
     created = not out.exists()
     det, landmarker = make_detector(detector, detect_size), Landmarker()
     embedder = Embedder() if identity else None
-    refs = _reference_embeddings(identity, det, landmarker, embedder) if identity else None
+    refs = reference_embeddings(identity, det, landmarker, embedder) if identity else None
     meta, number = _open_output(out, append, size, padding, align_faces, detector)
     summary = ExtractSummary(output=str(out), inputs=len(files))
     bar = tqdm(total=_expected_frames(files, every), unit="frame", disable=not progress,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacepairError
-from ..media import atomic_write_json, read_image, UnreadableMedia
+from ..media import UnreadableMedia, atomic_write_json, read_image, read_json
 
 FORMAT = "facepair-faceset"
 VERSION = 1
@@ -29,11 +29,8 @@ def load_index(folder: Path) -> dict:
         raise FacepairError(f"face set not found: {folder}")
     if not index.exists():
         raise FacepairError(f"not a face set (no {INDEX}): {folder}")
-    try:
-        meta = json.loads(index.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FacepairError(f"corrupt {index}: {e}") from None
-    if meta.get("format") != FORMAT or not isinstance(meta.get("faces"), list):
+    meta = read_json(index)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("faces"), list):
         raise FacepairError(f"not a facepair face set: {index}")
     if meta.get("version", 0) > VERSION:
         raise FacepairError(f"{index} is format version {meta['version']}; this facepair reads "

@@ -5,6 +5,8 @@ import cv2
 import dlib
 import numpy as np
 
+from ..errors import FacepairError
+from ..media import UnreadableMedia, expand_inputs, read_image
 from .detect import model_file
 
 DEFAULT_THRESHOLD = 0.6
@@ -26,6 +28,22 @@ class Embedder:
         """Embedding of an already aligned face crop, upscaled to dlib's 150 px chip."""
         chip = cv2.resize(crop, (150, 150), interpolation=cv2.INTER_CUBIC)
         return np.array(self.net.compute_face_descriptor(np.ascontiguousarray(chip)), dtype=np.float32)
+
+
+def reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
+    """Embeddings of the largest face in each reference photo (a photo without one is an error)."""
+    refs = []
+    for p in expand_inputs(photos):
+        try:
+            img = read_image(p)
+        except UnreadableMedia as e:
+            raise FacepairError(f"identity photo unreadable: {e}") from None
+        boxes = detector(img)
+        if not boxes:
+            raise FacepairError(f"no face found in identity photo {p}")
+        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        refs.append(embedder.from_landmarks(img, landmarker(img, box)))
+    return np.stack(refs)
 
 
 def distance(embeddings: np.ndarray, refs: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import numpy as np
 
 from ..errors import FacepairError
 from ..media import UnreadableMedia, is_image, iter_video, read_image

@@ -21,8 +21,7 @@ from tqdm import tqdm
 from ..errors import FacepairError
 from ..faces import align
 from ..faces.detect import make_detector
-from ..faces.extract import _reference_embeddings
-from ..faces.identity import DEFAULT_THRESHOLD, Embedder, distance
+from ..faces.identity import DEFAULT_THRESHOLD, Embedder, distance, reference_embeddings
 from ..faces.landmarks import Landmarker
 from ..media import UnreadableMedia, expand_inputs, is_image, read_image
 from ..model.autoencoder import FacePair
@@ -115,7 +114,7 @@ class Swapper:
         self.detector = make_detector(opts.detector, opts.detect_size)
         self.landmarker = Landmarker()
         self.embedder = Embedder() if opts.identity else None
-        self.refs = _reference_embeddings(opts.identity, self.detector, self.landmarker,
+        self.refs = reference_embeddings(opts.identity, self.detector, self.landmarker,
                                           self.embedder) if opts.identity else None
         bf16 = self.device.type == "cuda" or (self.device.type == "cpu" and cpu_has_bf16())
         self.amp = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 \

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load as st_load, save as st_save
 
 from ..errors import FacepairError
-from ..media import atomic_write_bytes, atomic_write_json
+from ..media import atomic_write_bytes, atomic_write_json, read_json
 
 STATE = "state.json"
 FORMAT, VERSION = "facepair-model", 1
@@ -65,11 +65,8 @@ def read_state(model_dir: Path) -> dict:
     path = Path(model_dir) / STATE
     if not path.exists():
         raise FacepairError(f"not a facepair model folder (no {STATE}): {model_dir}")
-    try:
-        state = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FacepairError(f"corrupt {path}: {e}") from None
-    if state.get("format") != FORMAT or "step" not in state or "checkpoint" not in state:
+    state = read_json(path)
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "step" not in state or "checkpoint" not in state:
         raise FacepairError(f"not a facepair model folder: {path} is not a facepair state file")
     if state.get("version", 0) > VERSION:
         raise FacepairError(f"{path} is format version {state['version']}; upgrade facepair")

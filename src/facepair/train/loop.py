@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..errors import FacepairError
 from ..faces.faceset import load_index
+from ..media import atomic_write_bytes
 from ..model.autoencoder import FacePair
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
@@ -175,7 +176,6 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     w = csv.DictWriter(buf, LOG_FIELDS)
     w.writeheader()
     w.writerows(rows)
-    from ..media import atomic_write_bytes
     atomic_write_bytes(path, buf.getvalue().encode())
 
 
