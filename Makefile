@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup test bench clean
+.PHONY: setup test bench demo clean
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,10 @@ $(VENV)/.installed: pyproject.toml
 
 test: setup
 	$(PY) -m pytest -q
+
+# the whole pipeline on the sample footage: writes demo/swap.mp4, demo/report.html, demo/model/
+demo: setup
+	$(PY) -m facepair demo -o demo
 
 bench: setup
 	$(PY) benchmarks/extract_speed.py

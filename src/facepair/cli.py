@@ -162,6 +162,59 @@ def _run_swap(a):
     print(swap(a.input, a.model, a.output, opts))
 
 
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="measure a trained model: reconstruction, identity, expression",
+                       description="Reconstruction (L1, PSNR, SSIM), identity of swaps (dlib "
+                       "embeddings, ID retrieval), expression fidelity (landmark error, "
+                       "mouth-opening correlation) and optionally video flicker. Uses the "
+                       "model's held-out validation faces unless face sets are given.")
+    p.add_argument("--model", required=True, metavar="MODEL_DIR")
+    p.add_argument("--a", nargs="+", metavar="FACESET", help="face sets of A to evaluate on")
+    p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
+    p.add_argument("--max-faces", type=int, default=128, help="faces per side, evenly sampled (default: 128)")
+    p.add_argument("--video", metavar="FILE", help="also measure temporal flicker swapping this video")
+    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b", help="--video: swap direction")
+    p.add_argument("--video-seconds", type=float, default=4.0, help="--video: seconds to swap (default: 4)")
+    p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
+    p.add_argument("--html", metavar="FILE", help="write an HTML report (images beside it)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(a):
+    from .evaluate import report
+    from .evaluate.metrics import evaluate
+    if (a.a is None) != (a.b is None):
+        raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
+    res = evaluate(a.model, a.a, a.b, a.video, a.direction, a.max_faces, a.video_seconds, a.device)
+    print(report.format_table(res))
+    if a.json:
+        report.write_json(res, a.json)
+        print(f"figures: {a.json}")
+    if a.html:
+        report.write_html(res, a.html)
+        print(f"report: {a.html}")
+
+
+def _add_demo(sub):
+    from .demo import DEFAULT_MINUTES
+    p = sub.add_parser("demo", help="the whole pipeline on the sample footage",
+                       description="Extract Obama and Reagan faces from the sample clips, train, "
+                       "swap the first 10 s of the 720p address to Reagan (with audio), evaluate. "
+                       "Finds the footage in $FACEPAIR_SAMPLES, ../shared/data, or downloads it.")
+    p.add_argument("-o", "--output", default="demo", metavar="DIR", help="output folder (default: demo)")
+    p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
+                   help=f"training budget in minutes (default: {DEFAULT_MINUTES:g}); running the "
+                   "demo again on the same folder trains further")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(a):
+    from .demo import demo
+    demo(a.output, a.minutes, progress=not a.quiet)
+
+
 def _add_verify(sub):
     p = sub.add_parser("verify", help="is this file one of ours? (watermark and tag)",
                        description="Read facepair's invisible watermark and metadata tag back. "
@@ -196,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_extract(sub)
     _add_train(sub)
     _add_swap(sub)
+    _add_evaluate(sub)
     _add_verify(sub)
+    _add_demo(sub)
     return parser
 
 

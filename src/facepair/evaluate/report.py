@@ -1,0 +1,124 @@
+"""Evaluation output: a printed table, a JSON file of every figure, an HTML report with the
+metrics, preview grids, loss curves (matplotlib) and sample before/after faces."""
+from __future__ import annotations
+
+import csv
+import html
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..media import atomic_write_bytes, atomic_write_json, write_image
+
+ROWS = [  # (label, key, format)
+    ("reconstruction L1  A / B", ("l1_a", "l1_b"), "{:.4f}"),
+    ("reconstruction PSNR  A / B (dB)", ("psnr_a", "psnr_b"), "{:.2f}"),
+    ("reconstruction SSIM  A / B", ("ssim_a", "ssim_b"), "{:.3f}"),
+    ("ID retrieval  A->B / B->A", ("id_rate_a2b", "id_rate_b2a"), "{:.1%}"),
+    ("ID retrieval, real faces  A / B", ("id_rate_real_a", "id_rate_real_b"), "{:.1%}"),
+    ("embedding distance A->B to B / to A", ("dist_a2b_to_b", "dist_a2b_to_a"), "{:.3f}"),
+    ("embedding distance B->A to A / to B", ("dist_b2a_to_a", "dist_b2a_to_b"), "{:.3f}"),
+    ("landmark error / inter-ocular  A->B / B->A", ("landmark_error_a2b", "landmark_error_b2a"), "{:.3f}"),
+    ("mouth-opening correlation  A->B / B->A", ("mouth_corr_a2b", "mouth_corr_b2a"), "{:.2f}"),
+    ("mouth-opening spread, swap / source  A->B / B->A", ("mouth_std_ratio_a2b", "mouth_std_ratio_b2a"), "{:.2f}"),
+    ("video flicker  swap / source (ratio)", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}"),
+]
+
+
+def figures(res: dict) -> dict:
+    return {k: v for k, v in res.items() if not k.startswith("_")}
+
+
+def table(res: dict) -> list[tuple[str, str]]:
+    rows = []
+    for label, keys, fmt in ROWS:
+        if all(k in res for k in keys):
+            rows.append((label, " / ".join(fmt.format(res[k]) for k in keys)))
+    return rows
+
+
+def format_table(res: dict) -> str:
+    head = (f"model {res['model']} (preset {res['preset']}, step {res['step']}); "
+            f"{res['faces_a']} A and {res['faces_b']} B faces ({res['source']})")
+    width = max(len(l) for l, _ in table(res))
+    return "\n".join([head] + [f"  {l:<{width}}  {v}" for l, v in table(res)])
+
+
+def write_json(res: dict, path: Path) -> None:
+    atomic_write_json(Path(path), figures(res))
+
+
+def _loss_plot(model_dir: Path, out: Path) -> bool:
+    log = model_dir / "log.csv"
+    if not log.exists():
+        return False
+    with open(log, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    step = [int(r["step"]) for r in rows]
+    for key, label in (("loss_a", "train A"), ("loss_b", "train B")):
+        ax.plot(step, [float(r[key]) for r in rows], label=label, lw=1)
+    for key, label in (("val_loss_a", "validation A"), ("val_loss_b", "validation B")):
+        pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
+        if pts:
+            ax.plot(*zip(*pts), "o-", label=label, ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("L1 loss")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return True
+
+
+def write_html(res: dict, path: Path) -> list[Path]:
+    """The report at `path`, its images in `<name>_files/` beside it. Returns the image paths."""
+    path = Path(path)
+    assets = path.with_name(path.stem + "_files")
+    assets.mkdir(parents=True, exist_ok=True)
+    model_dir = Path(res["model"])
+    images, parts = [], []
+    s = res["_samples"]
+    n = min(len(v) for v in s.values())
+    if n:
+        grid = np.concatenate([np.concatenate(list(s[k][:n]), 0)
+                               for k in ("a", "rec_a", "a2b", "b", "rec_b", "b2a")], 1)
+        write_image(assets / "samples.png", np.kron(grid, np.ones((2, 2, 1), np.uint8)))
+        images.append(assets / "samples.png")
+        parts.append("<h2>Sample faces</h2><p>Columns: A, A&rarr;A, A&rarr;B, B, B&rarr;B, "
+                     "B&rarr;A (evaluated faces).</p><img src='{}/samples.png'>".format(assets.name))
+    if _loss_plot(model_dir, assets / "losses.png"):
+        images.append(assets / "losses.png")
+        parts.append(f"<h2>Loss curves</h2><img src='{assets.name}/losses.png'>")
+    preview = model_dir / "previews" / "latest.png"
+    if preview.exists():
+        shutil.copyfile(preview, assets / "preview.png")
+        images.append(assets / "preview.png")
+        parts.append(f"<h2>Latest training preview</h2><img src='{assets.name}/preview.png'>")
+    frames = res.get("_frames")
+    if frames:
+        write_image(assets / "frames.png", np.concatenate(frames, 1))
+        images.append(assets / "frames.png")
+        parts.append("<h2>Before / after</h2><img style='max-width:100%' "
+                     f"src='{assets.name}/frames.png'>")
+    rows = "".join(f"<tr><td>{html.escape(l)}</td><td>{html.escape(v)}</td></tr>" for l, v in table(res))
+    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>facepair evaluation</title>
+<style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td{{padding:2px 12px}}
+tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style></head><body>
+<h1>facepair evaluation</h1>
+<p>Model <code>{html.escape(str(model_dir))}</code>, preset <b>{html.escape(res['preset'])}</b>,
+step {res['step']}; {res['faces_a']} faces of A and {res['faces_b']} of B ({html.escape(res['source'])}).
+All media made by facepair is synthetic and watermarked.</p>
+<h2>Metrics</h2><table>{rows}</table>
+{''.join(parts)}
+</body></html>"""
+    atomic_write_bytes(path, doc.encode())
+    return images

@@ -1,0 +1,70 @@
+"""facepair evaluate (figures, report) and facepair demo (the whole pipeline)."""
+import json
+import os
+
+import pytest
+
+import facepair.demo as demo_mod
+from facepair.errors import FacepairError
+
+from conftest import ADDRESS, DATA, run_cli
+
+FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b", "id_rate_b2a",
+           "id_rate_real_a", "id_rate_real_b", "dist_a2b_to_b", "dist_a2b_to_a", "dist_b2a_to_a",
+           "dist_b2a_to_b", "landmark_error_a2b", "landmark_error_b2a", "mouth_corr_a2b",
+           "mouth_corr_b2a", "mouth_std_ratio_a2b", "mouth_std_ratio_b2a", "flicker_source",
+           "flicker_swap", "flicker_ratio"}
+
+
+def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
+    r = run_cli("evaluate", "--model", trained_model, "--json", tmp_path / "m.json", "--html",
+                tmp_path / "r/report.html", "--video", ADDRESS, "--video-seconds", 1)
+    assert r.returncode == 0, r.stderr
+    figures = json.loads((tmp_path / "m.json").read_text())
+    assert FIGURES <= set(figures)
+    assert all(isinstance(figures[k], float) for k in FIGURES)
+    assert figures["id_rate_real_a"] >= 0.95 and figures["id_rate_real_b"] >= 0.95
+    assert figures["faces_a"] > 0 and figures["source"] == "held-out validation faces"
+    html = (tmp_path / "r/report.html").read_text()
+    images = [p.split("'")[0] for p in html.split("src='")[1:]]
+    assert len(images) >= 4                               # samples, losses, preview, frames
+    assert all((tmp_path / "r" / p).stat().st_size > 0 for p in images)
+    assert "ID retrieval" in r.stdout and "mouth-opening correlation" in r.stdout
+
+
+def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_path):
+    r = run_cli("evaluate", "--model", trained_model, "--a", extracted["obama2"][0], "--b",
+                extracted["reagan"][0], "--max-faces", 16, "--json", tmp_path / "m.json")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads((tmp_path / "m.json").read_text())
+    assert figures["faces_a"] == 16 and figures["source"] == "face sets given"
+    r = run_cli("evaluate", "--model", tmp_path / "nope")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_short_demo_produces_all_files(tmp_path):
+    out = tmp_path / "demo"
+    r = run_cli("demo", "-o", out, "--minutes", 0.5, "--quiet",
+                env=dict(os.environ, FACEPAIR_SAMPLES=str(DATA)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    for name in ("swap.mp4", "report.html", "metrics.json", "model/state.json"):
+        assert (out / name).is_file(), name
+    assert run_cli("verify", out / "swap.mp4").returncode == 0
+    assert str(out / "report.html") in r.stdout
+
+
+def test_demo_samples_download_checks_sha256_and_fails_clearly_offline(tmp_path, monkeypatch):
+    local = {rel: ((DATA / rel).as_uri(), sha) for rel, (_, sha) in demo_mod.SAMPLES.items()}
+    monkeypatch.setattr(demo_mod, "SAMPLES", local)
+    got = demo_mod.download_samples(tmp_path / "cache")
+    assert all((got / rel).read_bytes() == (DATA / rel).read_bytes() for rel in local)
+    rel = next(iter(local))
+    monkeypatch.setattr(demo_mod, "SAMPLES", {rel: (local[rel][0], "0" * 64)})
+    with pytest.raises(FacepairError, match="sha256"):
+        demo_mod.download_samples(tmp_path / "other")
+    monkeypatch.setattr(demo_mod, "SAMPLES", {rel: ("http://127.0.0.1:9/x.mp4", "0" * 64)})
+    with pytest.raises(FacepairError, match="offline"):
+        demo_mod.download_samples(tmp_path / "offline")
+    r = run_cli("demo", "-o", tmp_path / "d", env=dict(os.environ, FACEPAIR_SAMPLES=str(tmp_path / "empty")))
+    assert r.returncode == 1 and "FACEPAIR_SAMPLES" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
