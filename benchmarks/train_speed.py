@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
-from facepair.train.loop import _amp, resolve_device, resolve_precision, train_step, LOSSES
+from facepair.training.loop import _amp, resolve_device, resolve_precision, train_step, LOSSES
 
 
 # --- the naive reference: the seed architecture written plainly, eager fp32, NCHW ---------------
@@ -68,7 +68,7 @@ def project_setup(device, precision):
 
     def step(a, b):
         a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
-        train_step(model, opt, scaler, (a, a, b, b), amp, LOSSES["l1"])
+        train_step(model, opt, scaler, (a, a, b, b), amp, LOSSES["l1"])  # seed: plain L1
     return step, model
 
 

@@ -78,3 +78,9 @@ def test_fused_upsampling_equals_transposed_conv_then_conv():
         ref, got = conv(up(x)), fused_up_conv(x, up, conv)
         assert got.shape == ref.shape
         assert (got - ref).abs().max() < 1e-4 * ref.abs().max()
+
+
+def test_python_api_functions_survive_submodule_imports():
+    import facepair
+    import facepair.evaluate.metrics  # noqa: F401  (imports the training and swap modules)
+    assert callable(facepair.extract) and callable(facepair.train)

@@ -12,7 +12,7 @@ def extract(*args, **kwargs):
 
 
 def train(*args, **kwargs):
-    """See facepair.train.loop.train (takes a TrainOptions, or its fields as keywords)."""
-    from .train.loop import TrainOptions, train as _train
+    """See facepair.training.loop.train (takes a TrainOptions, or its fields as keywords)."""
+    from .training.loop import TrainOptions, train as _train
     opts = args[0] if args and isinstance(args[0], TrainOptions) else TrainOptions(*args, **kwargs)
     return _train(opts)

@@ -98,7 +98,7 @@ def _add_train(sub):
 
 
 def _run_train(a):
-    from .train.loop import TrainOptions, train
+    from .training.loop import TrainOptions, train
     opts = TrainOptions(a=a.a, b=a.b, model_dir=a.model, preset=a.preset, steps=a.steps,
                         minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
                         save_every=a.save_every, keep=a.keep, preview_every=a.preview_every,

@@ -97,7 +97,7 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
     from .faces.extract import extract
     from .model.presets import DEFAULT_PRESET
     from .swap.pipeline import SwapOptions, swap
-    from .train.loop import TrainOptions, train
+    from .training.loop import TrainOptions, train
 
     if minutes <= 0:
         raise FacepairError("--minutes must be > 0")

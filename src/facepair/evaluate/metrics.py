@@ -28,7 +28,7 @@ from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
 from ..media import iter_video, read_image
 from ..swap.pipeline import SwapOptions, load_model, swap
-from ..train.loop import cpu_has_bf16, resolve_device
+from ..training.loop import cpu_has_bf16, resolve_device
 
 UPSCALE = 4                  # landmarks are predicted on crops upscaled 4x (64 -> 256 px)
 

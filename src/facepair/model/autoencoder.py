@@ -82,6 +82,9 @@ class FacePair(nn.Module):
         self.decoder_b = Decoder(cfg)
 
     def forward(self, a, b):
+        if self.cfg.joint_batch:
+            za, zb = self.encoder(torch.cat([a, b])).split([len(a), len(b)])
+            return self.decoder_a(za), self.decoder_b(zb)
         return self.decoder_a(self.encoder(a)), self.decoder_b(self.encoder(b))
 
     def decoder(self, side: str) -> Decoder:

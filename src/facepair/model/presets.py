@@ -13,6 +13,8 @@ class ModelConfig:
     dec_dense2: int = 1024
     dec_filters: tuple[int, ...] = (512, 256, 128, 3)
     slope: float = 0.2                               # LeakyReLU negative slope
+    joint_batch: bool = False      # A and B through the encoder as one batch (shared BatchNorm
+                                   # statistics, one larger conv call); seed: two separate passes
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,14 @@ class TrainConfig:
     beta2: float = 0.999
     batch_size: int = 32
     loss: str = "l1"                                 # mean absolute error
+    ssim_weight: float = 0.0                         # + w * (1 - SSIM)
+    region_weight: float = 1.0                       # L1 weight on eyes and mouth (aligned crops)
+    warmup_steps: int = 0                            # linear learning-rate warm-up
+    # the seed's future work: a discriminator per side (0 = off), switched on at gan_start
+    gan_weight: float = 0.0                          # LSGAN adversarial term
+    fm_weight: float = 0.0                           # feature matching on discriminator features
+    gan_start: int = 0
+    d_lr: float = 1e-4
     # augmentation (all off in the published recipe)
     flip: bool = False
     affine: bool = False                             # small random rotation / scale / shift
@@ -43,9 +53,22 @@ PRESETS: dict[str, Preset] = {
     p.name: p for p in [
         Preset("seed", "the published method, layer for layer: 64 px, Adam 5e-5 (0.5, 0.999), "
                        "L1, batch 32, no augmentation"),
+        Preset("quick", "seed layout; A and B share encoder batches; batch 16, lr 3e-4 after a "
+                        "100-step warm-up; L1 + 0.5 (1 - SSIM) with 3x weight on eyes and mouth",
+               model=ModelConfig(joint_batch=True),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
+                                 region_weight=3.0)),
+        Preset("gan", "quick, plus the published future work: a PatchGAN discriminator per side "
+                      "from step 300, LSGAN weight 0.05 and feature matching weight 0.5",
+               model=ModelConfig(joint_batch=True),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
+                                 region_weight=3.0, gan_weight=0.05, fm_weight=0.5, gan_start=300)),
+        Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",
+               model=ModelConfig(joint_batch=True),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100)),
     ]
 }
-DEFAULT_PRESET = "seed"
+DEFAULT_PRESET = "quick"          # best quality per CPU-minute measured (benchmarks/quality.py)
 
 
 def get_preset(name: str) -> Preset:

@@ -27,8 +27,8 @@ from ..media import UnreadableMedia, expand_inputs, is_image, read_image
 from ..model.autoencoder import FacePair
 from ..model.presets import ModelConfig, config_from_dict
 from ..provenance import label, watermark
-from ..train import checkpoint
-from ..train.loop import Interrupted, cpu_has_bf16, resolve_device
+from ..training import checkpoint
+from ..training.loop import Interrupted, cpu_has_bf16, resolve_device
 from . import blend
 from .smooth import OneEuro, SceneCuts
 

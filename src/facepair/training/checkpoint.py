@@ -35,7 +35,9 @@ def _unflatten_optimizer(tensors: dict, meta: dict) -> dict:
 
 
 def save(model_dir: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
-         state: dict, keep: int = 3) -> None:
+         state: dict, keep: int = 3, extra: dict | None = None) -> None:
+    """`extra`: {name: (module, optimizer)} saved beside as NAME.safetensors and
+    NAME.optimizer.safetensors (the GAN presets' discriminators)."""
     model_dir = Path(model_dir)
     root = model_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
@@ -48,6 +50,11 @@ def save(model_dir: Path, step: int, model: torch.nn.Module, opt: torch.optim.Op
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     opt_tensors["rng.torch"] = torch.get_rng_state()
     atomic_write_bytes(tmp / "optimizer.safetensors", st_save(opt_tensors, metadata=opt_meta))
+    for name, (module, optimizer) in (extra or {}).items():
+        atomic_write_bytes(tmp / f"{name}.safetensors", st_save(
+            {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}))
+        t, m = _flatten_optimizer(optimizer)
+        atomic_write_bytes(tmp / f"{name}.optimizer.safetensors", st_save(t, metadata=m))
     final = root / name
     if final.exists():                       # re-saving a step after a rollback
         shutil.rmtree(final)
@@ -86,9 +93,10 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
         raise FacepairError(f"corrupt checkpoint file {path}: {e}") from None
 
 
-def load_weights(model_dir: Path, model: torch.nn.Module, state: dict | None = None) -> dict:
+def load_weights(model_dir: Path, model: torch.nn.Module, state: dict | None = None,
+                 name: str = "model") -> dict:
     state = state or read_state(model_dir)
-    weights, _ = _read_safetensors(Path(model_dir) / state["checkpoint"] / "model.safetensors")
+    weights, _ = _read_safetensors(Path(model_dir) / state["checkpoint"] / f"{name}.safetensors")
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
@@ -97,8 +105,9 @@ def load_weights(model_dir: Path, model: torch.nn.Module, state: dict | None = N
     return state
 
 
-def load_optimizer(model_dir: Path, opt: torch.optim.Optimizer, state: dict) -> None:
-    tensors, meta = _read_safetensors(Path(model_dir) / state["checkpoint"] / "optimizer.safetensors")
+def load_optimizer(model_dir: Path, opt: torch.optim.Optimizer, state: dict, name: str = "") -> None:
+    file = f"{name}.optimizer.safetensors" if name else "optimizer.safetensors"
+    tensors, meta = _read_safetensors(Path(model_dir) / state["checkpoint"] / file)
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors.pop("rng.torch"))
     opt.load_state_dict(_unflatten_optimizer(tensors, meta))

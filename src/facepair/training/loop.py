@@ -24,13 +24,16 @@ from ..errors import FacepairError
 from ..faces.faceset import load_index
 from ..media import atomic_write_bytes
 from ..model.autoencoder import FacePair
+from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
 from . import checkpoint, previews
 from .data import Batches, load_side
+from .losses import make_loss, region_weights
 
-LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published
-LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s"]
+LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published (validation loss)
+LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s",
+              "gan_adv", "gan_fm", "gan_d"]
 OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", checkpoint.STATE}
 MAX_ROLLBACKS = 3
 
@@ -82,17 +85,35 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------
-def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1):
+def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1, gan=None):
     """One step: a batch of A through encoder + decoder A, a batch of B through encoder +
-    decoder B, the sum of both losses, one optimizer step. Returns [loss_a, loss_b] (averaged
-    over ranks), or None when a loss is not finite (then no step is taken)."""
+    decoder B, the sum of both losses, one optimizer step. With `gan` = (discriminators, their
+    optimizer, adversarial weight, feature-matching weight), each side's discriminator also
+    judges its reconstructions: the generator adds an LSGAN term and the L1 distance between the
+    discriminator's features of real and rebuilt faces, then the discriminators take their own
+    step. Returns the losses (averaged over ranks) as a dict, or None when one is not finite
+    (then no step is taken)."""
     a_in, a_target, b_in, b_target = batch
     with amp:
         rec_a, rec_b = model(a_in, b_in)
     loss_a, loss_b = loss_fn(rec_a.float(), a_target), loss_fn(rec_b.float(), b_target)
+    total = loss_a + loss_b
+    parts = [loss_a, loss_b]
+    if gan is not None:
+        disc, opt_d, w_adv, w_fm = gan
+        adv = fm = 0.0
+        for side, fake, real in (("a", rec_a, a_target), ("b", rec_b, b_target)):
+            with amp:
+                score, feats = disc[side](fake)
+                with torch.no_grad():
+                    _, real_feats = disc[side](real)
+            adv = adv + ((score.float() - 1) ** 2).mean()
+            fm = fm + sum(F.l1_loss(f.float(), r.float()) for f, r in zip(feats, real_feats))
+        total = total + w_adv * adv + w_fm * fm
+        parts += [adv, fm]
     opt.zero_grad(set_to_none=True)
-    scaler.scale(loss_a + loss_b).backward()
-    losses = torch.stack([loss_a.detach(), loss_b.detach()])
+    scaler.scale(total).backward()
+    losses = torch.stack([p.detach().float() for p in parts + [total]])
     if world > 1:
         dist.all_reduce(losses)
         losses /= world
@@ -100,7 +121,21 @@ def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1):
         return None
     scaler.step(opt)
     scaler.update()
-    return losses.tolist()
+    names = ["loss_a", "loss_b", "gan_adv", "gan_fm"][:len(parts)] + ["loss_total"]
+    out = dict(zip(names, losses.tolist()))
+    if gan is not None:
+        opt_d.zero_grad(set_to_none=True)              # drop what the generator's pass left
+        d_loss = 0.0
+        for side, fake, real in (("a", rec_a, a_target), ("b", rec_b, b_target)):
+            with amp:
+                real_score, _ = disc[side](real)
+                fake_score, _ = disc[side](fake.detach())
+            d_loss = d_loss + ((real_score.float() - 1) ** 2).mean() + (fake_score.float() ** 2).mean()
+        d_loss.backward()
+        if torch.isfinite(d_loss):
+            opt_d.step()
+        out["gan_d"] = float(d_loss.detach())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,19 +265,32 @@ def train(opts: TrainOptions) -> TrainResult:
     torch.manual_seed(opts.seed)
     core = FacePair(mcfg)
     opt_ = torch.optim.Adam(core.parameters(), lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2))
+    disc = opt_d = None
+    if tcfg.gan_weight or tcfg.fm_weight:
+        if world > 1:
+            raise FacepairError(f"preset '{preset.name}' trains a discriminator: run it in one "
+                                "process (no torchrun) for now")
+        disc = discriminators()
+        opt_d = torch.optim.Adam(disc.parameters(), lr=tcfg.d_lr, betas=(tcfg.beta1, tcfg.beta2))
     start_step, salt = 0, 0
     if saved:
         checkpoint.load_weights(model_dir, core, saved)
         checkpoint.load_optimizer(model_dir, opt_, saved)
+        if disc is not None:
+            checkpoint.load_weights(model_dir, disc, saved, "discriminator")
+            checkpoint.load_optimizer(model_dir, opt_d, saved, "discriminator")
         start_step, salt = saved["step"], saved.get("salt", 0)
     for g in opt_.param_groups:
         g["lr"] = tcfg.lr
     core.to(device, memory_format=torch.channels_last if device.type != "mps" else torch.contiguous_format)
     # the optimizer's state follows its parameters to the device
-    for st in opt_.state.values():
-        for k, v in st.items():
-            if torch.is_tensor(v) and k != "step":
-                st[k] = v.to(device)
+    if disc is not None:
+        disc.to(device, memory_format=torch.channels_last if device.type != "mps" else torch.contiguous_format)
+    for o in (opt_, opt_d) if opt_d is not None else (opt_,):
+        for st in o.state.values():
+            for k, v in st.items():
+                if torch.is_tensor(v) and k != "step":
+                    st[k] = v.to(device)
     model = core
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -251,7 +299,10 @@ def train(opts: TrainOptions) -> TrainResult:
         model = torch.compile(model)
     amp = _amp(device, precision)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    loss_fn = LOSSES[tcfg.loss]
+    weights = region_weights(mcfg.size, geometry["padding"], tcfg.region_weight) \
+        if tcfg.region_weight != 1 and geometry.get("aligned", True) else None
+    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights)
+    val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
     memfmt = torch.channels_last if device.type != "mps" else torch.contiguous_format
 
@@ -266,7 +317,8 @@ def train(opts: TrainOptions) -> TrainResult:
 
     def save(step):
         if rank == 0:
-            checkpoint.save(model_dir, step, core, opt_, state, keep=opts.keep)
+            checkpoint.save(model_dir, step, core, opt_, state, keep=opts.keep,
+                            extra={"discriminator": (disc, opt_d)} if disc is not None else None)
 
     def validate_and_preview(step) -> dict:
         core.eval()
@@ -274,7 +326,7 @@ def train(opts: TrainOptions) -> TrainResult:
         with torch.no_grad(), amp:
             for side, v in zip("ab", val):
                 if len(v):
-                    out[f"val_loss_{side}"] = float(loss_fn(core.decoder(side)(core.encoder(v)).float(), v))
+                    out[f"val_loss_{side}"] = float(val_loss(core.decoder(side)(core.encoder(v)).float(), v))
             if rank == 0 and len(val[0]) and len(val[1]):
                 (model_dir / "previews").mkdir(parents=True, exist_ok=True)
                 img = previews.grid(core, val[0], val[1])
@@ -324,7 +376,12 @@ def train(opts: TrainOptions) -> TrainResult:
     try:
         while not done():
             batch = [t.to(device, non_blocking=True, memory_format=memfmt) for t in batches.get(step)]
-            result = train_step(model, opt_, scaler, batch, amp, loss_fn, world)
+            if tcfg.warmup_steps:
+                for g in opt_.param_groups:
+                    g["lr"] = tcfg.lr * min(1.0, (step + 1) / tcfg.warmup_steps)
+            gan = (disc, opt_d, tcfg.gan_weight, tcfg.fm_weight) \
+                if disc is not None and step >= tcfg.gan_start else None
+            result = train_step(model, opt_, scaler, batch, amp, loss_fn, world, gan)
             if result is None:                          # NaN/inf: back to the last good checkpoint
                 rollbacks += 1
                 if rollbacks > MAX_ROLLBACKS:
@@ -334,6 +391,10 @@ def train(opts: TrainOptions) -> TrainResult:
                 checkpoint.load_weights(model_dir, core, good)
                 checkpoint.load_optimizer(model_dir, opt_, good)
                 core.to(device, memory_format=memfmt)
+                if disc is not None:
+                    checkpoint.load_weights(model_dir, disc, good, "discriminator")
+                    checkpoint.load_optimizer(model_dir, opt_d, good, "discriminator")
+                    disc.to(device, memory_format=memfmt)
                 warnings.warn(f"non-finite loss at step {step}: rolled back to the checkpoint of "
                               f"step {good['step']} and reshuffled the data")
                 bar.update(good["step"] - step)
@@ -345,18 +406,20 @@ def train(opts: TrainOptions) -> TrainResult:
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]
                 continue
             step += 1
-            losses = result
+            losses = [result["loss_a"], result["loss_b"]]
             now = time.monotonic()
             ips = 0.9 * ips + 0.1 * (2 * tcfg.batch_size / max(now - t_prev, 1e-9)) if ips else \
                 2 * tcfg.batch_size / max(now - t_prev, 1e-9)
             t_prev = now
             extra = validate_and_preview(step) if step % opts.preview_every == 0 else {}
             if rank == 0:
+                gan_logs = {k: round(v, 5) for k, v in result.items() if k.startswith("gan_")}
                 row = dict(step=step, time_s=round(state["train_seconds"] + now - t_run, 2),
                            loss_a=round(losses[0], 5), loss_b=round(losses[1], 5),
-                           images_per_s=round(ips, 1), **{k: round(v, 5) for k, v in extra.items()})
+                           images_per_s=round(ips, 1), **{k: round(v, 5) for k, v in extra.items()},
+                           **gan_logs)
                 log_rows.append(row)
-                for k in ("loss_a", "loss_b", "images_per_s", *extra):
+                for k in ("loss_a", "loss_b", "images_per_s", *extra, *gan_logs):
                     tb.add_scalar(k, row[k], step)
                 bar.update()
                 bar.set_postfix(loss_a=f"{losses[0]:.4f}", loss_b=f"{losses[1]:.4f}",

@@ -1,0 +1,63 @@
+"""Reconstruction losses: the published mean absolute error, and the options presets add:
+SSIM, and extra weight on the eyes and mouth (which land on fixed pixels of aligned crops)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..faces import align
+
+
+def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    g = torch.exp(-(torch.arange(size) - size // 2).float() ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
+
+
+_WINDOW = _gauss()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5).
+    Written out because it must be differentiable in torch; the evaluation uses scikit-image's."""
+    w = _WINDOW.to(x)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+
+    def blur(t):
+        return F.conv2d(t, w, groups=3)
+
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+    return s.mean()
+
+
+def region_weights(size: int, padding: float, weight: float) -> torch.Tensor:
+    """(1, 1, S, S): 1 everywhere, `weight` on the eyes and the mouth of the aligned template."""
+    tpl = align.template(size, padding)
+    mask = np.zeros((size, size), np.float32)
+    for first, last in ((36, 41), (42, 47), (48, 67)):          # eyes, mouth (68-point indices)
+        pts = tpl[first - align.TEMPLATE_FROM:last - align.TEMPLATE_FROM + 1]
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(pts).astype(np.int32)), 1.0)
+    k = max(1, size // 32)
+    mask = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8), iterations=2)
+    return torch.from_numpy(1 + (weight - 1) * mask)[None, None]
+
+
+def make_loss(kind: str, ssim_weight: float = 0.0, weights: torch.Tensor | None = None):
+    """loss(reconstruction, target) -> scalar, from a preset's settings."""
+    if kind != "l1":
+        raise ValueError(f"unknown loss {kind}")
+
+    def loss(rec, target):
+        if weights is None:
+            l = F.l1_loss(rec, target)
+        else:
+            w = weights.to(rec)
+            l = ((rec - target).abs() * w).mean() / w.mean()
+        if ssim_weight:
+            l = l + ssim_weight * (1 - ssim(rec, target))
+        return l
+    return loss
