@@ -272,25 +272,30 @@ def train(opts: TrainOptions) -> TrainResult:
                                 "process (no torchrun) for now")
         disc = discriminators()
         opt_d = torch.optim.Adam(disc.parameters(), lr=tcfg.d_lr, betas=(tcfg.beta1, tcfg.beta2))
-    start_step, salt = 0, 0
-    if saved:
-        checkpoint.load_weights(model_dir, core, saved)
-        checkpoint.load_optimizer(model_dir, opt_, saved)
-        if disc is not None:
-            checkpoint.load_weights(model_dir, disc, saved, "discriminator")
-            checkpoint.load_optimizer(model_dir, opt_d, saved, "discriminator")
-        start_step, salt = saved["step"], saved.get("salt", 0)
-    for g in opt_.param_groups:
-        g["lr"] = tcfg.lr
-    core.to(device, memory_format=torch.channels_last if device.type != "mps" else torch.contiguous_format)
-    # the optimizer's state follows its parameters to the device
-    if disc is not None:
-        disc.to(device, memory_format=torch.channels_last if device.type != "mps" else torch.contiguous_format)
-    for o in (opt_, opt_d) if opt_d is not None else (opt_,):
-        for st in o.state.values():
-            for k, v in st.items():
-                if torch.is_tensor(v) and k != "step":
-                    st[k] = v.to(device)
+    memfmt = torch.channels_last if device.type != "mps" else torch.contiguous_format
+
+    def restore(st: dict | None):
+        """Load a checkpoint (the model, its optimizer and any discriminators), then put
+        everything on the device with this run's learning rate. None: fresh weights."""
+        if st is not None:
+            checkpoint.load_weights(model_dir, core, st)
+            checkpoint.load_optimizer(model_dir, opt_, st)
+            if disc is not None:
+                checkpoint.load_weights(model_dir, disc, st, "discriminator")
+                checkpoint.load_optimizer(model_dir, opt_d, st, "discriminator")
+        for g in opt_.param_groups:
+            g["lr"] = tcfg.lr
+        for module, o in ((core, opt_), (disc, opt_d)):
+            if module is None:
+                continue
+            module.to(device, memory_format=memfmt)
+            for st_ in o.state.values():          # optimizer state follows its parameters
+                for k, v in st_.items():
+                    if torch.is_tensor(v) and k != "step":
+                        st_[k] = v.to(device)
+
+    restore(saved)
+    start_step, salt = (saved["step"], saved.get("salt", 0)) if saved else (0, 0)
     model = core
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -304,7 +309,6 @@ def train(opts: TrainOptions) -> TrainResult:
     loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights)
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
-    memfmt = torch.channels_last if device.type != "mps" else torch.contiguous_format
 
     state = dict(saved or {}, preset=preset.name, model_config=config_to_dict(mcfg),
                  train_config=config_to_dict(tcfg), seed=opts.seed, precision=precision,
@@ -388,13 +392,7 @@ def train(opts: TrainOptions) -> TrainResult:
                     raise FacepairError(f"training diverged: non-finite loss at step {step} after "
                                         f"{MAX_ROLLBACKS} rollbacks (try a lower --lr)")
                 good = checkpoint.read_state(model_dir)
-                checkpoint.load_weights(model_dir, core, good)
-                checkpoint.load_optimizer(model_dir, opt_, good)
-                core.to(device, memory_format=memfmt)
-                if disc is not None:
-                    checkpoint.load_weights(model_dir, disc, good, "discriminator")
-                    checkpoint.load_optimizer(model_dir, opt_d, good, "discriminator")
-                    disc.to(device, memory_format=memfmt)
+                restore(good)
                 warnings.warn(f"non-finite loss at step {step}: rolled back to the checkpoint of "
                               f"step {good['step']} and reshuffled the data")
                 bar.update(good["step"] - step)
