@@ -30,6 +30,14 @@ def _samples():
         pytest.exit(f"sample media not found at {DATA} (set FACEPAIR_SAMPLES)", returncode=1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def config_dir(tmp_path_factory):
+    """A fresh user config folder (where the C2PA signing key is made on first use)."""
+    folder = tmp_path_factory.mktemp("config") / "facepair"
+    os.environ["FACEPAIR_CONFIG_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def extracted(tmp_path_factory):
     """Every frame of the three 256 px clips, extracted once: {name: (folder, summary)}."""

@@ -50,6 +50,10 @@ def test_video_keeps_frames_rate_size_and_audio(swapped_video):
 
 def test_verify_survives_h264_crf23(swapped_video, tmp_path):
     out, _ = swapped_video
+    r = run_cli("verify", out)
+    assert r.returncode == 0, r.stdout
+    assert "watermark FOUND" in r.stdout and "tag FOUND" in r.stdout
+    assert "C2PA manifest FOUND (facepair, compositeWithTrainedAlgorithmicMedia, Valid)" in r.stdout
     again = tmp_path / "reencoded.mp4"                     # no metadata copied: the pixels must tell
     with av.open(str(again), "w") as dst:
         s = dst.add_stream("libx264", rate=30)
@@ -62,7 +66,7 @@ def test_verify_survives_h264_crf23(swapped_video, tmp_path):
             dst.mux(p)
     r = run_cli("verify", again)
     assert r.returncode == 0, r.stdout
-    assert "watermark FOUND" in r.stdout and "no tag" in r.stdout
+    assert "watermark FOUND" in r.stdout and "no tag" in r.stdout and "no C2PA manifest" in r.stdout
 
 
 def test_photo_swap_and_verify_after_jpeg_q85(trained_model, tmp_path):
@@ -72,6 +76,7 @@ def test_photo_swap_and_verify_after_jpeg_q85(trained_model, tmp_path):
     assert read_image(out).shape == read_image(OBAMA_PHOTOS / "obama.jpg").shape
     r = run_cli("verify", out)
     assert r.returncode == 0 and "tag FOUND" in r.stdout and "watermark FOUND" in r.stdout
+    assert "C2PA manifest FOUND (facepair, compositeWithTrainedAlgorithmicMedia, Valid)" in r.stdout
     jpg = tmp_path / "q85.jpg"
     cv2.imwrite(str(jpg), cv2.imread(str(out)), [cv2.IMWRITE_JPEG_QUALITY, 85])
     r = run_cli("verify", jpg)
@@ -88,6 +93,28 @@ def test_no_false_positive_on_originals():
     r = run_cli("verify", *photos, ADDRESS, REAGAN_CLIP)
     assert r.returncode == 1
     assert r.stdout.count("no facepair marks") == len(photos) + 2
+    assert r.stdout.count("no C2PA manifest") == len(photos) + 2
+
+
+def test_content_credentials_signed_with_a_local_key(trained_model, config_dir, tmp_path):
+    """The signing key is made on first use in the config folder (private) and reused; the
+    manifest names the media as made by a trained algorithm, and editing the pixels breaks it."""
+    from facepair.provenance import credentials
+    out = tmp_path / "swapped.jpg"
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    key, chain = config_dir / credentials.KEY_FILE, config_dir / credentials.CHAIN_FILE
+    assert key.exists() and chain.exists() and (key.stat().st_mode & 0o077) == 0
+    before = key.read_bytes()
+    m = credentials.read(out)
+    assert m.generator == "facepair" and m.synthetic and m.state == "Valid"
+    r = run_cli("swap", BIDEN_PHOTO, "--model", trained_model, "-o", tmp_path / "b.png", "--quiet")
+    assert r.returncode == 0 and key.read_bytes() == before          # the same identity
+    data = bytearray(out.read_bytes())                                # change scan data only
+    data[len(data) // 2] ^= 0xFF
+    tampered = tmp_path / "tampered.jpg"
+    tampered.write_bytes(bytes(data))
+    assert credentials.read(tampered).state == "Invalid"
 
 
 def test_frames_without_faces_pass_through(trained_model, tmp_path):

@@ -216,8 +216,9 @@ def _run_demo(a):
 
 
 def _add_verify(sub):
-    p = sub.add_parser("verify", help="is this file one of ours? (watermark and tag)",
-                       description="Read facepair's invisible watermark and metadata tag back. "
+    p = sub.add_parser("verify", help="is this file one of ours? (watermark, tag, C2PA manifest)",
+                       description="Read facepair's invisible watermark, metadata tag and C2PA "
+                       "content-credentials manifest back. "
                        "Exit 0 when every file carries a mark, 1 when one does not.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(run=_run_verify)

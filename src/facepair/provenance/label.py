@@ -1,8 +1,10 @@
-"""Labels every output as synthetic: the invisible watermark on the pixels plus a metadata tag
-(PNG text chunk, JPEG comment, MP4/MOV/MKV container comment)."""
+"""Labels every output as synthetic: the invisible watermark on the pixels, a metadata tag
+(PNG text chunk, JPEG comment, MP4/MOV/MKV container comment) and, where the format takes one
+(JPEG, PNG, MP4, MOV), a signed C2PA content-credentials manifest."""
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +12,11 @@ from PIL import Image, PngImagePlugin
 
 from .. import __version__
 from ..media import atomic_write_bytes
-from . import watermark
+from . import credentials, watermark
 
 TAG_KEY = "facepair"
 TAG = (f"synthetic media: face swapped by a trained algorithm (facepair {__version__}); "
-       "trainedAlgorithmicMedia")
+       "compositeWithTrainedAlgorithmicMedia")
 
 
 def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
@@ -30,7 +32,30 @@ def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
         img.save(buf, "PNG", pnginfo=info)
     else:
         img.save(buf, Image.registered_extensions().get(suffix, "PNG"))
-    atomic_write_bytes(Path(path), buf.getvalue())
+    data = buf.getvalue()
+    if credentials.supported(path):
+        data = attach_credentials(data, path)
+    atomic_write_bytes(Path(path), data)
+
+
+def attach_credentials(data: bytes, path: Path) -> bytes:
+    """`data` with a signed manifest; on a signing failure, unchanged plus a warning (the
+    watermark and tag still label it)."""
+    try:
+        return credentials.sign_bytes(data, Path(path).suffix, Path(path).name)
+    except Exception as e:  # noqa: BLE001 - any SDK or key-file failure
+        warnings.warn(f"content credentials not attached to {path}: {e}")
+        return data
+
+
+def sign_video(path: Path, title: str) -> None:
+    """Attach the signed manifest to a finished MP4/MOV in place (warn on failure, keep the file)."""
+    if not credentials.supported(path):
+        return
+    try:
+        credentials.sign_file(path, title)
+    except Exception as e:  # noqa: BLE001
+        warnings.warn(f"content credentials not attached to {path}: {e}")
 
 
 def image_tag(path: Path) -> str | None:

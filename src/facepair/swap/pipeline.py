@@ -73,7 +73,8 @@ class SwapSummary:
     def __str__(self):
         return (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
                 f"{self.faces_swapped}   frames without a face: {self.frames_without_face}\n"
-                f"output: {self.output} (watermarked, tagged as synthetic)")
+                f"output: {self.output} (labelled synthetic: watermark, tag, and a signed C2PA "
+                f"manifest where the format takes one)")
 
 
 def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
@@ -353,6 +354,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     if summary.frames == 0:
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"no frame could be decoded from {inp}")
+    label.sign_video(tmp, out.name)
     tmp.replace(out)
     if interrupted:
         raise Interrupted(f"interrupted: {out} holds the first {summary.frames} frames")

@@ -1,0 +1,165 @@
+"""C2PA content credentials: a signed manifest, embedded in JPEG, PNG and MP4/MOV outputs, that
+says the media was made by a trained algorithm (c2pa-python, offline).
+
+The signing key and certificate are made on first use and kept in the user's config folder
+($FACEPAIR_CONFIG_DIR, else $XDG_CONFIG_HOME/facepair, else ~/.config/facepair). The C2PA SDK
+refuses a self-signed *signing* certificate, so the folder holds a self-signed local root and a
+signing certificate issued by it; the manifest carries both. Readers will call such a manifest
+valid (the signature and hashes check out) but not trusted (the root is on no trust list).
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..media import atomic_write_bytes
+
+FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+           ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
+SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+KEY_FILE, CHAIN_FILE = "c2pa-signer.key", "c2pa-signer-chain.pem"
+
+
+def config_dir() -> Path:
+    if os.environ.get("FACEPAIR_CONFIG_DIR"):
+        return Path(os.environ["FACEPAIR_CONFIG_DIR"])
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "facepair"
+
+
+def supported(path) -> bool:
+    return Path(path).suffix.lower() in FORMATS
+
+
+def manifest(title: str) -> dict:
+    return {
+        "claim_generator_info": [{"name": "facepair", "version": __version__}],
+        "title": title,
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [{
+            "action": "c2pa.created",
+            "digitalSourceType": SOURCE_TYPE,
+            "softwareAgent": {"name": "facepair", "version": __version__},
+            "description": "face swapped by a trained algorithm (two autoencoders that share "
+                           "one encoder); the face in this media is synthetic"}]}}],
+    }
+
+
+# --- the signing identity --------------------------------------------------------------------
+def _make_identity(folder: Path) -> None:
+    """A self-signed local root (CA) and an ES256 signing certificate issued by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "facepair (local, self-issued)")])
+
+    def usage(sign: bool):
+        return x509.KeyUsage(digital_signature=sign, key_cert_sign=not sign, crl_sign=not sign,
+                             content_commitment=False, key_encipherment=False, data_encipherment=False,
+                             key_agreement=False, encipher_only=False, decipher_only=False)
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    root_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+
+    def cert(subject, issuer, public, signing_key, sign: bool, extra=()):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(days=1))
+             .not_valid_after(now + datetime.timedelta(days=3650))
+             .add_extension(x509.BasicConstraints(ca=not sign, path_length=None if sign else 0), critical=True)
+             .add_extension(usage(sign), critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False))
+        for ext in extra:
+            b = b.add_extension(ext, critical=False)
+        return b.sign(signing_key, hashes.SHA256())
+
+    root_name = name("facepair local root")
+    root = cert(root_name, root_name, root_key.public_key(), root_key, sign=False)
+    leaf = cert(name("facepair signer"), root_name, key.public_key(), root_key, sign=True, extra=(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())))
+    pem = serialization.Encoding.PEM
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / CHAIN_FILE, leaf.public_bytes(pem) + root.public_bytes(pem))
+    atomic_write_bytes(folder / KEY_FILE, key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    os.chmod(folder / KEY_FILE, 0o600)
+
+
+def _signer():
+    import c2pa
+    folder = config_dir()
+    if not (folder / KEY_FILE).exists() or not (folder / CHAIN_FILE).exists():
+        _make_identity(folder)
+    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, (folder / CHAIN_FILE).read_bytes(),
+                               (folder / KEY_FILE).read_bytes(), None)
+    return c2pa.Signer.from_info(info)
+
+
+def _builder(title: str):
+    import c2pa
+    settings = c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}})
+    return c2pa.Builder(manifest(title), context=c2pa.Context(settings))
+
+
+# --- sign and read ---------------------------------------------------------------------------
+def sign_bytes(data: bytes, suffix: str, title: str) -> bytes:
+    """The encoded image `data` with a signed manifest embedded."""
+    out = io.BytesIO()
+    with _signer() as signer, _builder(title) as b:
+        b.sign(signer, FORMATS[suffix.lower()], io.BytesIO(data), out)
+    return out.getvalue()
+
+
+def sign_file(path: Path, title: str) -> None:
+    """Embed a signed manifest into the file at `path`, atomically (streamed, not held in memory)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.c2pa{path.suffix}")
+    try:
+        with _signer() as signer, _builder(title) as b, \
+                open(path, "rb") as src, open(tmp, "w+b") as dst:
+            b.sign(signer, FORMATS[path.suffix.lower()], src, dst)
+        shutil.copymode(path, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class Credentials:
+    generator: str          # the claim generator's name
+    source_type: str        # the digitalSourceType of the creating action ('' when none)
+    state: str              # the SDK's validation state: Valid, Trusted or Invalid
+
+    @property
+    def synthetic(self) -> bool:
+        return "TrainedAlgorithmic" in self.source_type or "trainedAlgorithmic" in self.source_type
+
+
+def read(path) -> Credentials | None:
+    """The file's active C2PA manifest, or None when it has none (or the format takes none)."""
+    path = Path(path)
+    if not supported(path):
+        return None
+    import c2pa
+    try:
+        with open(path, "rb") as f, c2pa.Reader(FORMATS[path.suffix.lower()], f) as r:
+            active = r.get_active_manifest() or {}
+            state = r.get_validation_state() or "unknown"
+    except c2pa.C2paError:
+        return None
+    gen = (active.get("claim_generator_info") or [{}])[0].get("name", "")
+    source = ""
+    for a in active.get("assertions", []):
+        if a.get("label", "").startswith("c2pa.actions"):
+            for act in a.get("data", {}).get("actions", []):
+                source = source or act.get("digitalSourceType", "")
+    return Credentials(gen, source, state)
