@@ -13,7 +13,10 @@ FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b"
            "id_rate_real_a", "id_rate_real_b", "dist_a2b_to_b", "dist_a2b_to_a", "dist_b2a_to_a",
            "dist_b2a_to_b", "landmark_error_a2b", "landmark_error_b2a", "mouth_corr_a2b",
            "mouth_corr_b2a", "mouth_std_ratio_a2b", "mouth_std_ratio_b2a", "flicker_source",
-           "flicker_swap", "flicker_ratio"}
+           "flicker_swap", "flicker_ratio", "frame_id_rate_a2b", "frame_id_rate_b2a",
+           "frame_landmark_error_a2b", "frame_landmark_error_b2a", "frame_mouth_corr_a2b",
+           "frame_mouth_corr_b2a", "frame_mouth_std_ratio_a2b", "frame_mouth_std_ratio_b2a",
+           "frame_swapped_a2b", "frame_swapped_b2a"}
 
 
 def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
@@ -25,6 +28,7 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     assert all(isinstance(figures[k], float) for k in FIGURES)
     assert figures["id_rate_real_a"] >= 0.95 and figures["id_rate_real_b"] >= 0.95
     assert figures["faces_a"] > 0 and figures["source"] == "held-out validation faces"
+    assert figures["frame_swapped_a2b"] == 1.0 and figures["frame_swapped_b2a"] == 1.0
     html = (tmp_path / "r/report.html").read_text()
     images = [p.split("'")[0] for p in html.split("src='")[1:]]
     assert len(images) >= 4                               # samples, losses, preview, frames
@@ -34,10 +38,11 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
 
 def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_path):
     r = run_cli("evaluate", "--model", trained_model, "--a", extracted["obama2"][0], "--b",
-                extracted["reagan"][0], "--max-faces", 16, "--json", tmp_path / "m.json")
+                extracted["reagan"][0], "--max-faces", 16, "--json", tmp_path / "m.json", "--crops-only")
     assert r.returncode == 0, r.stderr
     figures = json.loads((tmp_path / "m.json").read_text())
     assert figures["faces_a"] == 16 and figures["source"] == "face sets given"
+    assert "mouth_corr_a2b" in figures and not any(k.startswith("frame_") for k in figures)
     r = run_cli("evaluate", "--model", tmp_path / "nope")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
 

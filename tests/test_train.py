@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -140,3 +141,19 @@ def test_torchrun_two_cpu_processes_end_in_sync(extracted, tmp_path):
     assert state["step"] == 3
     sums = state["ddp"]["checksums"]
     assert state["ddp"]["world_size"] == 2 and len(sums) == 2 and sums[0] == sums[1]
+
+
+def test_holdout_spans_the_footage_and_keeps_neighbours_out_of_training():
+    from facepair.model.presets import TrainConfig
+    from facepair.training.data import holdout
+    cfg = TrainConfig()
+    for n in (4, 60, 300, 782, 1504):
+        train, val = holdout(n, cfg)
+        assert len(val) == min(cfg.val_max, max(1, round(n * cfg.val_fraction)))
+        assert not set(train) & set(val) and len(train) >= 0.85 * (n - len(val))
+    train, val = holdout(782, cfg)                      # the Reagan clip's face count
+    assert val.min() < 782 * 0.25 and val.max() > 782 * 0.75          # early and late frames
+    blocks = np.split(val, np.flatnonzero(np.diff(val) > 1) + 1)
+    assert len(blocks) == cfg.val_blocks
+    nearest = np.abs(train[:, None] - val[None, :]).min(1)
+    assert nearest.min() > cfg.val_gap                  # no training frame next to a held-out one

@@ -166,8 +166,9 @@ def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="measure a trained model: reconstruction, identity, expression",
                        description="Reconstruction (L1, PSNR, SSIM), identity of swaps (dlib "
                        "embeddings, ID retrieval), expression fidelity (landmark error, "
-                       "mouth-opening correlation) and optionally video flicker. Uses the "
-                       "model's held-out validation faces unless face sets are given.")
+                       "mouth-opening correlation), on aligned crops and on the faces' whole "
+                       "source frames swapped by the real pipeline, and optionally video flicker. "
+                       "Uses the model's held-out validation faces unless face sets are given.")
     p.add_argument("--model", required=True, metavar="MODEL_DIR")
     p.add_argument("--a", nargs="+", metavar="FACESET", help="face sets of A to evaluate on")
     p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
@@ -175,6 +176,8 @@ def _add_evaluate(sub):
     p.add_argument("--video", metavar="FILE", help="also measure temporal flicker swapping this video")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b", help="--video: swap direction")
     p.add_argument("--video-seconds", type=float, default=4.0, help="--video: seconds to swap (default: 4)")
+    p.add_argument("--crops-only", action="store_true",
+                   help="skip the whole-frame figures (they re-read the face sets' source footage)")
     p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
     p.add_argument("--html", metavar="FILE", help="write an HTML report (images beside it)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
@@ -186,7 +189,8 @@ def _run_evaluate(a):
     from .evaluate.metrics import evaluate
     if (a.a is None) != (a.b is None):
         raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
-    res = evaluate(a.model, a.a, a.b, a.video, a.direction, a.max_faces, a.video_seconds, a.device)
+    res = evaluate(a.model, a.a, a.b, a.video, a.direction, a.max_faces, a.video_seconds, a.device,
+                   frames=not a.crops_only)
     print(report.format_table(res))
     if a.json:
         report.write_json(res, a.json)

@@ -9,11 +9,15 @@
   from the face set's detector box), their mean distance over the inter-ocular distance; and the
   correlation across faces of the mouth opening (inner-lip gap / inter-ocular distance) in the
   source and in its swap. A decoder that outputs one average face scores ~0 here.
+- Whole frames: each held-out face's source frame swapped by the real pipeline (`swap`), then
+  ID retrieval, landmark error and mouth-opening correlation measured on the output frame at its
+  own resolution (keys `frame_*`); the source side uses the face set's stored landmarks.
 - Video (optional): temporal flicker of the swapped face region vs the source's.
 """
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import cv2
@@ -26,16 +30,16 @@ from ..faces import align
 from ..faces.faceset import load_index
 from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
-from ..media import iter_video, read_image
-from ..swap.pipeline import SwapOptions, load_model, swap
+from ..media import is_image, iter_video, read_image
+from ..swap.pipeline import SwapOptions, SwapSummary, Swapper, load_model, swap
 from ..training.loop import cpu_has_bf16, resolve_device
 
 UPSCALE = 4                  # landmarks are predicted on crops upscaled 4x (64 -> 256 px)
 
 
 def _faces(folders, files=None, max_faces=128):
-    """(crops uint8 (N,S,S,3), boxes in crop coordinates (N,4)) from face sets, optionally only
-    the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces."""
+    """(crops uint8 (N,S,S,3), boxes in crop coordinates (N,4), face-set entries) from face sets,
+    optionally only the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces."""
     wanted = None
     if files:
         wanted = {}
@@ -43,7 +47,7 @@ def _faces(folders, files=None, max_faces=128):
             folder, name = f.rsplit("/faces/", 1)
             wanted.setdefault(folder, set()).add("faces/" + name)
         folders = list(wanted)
-    crops, boxes = [], []
+    crops, boxes, where = [], [], []
     for folder in folders:
         meta = load_index(Path(folder))
         for e in meta["faces"]:
@@ -53,10 +57,12 @@ def _faces(folders, files=None, max_faces=128):
             corners = align.apply(np.array(e["transform"]), np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
             crops.append(read_image(Path(folder) / e["file"]))
             boxes.append([*corners.min(0), *corners.max(0)])
+            where.append(e)
     if not crops:
         raise FacepairError("no faces to evaluate (face sets empty or validation faces missing)")
     keep = np.linspace(0, len(crops) - 1, min(max_faces, len(crops))).round().astype(int)
-    return np.stack([crops[i] for i in keep]), np.array([boxes[i] for i in keep])
+    return (np.stack([crops[i] for i in keep]), np.array([boxes[i] for i in keep]),
+            [where[i] for i in keep])
 
 
 def _run(model, faces: np.ndarray, side: str, device, amp) -> np.ndarray:
@@ -128,6 +134,61 @@ def identity(emb: Embedder, real_a, real_b, a2b, b2a) -> dict:
     }
 
 
+def _source_frames(entries) -> list[np.ndarray]:
+    """The whole source frame of each face-set entry (its photo, or its frame of the video)."""
+    frames: dict = {}
+    by_source: dict = {}
+    for e in entries:
+        by_source.setdefault(e["source"], set()).add(e.get("frame", 0))
+    for src, wanted in by_source.items():
+        path = Path(src)
+        if not path.exists():
+            raise FileNotFoundError(src)
+        if is_image(path):
+            frames[(src, 0)] = read_image(path)
+            continue
+        for i, f in iter_video(path):
+            if i in wanted:
+                frames[(src, i)] = f
+            if i >= max(wanted):
+                break
+    return [frames[(e["source"], e.get("frame", 0))] for e in entries]
+
+
+def whole_frames(model_dir, entries_a, entries_b, device: str = "auto") -> dict:
+    """The swap as users get it: each held-out face's source frame through `facepair swap`'s
+    pipeline (detect, align, model, mask, colour, blend), then 68 landmarks and a dlib embedding
+    predicted on the output frame (the face set's detector box), against the source frame's
+    landmarks and the real faces' embeddings."""
+    lm, emb = Landmarker(), Embedder()
+    src = {"a": _source_frames(entries_a), "b": _source_frames(entries_b)}
+    marks = {s: [np.array(e["landmarks"], float) for e in ents]
+             for s, ents in (("a", entries_a), ("b", entries_b))}
+    mean = {s: np.mean([emb.from_landmarks(f, m) for f, m in zip(src[s], marks[s])], axis=0)
+            for s in ("a", "b")}
+    res = {}
+    for name, side, other, ents in (("a2b", "a", "b", entries_a), ("b2a", "b", "a", entries_b)):
+        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
+        summary = SwapSummary()
+        ls, lw, e_sw = [], [], []
+        for frame, m, e in zip(src[side], marks[side], ents):
+            out = frame.copy()
+            swapper.process([out], 0, False, summary)
+            w = lm(out, e["bbox"])
+            ls.append(m), lw.append(w), e_sw.append(emb.from_landmarks(out, w))
+        ls, lw, e_sw = np.array(ls), np.array(lw), np.array(e_sw)
+        d_own = np.linalg.norm(e_sw - mean[other], axis=1)
+        d_src = np.linalg.norm(e_sw - mean[side], axis=1)
+        ms, mw = mouth_opening(ls), mouth_opening(lw)
+        res.update({f"frame_id_rate_{name}": float(np.mean(d_own < d_src)),
+                    f"frame_landmark_error_{name}": float((np.linalg.norm(ls - lw, axis=2).mean(1)
+                                                           / inter_ocular(ls)).mean()),
+                    f"frame_mouth_corr_{name}": _corr(ms, mw),
+                    f"frame_mouth_std_ratio_{name}": float(np.std(mw) / max(np.std(ms), 1e-9)),
+                    f"frame_swapped_{name}": summary.faces_swapped / max(len(ents), 1)})
+    return res
+
+
 def video_flicker(model_dir, video, direction: str, seconds: float) -> dict:
     """Mean absolute frame-to-frame change inside the face region, swapped vs source."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,7 +221,8 @@ def video_flicker(model_dir, video, direction: str, seconds: float) -> dict:
 
 
 def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
-             max_faces: int = 128, video_seconds: float = 4.0, device: str = "auto") -> dict:
+             max_faces: int = 128, video_seconds: float = 4.0, device: str = "auto",
+             frames: bool = True) -> dict:
     """Every figure as a flat dict (see the module docstring)."""
     dev = resolve_device(device)
     model, state = load_model(model_dir, dev)
@@ -169,8 +231,8 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     val = state.get("validation", {})
     if a is None and not val.get("a") or b is None and not val.get("b"):
         raise FacepairError("the model folder records no validation faces: pass --a and --b")
-    real_a, box_a = _faces(a, None if a else val["a"], max_faces)
-    real_b, box_b = _faces(b, None if b else val["b"], max_faces)
+    real_a, box_a, ent_a = _faces(a, None if a else val["a"], max_faces)
+    real_b, box_b, ent_b = _faces(b, None if b else val["b"], max_faces)
     rec_a, rec_b = _run(model, real_a, "a", dev, amp), _run(model, real_b, "b", dev, amp)
     a2b, b2a = _run(model, real_a, "b", dev, amp), _run(model, real_b, "a", dev, amp)
     lm, emb = Landmarker(), Embedder()
@@ -182,6 +244,11 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     res.update(identity(emb, real_a, real_b, a2b, b2a))
     for name, src, sw, boxes in (("a2b", real_a, a2b, box_a), ("b2a", real_b, b2a, box_b)):
         res.update({f"{k}_{name}": v for k, v in expression(lm, src, sw, boxes).items()})
+    if frames:
+        try:
+            res.update(whole_frames(model_dir, ent_a, ent_b, device))
+        except FileNotFoundError as e:
+            warnings.warn(f"whole-frame figures skipped: source footage not found ({e})")
     if video is not None:
         res.update(video_flicker(model_dir, video, direction, video_seconds))
     res["_samples"] = {"a": real_a[:6], "b": real_b[:6], "a2b": a2b[:6], "b2a": b2a[:6],

@@ -39,6 +39,8 @@ class TrainConfig:
     warp: bool = False                               # deepfake random warp: warped in, clean target
     val_fraction: float = 0.05                       # held-out share of each side (max val_max)
     val_max: int = 64
+    val_blocks: int = 4                              # ... as this many blocks spread over the footage
+    val_gap: int = 8                                 # faces either side of a block kept out of training
 
 
 @dataclass(frozen=True)

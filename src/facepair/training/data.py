@@ -26,15 +26,32 @@ class Side:
     sets: list[dict]           # per face-set folder: path, faces, fingerprint
 
 
+def holdout(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training indices, validation indices) of n faces in video order.
+
+    Validation is `val_blocks` contiguous blocks spread evenly over the faces, so it samples the
+    whole footage (one block at the end can catch a speaker who hardly moves). Neighbouring video
+    frames are near-duplicates, so a random split would leak them into training; for the same
+    reason `val_gap` faces either side of each block are left out of training too."""
+    n_val = min(cfg.val_max, max(1, round(n * cfg.val_fraction))) if n >= 4 else 0
+    if n_val == 0:
+        return np.arange(n), np.arange(0)
+    k = max(1, min(cfg.val_blocks, n_val))
+    sizes = np.diff(np.linspace(0, n_val, k + 1).round().astype(int))
+    gap = min(cfg.val_gap, n // (20 * k))          # the gaps cost at most a tenth of the faces
+    val, drop = [], np.zeros(n, bool)
+    for j, size in enumerate(sizes):
+        start = int(np.clip(round((j + 0.5) * n / k - size / 2), 0, n - size))
+        val.extend(range(start, start + size))
+        drop[max(0, start - gap):start + size + gap] = True
+    return np.flatnonzero(~drop), np.array(val)
+
+
 def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world: int = 1) -> Side:
     images, entries, sets = load_faces(folders, size)
-    n = len(images)
-    # Hold out a contiguous block at the end: neighbouring video frames are near-duplicates,
-    # so a random split would leak them into training.
-    n_val = min(cfg.val_max, max(1, round(n * cfg.val_fraction))) if n >= 4 else 0
-    train, val = images[:n - n_val], images[n - n_val:]
-    val_files = [f"{e['faceset']}/{e['file']}" for e in entries[n - n_val:]]
-    return Side(train=train[rank::world], val=val, val_files=val_files, sets=sets)
+    train, val = holdout(len(images), cfg)
+    val_files = [f"{entries[i]['faceset']}/{entries[i]['file']}" for i in val]
+    return Side(train=images[train][rank::world], val=images[val], val_files=val_files, sets=sets)
 
 
 def _random_warp(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
