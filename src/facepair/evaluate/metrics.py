@@ -107,12 +107,17 @@ def _corr(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def expression(lm: Landmarker, src: np.ndarray, swapped: np.ndarray, boxes: np.ndarray) -> dict:
-    ls, lw = landmarks_on_crops(lm, src, boxes), landmarks_on_crops(lm, swapped, boxes)
+def expression_figures(ls: np.ndarray, lw: np.ndarray) -> dict:
+    """Landmark error, mouth-opening correlation and spread of swaps (landmarks lw) against
+    their sources (ls), both (N, 68, 2)."""
     err = np.linalg.norm(ls - lw, axis=2).mean(1) / inter_ocular(ls)
     ms, mw = mouth_opening(ls), mouth_opening(lw)
     return {"landmark_error": float(err.mean()), "mouth_corr": _corr(ms, mw),
             "mouth_std_ratio": float(np.std(mw) / max(np.std(ms), 1e-9))}
+
+
+def expression(lm: Landmarker, src: np.ndarray, swapped: np.ndarray, boxes: np.ndarray) -> dict:
+    return expression_figures(landmarks_on_crops(lm, src, boxes), landmarks_on_crops(lm, swapped, boxes))
 
 
 def identity(emb: Embedder, real_a, real_b, a2b, b2a) -> dict:
@@ -147,10 +152,11 @@ def _source_frames(entries) -> list[np.ndarray]:
         if is_image(path):
             frames[(src, 0)] = read_image(path)
             continue
+        last = max(wanted)
         for i, f in iter_video(path):
             if i in wanted:
                 frames[(src, i)] = f
-            if i >= max(wanted):
+            if i >= last:
                 break
     return [frames[(e["source"], e.get("frame", 0))] for e in entries]
 
@@ -176,15 +182,11 @@ def whole_frames(model_dir, entries_a, entries_b, device: str = "auto") -> dict:
             swapper.process([out], 0, False, summary)
             w = lm(out, e["bbox"])
             ls.append(m), lw.append(w), e_sw.append(emb.from_landmarks(out, w))
-        ls, lw, e_sw = np.array(ls), np.array(lw), np.array(e_sw)
+        e_sw = np.array(e_sw)
         d_own = np.linalg.norm(e_sw - mean[other], axis=1)
         d_src = np.linalg.norm(e_sw - mean[side], axis=1)
-        ms, mw = mouth_opening(ls), mouth_opening(lw)
+        res.update({f"frame_{k}_{name}": v for k, v in expression_figures(np.array(ls), np.array(lw)).items()})
         res.update({f"frame_id_rate_{name}": float(np.mean(d_own < d_src)),
-                    f"frame_landmark_error_{name}": float((np.linalg.norm(ls - lw, axis=2).mean(1)
-                                                           / inter_ocular(ls)).mean()),
-                    f"frame_mouth_corr_{name}": _corr(ms, mw),
-                    f"frame_mouth_std_ratio_{name}": float(np.std(mw) / max(np.std(ms), 1e-9)),
                     f"frame_swapped_{name}": summary.faces_swapped / max(len(ents), 1)})
     return res
 

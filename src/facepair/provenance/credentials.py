@@ -141,7 +141,7 @@ class Credentials:
 
     @property
     def synthetic(self) -> bool:
-        return "TrainedAlgorithmic" in self.source_type or "trainedAlgorithmic" in self.source_type
+        return "trainedalgorithmic" in self.source_type.lower()
 
 
 def read(path) -> Credentials | None:
