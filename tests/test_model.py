@@ -84,3 +84,22 @@ def test_python_api_functions_survive_submodule_imports():
     import facepair
     import facepair.evaluate.metrics  # noqa: F401  (imports the training and swap modules)
     assert callable(facepair.extract) and callable(facepair.train)
+
+
+def test_landmark_cue_hides_the_mouth_from_the_encoder_and_drives_the_decoder():
+    import pytest
+    model = FacePair(PRESETS["mouth"].model).eval()
+    model.cue_mask.zero_()[..., 40:56, 20:44] = 1              # a hard mouth box
+    torch.manual_seed(0)
+    x, marks = torch.rand(2, 3, 64, 64), torch.rand(2, 68, 2) * 64
+    y = x.clone()
+    y[..., 40:56, 20:44] = torch.rand(2, 3, 16, 24)            # another mouth
+    with torch.no_grad():
+        assert torch.allclose(model.encode(x), model.encode(y), atol=1e-5)
+        assert not torch.allclose(model.encoder(x), model.encoder(y), atol=1e-5)
+        open_ = marks.clone()
+        open_[:, 57] += torch.tensor([0.0, 6.0])                # lower lip down
+        assert not torch.allclose(model.swap(x, "b", marks), model.swap(x, "b", open_))
+    with pytest.raises(ValueError):
+        model.swap(x, "b")                                     # the landmarks are required
+    assert model.decoder_a.dense[0].in_features == 512 + 2 * 25     # chin and mouth points

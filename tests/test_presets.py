@@ -8,7 +8,7 @@ from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
 from facepair.training.losses import make_loss, region_weights, ssim
 
-from conftest import run_cli
+from conftest import OBAMA_PHOTOS, run_cli
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -75,3 +75,25 @@ def test_gan_preset_checkpoints_its_discriminators(extracted, tmp_path):
     assert (model / state["checkpoint"] / "discriminator.optimizer.safetensors").is_file()
     r = run_cli("train", *common, "--steps", 2)                 # resumes with them
     assert r.returncode == 0, r.stderr
+
+
+def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
+    """The landmark-cue preset records its mask and cue statistics, and swap and evaluate feed it
+    the faces' landmarks; it refuses augmentations that would move faces off their landmarks."""
+    from facepair.swap.pipeline import load_model
+    model = tmp_path / "m"
+    common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
+              "--preset", "mouth", "--batch-size", 4, "--quiet"]
+    r = run_cli("train", *common, "--steps", 2, "--flip")
+    assert r.returncode != 0 and "--flip" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert run_cli("train", *common, "--steps", 2).returncode == 0
+    m, _ = load_model(model, torch.device("cpu"))
+    assert 0.05 < float(m.cue_mask.mean()) < 0.5             # mouth and chin, not the face
+    assert (m.cue_std > 0).all() and not torch.equal(m.cue_mean[0], m.cue_mean[1])
+    out = tmp_path / "swap.png"
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
+    assert r.returncode == 0 and out.is_file(), r.stderr
+    r = run_cli("evaluate", "--model", model, "--crops-only", "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads((tmp_path / "e.json").read_text())
+    assert figures["preset"] == "mouth" and 0 <= figures["id_rate_a2b"] <= 1

@@ -9,6 +9,8 @@
   from the face set's detector box), their mean distance over the inter-ocular distance; and the
   correlation across faces of the mouth opening (inner-lip gap / inter-ocular distance) in the
   source and in its swap. A decoder that outputs one average face scores ~0 here.
+- A model with a landmark cue is fed each crop's stored landmarks (those `swap` would align it
+  with); the landmarks measured on its output are predicted afresh, as for every model.
 - Whole frames: each held-out face's source frame swapped by the real pipeline (`swap`), then
   ID retrieval, landmark error and mouth-opening correlation measured on the output frame at its
   own resolution (keys `frame_*`); the source side uses the face set's stored landmarks.
@@ -32,6 +34,7 @@ from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
 from ..media import is_image, iter_video, read_image
 from ..swap.pipeline import SwapOptions, SwapSummary, Swapper, load_model, swap
+from ..training.data import crop_marks
 from ..training.loop import cpu_has_bf16, resolve_device
 
 UPSCALE = 4                  # landmarks are predicted on crops upscaled 4x (64 -> 256 px)
@@ -65,12 +68,13 @@ def _faces(folders, files=None, max_faces=128):
             [where[i] for i in keep])
 
 
-def _run(model, faces: np.ndarray, side: str, device, amp) -> np.ndarray:
+def _run(model, faces: np.ndarray, marks: np.ndarray, source: str, to: str, device, amp) -> np.ndarray:
+    """Faces of side `source` (and their landmarks in the crops) through the decoder of `to`."""
     out = []
     with torch.no_grad(), amp:
         for i in range(0, len(faces), 64):
             x = torch.from_numpy(faces[i:i + 64]).permute(0, 3, 1, 2).float().div(255)
-            y = model.swap(x.to(device, memory_format=torch.channels_last), side)
+            y = model.swap(x.to(device, memory_format=torch.channels_last), to, marks[i:i + 64], source)
             out.append((y.float().permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8))
     return np.concatenate(out)
 
@@ -235,8 +239,9 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
         raise FacepairError("the model folder records no validation faces: pass --a and --b")
     real_a, box_a, ent_a = _faces(a, None if a else val["a"], max_faces)
     real_b, box_b, ent_b = _faces(b, None if b else val["b"], max_faces)
-    rec_a, rec_b = _run(model, real_a, "a", dev, amp), _run(model, real_b, "b", dev, amp)
-    a2b, b2a = _run(model, real_a, "b", dev, amp), _run(model, real_b, "a", dev, amp)
+    mk_a, mk_b = crop_marks(ent_a), crop_marks(ent_b)
+    rec_a, rec_b = _run(model, real_a, mk_a, "a", "a", dev, amp), _run(model, real_b, mk_b, "b", "b", dev, amp)
+    a2b, b2a = _run(model, real_a, mk_a, "a", "b", dev, amp), _run(model, real_b, mk_b, "b", "a", dev, amp)
     lm, emb = Landmarker(), Embedder()
     res = {"model": str(model_dir), "step": state["step"], "preset": state["preset"],
            "faces_a": len(real_a), "faces_b": len(real_b),

@@ -15,6 +15,12 @@ Choices where the published description is silent (also listed in the README):
 - Convs are "same"-padded (5x5: padding 2, 3x3: padding 1).
 - Images are RGB in [0, 1]; the last conv is linear as specified (no sigmoid), so outputs are
   clamped to [0, 1] only for display and swapping, never inside the loss.
+
+Presets may add a landmark cue (not in the published method, off in `seed`): the encoder sees
+the region of some landmarks (the mouth and chin) filled with the face's mean colour, and each
+decoder takes those landmarks, as offsets from its side's mean face, next to the code. The codes of
+A and B lie far apart, so a decoder reads the other side's mouth badly (even inversely) from the
+code alone; a landmark offset means the same on both sides.
 """
 from __future__ import annotations
 
@@ -23,6 +29,10 @@ from torch import nn
 
 from .presets import ModelConfig
 from .upconv import up_conv
+
+
+def cue_width(cfg: ModelConfig) -> int:
+    return 2 * len(cfg.cue_points)
 
 
 class Encoder(nn.Module):
@@ -60,7 +70,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.side = cfg.size // 2 ** len(cfg.dec_filters)          # 4 for 64 px
         self.c0 = cfg.dec_dense2 // (self.side * self.side)       # 1024 / 16 = 64 channels
-        self.dense = nn.Sequential(nn.Linear(cfg.code, cfg.dec_dense1),           # linear
+        self.dense = nn.Sequential(nn.Linear(cfg.code + cue_width(cfg), cfg.dec_dense1),  # linear
                                    nn.Linear(cfg.dec_dense1, cfg.dec_dense2), nn.ReLU())
         chans = (self.c0, *cfg.dec_filters)
         self.blocks = nn.Sequential(*[UpBlock(i, o, cfg.slope, last=k == len(cfg.dec_filters) - 1)
@@ -80,17 +90,49 @@ class FacePair(nn.Module):
         self.encoder = Encoder(cfg)
         self.decoder_a = Decoder(cfg)
         self.decoder_b = Decoder(cfg)
+        if cfg.cue_points:         # set from the training faces (training/data.cue_stats)
+            self.register_buffer("cue_mask", torch.zeros(1, 1, cfg.size, cfg.size))
+            self.register_buffer("cue_mean", torch.zeros(2, cue_width(cfg)))     # per side
+            self.register_buffer("cue_std", torch.ones(cue_width(cfg)))          # both sides
 
-    def forward(self, a, b):
+    def encode(self, x):
+        if self.cfg.cue_points:    # hide the cue's region from the code: it comes from landmarks
+            m, keep = self.cue_mask, 1 - self.cue_mask              # filled with the rest's mean
+            x = x * keep + m * (x * keep).sum((2, 3), keepdim=True) / keep.sum()
+        return self.encoder(x)
+
+    def decode(self, code, side: str, cue=None):
+        """Decoder of `side`, fed the code and, where the model has one, the landmark cue."""
+        return self.decoder(side)(code if cue is None else torch.cat([code, cue], 1))
+
+    def cue(self, marks, side: str):
+        """(N, 68, 2) landmarks of faces of `side` -> the cue: the cue points' offsets from that
+        side's mean, in units shared by both sides (so an open mouth is the same offset for A and
+        B; scaling each side to its own spread measured worse). None without a cue."""
+        if not self.cfg.cue_points:
+            return None
+        marks = torch.as_tensor(marks, dtype=torch.float32, device=self.cue_std.device)
+        pts = marks[:, list(self.cfg.cue_points)].flatten(1) / self.cfg.size
+        return (pts - self.cue_mean["ab".index(side)]) / self.cue_std
+
+    def forward(self, a, b, marks_a=None, marks_b=None):
         if self.cfg.joint_batch:
-            za, zb = self.encoder(torch.cat([a, b])).split([len(a), len(b)])
-            return self.decoder_a(za), self.decoder_b(zb)
-        return self.decoder_a(self.encoder(a)), self.decoder_b(self.encoder(b))
+            za, zb = self.encode(torch.cat([a, b])).split([len(a), len(b)])
+        else:
+            za, zb = self.encode(a), self.encode(b)
+        return (self.decode(za, "a", self.cue(marks_a, "a")),
+                self.decode(zb, "b", self.cue(marks_b, "b")))
 
     def decoder(self, side: str) -> Decoder:
         return {"a": self.decoder_a, "b": self.decoder_b}[side]
 
     @torch.no_grad()
-    def swap(self, faces, to: str):
-        """Encode faces (N,3,H,W in [0,1]) and decode with the decoder of side `to` ("a" or "b")."""
-        return self.decoder(to)(self.encoder(faces)).clamp(0, 1)
+    def swap(self, faces, to: str, marks=None, source: str | None = None):
+        """Encode faces (N,3,H,W in [0,1]) of side `source` (default: the side other than `to`)
+        and decode with the decoder of side `to` ("a" or "b"). A model with a landmark cue needs the
+        faces' landmarks `marks` (N, 68, 2) in crop pixels."""
+        source = source or {"a": "b", "b": "a"}[to]
+        if self.cfg.cue_points and marks is None:
+            raise ValueError("this model's decoders need the faces' landmarks (marks)")
+        cue = self.cue(marks, source) if marks is not None else None
+        return self.decode(self.encode(faces), to, cue).clamp(0, 1)

@@ -205,7 +205,8 @@ class Swapper:
         crops = torch.from_numpy(np.stack([j[2] for j in jobs])).permute(0, 3, 1, 2).float().div(255)
         crops = crops.to(self.device, memory_format=torch.channels_last)
         with torch.no_grad(), self.amp:
-            out = self.model.swap(crops, self.target)
+            marks = np.stack([align.apply(j[1], j[3]) for j in jobs])    # for a landmark cue
+            out = self.model.swap(crops, self.target, marks)
         swapped = (out.float().permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
         self.times["model"] += time.perf_counter() - t
         t = time.perf_counter()

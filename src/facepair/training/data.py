@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..faces import align
 from ..faces.faceset import load_faces
 from ..model.presets import TrainConfig
 
@@ -24,6 +25,8 @@ class Side:
     val: np.ndarray
     val_files: list[str]
     sets: list[dict]           # per face-set folder: path, faces, fingerprint
+    marks: np.ndarray          # (N, 68, 2) float32 landmarks of the training faces, crop pixels
+    val_marks: np.ndarray
 
 
 def holdout(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -49,9 +52,35 @@ def holdout(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world: int = 1) -> Side:
     images, entries, sets = load_faces(folders, size)
+    marks = crop_marks(entries)
     train, val = holdout(len(images), cfg)
     val_files = [f"{entries[i]['faceset']}/{entries[i]['file']}" for i in val]
-    return Side(train=images[train][rank::world], val=images[val], val_files=val_files, sets=sets)
+    return Side(train=images[train][rank::world], val=images[val], val_files=val_files, sets=sets,
+                marks=marks[train][rank::world], val_marks=marks[val])
+
+
+def crop_marks(entries) -> np.ndarray:
+    """(N, 68, 2) float32: each face-set entry's landmarks mapped into its crop."""
+    return np.array([align.apply(np.array(e["transform"]), np.array(e["landmarks"], float))
+                     for e in entries], np.float32).reshape(-1, 68, 2)
+
+
+def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple[int, ...]):
+    """A landmark-cue model's buffers from the training faces' landmarks (N, 68, 2): the mask
+    hiding the cue points' region from the encoder (the union of every face's hull of them, both
+    sides, widened by size/16 and feathered), each side's mean of the cue (points / size), (2, W),
+    and the spread about those means over both sides, (W,)."""
+    idx = list(points)
+    mask = np.zeros((size, size), np.float32)
+    for m in np.concatenate([marks_a, marks_b])[:, idx]:
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(m).astype(np.int32)), 1.0)
+    k = max(1, size // 16)
+    mask = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+    mask = np.maximum(mask, cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0))
+    pts = [m[:, idx].reshape(len(m), -1) / size for m in (marks_a, marks_b)]
+    mean = np.stack([p.mean(0) for p in pts])
+    std = np.maximum(np.concatenate([p - mu for p, mu in zip(pts, mean)]).std(0), 1e-3)
+    return tuple(torch.from_numpy(np.ascontiguousarray(x)).float() for x in (mask[None, None], mean, std))
 
 
 def _random_warp(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -92,8 +121,9 @@ class Batches:
     """Batch for step s of both sides, built in `workers` background threads, `depth` ahead."""
 
     def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, salt: int = 0,
-                 workers: int = 1, depth: int = 4, pin: bool = False):
+                 workers: int = 1, depth: int = 4, pin: bool = False, marks: bool = False):
         self.sides, self.batch, self.cfg = (a.train, b.train), batch, cfg
+        self.marks = (a.marks, b.marks) if marks else None        # for a landmark-cue model
         self.seed, self.salt, self.pin = seed, salt, pin
         self.pool = ThreadPoolExecutor(max(1, workers))
         self.depth, self.pending = depth, {}
@@ -111,9 +141,12 @@ class Batches:
 
     def make(self, step: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.seed, self.salt, 7, step])
-        tensors = []
+        tensors, marks = [], []
         for side, faces in enumerate(self.sides):
-            chosen = faces[self._indices(side, step)]
+            idx = self._indices(side, step)
+            chosen = faces[idx]
+            if self.marks is not None:
+                marks.append(torch.from_numpy(self.marks[side][idx]))
             if self.cfg.flip or self.cfg.affine or self.cfg.color or self.cfg.warp:
                 pairs = [_augment(img, self.cfg, rng) for img in chosen]
                 x, y = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
@@ -121,9 +154,10 @@ class Batches:
             else:
                 t = _to_tensor(chosen)
                 tensors += [t, t]
+        tensors += marks
         if self.pin:
             tensors = [t.pin_memory() for t in tensors]
-        return tuple(tensors)           # a_in, a_target, b_in, b_target
+        return tuple(tensors)           # a_in, a_target, b_in, b_target[, a_marks, b_marks]
 
     def get(self, step: int):
         for s in range(step, step + self.depth):

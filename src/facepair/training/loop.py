@@ -28,7 +28,7 @@ from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
 from . import checkpoint, previews
-from .data import Batches, load_side
+from .data import Batches, cue_stats, load_side
 from .losses import make_loss, region_weights
 
 LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published (validation loss)
@@ -93,9 +93,9 @@ def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1, gan=None
     discriminator's features of real and rebuilt faces, then the discriminators take their own
     step. Returns the losses (averaged over ranks) as a dict, or None when one is not finite
     (then no step is taken)."""
-    a_in, a_target, b_in, b_target = batch
+    a_in, a_target, b_in, b_target, *marks = batch          # marks: for a landmark-cue model
     with amp:
-        rec_a, rec_b = model(a_in, b_in)
+        rec_a, rec_b = model(a_in, b_in, *marks)
     loss_a, loss_b = loss_fn(rec_a.float(), a_target), loss_fn(rec_b.float(), b_target)
     total = loss_a + loss_b
     parts = [loss_a, loss_b]
@@ -235,6 +235,9 @@ def train(opts: TrainOptions) -> TrainResult:
     if tcfg.batch_size < 1 or tcfg.batch_size % world:
         raise FacepairError(f"--batch-size {tcfg.batch_size} must be a positive multiple of the "
                             f"number of processes ({world})")
+    if mcfg.cue_points and (tcfg.flip or tcfg.affine):
+        raise FacepairError(f"preset '{preset.name}' feeds the decoders landmarks: --flip and "
+                            "--affine would move the faces away from them")
     if opts.steps is not None and opts.steps < 0 or opts.minutes is not None and opts.minutes <= 0:
         raise FacepairError("--steps must be >= 0 and --minutes > 0")
 
@@ -294,6 +297,10 @@ def train(opts: TrainOptions) -> TrainResult:
                     if torch.is_tensor(v) and k != "step":
                         st_[k] = v.to(device)
 
+    if mcfg.cue_points and not saved:
+        for buf, value in zip((core.cue_mask, core.cue_mean, core.cue_std),
+                              cue_stats(side_a.marks, side_b.marks, mcfg.size, mcfg.cue_points)):
+            buf.copy_(value)
     restore(saved)
     start_step, salt = (saved["step"], saved.get("salt", 0)) if saved else (0, 0)
     model = core
@@ -318,6 +325,7 @@ def train(opts: TrainOptions) -> TrainResult:
     state.setdefault("train_seconds", 0.0)
     val = [torch.from_numpy(s.val).permute(0, 3, 1, 2).float().div(255).to(device, memory_format=memfmt)
            for s in (side_a, side_b)]
+    val_marks = [torch.from_numpy(s.val_marks).to(device) for s in (side_a, side_b)]
 
     def save(step):
         if rank == 0:
@@ -328,12 +336,13 @@ def train(opts: TrainOptions) -> TrainResult:
         core.eval()
         out = {}
         with torch.no_grad(), amp:
-            for side, v in zip("ab", val):
+            for side, v, m in zip("ab", val, val_marks):
                 if len(v):
-                    out[f"val_loss_{side}"] = float(val_loss(core.decoder(side)(core.encoder(v)).float(), v))
+                    rec = core.decode(core.encode(v), side, core.cue(m, side))
+                    out[f"val_loss_{side}"] = float(val_loss(rec.float(), v))
             if rank == 0 and len(val[0]) and len(val[1]):
                 (model_dir / "previews").mkdir(parents=True, exist_ok=True)
-                img = previews.grid(core, val[0], val[1])
+                img = previews.grid(core, val[0], val[1], *val_marks)
                 previews.write(model_dir / "previews" / f"step-{step:08d}.png", img)
                 previews.write(model_dir / "previews" / "latest.png", img)
         core.train()
@@ -354,7 +363,7 @@ def train(opts: TrainOptions) -> TrainResult:
     target = opts.steps
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
     batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, salt, workers=opts.workers,
-                      pin=device.type == "cuda")
+                      pin=device.type == "cuda", marks=bool(mcfg.cue_points))
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
     step, rollbacks = start_step, 0
@@ -379,7 +388,9 @@ def train(opts: TrainOptions) -> TrainResult:
 
     try:
         while not done():
-            batch = [t.to(device, non_blocking=True, memory_format=memfmt) for t in batches.get(step)]
+            batch = [t.to(device, non_blocking=True,
+                          memory_format=memfmt if t.dim() == 4 else torch.preserve_format)
+                     for t in batches.get(step)]
             if tcfg.warmup_steps:
                 for g in opt_.param_groups:
                     g["lr"] = tcfg.lr * min(1.0, (step + 1) / tcfg.warmup_steps)
@@ -400,7 +411,8 @@ def train(opts: TrainOptions) -> TrainResult:
                 state["salt"] = salt
                 batches.close()
                 batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, salt,
-                                  workers=opts.workers, pin=device.type == "cuda")
+                                  workers=opts.workers, pin=device.type == "cuda",
+                                  marks=bool(mcfg.cue_points))
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]
                 continue
             step += 1

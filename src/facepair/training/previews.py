@@ -17,11 +17,15 @@ def _images(t: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def grid(model, val_a: torch.Tensor, val_b: torch.Tensor, rows: int = 6) -> np.ndarray:
-    """An RGB uint8 image of the grid (model in eval mode, faces (N, 3, S, S) in [0, 1])."""
+def grid(model, val_a: torch.Tensor, val_b: torch.Tensor, marks_a=None, marks_b=None,
+         rows: int = 6) -> np.ndarray:
+    """An RGB uint8 image of the grid (model in eval mode, faces (N, 3, S, S) in [0, 1], and
+    their landmarks (N, 68, 2) for a model with a landmark cue)."""
     n = min(rows, len(val_a), len(val_b))
     a, b = val_a[:n], val_b[:n]
-    cols = [a, model.swap(a, "a"), model.swap(a, "b"), b, model.swap(b, "b"), model.swap(b, "a")]
+    ma, mb = (None if m is None else m[:n] for m in (marks_a, marks_b))
+    cols = [a, model.swap(a, "a", ma, "a"), model.swap(a, "b", ma, "a"),
+            b, model.swap(b, "b", mb, "b"), model.swap(b, "a", mb, "b")]
     cols = [_images(c) for c in cols]
     return np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)
 
