@@ -102,4 +102,4 @@ def test_landmark_cue_hides_the_mouth_from_the_encoder_and_drives_the_decoder():
         assert not torch.allclose(model.swap(x, "b", marks), model.swap(x, "b", open_))
     with pytest.raises(ValueError):
         model.swap(x, "b")                                     # the landmarks are required
-    assert model.decoder_a.dense[0].in_features == 512 + 2 * 25     # chin and mouth points
+    assert model.decoder_a.dense[0].in_features == 512 + 2 * 20     # the mouth's points

@@ -88,7 +88,7 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     assert r.returncode != 0 and "--flip" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert run_cli("train", *common, "--steps", 2).returncode == 0
     m, _ = load_model(model, torch.device("cpu"))
-    assert 0.05 < float(m.cue_mask.mean()) < 0.5             # mouth and chin, not the face
+    assert 0.05 < float(m.cue_mask.mean()) < 0.4             # the mouth, not the face
     assert (m.cue_std > 0).all() and not torch.equal(m.cue_mean[0], m.cue_mean[1])
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")

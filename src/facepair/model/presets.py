@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 
-CHIN_AND_MOUTH = (*range(6, 11), *range(48, 68))    # 5 chin points and the 20 of the mouth
+MOUTH = tuple(range(48, 68))                       # the 20 mouth points of the 68-point scheme
 
 
 @dataclass(frozen=True)
@@ -65,9 +65,9 @@ PRESETS: dict[str, Preset] = {
                model=ModelConfig(joint_batch=True),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
                                  region_weight=3.0)),
-        Preset("mouth", "quick, with a landmark cue: the encoder sees the mouth and chin greyed "
-                        "out, the decoders take their 25 landmarks as offsets from the side's mean",
-               model=ModelConfig(joint_batch=True, cue_points=CHIN_AND_MOUTH),
+        Preset("mouth", "quick, with a landmark cue: the encoder sees the mouth greyed out, the "
+                        "decoders take its 20 landmarks as offsets from the side's mean",
+               model=ModelConfig(joint_batch=True, cue_points=MOUTH),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
                                  region_weight=3.0)),
         Preset("gan", "quick, plus the published future work: a PatchGAN discriminator per side "
