@@ -17,7 +17,7 @@ Choices where the published description is silent (also listed in the README):
   clamped to [0, 1] only for display and swapping, never inside the loss.
 
 Presets may add a landmark cue (not in the published method, off in `seed`): the encoder sees
-the region of some landmarks (the mouth) filled with the face's mean colour, and each
+the region of some landmarks (the mouth) filled with the mean colour of the rest, and each
 decoder takes those landmarks, as offsets from its side's mean face, next to the code. The codes of
 A and B lie far apart, so a decoder reads the other side's mouth badly (even inversely) from the
 code alone; a landmark offset means the same on both sides.
@@ -134,5 +134,4 @@ class FacePair(nn.Module):
         source = source or {"a": "b", "b": "a"}[to]
         if self.cfg.cue_points and marks is None:
             raise ValueError("this model's decoders need the faces' landmarks (marks)")
-        cue = self.cue(marks, source) if marks is not None else None
-        return self.decode(self.encode(faces), to, cue).clamp(0, 1)
+        return self.decode(self.encode(faces), to, self.cue(marks, source)).clamp(0, 1)
