@@ -88,9 +88,9 @@ def test_python_api_functions_survive_submodule_imports():
 
 def test_landmark_cue_hides_the_mouth_from_the_encoder_and_drives_the_decoder():
     import pytest
+    torch.manual_seed(0)
     model = FacePair(PRESETS["mouth"].model).eval()
     model.cue_mask.zero_()[..., 40:56, 20:44] = 1              # a hard mouth box
-    torch.manual_seed(0)
     x, marks = torch.rand(2, 3, 64, 64), torch.rand(2, 68, 2) * 64
     y = x.clone()
     y[..., 40:56, 20:44] = torch.rand(2, 3, 16, 24)            # another mouth
@@ -99,7 +99,24 @@ def test_landmark_cue_hides_the_mouth_from_the_encoder_and_drives_the_decoder():
         assert not torch.allclose(model.encoder(x), model.encoder(y), atol=1e-5)
         open_ = marks.clone()
         open_[:, 57] += torch.tensor([0.0, 6.0])                # lower lip down
-        assert not torch.allclose(model.swap(x, "b", marks), model.swap(x, "b", open_))
+        code = model.encode(x)               # (unclamped: an untrained decoder may clamp to 0)
+        assert not torch.allclose(model.decode(code, "b", model.cue(marks, "a", "b")),
+                                  model.decode(code, "b", model.cue(open_, "a", "b")))
+        assert model.swap(x, "b", marks).shape == x.shape
     with pytest.raises(ValueError):
         model.swap(x, "b")                                     # the landmarks are required
     assert model.decoder_a.dense[0].in_features == 512 + 2 * 20     # the mouth's points
+
+
+def test_cue_shift_moves_the_swap_cue_centre_toward_the_target_mean():
+    model = FacePair(PRESETS["mouth"].model).eval()
+    model.cue_mean.copy_(torch.rand(2, 40))
+    marks = torch.rand(3, 68, 2) * 64
+    pts = marks[:, 48:68].flatten(1) / 64
+    assert torch.allclose(model.cue(marks, "a", "b"), pts - model.cue_mean[0])     # default: own mean
+    model.cue_shift[1] = 1.0                                   # swaps into B: B's mean face
+    assert torch.allclose(model.cue(marks, "a", "b"), pts - model.cue_mean[1])
+    assert torch.allclose(model.cue(marks, "a"), pts - model.cue_mean[0])           # reconstructions
+    model.cue_shift[1] = 0.5
+    assert torch.allclose(model.cue(marks, "a", "b"), pts - model.cue_mean.mean(0), atol=1e-6)
+    assert "cue_shift" not in model.state_dict()               # measured, kept in state.json

@@ -86,10 +86,16 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
               "--preset", "mouth", "--batch-size", 4, "--quiet"]
     r = run_cli("train", *common, "--steps", 2, "--flip")
     assert r.returncode != 0 and "--flip" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert run_cli("train", *common, "--steps", 2).returncode == 0
-    m, _ = load_model(model, torch.device("cpu"))
+    r = run_cli("train", *common, "--steps", 2, "--calibrate-faces", 6)
+    assert r.returncode == 0 and "landmark cue centred" in r.stdout, r.stderr
+    m, state = load_model(model, torch.device("cpu"))
     assert 0.05 < float(m.cue_mask.mean()) < 0.4             # the mouth, not the face
     assert (m.cue_std > 0).all() and not torch.equal(m.cue_mean[0], m.cue_mean[1])
+    shift, calib = state["cue_shift"], state["cue_calibration"]        # measured on training frames
+    assert calib["faces"] == {"a": 6, "b": 6} and set(calib["figures"]) == {"a2b", "b2a"}
+    for name, k in (("a2b", 1), ("b2a", 0)):
+        assert set(calib["figures"][name]) == {"0", "0.5", "1"} and shift[name] in (0, 0.5, 1)
+        assert float(m.cue_shift[k]) == shift[name]           # swaps into B use a2b's shift
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr
@@ -97,3 +103,22 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     assert r.returncode == 0, r.stderr
     figures = json.loads((tmp_path / "e.json").read_text())
     assert figures["preset"] == "mouth" and 0 <= figures["id_rate_a2b"] <= 1
+
+
+def test_landmark_cue_training_survives_missing_footage_for_calibration(extracted, tmp_path):
+    """Calibration swaps training frames from the face set's source footage; without it, training
+    still ends well, its weights saved, with a one-line warning and the default centring."""
+    import shutil
+    faces = tmp_path / "reagan"
+    shutil.copytree(extracted["reagan"][0], faces)
+    index = json.loads((faces / "faceset.json").read_text())
+    for e in index["faces"]:
+        e["source"] = str(tmp_path / "moved.mp4")
+    (faces / "faceset.json").write_text(json.dumps(index))
+    model = tmp_path / "m"
+    r = run_cli("train", "--a", extracted["obama1"][0], "--b", faces, "--model", model, "--preset",
+                "mouth", "--steps", 2, "--batch-size", 4, "--calibrate-faces", 4, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "not calibrated" in r.stderr and "moved.mp4" in r.stderr and "Traceback" not in r.stderr
+    state = json.loads((model / "state.json").read_text())
+    assert state["step"] == 2 and "cue_shift" not in state

@@ -93,6 +93,9 @@ def _add_train(sub):
                        ("color", "colour jitter"), ("warp", "the classic deepfake random warp")):
         p.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
                        help=f"augmentation: {what} (default: the preset's)")
+    p.add_argument("--calibrate-faces", type=int, default=256, metavar="N",
+                   help="landmark-cue presets: after training, measure how to centre the cue on "
+                   "N training frames per side, swapped whole (default: 256; 0: skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
@@ -104,7 +107,8 @@ def _run_train(a):
                         save_every=a.save_every, keep=a.keep, preview_every=a.preview_every,
                         device=a.device, precision=a.precision, compile=a.compile,
                         workers=a.workers, seed=a.seed, flip=a.flip, affine=a.affine,
-                        color=a.color, warp=a.warp, progress=not a.quiet)
+                        color=a.color, warp=a.warp, progress=not a.quiet,
+                        calibrate_faces=a.calibrate_faces)
     result = train(opts)
     if result is not None:
         print(result)

@@ -10,7 +10,8 @@
   correlation across faces of the mouth opening (inner-lip gap / inter-ocular distance) in the
   source and in its swap. A decoder that outputs one average face scores ~0 here.
 - A model with a landmark cue is fed each crop's stored landmarks (those `swap` would align it
-  with); the landmarks measured on its output are predicted afresh, as for every model.
+  with), centred as measured after training (evaluate/calibrate.py, as `swap` does); the
+  landmarks measured on its output are predicted afresh, as for every model.
 - Whole frames: each held-out face's source frame swapped by the real pipeline (`swap`), then
   ID retrieval, landmark error and mouth-opening correlation measured on the output frame at its
   own resolution (keys `frame_*`); the source side uses the face set's stored landmarks.
@@ -165,6 +166,17 @@ def _source_frames(entries) -> list[np.ndarray]:
     return [frames[(e["source"], e.get("frame", 0))] for e in entries]
 
 
+def swap_frames(swapper: Swapper, lm: Landmarker, frames, entries):
+    """Copies of whole frames through the swap pipeline -> (output frames, the 68 landmarks
+    predicted on each in its face-set entry's detector box, the swap summary)."""
+    summary, outs, marks = SwapSummary(), [], []
+    for frame, e in zip(frames, entries):
+        out = frame.copy()
+        swapper.process([out], 0, False, summary)
+        outs.append(out), marks.append(lm(out, e["bbox"]))
+    return outs, np.array(marks), summary
+
+
 def whole_frames(model_dir, entries_a, entries_b, device: str = "auto") -> dict:
     """The swap as users get it: each held-out face's source frame through `facepair swap`'s
     pipeline (detect, align, model, mask, colour, blend), then 68 landmarks and a dlib embedding
@@ -179,17 +191,11 @@ def whole_frames(model_dir, entries_a, entries_b, device: str = "auto") -> dict:
     res = {}
     for name, side, other, ents in (("a2b", "a", "b", entries_a), ("b2a", "b", "a", entries_b)):
         swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
-        summary = SwapSummary()
-        ls, lw, e_sw = [], [], []
-        for frame, m, e in zip(src[side], marks[side], ents):
-            out = frame.copy()
-            swapper.process([out], 0, False, summary)
-            w = lm(out, e["bbox"])
-            ls.append(m), lw.append(w), e_sw.append(emb.from_landmarks(out, w))
-        e_sw = np.array(e_sw)
+        outs, lw, summary = swap_frames(swapper, lm, src[side], ents)
+        e_sw = np.array([emb.from_landmarks(out, w) for out, w in zip(outs, lw)])
         d_own = np.linalg.norm(e_sw - mean[other], axis=1)
         d_src = np.linalg.norm(e_sw - mean[side], axis=1)
-        res.update({f"frame_{k}_{name}": v for k, v in expression_figures(np.array(ls), np.array(lw)).items()})
+        res.update({f"frame_{k}_{name}": v for k, v in expression_figures(np.array(marks[side]), lw).items()})
         res.update({f"frame_id_rate_{name}": float(np.mean(d_own < d_src)),
                     f"frame_swapped_{name}": summary.faces_swapped / max(len(ents), 1)})
     return res

@@ -94,6 +94,10 @@ class FacePair(nn.Module):
             self.register_buffer("cue_mask", torch.zeros(1, 1, cfg.size, cfg.size))
             self.register_buffer("cue_mean", torch.zeros(2, cue_width(cfg)))     # per side
             self.register_buffer("cue_std", torch.ones(cue_width(cfg)))          # both sides
+            # per target side: how far a swap moves the source's cue centre toward the target's
+            # mean face (0: offsets from the source's own mean); measured after training
+            # (evaluate/calibrate.py), kept in state.json, so not among the weights
+            self.register_buffer("cue_shift", torch.zeros(2), persistent=False)
 
     def encode(self, x):
         if self.cfg.cue_points:    # hide the cue's region from the code: it comes from landmarks
@@ -105,15 +109,18 @@ class FacePair(nn.Module):
         """Decoder of `side`, fed the code and, where the model has one, the landmark cue."""
         return self.decoder(side)(code if cue is None else torch.cat([code, cue], 1))
 
-    def cue(self, marks, side: str):
-        """(N, 68, 2) landmarks of faces of `side` -> the cue: the cue points' offsets from that
-        side's mean, in units shared by both sides (so an open mouth is the same offset for A and
-        B; scaling each side to its own spread measured worse). None without a cue."""
+    def cue(self, marks, side: str, to: str | None = None):
+        """(N, 68, 2) landmarks of faces of `side` -> the cue for the decoder of `to` (default:
+        `side`): the cue points' offsets from `side`'s mean, in units shared by both sides (so an
+        open mouth is the same offset for A and B; scaling each side to its own spread measured
+        worse), the centre moved cue_shift of the way to `to`'s mean. None without a cue."""
         if not self.cfg.cue_points:
             return None
         marks = torch.as_tensor(marks, dtype=torch.float32, device=self.cue_std.device)
         pts = marks[:, list(self.cfg.cue_points)].flatten(1) / self.cfg.size
-        return (pts - self.cue_mean["ab".index(side)]) / self.cue_std
+        s, t = "ab".index(side), "ab".index(to or side)
+        centre = self.cue_mean[s] + self.cue_shift[t] * (self.cue_mean[t] - self.cue_mean[s])
+        return (pts - centre) / self.cue_std
 
     def forward(self, a, b, marks_a=None, marks_b=None):
         if self.cfg.joint_batch:
@@ -134,4 +141,4 @@ class FacePair(nn.Module):
         source = source or {"a": "b", "b": "a"}[to]
         if self.cfg.cue_points and marks is None:
             raise ValueError("this model's decoders need the faces' landmarks (marks)")
-        return self.decode(self.encode(faces), to, self.cue(marks, source)).clamp(0, 1)
+        return self.decode(self.encode(faces), to, self.cue(marks, source, to)).clamp(0, 1)

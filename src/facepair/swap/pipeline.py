@@ -89,6 +89,9 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
     except (KeyError, TypeError, ValueError) as e:
         raise FacepairError(f"corrupt model folder {model_dir}: bad model config ({e})") from None
     checkpoint.load_weights(model_dir, model, state)
+    if cfg.cue_points:                 # the cue centring measured after training, if it was
+        shift = state.get("cue_shift", {})
+        model.cue_shift.copy_(torch.tensor([float(shift.get("b2a", 0)), float(shift.get("a2b", 0))]))
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 

@@ -80,6 +80,11 @@ def read_state(model_dir: Path) -> dict:
     return state
 
 
+def update_state(model_dir: Path, **fields) -> None:
+    """Add or replace fields of a model folder's state file (atomically)."""
+    atomic_write_json(Path(model_dir) / STATE, dict(read_state(model_dir), **fields))
+
+
 def _read_safetensors(path: Path) -> tuple[dict, dict]:
     from safetensors import safe_open
     if not path.exists():

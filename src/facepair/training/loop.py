@@ -65,6 +65,7 @@ class TrainOptions:
     color: bool | None = None
     warp: bool | None = None
     progress: bool = True
+    calibrate_faces: int = 256          # landmark-cue models: training faces per side (0: skip)
 
 
 @dataclass
@@ -76,11 +77,14 @@ class TrainResult:
     seconds: float
     images_per_s: float
     losses: dict = field(default_factory=dict)
+    cue_shift: dict | None = None       # measured by evaluate/calibrate.py (landmark-cue models)
 
     def __str__(self):
         l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
+        cue = "" if self.cue_shift is None else "\nlandmark cue centred toward the target's " \
+            "mean face by " + ", ".join(f"{v:g} ({k})" for k, v in self.cue_shift.items())
         return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
-                f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}\n"
+                f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
                 f"model: {self.model_dir}")
 
 
@@ -317,7 +321,8 @@ def train(opts: TrainOptions) -> TrainResult:
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
 
-    state = dict(saved or {}, preset=preset.name, model_config=config_to_dict(mcfg),
+    state = dict({k: v for k, v in (saved or {}).items() if not k.startswith("cue_")},  # stale
+                 preset=preset.name, model_config=config_to_dict(mcfg),
                  train_config=config_to_dict(tcfg), seed=opts.seed, precision=precision,
                  faces={k: geometry[k] for k in ("size", "padding", "aligned", "detector", "template")},
                  facesets={"a": side_a.sets, "b": side_b.sets},
@@ -459,10 +464,28 @@ def train(opts: TrainOptions) -> TrainResult:
     _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
     if world > 1:
         dist.barrier()
+    shift = _calibrate(model_dir, opts, device) if mcfg.cue_points and rank == 0 else None
     done_steps = step - start_step
     return TrainResult(str(model_dir), preset.name, start_step, step, seconds,
                        2 * tcfg.batch_size * done_steps / seconds if seconds and done_steps else 0.0,
-                       {"loss_a": losses[0], "loss_b": losses[1], **extra})
+                       {"loss_a": losses[0], "loss_b": losses[1], **extra}, shift)
+
+
+def _calibrate(model_dir: Path, opts: TrainOptions, device: torch.device) -> dict | None:
+    """A landmark-cue model's swap centring, measured on training frames (evaluate/calibrate.py);
+    the trained weights are saved already, so a failure here only leaves the default centring."""
+    if opts.calibrate_faces <= 0:
+        return None
+    from ..evaluate.calibrate import calibrate       # evaluation builds on training: import late
+    if opts.progress:
+        print(f"measuring the landmark cue's centring on {opts.calibrate_faces} training frames "
+              "per side ...", flush=True)
+    try:
+        return calibrate(model_dir, opts.calibrate_faces, str(device))
+    except (FileNotFoundError, FacepairError) as e:
+        warnings.warn(f"landmark cue not calibrated (offsets from the source's own mean face "
+                      f"kept): {e}")
+        return None
 
 
 def _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches):
