@@ -3,7 +3,7 @@ same data (the shared Obama clips as A, the Reagan clip as B; each model holds o
 frames, in 4 blocks spread over the footage), evaluate each on its held-out faces, swapped as
 crops and into their whole source frames, and print one table.
 
-    python benchmarks/quality.py [--minutes 20] [--presets seed quick ...] [--out DIR]
+    python benchmarks/quality.py [--minutes 20] [--presets seed quick ...] [--out DIR] [--seed N]
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=20.0, help="training budget per preset")
     ap.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     ap.add_argument("--out", type=Path, default=Path("bench_quality"), help="work folder (kept)")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (another seed: another --out)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sets = {"obama": [DATA / "faces/obama/obama_clip1.mp4", DATA / "faces/obama/obama_clip2.mp4"],
@@ -45,7 +46,7 @@ def main():
         if not model.exists():      # a kept folder is re-evaluated, not trained further
             facepair.train(a=[args.out / "obama"], b=[args.out / "reagan"], model_dir=str(model),
                            preset=preset, minutes=args.minutes, save_every=500,
-                           preview_every=500, progress=False)
+                           preview_every=500, seed=args.seed, progress=False)
         results[preset] = figures(evaluate(model))
         print(f"{preset}: done", flush=True)
     (args.out / "quality.json").write_text(json.dumps(results, indent=1))

@@ -108,7 +108,7 @@ def test_landmark_cue_hides_the_mouth_from_the_encoder_and_drives_the_decoder():
     assert model.decoder_a.dense[0].in_features == 512 + 2 * 20     # the mouth's points
 
 
-def test_cue_shift_moves_the_swap_cue_centre_toward_the_target_mean():
+def test_cue_shift_and_gain_set_the_swap_cue_only():
     model = FacePair(PRESETS["mouth"].model).eval()
     model.cue_mean.copy_(torch.rand(2, 40))
     marks = torch.rand(3, 68, 2) * 64
@@ -117,6 +117,7 @@ def test_cue_shift_moves_the_swap_cue_centre_toward_the_target_mean():
     model.cue_shift[1] = 1.0                                   # swaps into B: B's mean face
     assert torch.allclose(model.cue(marks, "a", "b"), pts - model.cue_mean[1])
     assert torch.allclose(model.cue(marks, "a"), pts - model.cue_mean[0])           # reconstructions
-    model.cue_shift[1] = 0.5
-    assert torch.allclose(model.cue(marks, "a", "b"), pts - model.cue_mean.mean(0), atol=1e-6)
-    assert "cue_shift" not in model.state_dict()               # measured, kept in state.json
+    model.cue_shift[1], model.cue_gain[1] = 0.5, 2.0
+    assert torch.allclose(model.cue(marks, "a", "b"), 2 * (pts - model.cue_mean.mean(0)), atol=1e-6)
+    assert torch.allclose(model.cue(marks, "a"), pts - model.cue_mean[0])           # unchanged
+    assert not {"cue_shift", "cue_gain"} & set(model.state_dict())   # measured, in state.json

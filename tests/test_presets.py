@@ -87,15 +87,17 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     r = run_cli("train", *common, "--steps", 2, "--flip")
     assert r.returncode != 0 and "--flip" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run_cli("train", *common, "--steps", 2, "--calibrate-faces", 6)
-    assert r.returncode == 0 and "landmark cue centred" in r.stdout, r.stderr
+    assert r.returncode == 0 and "landmark cue in swaps" in r.stdout, r.stderr
     m, state = load_model(model, torch.device("cpu"))
     assert 0.05 < float(m.cue_mask.mean()) < 0.4             # the mouth, not the face
     assert (m.cue_std > 0).all() and not torch.equal(m.cue_mean[0], m.cue_mean[1])
-    shift, calib = state["cue_shift"], state["cue_calibration"]        # measured on training frames
+    calib = state["cue_calibration"]                           # measured on training frames
     assert calib["faces"] == {"a": 6, "b": 6} and set(calib["figures"]) == {"a2b", "b2a"}
     for name, k in (("a2b", 1), ("b2a", 0)):
-        assert set(calib["figures"][name]) == {"0", "0.5", "1"} and shift[name] in (0, 0.5, 1)
-        assert float(m.cue_shift[k]) == shift[name]           # swaps into B use a2b's shift
+        assert len(calib["figures"][name]) == 9               # 3 centres x 3 gains
+        assert state["cue_shift"][name] in (0, 0.5, 1) and state["cue_gain"][name] in (1, 1.5, 2)
+        assert float(m.cue_shift[k]) == state["cue_shift"][name]   # swaps into B: a2b's setting
+        assert float(m.cue_gain[k]) == state["cue_gain"][name]
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr
@@ -103,6 +105,10 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     assert r.returncode == 0, r.stderr
     figures = json.loads((tmp_path / "e.json").read_text())
     assert figures["preset"] == "mouth" and 0 <= figures["id_rate_a2b"] <= 1
+    state_file = model / "state.json"
+    state_file.write_text(json.dumps(dict(json.loads(state_file.read_text()), cue_shift="wide")))
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", tmp_path / "2.png")
+    assert r.returncode != 0 and "cue_shift" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_landmark_cue_training_survives_missing_footage_for_calibration(extracted, tmp_path):
@@ -121,4 +127,4 @@ def test_landmark_cue_training_survives_missing_footage_for_calibration(extracte
     assert r.returncode == 0, r.stderr
     assert "not calibrated" in r.stderr and "moved.mp4" in r.stderr and "Traceback" not in r.stderr
     state = json.loads((model / "state.json").read_text())
-    assert state["step"] == 2 and "cue_shift" not in state
+    assert state["step"] == 2 and "cue_shift" not in state and "cue_gain" not in state

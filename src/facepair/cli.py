@@ -94,8 +94,8 @@ def _add_train(sub):
         p.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
                        help=f"augmentation: {what} (default: the preset's)")
     p.add_argument("--calibrate-faces", type=int, default=256, metavar="N",
-                   help="landmark-cue presets: after training, measure how to centre the cue on "
-                   "N training frames per side, swapped whole (default: 256; 0: skip)")
+                   help="landmark-cue presets: after training, measure how to feed the cue in swaps "
+                   "(centre, gain) on N training frames per side, swapped whole (default: 256; 0: skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 

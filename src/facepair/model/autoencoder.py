@@ -94,10 +94,11 @@ class FacePair(nn.Module):
             self.register_buffer("cue_mask", torch.zeros(1, 1, cfg.size, cfg.size))
             self.register_buffer("cue_mean", torch.zeros(2, cue_width(cfg)))     # per side
             self.register_buffer("cue_std", torch.ones(cue_width(cfg)))          # both sides
-            # per target side: how far a swap moves the source's cue centre toward the target's
-            # mean face (0: offsets from the source's own mean); measured after training
-            # (evaluate/calibrate.py), kept in state.json, so not among the weights
+            # per target side, for swaps: how far the source's cue centre moves toward the
+            # target's mean face (0: offsets from the source's own mean) and the offsets' gain;
+            # measured after training (evaluate/calibrate.py), kept in state.json, not weights
             self.register_buffer("cue_shift", torch.zeros(2), persistent=False)
+            self.register_buffer("cue_gain", torch.ones(2), persistent=False)
 
     def encode(self, x):
         if self.cfg.cue_points:    # hide the cue's region from the code: it comes from landmarks
@@ -113,14 +114,17 @@ class FacePair(nn.Module):
         """(N, 68, 2) landmarks of faces of `side` -> the cue for the decoder of `to` (default:
         `side`): the cue points' offsets from `side`'s mean, in units shared by both sides (so an
         open mouth is the same offset for A and B; scaling each side to its own spread measured
-        worse), the centre moved cue_shift of the way to `to`'s mean. None without a cue."""
+        worse); in a swap, the centre moved cue_shift of the way to `to`'s mean and the offsets
+        scaled by cue_gain. None without a cue."""
         if not self.cfg.cue_points:
             return None
         marks = torch.as_tensor(marks, dtype=torch.float32, device=self.cue_std.device)
         pts = marks[:, list(self.cfg.cue_points)].flatten(1) / self.cfg.size
         s, t = "ab".index(side), "ab".index(to or side)
+        if s == t:
+            return (pts - self.cue_mean[s]) / self.cue_std
         centre = self.cue_mean[s] + self.cue_shift[t] * (self.cue_mean[t] - self.cue_mean[s])
-        return (pts - centre) / self.cue_std
+        return self.cue_gain[t] * (pts - centre) / self.cue_std
 
     def forward(self, a, b, marks_a=None, marks_b=None):
         if self.cfg.joint_batch:

@@ -90,8 +90,12 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
         raise FacepairError(f"corrupt model folder {model_dir}: bad model config ({e})") from None
     checkpoint.load_weights(model_dir, model, state)
     if cfg.cue_points:                 # the cue centring measured after training, if it was
-        shift = state.get("cue_shift", {})
-        model.cue_shift.copy_(torch.tensor([float(shift.get("b2a", 0)), float(shift.get("a2b", 0))]))
+        for key, buf, default in (("cue_shift", model.cue_shift, 0.0), ("cue_gain", model.cue_gain, 1.0)):
+            try:        # per target side: A is the target of b2a
+                v = state.get(key, {})
+                buf.copy_(torch.tensor([float(v.get("b2a", default)), float(v.get("a2b", default))]))
+            except (AttributeError, TypeError, ValueError):
+                raise FacepairError(f"corrupt model folder {model_dir}: bad {key} in state.json") from None
     return model.to(device, memory_format=torch.channels_last).eval(), state
 
 

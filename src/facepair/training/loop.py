@@ -77,12 +77,13 @@ class TrainResult:
     seconds: float
     images_per_s: float
     losses: dict = field(default_factory=dict)
-    cue_shift: dict | None = None       # measured by evaluate/calibrate.py (landmark-cue models)
+    cue: dict | None = None             # measured by evaluate/calibrate.py (landmark-cue models)
 
     def __str__(self):
         l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
-        cue = "" if self.cue_shift is None else "\nlandmark cue centred toward the target's " \
-            "mean face by " + ", ".join(f"{v:g} ({k})" for k, v in self.cue_shift.items())
+        cue = "" if self.cue is None else "\nlandmark cue in swaps (centre moved toward the " \
+            "target's mean face, gain): " + ", ".join(
+                f"{k} {v['shift']:g}, {v['gain']:g}x" for k, v in self.cue.items())
         return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
                 f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
                 f"model: {self.model_dir}")
@@ -464,27 +465,28 @@ def train(opts: TrainOptions) -> TrainResult:
     _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
     if world > 1:
         dist.barrier()
-    shift = _calibrate(model_dir, opts, device) if mcfg.cue_points and rank == 0 else None
+    cue = _calibrate(model_dir, opts, device) if mcfg.cue_points and rank == 0 else None
     done_steps = step - start_step
     return TrainResult(str(model_dir), preset.name, start_step, step, seconds,
                        2 * tcfg.batch_size * done_steps / seconds if seconds and done_steps else 0.0,
-                       {"loss_a": losses[0], "loss_b": losses[1], **extra}, shift)
+                       {"loss_a": losses[0], "loss_b": losses[1], **extra}, cue)
 
 
 def _calibrate(model_dir: Path, opts: TrainOptions, device: torch.device) -> dict | None:
-    """A landmark-cue model's swap centring, measured on training frames (evaluate/calibrate.py);
-    the trained weights are saved already, so a failure here only leaves the default centring."""
+    """A landmark-cue model's cue setting for swaps, measured on training frames
+    (evaluate/calibrate.py); the trained weights are saved already, so a failure here only leaves
+    the default setting."""
     if opts.calibrate_faces <= 0:
         return None
     from ..evaluate.calibrate import calibrate       # evaluation builds on training: import late
     if opts.progress:
-        print(f"measuring the landmark cue's centring on {opts.calibrate_faces} training frames "
+        print(f"measuring the landmark cue's setting on {opts.calibrate_faces} training frames "
               "per side ...", flush=True)
     try:
         return calibrate(model_dir, opts.calibrate_faces, str(device))
     except (FileNotFoundError, FacepairError) as e:
-        warnings.warn(f"landmark cue not calibrated (offsets from the source's own mean face "
-                      f"kept): {e}")
+        warnings.warn(f"landmark cue not calibrated (offsets from the source's own mean face, "
+                      f"gain 1, kept): {e}")
         return None
 
 
