@@ -89,7 +89,7 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
     except (KeyError, TypeError, ValueError) as e:
         raise FacepairError(f"corrupt model folder {model_dir}: bad model config ({e})") from None
     checkpoint.load_weights(model_dir, model, state)
-    if cfg.cue_points:                 # the cue centring measured after training, if it was
+    if cfg.cue_points:                 # the cue's swap setting measured after training, if it was
         for key, buf, default in (("cue_shift", model.cue_shift, 0.0), ("cue_gain", model.cue_gain, 1.0)):
             try:        # per target side: A is the target of b2a
                 v = state.get(key, {})
