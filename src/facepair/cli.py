@@ -214,13 +214,15 @@ def _add_demo(sub):
     p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
                    help=f"training budget in minutes (default: {DEFAULT_MINUTES:g}); running the "
                    "demo again on the same folder trains further")
+    p.add_argument("--calibrate-faces", type=int, default=256, metavar="N",
+                   help="as in train: frames per side measuring the landmark cue's swap setting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(a):
     from .demo import demo
-    demo(a.output, a.minutes, progress=not a.quiet)
+    demo(a.output, a.minutes, progress=not a.quiet, calibrate_faces=a.calibrate_faces)
 
 
 def _add_verify(sub):

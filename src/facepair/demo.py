@@ -91,7 +91,7 @@ def find_samples() -> Path:
 
 
 def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = None,
-         progress: bool = True) -> dict:
+         progress: bool = True, calibrate_faces: int = 256) -> dict:
     from .evaluate import report
     from .evaluate.metrics import evaluate
     from .faces.extract import extract
@@ -117,7 +117,7 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
     result = train(TrainOptions(a=[out / "faces/obama"], b=[out / "faces/reagan"],
                                 model_dir=str(out / "model"), preset=preset or None,
                                 minutes=minutes, save_every=250, preview_every=250,
-                                progress=progress))
+                                progress=progress, calibrate_faces=calibrate_faces))
     print(result)
     address = data / "video/obama_weekly_address_720p.mp4"
     print(f"[3/4] swapping the first {SWAP_SECONDS:g} s of the address to Reagan")
