@@ -1,5 +1,6 @@
 """facepair swap and verify: outputs keep the input's form, carry the mark, and are steady."""
 import json
+import sys
 
 import av
 import cv2
@@ -9,9 +10,11 @@ import pytest
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
 from facepair.media import iter_video, read_image
-from facepair.provenance import watermark
 
-from conftest import ADDRESS, BIDEN_PHOTO, DATA, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
+from conftest import ADDRESS, BIDEN_PHOTO, OBAMA_PHOTOS, REAGAN_CLIP, ROOT, run_cli
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import transforms as T  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +57,41 @@ def test_verify_survives_h264_crf23(swapped_video, tmp_path):
     assert r.returncode == 0, r.stdout
     assert "watermark FOUND" in r.stdout and "tag FOUND" in r.stdout
     assert "C2PA manifest FOUND (facepair, compositeWithTrainedAlgorithmicMedia, Valid)" in r.stdout
-    again = tmp_path / "reencoded.mp4"                     # no metadata copied: the pixels must tell
-    with av.open(str(again), "w") as dst:
-        s = dst.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 1280, 720, "yuv420p"
-        s.options = {"crf": "23"}
-        for _, f in iter_video(out):
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                dst.mux(p)
-        for p in s.encode():
-            dst.mux(p)
-    r = run_cli("verify", again)
+    again = T.transcode([f for _, f in iter_video(out)], tmp_path / "reencoded.mp4", lambda f: f, 23)
+    r = run_cli("verify", again)                           # no metadata copied: the pixels must tell
     assert r.returncode == 0, r.stdout
     assert "watermark FOUND" in r.stdout and "no tag" in r.stdout and "no C2PA manifest" in r.stdout
 
 
-def test_photo_swap_and_verify_after_jpeg_q85(trained_model, tmp_path):
+def test_watermark_survives_platform_renditions(swapped_video, tmp_path):
+    """The swapped clip as platforms pass it on (H.264 CRF 28, rescaled to 50 % and to 360p,
+    cropped by 10 % each side, cropped by 5 % and rescaled to 75 %; the middle frame as a JPEG of
+    quality 75 at half size): `verify` finds the mark in each, from the pixels alone; the
+    original address through the same changes has none."""
+    out, _ = swapped_video
+    marked = [f for _, f in iter_video(out)]
+    original = [f for (_, f), _ in zip(iter_video(ADDRESS), marked)]
+    files = {True: [], False: []}
+    for is_marked, frames in ((True, marked), (False, original)):
+        for i, (change, crf) in enumerate(T.VIDEO.values()):
+            files[is_marked].append(T.transcode(frames, tmp_path / f"{is_marked}{i}.mp4", change, crf))
+        mid = frames[len(frames) // 2]
+        files[is_marked].append(T.write_image(T.rescale(mid, 0.5), tmp_path / f"{is_marked}mid", 75))
+    r = run_cli("verify", "--json", *files[True])
+    assert r.returncode == 0, r.stdout
+    got = json.loads(r.stdout)
+    assert len(got) == len(T.VIDEO) + 1
+    for rec in got:
+        wm = rec["watermark"]
+        assert wm["found"] and wm["z"] >= wm["z_min"] and rec["tag"] is None and rec["c2pa"] is None, rec
+    full, half = got[0]["watermark"]["period_px"][1], got[1]["watermark"]["period_px"][1]
+    assert half == pytest.approx(full / 2, rel=0.01)       # the grid found follows the rescale
+    r = run_cli("verify", "--json", *files[False])
+    assert r.returncode == 1
+    assert not any(rec["watermark"]["found"] or rec["synthetic"] for rec in json.loads(r.stdout))
+
+
+def test_photo_swap_and_verify_after_jpeg_q75_at_half_size(trained_model, tmp_path):
     out = tmp_path / "swapped.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", out, "--quiet")
     assert r.returncode == 0, r.stderr
@@ -77,22 +99,18 @@ def test_photo_swap_and_verify_after_jpeg_q85(trained_model, tmp_path):
     r = run_cli("verify", out)
     assert r.returncode == 0 and "tag FOUND" in r.stdout and "watermark FOUND" in r.stdout
     assert "C2PA manifest FOUND (facepair, compositeWithTrainedAlgorithmicMedia, Valid)" in r.stdout
-    jpg = tmp_path / "q85.jpg"
-    cv2.imwrite(str(jpg), cv2.imread(str(out)), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    r = run_cli("verify", jpg)
-    assert r.returncode == 0 and "watermark FOUND" in r.stdout
+    small = T.write_image(T.rescale(read_image(out), 0.5), tmp_path / "small", 75)
+    r = run_cli("verify", small)
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout, r.stdout
+    assert "bits agree" in r.stdout and "grid" in r.stdout
 
 
 def test_no_false_positive_on_originals():
-    frames = [f for path, every in ((ADDRESS, 25), (REAGAN_CLIP, 40), (DATA / "faces/obama/obama_clip2.mp4", 60))
-              for _, f in iter_video(path, every)]
     photos = [*OBAMA_PHOTOS.glob("*.jpg"), BIDEN_PHOTO]
-    assert len(frames) + len(photos) >= 50
-    for f in frames:
-        assert watermark.agreement(watermark.correlations(f)) < watermark.MIN_AGREEMENT
     r = run_cli("verify", *photos, ADDRESS, REAGAN_CLIP)
     assert r.returncode == 1
     assert r.stdout.count("no facepair marks") == len(photos) + 2
+    assert r.stdout.count("watermark not found") == len(photos) + 2
     assert r.stdout.count("no C2PA manifest") == len(photos) + 2
 
 
@@ -128,7 +146,8 @@ def test_frames_without_faces_pass_through(trained_model, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "faces swapped: 1" in r.stdout and "frames without a face: 1" in r.stdout
     out = read_image(tmp_path / "out/empty.png").astype(int)
-    assert np.abs(out - background).max() <= watermark.STRENGTH   # only the invisible mark
+    change = np.abs(out - background)                    # only the invisible mark
+    assert change.mean() < 1 and 10 * np.log10(255 ** 2 / np.mean(change ** 2)) >= 45
 
 
 def test_truncated_video_gives_what_decoded(trained_model, tmp_path):

@@ -231,21 +231,31 @@ def _add_verify(sub):
                        "content-credentials manifest back. "
                        "Exit 0 when every file carries a mark, 1 when one does not.")
     p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON list (a record per file: watermark z-score, bits, grid "
+                   "period and offset; tag; C2PA manifest) instead of lines")
     p.set_defaults(run=_run_verify)
 
 
 def _run_verify(a):
+    import json
     from .provenance.verify import verify_file
-    all_marked = True
+    all_marked, records = True, []
     for f in a.files:
         try:
             v = verify_file(f)
         except FacepairError as e:
-            print(f"{f}: error: {e}")
+            records.append({"path": str(f), "error": str(e)})
+            if not a.json:
+                print(f"{f}: error: {e}")
             all_marked = False
             continue
-        print(v)
+        records.append(v.to_json())
+        if not a.json:
+            print(v)
         all_marked &= v.marked
+    if a.json:
+        print(json.dumps(records, indent=1))
     if not all_marked:
         raise SystemExit(1)
 

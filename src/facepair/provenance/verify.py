@@ -11,17 +11,20 @@ from ..errors import FacepairError
 from ..media import UnreadableMedia, is_image, iter_video, read_image
 from . import credentials, label, watermark
 
-MAX_FRAMES = 90          # frames of a video read (correlations add up over them)
+MAX_FRAMES = 90          # frames of a video read (their residuals add up)
 
 
 @dataclass
 class Verdict:
     path: str
-    watermark: bool
-    agreement: float | None       # share of payload bits read back (None: nothing readable)
+    mark: watermark.Reading | None    # what the watermark reader found (None: picture too small)
     tag: str | None
     manifest: credentials.Credentials | None = None
-    frames: int = 1
+    frames: int = 1                   # pictures read for the watermark
+
+    @property
+    def watermark(self) -> bool:
+        return self.mark is not None and self.mark.found
 
     @property
     def marked(self) -> bool:
@@ -29,16 +32,37 @@ class Verdict:
             (self.manifest is not None and self.manifest.generator == "facepair")
 
     def __str__(self):
-        wm = f"watermark {'FOUND' if self.watermark else 'not found'}" + \
-            (f" (bits agree {round(self.agreement * watermark.BITS)}/{watermark.BITS})"
-             if self.agreement is not None else "")
+        wm = f"watermark {'FOUND' if self.watermark else 'not found'}"
+        if self.mark is not None:
+            m = self.mark
+            wm += (f" (z {m.z:.1f}, found at {watermark.Z_MIN:g}; bits agree {m.bits}/"
+                   f"{watermark.BITS}; grid {m.period[0]:.1f} x {m.period[1]:.1f} px at offset "
+                   f"{m.offset[0]:.0f}, {m.offset[1]:.0f}; {self.frames} "
+                   f"{'frame' if self.frames == 1 else 'frames'})")
+        else:
+            wm += " (too small to read)"
         tag = "tag FOUND" if self.tag else "no tag"
-        m = self.manifest
-        c2pa = (f"C2PA manifest FOUND ({m.generator or 'unknown generator'}, "
-                f"{m.source_type.rsplit('/', 1)[-1] or 'no source type'}, {m.state})" if m
+        c = self.manifest
+        c2pa = (f"C2PA manifest FOUND ({c.generator or 'unknown generator'}, "
+                f"{c.source_type.rsplit('/', 1)[-1] or 'no source type'}, {c.state})" if c
                 else "no C2PA manifest")
         return (f"{self.path}: {'SYNTHETIC (facepair)' if self.marked else 'no facepair marks'}: "
                 f"{wm}; {tag}; {c2pa}")
+
+    def to_json(self) -> dict:
+        m, c = self.mark, self.manifest
+        return {
+            "path": self.path, "synthetic": self.marked,
+            "watermark": {"found": self.watermark, "z": None if m is None else round(m.z, 2),
+                          "z_min": watermark.Z_MIN,
+                          "bits_agree": None if m is None else m.bits, "bits": watermark.BITS,
+                          "period_px": None if m is None else [round(p, 3) for p in m.period],
+                          "offset_px": None if m is None else [round(o, 1) for o in m.offset],
+                          "frames": self.frames},
+            "tag": self.tag,
+            "c2pa": None if c is None else {"generator": c.generator, "source_type": c.source_type,
+                                            "state": c.state},
+        }
 
 
 def _video_tag(path: Path) -> str | None:
@@ -57,26 +81,25 @@ def verify_file(path) -> Verdict:
         raise FacepairError(f"file not found: {path}")
     if is_image(path):
         try:
-            corr = watermark.correlations(read_image(path))
+            residual = watermark.residual(read_image(path))
         except UnreadableMedia:
             raise FacepairError(f"cannot read {path} as an image") from None
         tag, frames = label.image_tag(path), 1
     else:
-        corr, frames = None, 0
+        residual, frames = None, 0
         try:
             for _, frame in iter_video(path, every=1):
-                c = watermark.correlations(frame)
-                if c is not None:
-                    corr = c if corr is None else corr + c
+                r = watermark.residual(frame)
+                if r is not None:
+                    residual = r if residual is None else residual + r
                 frames += 1
                 if frames >= MAX_FRAMES:
                     break
         except UnreadableMedia:
             raise FacepairError(f"cannot read {path} as an image or video") from None
         tag = _video_tag(path)
-    agree = watermark.agreement(corr) if corr is not None else None
-    found = agree is not None and agree >= watermark.MIN_AGREEMENT
-    return Verdict(str(path), found, agree, tag, credentials.read(path), frames)
+    mark = watermark.read(residual) if residual is not None else None
+    return Verdict(str(path), mark, tag, credentials.read(path), frames)
 
 
 def verify(paths) -> list[Verdict]:

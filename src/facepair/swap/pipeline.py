@@ -298,7 +298,9 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         swapper.process(rgbs, summary.frames, True, summary)
         t = time.perf_counter()
         for (f, _), rgb in zip(pending, rgbs):
-            vf = av.VideoFrame.from_ndarray(watermark.embed(rgb), format="rgb24")
+            vf = av.VideoFrame.from_ndarray(watermark.embed_i420(rgb), format="yuv420p") \
+                if vout.pix_fmt == "yuv420p" else \
+                av.VideoFrame.from_ndarray(watermark.embed(rgb), format="rgb24")
             vf.pts, vf.time_base = f.pts, f.time_base
             for pkt in vout.encode(vf):
                 dst.mux(pkt)
