@@ -27,6 +27,7 @@ bench: setup
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/swap_speed.py
+	$(PY) benchmarks/watermark.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

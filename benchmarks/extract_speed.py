@@ -16,7 +16,7 @@ import cv2
 import facepair
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
-from facepair.media import iter_video
+from facepair.media.video import iter_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEPAIR_SAMPLES", ROOT.parent / "shared" / "data"))

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import facepair
-from facepair.evaluate.metrics import evaluate
+from facepair.api import evaluate
 from facepair.evaluate.report import figures
 from facepair.model.presets import PRESETS
 

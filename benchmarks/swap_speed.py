@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 import facepair
-from facepair.swap.pipeline import SwapOptions, swap
+from facepair.api import swap
+from facepair.swap.options import SwapOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEPAIR_SAMPLES", ROOT.parent / "shared" / "data"))

@@ -15,7 +15,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
-from facepair.training.loop import _amp, resolve_device, resolve_precision, train_step, LOSSES
+from facepair.runtime import autocast, resolve_device, resolve_precision
+from facepair.training.loop import LOSSES
+from facepair.training.step import train_step
 
 
 # --- the naive reference: the seed architecture written plainly, eager fp32, NCHW ---------------
@@ -64,7 +66,7 @@ def project_setup(device, precision):
     model = FacePair(PRESETS["seed"].model).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=5e-5, betas=(0.5, 0.999))
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    amp = _amp(device, precision)
+    amp = autocast(device, precision)
 
     def step(a, b):
         a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))

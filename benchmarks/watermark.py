@@ -29,7 +29,8 @@ import av
 import cv2
 import numpy as np
 
-from facepair.media import iter_video, read_image
+from facepair.media.image import read_image
+from facepair.media.video import iter_video
 from facepair.provenance import watermark
 from facepair.provenance.verify import verify_file
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import facepair
-from facepair.faces.align import apply
+from facepair.faces.align import map_points
 from facepair.faces.landmarks import eye_centres
-from facepair.media import video_info
+from facepair.media.video import video_info
 
 from conftest import ADDRESS, BIDEN_PHOTO, DATA, OBAMA_PHOTOS, run_cli
 
@@ -38,7 +38,7 @@ def test_faceset_format(extracted):
     img = cv2.imread(str(folder / face["file"]))
     assert img.shape == (64, 64, 3)
     # landmarks are in frame coordinates (the clip is 256 px): the transform maps them into the crop
-    inside = apply(np.array(face["transform"]), np.array(face["landmarks"]))[17:]
+    inside = map_points(np.array(face["transform"]), np.array(face["landmarks"]))[17:]
     assert (inside > 0).all() and (inside < 64).all()
     assert np.array(face["landmarks"]).max() > 64
 
@@ -47,7 +47,7 @@ def test_faceset_format(extracted):
 def test_aligned_eye_centres_are_steady(extracted, name):
     folder, _ = extracted[name]
     meta = json.loads((folder / "faceset.json").read_text())
-    eyes = np.array([apply(np.array(f["transform"]), eye_centres(np.array(f["landmarks"])))
+    eyes = np.array([map_points(np.array(f["transform"]), eye_centres(np.array(f["landmarks"])))
                      for f in meta["faces"]])
     assert eyes.std(axis=0).max() < 1.5
 
@@ -90,7 +90,7 @@ def test_haar_and_no_align(tmp_path):
     m = np.array(meta["faces"][0]["transform"])
     x0, y0, x1, y1 = meta["faces"][0]["bbox"]
     assert m[0, 1] == 0 and m[1, 0] == 0                  # a plain box crop, no rotation
-    assert np.allclose(apply(m, np.array([[x0, y0], [x1, y1]])), [[0, 0], [64, 64]], atol=0.01)
+    assert np.allclose(map_points(m, np.array([[x0, y0], [x1, y1]])), [[0, 0], [64, 64]], atol=0.01)
 
 
 def test_cnn_detector(tmp_path):

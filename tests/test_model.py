@@ -82,8 +82,9 @@ def test_fused_upsampling_equals_transposed_conv_then_conv():
 
 def test_python_api_functions_survive_submodule_imports():
     import facepair
-    import facepair.evaluate.metrics  # noqa: F401  (imports the training and swap modules)
-    assert callable(facepair.extract) and callable(facepair.train)
+    import facepair.evaluate.score  # noqa: F401  (imports the swap and model modules)
+    import facepair.training.loop  # noqa: F401
+    assert callable(facepair.extract) and callable(facepair.train) and callable(facepair.verify)
 
 
 def test_landmark_cue_hides_the_mouth_from_the_encoder_and_drives_the_decoder():

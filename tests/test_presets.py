@@ -45,7 +45,7 @@ def test_gan_step_losses_are_finite_and_feature_matching_is_in_the_generator_los
     import contextlib
 
     from facepair.model.discriminator import discriminators
-    from facepair.training.loop import train_step
+    from facepair.training.step import train_step
 
     torch.manual_seed(0)
     cfg = PRESETS["gan"]
@@ -80,7 +80,7 @@ def test_gan_preset_checkpoints_its_discriminators(extracted, tmp_path):
 def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     """The landmark-cue preset records its mask and cue statistics, and swap and evaluate feed it
     the faces' landmarks; it refuses augmentations that would move faces off their landmarks."""
-    from facepair.swap.pipeline import load_model
+    from facepair.model.store import load_model
     model = tmp_path / "m"
     common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
               "--preset", "mouth", "--batch-size", 4, "--quiet"]

@@ -13,19 +13,19 @@ EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
 
 
 def _add_extract(sub):
-    from .faces import align, extract as ex, identity
+    from .faces import options as fo
     p = sub.add_parser("extract", help="find, landmark, align and store faces from images/videos",
                        description="Find faces in images, folders of images (recursive) and "
                        "videos; store 68 landmarks and aligned crops in a face set folder.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, videos")
     p.add_argument("-o", "--output", required=True, metavar="FACESET_DIR",
                    help="face set folder to create (or extend with --append)")
-    p.add_argument("--detector", choices=["haar", "hog", "cnn"], default="hog",
+    p.add_argument("--detector", choices=fo.DETECTORS, default="hog",
                    help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
     p.add_argument("--size", type=int, default=64, help="crop side in px (default: 64)")
-    p.add_argument("--padding", type=float, default=align.DEFAULT_PADDING,
+    p.add_argument("--padding", type=float, default=fo.DEFAULT_PADDING,
                    help="share of the crop kept around the mean-face template on each side; "
-                   f"larger = more context, less detail (default: {align.DEFAULT_PADDING})")
+                   f"larger = more context, less detail (default: {fo.DEFAULT_PADDING})")
     p.add_argument("--no-align", action="store_true",
                    help="the seed's plain detector-box crop resized to --size, no alignment")
     p.add_argument("--every", type=int, default=1, metavar="N",
@@ -34,15 +34,15 @@ def _add_extract(sub):
                    help="keep every face of a frame (default: the largest only)")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="keep only faces of the person in these reference photos")
-    p.add_argument("--threshold", type=float, default=identity.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=float, default=fo.DEFAULT_THRESHOLD,
                    help="--identity: max embedding distance to a reference "
-                   f"(default: {identity.DEFAULT_THRESHOLD})")
-    p.add_argument("--min-size", type=float, default=ex.DEFAULT_MIN_SIZE,
-                   help=f"reject faces narrower than this in px (default: {ex.DEFAULT_MIN_SIZE})")
-    p.add_argument("--min-blur", type=float, default=ex.DEFAULT_MIN_BLUR,
+                   f"(default: {fo.DEFAULT_THRESHOLD})")
+    p.add_argument("--min-size", type=float, default=fo.DEFAULT_MIN_SIZE,
+                   help=f"reject faces narrower than this in px (default: {fo.DEFAULT_MIN_SIZE})")
+    p.add_argument("--min-blur", type=float, default=fo.DEFAULT_MIN_BLUR,
                    help="reject crops whose variance of Laplacian is below this; 0 keeps all "
-                   f"(default: {ex.DEFAULT_MIN_BLUR})")
-    p.add_argument("--detect-size", type=int, default=480,
+                   f"(default: {fo.DEFAULT_MIN_BLUR})")
+    p.add_argument("--detect-size", type=int, default=fo.DEFAULT_DETECT_SIZE,
                    help="detect on a copy whose longer side is at most this many px; landmarks "
                    "use full resolution; 0 = detect at full size (default: 480)")
     p.add_argument("--append", action="store_true", help="add to an existing face set")
@@ -51,7 +51,7 @@ def _add_extract(sub):
 
 
 def _run_extract(a):
-    from .faces.extract import extract
+    from .api import extract
     summary = extract(a.inputs, a.output, detector=a.detector, size=a.size, padding=a.padding,
                       align_faces=not a.no_align, every=a.every, all_faces=a.all_faces,
                       identity=a.identity, threshold=a.threshold, min_size=a.min_size,
@@ -62,6 +62,7 @@ def _run_extract(a):
 
 def _add_train(sub):
     from .model.presets import DEFAULT_PRESET, PRESETS
+    from .training.options import TrainOptions as T
     p = sub.add_parser("train", help="train the shared-encoder autoencoder pair on two face sets",
                        description="Train both autoencoders together (one shared encoder, a "
                        "decoder for A and one for B). Re-running on an existing model folder "
@@ -77,31 +78,34 @@ def _add_train(sub):
     p.add_argument("--batch-size", type=int, help="faces per side per step, all ranks together "
                    "(default: the preset's, 32 in seed)")
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (default: 100)")
-    p.add_argument("--keep", type=int, default=3, help="checkpoints to keep (default: 3)")
-    p.add_argument("--preview-every", type=int, default=100,
-                   help="write a preview grid and validation losses every N steps (default: 100)")
+    p.add_argument("--save-every", type=int, default=T.save_every,
+                   help=f"checkpoint every N steps (default: {T.save_every})")
+    p.add_argument("--keep", type=int, default=T.keep, help=f"checkpoints to keep (default: {T.keep})")
+    p.add_argument("--preview-every", type=int, default=T.preview_every,
+                   help=f"write a preview grid and validation losses every N steps (default: {T.preview_every})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="auto: bf16 on CPUs with AVX-512/AMX and on bf16 GPUs, else fp32/fp16")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model (slow to start; measure before using)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="threads preparing batches ahead of the step (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--workers", type=int, default=T.workers,
+                   help=f"threads preparing batches ahead of the step (default: {T.workers})")
+    p.add_argument("--seed", type=int, default=T.seed, help=f"random seed (default: {T.seed})")
     for flag, what in (("flip", "random horizontal flip"), ("affine", "small random rotation/scale/shift"),
                        ("color", "colour jitter"), ("warp", "the classic deepfake random warp")):
         p.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
                        help=f"augmentation: {what} (default: the preset's)")
-    p.add_argument("--calibrate-faces", type=int, default=256, metavar="N",
+    p.add_argument("--calibrate-faces", type=int, default=T.calibrate_faces, metavar="N",
                    help="landmark-cue presets: after training, measure how to feed the cue in swaps "
-                   "(centre, gain) on N training frames per side, swapped whole (default: 256; 0: skip)")
+                   f"(centre, gain) on N training frames per side, swapped whole (default: "
+                   f"{T.calibrate_faces}; 0: skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
 
 def _run_train(a):
-    from .training.loop import TrainOptions, train
+    from .api import train
+    from .training.options import TrainOptions
     opts = TrainOptions(a=a.a, b=a.b, model_dir=a.model, preset=a.preset, steps=a.steps,
                         minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
                         save_every=a.save_every, keep=a.keep, preview_every=a.preview_every,
@@ -115,8 +119,8 @@ def _run_train(a):
 
 
 def _add_swap(sub):
-    from .swap import blend
-    from .swap.pipeline import SwapOptions
+    from .faces.options import DETECTORS
+    from .swap.options import BLENDS, COLORS, MASKS, SwapOptions
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
                        description="Swap faces with a trained model. Outputs carry an invisible "
@@ -127,20 +131,20 @@ def _add_swap(sub):
                    help="output of the same kind (image file, folder, or .mp4/.mov/.mkv)")
     p.add_argument("--direction", choices=["a2b", "b2a"], default=d.direction,
                    help="a2b: faces of A become B (through B's decoder); b2a the reverse")
-    p.add_argument("--detector", choices=["haar", "hog", "cnn"], default=d.detector)
+    p.add_argument("--detector", choices=DETECTORS, default=d.detector)
     p.add_argument("--detect-size", type=int, default=d.detect_size,
                    help=f"detect on a copy at most this many px wide (default: {d.detect_size})")
     p.add_argument("--detect-every", type=int, default=d.detect_every,
                    help="video: run the detector every N frames, track landmarks between "
                    f"(default: {d.detect_every}; 1 = detect every frame)")
-    p.add_argument("--mask", choices=blend.MASKS, default=d.mask,
+    p.add_argument("--mask", choices=MASKS, default=d.mask,
                    help="hull: convex hull of the landmarks; box: the whole crop (default: hull)")
     p.add_argument("--erode", type=float, default=d.erode, help=f"shrink the mask by N crop px (default: {d.erode})")
     p.add_argument("--feather", type=float, default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
-    p.add_argument("--color", choices=blend.COLORS, default=d.color,
+    p.add_argument("--color", choices=COLORS, default=d.color,
                    help="colour matching: none, mean (RGB shift), lab (mean/std in L*a*b*), "
                    f"hist (histogram matching) (default: {d.color})")
-    p.add_argument("--blend", choices=blend.BLENDS, default=d.blend,
+    p.add_argument("--blend", choices=BLENDS, default=d.blend,
                    help=f"feather (alpha) or seamless (OpenCV Poisson clone) (default: {d.blend})")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="swap only the person in these photos when several faces are present")
@@ -155,7 +159,8 @@ def _add_swap(sub):
 
 
 def _run_swap(a):
-    from .swap.pipeline import SwapOptions, swap
+    from .api import swap
+    from .swap.options import SwapOptions
     if a.detect_every < 1:
         raise FacepairError("--detect-every must be >= 1")
     opts = SwapOptions(direction=a.direction, detector=a.detector, detect_size=a.detect_size,
@@ -189,11 +194,12 @@ def _add_evaluate(sub):
 
 
 def _run_evaluate(a):
+    from .api import evaluate
     from .evaluate import report
-    from .evaluate.metrics import evaluate
     if (a.a is None) != (a.b is None):
         raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
-    res = evaluate(a.model, a.a, a.b, a.video, a.direction, a.max_faces, a.video_seconds, a.device,
+    res = evaluate(a.model, a=a.a, b=a.b, video=a.video, direction=a.direction,
+                   max_faces=a.max_faces, video_seconds=a.video_seconds, device=a.device,
                    frames=not a.crops_only)
     print(report.format_table(res))
     if a.json:
@@ -206,6 +212,7 @@ def _run_evaluate(a):
 
 def _add_demo(sub):
     from .demo import DEFAULT_MINUTES
+    from .training.options import TrainOptions as T
     p = sub.add_parser("demo", help="the whole pipeline on the sample footage",
                        description="Extract Obama and Reagan faces from the sample clips, train, "
                        "swap the first 10 s of the 720p address to Reagan (with audio), evaluate. "
@@ -214,7 +221,7 @@ def _add_demo(sub):
     p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
                    help=f"training budget in minutes (default: {DEFAULT_MINUTES:g}); running the "
                    "demo again on the same folder trains further")
-    p.add_argument("--calibrate-faces", type=int, default=256, metavar="N",
+    p.add_argument("--calibrate-faces", type=int, default=T.calibrate_faces, metavar="N",
                    help="as in train: frames per side measuring the landmark cue's swap setting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
@@ -239,11 +246,11 @@ def _add_verify(sub):
 
 def _run_verify(a):
     import json
-    from .provenance.verify import verify_file
+    from .api import verify
     all_marked, records = True, []
     for f in a.files:
         try:
-            v = verify_file(f)
+            v, = verify([f])
         except FacepairError as e:
             records.append({"path": str(f), "error": str(e)})
             if not a.json:

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import FacepairError
+from .training.options import TrainOptions
 
 DEFAULT_MINUTES = 10.0        # `make demo` stays within 15 minutes on 2 CPU cores
 SWAP_SECONDS = 10.0
@@ -91,13 +92,11 @@ def find_samples() -> Path:
 
 
 def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = None,
-         progress: bool = True, calibrate_faces: int = 256) -> dict:
+         progress: bool = True, calibrate_faces: int = TrainOptions.calibrate_faces) -> dict:
+    from .api import evaluate, extract, swap, train
     from .evaluate import report
-    from .evaluate.metrics import evaluate
-    from .faces.extract import extract
     from .model.presets import DEFAULT_PRESET
-    from .swap.pipeline import SwapOptions, swap
-    from .training.loop import TrainOptions, train
+    from .swap.options import SwapOptions
 
     if minutes <= 0:
         raise FacepairError("--minutes must be > 0")

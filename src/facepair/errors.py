@@ -1,7 +1,18 @@
-"""The user-facing error: the CLI prints its message on one line and exits non-zero."""
+"""Every error a user can meet. The CLI prints a FacepairError's message on one line and exits
+with its exit_code; UnreadableMedia is caught where a file can be skipped."""
 
 
 class FacepairError(Exception):
     """A problem the user can fix (bad path, bad flag, no face found...). Never a traceback."""
 
     exit_code = 1
+
+
+class Interrupted(FacepairError):
+    """Ctrl-C or SIGTERM: the work done so far was saved; exit 130 like a shell."""
+
+    exit_code = 130
+
+
+class UnreadableMedia(Exception):
+    """A file that is neither a decodable image nor a decodable video (skipped and counted)."""

@@ -1,0 +1,2 @@
+"""Measuring a trained pair: metrics.py (pure maths on arrays), frames.py (the arrays, made from
+models and media), score.py (`facepair evaluate`), calibrate.py (the cue setting), report.py."""

@@ -22,9 +22,12 @@ import numpy as np
 
 from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
-from ..swap.pipeline import SwapOptions, Swapper
-from ..training import checkpoint
-from .metrics import _source_frames, expression_figures, swap_frames
+from ..model.presets import DIRECTIONS
+from ..model.store import read_state, update_state
+from ..swap.options import SwapOptions
+from ..swap.pipeline import Swapper
+from .frames import source_frames, swap_frames
+from .metrics import expression_figures
 
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0)
 
@@ -42,12 +45,12 @@ def calibrate(model_dir, faces: int = 256, device: str = "auto") -> dict:
     """Measure and record each direction's cue setting -> {"a2b": {"shift": s, "gain": g}, ...}.
     Raises FileNotFoundError when the training faces' source footage has gone."""
     model_dir = Path(model_dir)
-    state = checkpoint.read_state(model_dir)
+    state = read_state(model_dir)
     entries = {s: training_entries(state, s, faces) for s in "ab"}
-    frames = {s: _source_frames(entries[s]) for s in "ab"}
+    frames = {s: source_frames(entries[s]) for s in "ab"}
     lm = Landmarker()
     best, figures = {}, {}
-    for name, side in (("a2b", "a"), ("b2a", "b")):
+    for name, (side, _) in DIRECTIONS.items():
         swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
         target = "ab".index(swapper.target)
         source_marks = np.array([e["landmarks"] for e in entries[side]], float)
@@ -59,7 +62,7 @@ def calibrate(model_dir, faces: int = 256, device: str = "auto") -> dict:
             scores[shift, gain] = f["mouth_corr"]
         shift, gain = max(scores, key=scores.get)
         best[name] = {"shift": shift, "gain": gain}
-    checkpoint.update_state(model_dir, cue_shift={k: v["shift"] for k, v in best.items()},
+    update_state(model_dir, cue_shift={k: v["shift"] for k, v in best.items()},
                             cue_gain={k: v["gain"] for k, v in best.items()},
                             cue_calibration={"faces": {s: len(entries[s]) for s in "ab"},
                                              "figures": figures})

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..media import atomic_write_bytes, atomic_write_json, write_image
+from ..media.files import atomic_write_bytes, atomic_write_json
+from ..media.image import write_image
 
 ROWS = [  # (label, key, format)
     ("reconstruction L1  A / B", ("l1_a", "l1_b"), "{:.4f}"),

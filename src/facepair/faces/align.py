@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from skimage.transform import SimilarityTransform
 
+from .options import DEFAULT_PADDING
+
 MEAN_FACE = np.array([
     (0.000213256, 0.106454), (0.0752622, 0.038915), (0.18113, 0.0187482), (0.29077, 0.0344891),
     (0.393397, 0.0773906), (0.586856, 0.0773906), (0.689483, 0.0344891), (0.799124, 0.0187482),
@@ -25,7 +27,6 @@ MEAN_FACE = np.array([
     (0.428096, 0.778746), (0.490127, 0.785343), (0.552157, 0.778746), (0.689874, 0.784792),
     (0.553364, 0.824182), (0.490127, 0.831803), (0.42689, 0.824182)], dtype=np.float64)
 TEMPLATE_FROM = 17            # MEAN_FACE[i] is landmark TEMPLATE_FROM + i
-DEFAULT_PADDING = 0.15
 
 
 def template(size: int, padding: float = DEFAULT_PADDING) -> np.ndarray:
@@ -48,7 +49,7 @@ def box_transform(box, size: int) -> np.ndarray:
     return np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]], dtype=np.float64)
 
 
-def warp(frame: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
+def warp_crop(frame: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
     """Cut the crop out of the frame with the 2x3 transform (frame -> crop). When the crop is
     smaller than the face in the frame, warp at the frame's own resolution first and shrink with
     area averaging (warpAffine alone would alias)."""
@@ -65,6 +66,6 @@ def warp(frame: np.ndarray, transform: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+def map_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Map (N, 2) points through a 2x3 transform."""
     return points @ transform[:, :2].T + transform[:, 2]

@@ -14,8 +14,8 @@ import dlib
 import numpy as np
 
 from ..errors import FacepairError
+from .options import DETECTORS
 
-DETECTORS = ("haar", "hog", "cnn")
 
 
 def model_file(name: str) -> str:
@@ -82,6 +82,11 @@ class CnnDetector(Detector):
     def _detect(self, rgb):
         return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
                 for d in self.det(rgb, 0)]
+
+
+def largest_first(boxes) -> list:
+    """Detector boxes (x0, y0, x1, y1), the largest face first."""
+    return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
 
 
 def make_detector(name: str, detect_size: int = 480) -> Detector:

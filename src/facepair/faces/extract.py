@@ -12,16 +12,15 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import FacepairError
-from ..media import UnreadableMedia, expand_inputs, is_image, iter_video, prefetch, read_image, \
-    video_info, write_image
+from ..errors import FacepairError, UnreadableMedia
+from ..media.image import expand_inputs, is_image, read_image, write_image
+from ..media.video import iter_video, prefetch, video_info
 from . import align, faceset
-from .detect import make_detector
-from .identity import DEFAULT_THRESHOLD, Embedder, distance, reference_embeddings
+from .detect import largest_first, make_detector
+from .identity import Embedder, distance, reference_embeddings
 from .landmarks import Landmarker
+from .options import DEFAULT_MIN_BLUR, DEFAULT_MIN_SIZE, DEFAULT_PADDING, DEFAULT_THRESHOLD
 
-DEFAULT_MIN_SIZE = 40       # px, detector box width in the frame
-DEFAULT_MIN_BLUR = 10.0     # variance of the crop's Laplacian; the sample clips' 64 px crops: > 40
 
 
 @dataclass
@@ -100,7 +99,7 @@ def _open_output(out: Path, append: bool, size: int, padding: float, aligned: bo
 
 
 def extract(inputs, output, *, detector: str = "hog", size: int = 64,
-            padding: float = align.DEFAULT_PADDING, align_faces: bool = True, every: int = 1,
+            padding: float = DEFAULT_PADDING, align_faces: bool = True, every: int = 1,
             all_faces: bool = False, identity=None, threshold: float = DEFAULT_THRESHOLD,
             min_size: float = DEFAULT_MIN_SIZE, min_blur: float = DEFAULT_MIN_BLUR,
             detect_size: int = 480, append: bool = False, progress: bool = True) -> ExtractSummary:
@@ -125,7 +124,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = 64,
         for source, index, frame in prefetch(_frames(files, every, summary)):
             summary.frames_read += 1
             bar.update()
-            boxes = sorted(det(frame), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+            boxes = largest_first(det(frame))
             if not boxes:
                 summary.frames_without_face += 1
             elif not all_faces:
@@ -138,7 +137,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = 64,
                 marks = landmarker(frame, box)
                 m = align.align_transform(marks, size, padding) if align_faces \
                     else align.box_transform(box, size)
-                crop = align.warp(frame, m, size)
+                crop = align.warp_crop(frame, m, size)
                 blur = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
                 if blur < min_blur:
                     summary.rejected["blurry"] += 1

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacepairError
-from ..media import UnreadableMedia, atomic_write_json, read_image, read_json
+from ..errors import FacepairError, UnreadableMedia
+from ..media.files import atomic_write_json, read_json
+from ..media.image import read_image
+from . import align
 
 FORMAT = "facepair-faceset"
 VERSION = 1
@@ -78,3 +80,9 @@ def load_faces(folders: list[Path], size: int | None = None) -> tuple[np.ndarray
             raise FacepairError(f"face set {folder} holds no readable faces")
         sets.append({"path": str(folder), "faces": n, "fingerprint": fingerprint(meta)})
     return np.stack(images), entries, sets
+
+
+def crop_marks(entries) -> np.ndarray:
+    """(N, 68, 2) float32: each face-set entry's landmarks mapped into its crop."""
+    return np.array([align.map_points(np.array(e["transform"]), np.array(e["landmarks"], float))
+                     for e in entries], np.float32).reshape(-1, 68, 2)

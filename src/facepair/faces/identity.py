@@ -5,11 +5,10 @@ import cv2
 import dlib
 import numpy as np
 
-from ..errors import FacepairError
-from ..media import UnreadableMedia, expand_inputs, read_image
-from .detect import model_file
+from ..errors import FacepairError, UnreadableMedia
+from ..media.image import expand_inputs, read_image
+from .detect import largest_first, model_file
 
-DEFAULT_THRESHOLD = 0.6
 
 
 class Embedder:
@@ -41,7 +40,7 @@ def reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
         boxes = detector(img)
         if not boxes:
             raise FacepairError(f"no face found in identity photo {p}")
-        box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        box = largest_first(boxes)[0]
         refs.append(embedder.from_landmarks(img, landmarker(img, box)))
     return np.stack(refs)
 

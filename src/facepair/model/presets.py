@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from ..errors import FacepairError
+from ..faces.landmarks import MOUTH
 
-MOUTH = tuple(range(48, 68))                       # the 20 mouth points of the 68-point scheme
+
+DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}   # swap direction -> (source side, target side)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,6 @@ DEFAULT_PRESET = "mouth"          # best expression following per CPU-minute mea
 
 
 def get_preset(name: str) -> Preset:
-    from ..errors import FacepairError
     if name not in PRESETS:
         raise FacepairError(f"unknown preset '{name}' (available: {', '.join(PRESETS)})")
     return PRESETS[name]

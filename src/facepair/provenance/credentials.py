@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..media import atomic_write_bytes
+from ..media.files import atomic_write_bytes
 
 FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
            ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}

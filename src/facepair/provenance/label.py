@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .. import __version__
-from ..media import atomic_write_bytes
+from ..media.files import atomic_write_bytes
 from . import credentials, watermark
 
 TAG_KEY = "facepair"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import av
 
-from ..errors import FacepairError
-from ..media import UnreadableMedia, is_image, iter_video, read_image
+from ..errors import FacepairError, UnreadableMedia
+from ..media.image import is_image, read_image
+from ..media.video import iter_video
 from . import credentials, label, watermark
 
 MAX_FRAMES = 90          # frames of a video read (their residuals add up)

@@ -1,7 +1,7 @@
 """Face sets -> training batches: a fixed held-out split, per-rank shards, augmentation, and
 batches prepared by background threads ahead of the training step.
 
-Every batch is a pure function of (seed, salt, step): resuming, rolling back or prefetching never
+Every batch is a pure function of (seed, reshuffles, step): resuming, rolling back or prefetching never
 changes which faces a step sees, so a resumed run continues exactly as an uninterrupted one.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import torch
 
-from ..faces import align
-from ..faces.faceset import load_faces
+from ..faces.faceset import crop_marks, load_faces
 from ..model.presets import TrainConfig
+from ..runtime import to_tensor
 
 
 @dataclass
@@ -57,12 +57,6 @@ def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world:
     val_files = [f"{entries[i]['faceset']}/{entries[i]['file']}" for i in val]
     return Side(train=images[train][rank::world], val=images[val], val_files=val_files, sets=sets,
                 marks=marks[train][rank::world], val_marks=marks[val])
-
-
-def crop_marks(entries) -> np.ndarray:
-    """(N, 68, 2) float32: each face-set entry's landmarks mapped into its crop."""
-    return np.array([align.apply(np.array(e["transform"]), np.array(e["landmarks"], float))
-                     for e in entries], np.float32).reshape(-1, 68, 2)
 
 
 def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple[int, ...]):
@@ -112,19 +106,14 @@ def _augment(img: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> tup
     return (_random_warp(img, rng) if cfg.warp else img), img
 
 
-def _to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1], channels-last in memory."""
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
-
-
 class Batches:
     """Batch for step s of both sides, built in `workers` background threads, `depth` ahead."""
 
-    def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, salt: int = 0,
+    def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, reshuffles: int = 0,
                  workers: int = 1, depth: int = 4, pin: bool = False, marks: bool = False):
         self.sides, self.batch, self.cfg = (a.train, b.train), batch, cfg
         self.marks = (a.marks, b.marks) if marks else None        # for a landmark-cue model
-        self.seed, self.salt, self.pin = seed, salt, pin
+        self.seed, self.reshuffles, self.pin = seed, reshuffles, pin
         self.pool = ThreadPoolExecutor(max(1, workers))
         self.depth, self.pending = depth, {}
 
@@ -133,14 +122,14 @@ class Batches:
         n, out, pos = len(self.sides[side]), [], step * self.batch
         while len(out) < self.batch:
             epoch, offset = divmod(pos, n)
-            perm = np.random.default_rng([self.seed, self.salt, side, epoch]).permutation(n)
+            perm = np.random.default_rng([self.seed, self.reshuffles, side, epoch]).permutation(n)
             take = perm[offset:offset + self.batch - len(out)]
             out.extend(take)
             pos += len(take)
         return np.array(out)
 
     def make(self, step: int) -> tuple[torch.Tensor, ...]:
-        rng = np.random.default_rng([self.seed, self.salt, 7, step])
+        rng = np.random.default_rng([self.seed, self.reshuffles, 7, step])
         tensors, marks = [], []
         for side, faces in enumerate(self.sides):
             idx = self._indices(side, step)
@@ -150,9 +139,9 @@ class Batches:
             if self.cfg.flip or self.cfg.affine or self.cfg.color or self.cfg.warp:
                 pairs = [_augment(img, self.cfg, rng) for img in chosen]
                 x, y = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-                tensors += [_to_tensor(x), _to_tensor(y)]
+                tensors += [to_tensor(x), to_tensor(y)]
             else:
-                t = _to_tensor(chosen)
+                t = to_tensor(chosen)
                 tensors += [t, t]
         tensors += marks
         if self.pin:

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -20,165 +20,26 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..errors import FacepairError
+from ..errors import FacepairError, Interrupted
 from ..faces.faceset import load_index
-from ..media import atomic_write_bytes
+from ..media.files import atomic_write_bytes
 from ..model.autoencoder import FacePair
 from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
+from ..model.store import STATE, load_weights, read_state
+from ..runtime import autocast, resolve_device, resolve_precision, to_tensor
 from . import checkpoint, previews
 from .data import Batches, cue_stats, load_side
 from .losses import make_loss, region_weights
+from .options import TrainOptions, TrainResult
+from .step import train_step
 
 LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published (validation loss)
 LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s",
               "gan_adv", "gan_fm", "gan_d"]
-OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", checkpoint.STATE}
+OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", STATE}
 MAX_ROLLBACKS = 3
-
-
-class Interrupted(FacepairError):
-    exit_code = 130
-
-
-@dataclass
-class TrainOptions:
-    a: list
-    b: list
-    model_dir: str
-    preset: str | None = None
-    steps: int | None = None            # total step count to reach
-    minutes: float | None = None        # wall-clock budget of this run
-    batch_size: int | None = None
-    lr: float | None = None
-    save_every: int = 100
-    keep: int = 3
-    preview_every: int = 100
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    workers: int = 1
-    seed: int = 0
-    flip: bool | None = None
-    affine: bool | None = None
-    color: bool | None = None
-    warp: bool | None = None
-    progress: bool = True
-    calibrate_faces: int = 256          # landmark-cue models: training faces per side (0: skip)
-
-
-@dataclass
-class TrainResult:
-    model_dir: str
-    preset: str
-    start_step: int
-    step: int
-    seconds: float
-    images_per_s: float
-    losses: dict = field(default_factory=dict)
-    cue: dict | None = None             # measured by evaluate/calibrate.py (landmark-cue models)
-
-    def __str__(self):
-        l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
-        cue = "" if self.cue is None else "\nlandmark cue in swaps (centre moved toward the " \
-            "target's mean face, gain): " + ", ".join(
-                f"{k} {v['shift']:g}, {v['gain']:g}x" for k, v in self.cue.items())
-        return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
-                f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
-                f"model: {self.model_dir}")
-
-
-# ---------------------------------------------------------------------------------------------
-def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1, gan=None):
-    """One step: a batch of A through encoder + decoder A, a batch of B through encoder +
-    decoder B, the sum of both losses, one optimizer step. With `gan` = (discriminators, their
-    optimizer, adversarial weight, feature-matching weight), each side's discriminator also
-    judges its reconstructions: the generator adds an LSGAN term and the L1 distance between the
-    discriminator's features of real and rebuilt faces, then the discriminators take their own
-    step. Returns the losses (averaged over ranks) as a dict, or None when one is not finite
-    (then no step is taken)."""
-    a_in, a_target, b_in, b_target, *marks = batch          # marks: for a landmark-cue model
-    with amp:
-        rec_a, rec_b = model(a_in, b_in, *marks)
-    loss_a, loss_b = loss_fn(rec_a.float(), a_target), loss_fn(rec_b.float(), b_target)
-    total = loss_a + loss_b
-    parts = [loss_a, loss_b]
-    if gan is not None:
-        disc, opt_d, w_adv, w_fm = gan
-        adv = fm = 0.0
-        for side, fake, real in (("a", rec_a, a_target), ("b", rec_b, b_target)):
-            with amp:
-                score, feats = disc[side](fake)
-                with torch.no_grad():
-                    _, real_feats = disc[side](real)
-            adv = adv + ((score.float() - 1) ** 2).mean()
-            fm = fm + sum(F.l1_loss(f.float(), r.float()) for f, r in zip(feats, real_feats))
-        total = total + w_adv * adv + w_fm * fm
-        parts += [adv, fm]
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(total).backward()
-    losses = torch.stack([p.detach().float() for p in parts + [total]])
-    if world > 1:
-        dist.all_reduce(losses)
-        losses /= world
-    if not torch.isfinite(losses).all():
-        return None
-    scaler.step(opt)
-    scaler.update()
-    names = ["loss_a", "loss_b", "gan_adv", "gan_fm"][:len(parts)] + ["loss_total"]
-    out = dict(zip(names, losses.tolist()))
-    if gan is not None:
-        opt_d.zero_grad(set_to_none=True)              # drop what the generator's pass left
-        d_loss = 0.0
-        for side, fake, real in (("a", rec_a, a_target), ("b", rec_b, b_target)):
-            with amp:
-                real_score, _ = disc[side](real)
-                fake_score, _ = disc[side](fake.detach())
-            d_loss = d_loss + ((real_score.float() - 1) ** 2).mean() + (fake_score.float() ** 2).mean()
-        d_loss.backward()
-        if torch.isfinite(d_loss):
-            opt_d.step()
-        out["gan_d"] = float(d_loss.detach())
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-def cpu_has_bf16() -> bool:
-    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX): bf16 autocast is then
-    ~2x faster than fp32 on this model (benchmarks/train_speed.py)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else \
-            "mps" if torch.backends.mps.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FacepairError("--device cuda: no CUDA GPU is available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise FacepairError("--device mps: Apple MPS is not available")
-    return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    if name == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
-    if name == "fp16" and device.type == "cpu":
-        raise FacepairError("--precision fp16 is for GPUs; use bf16 or fp32 on the CPU")
-    return name
-
-
-def _amp(device: torch.device, precision: str):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def weights_checksum(model: torch.nn.Module) -> str:
@@ -191,14 +52,14 @@ def weights_checksum(model: torch.nn.Module) -> str:
 
 def _check_model_dir(model_dir: Path) -> dict | None:
     """The saved state when resuming, None for a new model; refuses a foreign folder."""
-    if (model_dir / checkpoint.STATE).exists():
-        return checkpoint.read_state(model_dir)
+    if (model_dir / STATE).exists():
+        return read_state(model_dir)
     if model_dir.exists():
         if not model_dir.is_dir():
             raise FacepairError(f"model path is a file, not a folder: {model_dir}")
         foreign = [p.name for p in model_dir.iterdir() if p.name not in OWN_ENTRIES]
         if foreign:
-            raise FacepairError(f"not a facepair model folder (no {checkpoint.STATE}, holds "
+            raise FacepairError(f"not a facepair model folder (no {STATE}, holds "
                                 f"{foreign[0]}): {model_dir}")
     return None
 
@@ -286,10 +147,10 @@ def train(opts: TrainOptions) -> TrainResult:
         """Load a checkpoint (the model, its optimizer and any discriminators), then put
         everything on the device with this run's learning rate. None: fresh weights."""
         if st is not None:
-            checkpoint.load_weights(model_dir, core, st)
+            load_weights(model_dir, core, st)
             checkpoint.load_optimizer(model_dir, opt_, st)
             if disc is not None:
-                checkpoint.load_weights(model_dir, disc, st, "discriminator")
+                load_weights(model_dir, disc, st, "discriminator")
                 checkpoint.load_optimizer(model_dir, opt_d, st, "discriminator")
         for g in opt_.param_groups:
             g["lr"] = tcfg.lr
@@ -307,14 +168,16 @@ def train(opts: TrainOptions) -> TrainResult:
                               cue_stats(side_a.marks, side_b.marks, mcfg.size, mcfg.cue_points)):
             buf.copy_(value)
     restore(saved)
-    start_step, salt = (saved["step"], saved.get("salt", 0)) if saved else (0, 0)
+    # reshuffles: NaN rollbacks so far, each of which reshuffled the data ("salt" in older model folders)
+    start_step = saved["step"] if saved else 0
+    reshuffles = saved.get("reshuffles", saved.get("salt", 0)) if saved else 0
     model = core
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             core, device_ids=[device.index] if device.type == "cuda" else None)
     if opts.compile:
         model = torch.compile(model)
-    amp = _amp(device, precision)
+    amp = autocast(device, precision)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     weights = region_weights(mcfg.size, geometry["padding"], tcfg.region_weight) \
         if tcfg.region_weight != 1 and geometry.get("aligned", True) else None
@@ -322,15 +185,15 @@ def train(opts: TrainOptions) -> TrainResult:
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
 
-    state = dict({k: v for k, v in (saved or {}).items() if not k.startswith("cue_")},  # stale
+    state = dict({k: v for k, v in (saved or {}).items()
+                  if not k.startswith("cue_") and k != "salt"},      # stale, or renamed
                  preset=preset.name, model_config=config_to_dict(mcfg),
                  train_config=config_to_dict(tcfg), seed=opts.seed, precision=precision,
                  faces={k: geometry[k] for k in ("size", "padding", "aligned", "detector", "template")},
                  facesets={"a": side_a.sets, "b": side_b.sets},
-                 validation={"a": side_a.val_files, "b": side_b.val_files}, salt=salt)
+                 validation={"a": side_a.val_files, "b": side_b.val_files}, reshuffles=reshuffles)
     state.setdefault("train_seconds", 0.0)
-    val = [torch.from_numpy(s.val).permute(0, 3, 1, 2).float().div(255).to(device, memory_format=memfmt)
-           for s in (side_a, side_b)]
+    val = [to_tensor(s.val).to(device, memory_format=memfmt) for s in (side_a, side_b)]
     val_marks = [torch.from_numpy(s.val_marks).to(device) for s in (side_a, side_b)]
 
     def save(step):
@@ -368,7 +231,7 @@ def train(opts: TrainOptions) -> TrainResult:
     # --- the loop -----------------------------------------------------------------------------
     target = opts.steps
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
-    batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, salt, workers=opts.workers,
+    batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, reshuffles, workers=opts.workers,
                       pin=device.type == "cuda", marks=bool(mcfg.cue_points))
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
@@ -408,15 +271,15 @@ def train(opts: TrainOptions) -> TrainResult:
                 if rollbacks > MAX_ROLLBACKS:
                     raise FacepairError(f"training diverged: non-finite loss at step {step} after "
                                         f"{MAX_ROLLBACKS} rollbacks (try a lower --lr)")
-                good = checkpoint.read_state(model_dir)
+                good = read_state(model_dir)
                 restore(good)
                 warnings.warn(f"non-finite loss at step {step}: rolled back to the checkpoint of "
                               f"step {good['step']} and reshuffled the data")
                 bar.update(good["step"] - step)
-                step, salt = good["step"], salt + 1
-                state["salt"] = salt
+                step, reshuffles = good["step"], reshuffles + 1
+                state["reshuffles"] = reshuffles
                 batches.close()
-                batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, salt,
+                batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, reshuffles,
                                   workers=opts.workers, pin=device.type == "cuda",
                                   marks=bool(mcfg.cue_points))
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]
@@ -465,29 +328,10 @@ def train(opts: TrainOptions) -> TrainResult:
     _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
     if world > 1:
         dist.barrier()
-    cue = _calibrate(model_dir, opts, device) if mcfg.cue_points and rank == 0 else None
     done_steps = step - start_step
     return TrainResult(str(model_dir), preset.name, start_step, step, seconds,
                        2 * tcfg.batch_size * done_steps / seconds if seconds and done_steps else 0.0,
-                       {"loss_a": losses[0], "loss_b": losses[1], **extra}, cue)
-
-
-def _calibrate(model_dir: Path, opts: TrainOptions, device: torch.device) -> dict | None:
-    """A landmark-cue model's cue setting for swaps, measured on training frames
-    (evaluate/calibrate.py); the trained weights are saved already, so a failure here only leaves
-    the default setting."""
-    if opts.calibrate_faces <= 0:
-        return None
-    from ..evaluate.calibrate import calibrate       # evaluation builds on training: import late
-    if opts.progress:
-        print(f"measuring the landmark cue's setting on {opts.calibrate_faces} training frames "
-              "per side ...", flush=True)
-    try:
-        return calibrate(model_dir, opts.calibrate_faces, str(device))
-    except (FileNotFoundError, FacepairError) as e:
-        warnings.warn(f"landmark cue not calibrated (offsets from the source's own mean face, "
-                      f"gain 1, kept): {e}")
-        return None
+                       {"loss_a": losses[0], "loss_b": losses[1], **extra})
 
 
 def _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches):

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..media import atomic_write_bytes
+from ..media.files import atomic_write_bytes
 
 COLUMNS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
 

@@ -5,10 +5,6 @@ import cv2
 import numpy as np
 from skimage.exposure import match_histograms
 
-MASKS = ("hull", "box")
-COLORS = ("none", "mean", "lab", "hist")
-BLENDS = ("feather", "seamless")
-
 
 def face_mask(kind: str, crop_landmarks: np.ndarray, size: int, erode: float, feather: float) -> np.ndarray:
     """A float32 (size, size) mask in [0, 1] in crop space: the convex hull of the 68 landmarks

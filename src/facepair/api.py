@@ -1,0 +1,67 @@
+"""The Python API: one call per stage, in the order a user works, the same calls the command
+line makes. This is the one place that knows how stages follow each other (a landmark-cue model's
+training ends with measuring how swaps feed the cue). Stages load on first use, so importing the
+API costs nothing."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+
+def extract(inputs, output, **options):
+    """Faces from images and videos into a face set folder -> ExtractSummary
+    (options: see facepair.faces.extract.extract)."""
+    from .faces.extract import extract as run
+    return run(inputs, output, **options)
+
+
+def train(opts=None, **fields):
+    """Train (or resume) a pair -> TrainResult. Takes a TrainOptions, or its fields as keywords.
+    A landmark-cue model is then calibrated on `calibrate_faces` training frames per side."""
+    from .model.store import read_state
+    from .training.loop import train as run
+    from .training.options import TrainOptions
+    opts = opts if isinstance(opts, TrainOptions) else TrainOptions(**fields)
+    result = run(opts)
+    cue_model = bool(read_state(Path(opts.model_dir))["model_config"].get("cue_points"))
+    if cue_model and int(os.environ.get("RANK", 0)) == 0 and opts.calibrate_faces > 0:
+        result.cue = calibrate(opts.model_dir, opts.calibrate_faces, opts.device, opts.progress)
+    return result
+
+
+def calibrate(model_dir, faces: int = 256, device: str = "auto", progress: bool = True) -> dict | None:
+    """A landmark-cue model's cue setting for swaps, measured on its training frames
+    (evaluate/calibrate.py) and recorded in state.json. The trained weights are saved already, so
+    a failure here is a warning and leaves the default setting."""
+    from .errors import FacepairError
+    from .evaluate.calibrate import calibrate as run
+    if progress:
+        print(f"measuring the landmark cue's setting on {faces} training frames per side ...",
+              flush=True)
+    try:
+        return run(model_dir, faces, device)
+    except (FileNotFoundError, FacepairError) as e:
+        warnings.warn(f"landmark cue not calibrated (offsets from the source's own mean face, "
+                      f"gain 1, kept): {e}")
+        return None
+
+
+def swap(inp, model_dir, output, opts=None, **fields):
+    """Swap faces in an image, a folder of images or a video -> SwapSummary. Takes a SwapOptions,
+    or its fields as keywords. Every output is labelled as synthetic."""
+    from .swap.options import SwapOptions
+    from .swap.pipeline import swap as run
+    return run(inp, model_dir, output, opts if isinstance(opts, SwapOptions) else SwapOptions(**fields))
+
+
+def evaluate(model_dir, **options) -> dict:
+    """Every figure of a trained pair (options: see facepair.evaluate.score.evaluate)."""
+    from .evaluate.score import evaluate as run
+    return run(model_dir, **options)
+
+
+def verify(paths) -> list:
+    """Is each file one of ours? -> [Verdict] (watermark, tag, C2PA manifest)."""
+    from .provenance.verify import verify_file
+    return [verify_file(p) for p in paths]

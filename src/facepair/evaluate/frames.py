@@ -1,0 +1,106 @@
+"""The arrays `facepair evaluate` scores, made from a model and media: held-out faces from face
+sets, the model's reconstructions and swaps of them, landmarks and embeddings predicted on
+crops, whole source frames, and frames swapped by the real pipeline (swap/pipeline.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import FacepairError
+from ..faces import align
+from ..faces.faceset import load_index
+from ..faces.identity import Embedder
+from ..faces.landmarks import Landmarker
+from ..media.image import is_image, read_image
+from ..media.video import iter_video
+from ..runtime import to_images, to_tensor
+from ..swap.pipeline import SwapSummary, Swapper
+
+UPSCALE = 4                  # landmarks are predicted on crops upscaled 4x (64 -> 256 px)
+
+
+def held_out_faces(folders, files=None, max_faces=128):
+    """(crops uint8 (N,S,S,3), boxes in crop coordinates (N,4), face-set entries) from face sets,
+    optionally only the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces."""
+    wanted = None
+    if files:
+        wanted = {}
+        for f in files:
+            folder, name = f.rsplit("/faces/", 1)
+            wanted.setdefault(folder, set()).add("faces/" + name)
+        folders = list(wanted)
+    crops, boxes, where = [], [], []
+    for folder in folders:
+        meta = load_index(Path(folder))
+        for e in meta["faces"]:
+            if wanted is not None and e["file"] not in wanted[folder]:
+                continue
+            x0, y0, x1, y1 = e["bbox"]
+            corners = align.map_points(np.array(e["transform"]), np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
+            crops.append(read_image(Path(folder) / e["file"]))
+            boxes.append([*corners.min(0), *corners.max(0)])
+            where.append(e)
+    if not crops:
+        raise FacepairError("no faces to evaluate (face sets empty or validation faces missing)")
+    keep = np.linspace(0, len(crops) - 1, min(max_faces, len(crops))).round().astype(int)
+    return (np.stack([crops[i] for i in keep]), np.array([boxes[i] for i in keep]),
+            [where[i] for i in keep])
+
+
+def run_model(model, faces: np.ndarray, marks: np.ndarray, source: str, to: str, device, amp) -> np.ndarray:
+    """Faces of side `source` (and their landmarks in the crops) through the decoder of `to`."""
+    out = []
+    with torch.no_grad(), amp:
+        for i in range(0, len(faces), 64):
+            x = to_tensor(faces[i:i + 64]).to(device, memory_format=torch.channels_last)
+            out.append(to_images(model.swap(x, to, marks[i:i + 64], source)))
+    return np.concatenate(out)
+
+
+def landmarks_on_crops(lm: Landmarker, crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    out = []
+    for crop, box in zip(crops, boxes):
+        big = cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+        out.append(lm(big, np.asarray(box) * UPSCALE) / UPSCALE)
+    return np.array(out)
+
+
+def embeddings(emb: Embedder, **crops) -> dict:
+    """{name: (N, 128) dlib embeddings of each crop, upscaled to dlib's chip}."""
+    return {k: np.stack([emb.from_chip(c) for c in v]) for k, v in crops.items()}
+
+
+def source_frames(entries) -> list[np.ndarray]:
+    """The whole source frame of each face-set entry (its photo, or its frame of the video)."""
+    frames: dict = {}
+    by_source: dict = {}
+    for e in entries:
+        by_source.setdefault(e["source"], set()).add(e.get("frame", 0))
+    for src, wanted in by_source.items():
+        path = Path(src)
+        if not path.exists():
+            raise FileNotFoundError(src)
+        if is_image(path):
+            frames[(src, 0)] = read_image(path)
+            continue
+        last = max(wanted)
+        for i, f in iter_video(path):
+            if i in wanted:
+                frames[(src, i)] = f
+            if i >= last:
+                break
+    return [frames[(e["source"], e.get("frame", 0))] for e in entries]
+
+
+def swap_frames(swapper: Swapper, lm: Landmarker, frames, entries):
+    """Copies of whole frames through the swap pipeline -> (output frames, the 68 landmarks
+    predicted on each in its face-set entry's detector box, the swap summary)."""
+    summary, outs, marks = SwapSummary(), [], []
+    for frame, e in zip(frames, entries):
+        out = frame.copy()
+        swapper.process([out], 0, False, summary)
+        outs.append(out), marks.append(lm(out, e["bbox"]))
+    return outs, np.array(marks), summary

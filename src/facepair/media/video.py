@@ -1,0 +1,190 @@
+"""Videos (PyAV, which bundles FFmpeg): decoding frames as RGB uint8, their facts, a background
+reader that overlaps decoding with the work on the frames, and re-encoding a video frame by frame
+with its audio copied (VideoReader, VideoWriter)."""
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import warnings
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import av
+import numpy as np
+
+from ..errors import FacepairError, UnreadableMedia
+
+
+def video_info(path: Path) -> dict:
+    """Frame count, rate and size of a video's first video stream (raises UnreadableMedia)."""
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise UnreadableMedia(f"no video stream in {path}")
+            s = c.streams.video[0]
+            return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0),
+                    "width": s.codec_context.width, "height": s.codec_context.height}
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UnreadableMedia(f"cannot open video {path}: {e}") from None
+
+
+def iter_video(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, RGB frame) for every `every`-th frame. A stream that breaks part-way ends
+    with a warning after the frames that decoded (a truncated file still gives what it has)."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UnreadableMedia(f"cannot open video {path}: {e}") from None
+    with container:
+        if not container.streams.video:
+            raise UnreadableMedia(f"no video stream in {path}")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        i = -1
+        try:
+            for frame in container.decode(stream):
+                i += 1
+                if i % every == 0:
+                    yield i, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            if i < 0:
+                raise UnreadableMedia(f"cannot decode video {path}: {e}") from None
+            warnings.warn(f"{path}: decoding stopped after frame {i} ({e}); kept what decoded")
+
+
+def prefetch(it: Iterable, depth: int = 8) -> Iterator:
+    """Run an iterator in a background thread (decoding overlaps detection: PyAV and OpenCV
+    release the GIL). Exceptions are re-raised in the consumer."""
+    q: queue.Queue = queue.Queue(depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():          # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
+class VideoReader:
+    """A video file read for re-encoding: its first video stream decoded frame by frame, in
+    display order, and its first audio stream's packets untouched, in file order, up to `end`
+    seconds (None: all). A damaged packet is skipped with a warning; a stream that breaks
+    part-way ends with a warning after what decoded."""
+
+    def __init__(self, path, end: float | None = None):
+        self.path, self.end = Path(path), end
+        try:
+            self.container = av.open(str(path))
+        except (av.error.FFmpegError, UnicodeDecodeError) as e:
+            raise FacepairError(f"cannot open video {path}: {e}") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise FacepairError(f"no video stream in {path}")
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        self.fps = float(self.video.average_rate or 30)
+        self.total = self.video.frames or None          # frames to expect (None: unknown)
+        if end is not None and self.total:
+            self.total = min(self.total, int(round(end * self.fps)))
+        self.frames = 0                                 # video frames given so far
+
+    def _wanted(self, frames):
+        for f in frames:
+            if self.end is None or f.time is None or f.time < self.end:
+                self.frames += 1
+                yield "video", f
+
+    def __iter__(self) -> Iterator[tuple[str, object]]:
+        """("video", av.VideoFrame) and ("audio", av.Packet) items."""
+        end, vin, ain = self.end, self.video, self.audio
+        try:
+            for packet in self.container.demux(*[s for s in (vin, ain) if s is not None]):
+                if end is not None and packet.pts is not None and packet.pts * packet.time_base >= end:
+                    # decode order differs from display order: read on a little past the end
+                    if packet.stream is vin and packet.dts is not None and \
+                            packet.dts * packet.time_base >= end + 1:
+                        break
+                    if packet.stream is ain:
+                        continue
+                if packet.stream is ain:
+                    if packet.dts is not None:
+                        yield "audio", packet
+                    continue
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as e:
+                    warnings.warn(f"{self.path}: skipped a damaged packet ({e})")
+                    continue
+                yield from self._wanted(frames)
+            if end is not None:                           # frames still inside the decoder
+                with contextlib.suppress(av.error.FFmpegError):
+                    yield from self._wanted(vin.codec_context.decode(None))
+        except av.error.FFmpegError as e:
+            warnings.warn(f"{self.path}: decoding stopped after frame {self.frames} ({e}); the "
+                          "output holds what decoded")
+
+    def close(self):
+        self.container.close()
+
+
+class VideoWriter:
+    """H.264 video of a VideoReader's frames: the same size, frame rate and timestamps (yuv420p,
+    or yuv444p where a side is odd), the reader's audio stream copied untouched, and a comment in
+    the container's metadata."""
+
+    def __init__(self, path, reader: VideoReader, crf: int, comment: str = ""):
+        self.container = av.open(str(path), "w")
+        if comment:
+            self.container.metadata["comment"] = comment
+        vin = reader.video
+        self.video = self.container.add_stream("libx264", rate=vin.average_rate or 30)
+        self.video.width, self.video.height = vin.codec_context.width, vin.codec_context.height
+        self.yuv420 = self.video.width % 2 == 0 and self.video.height % 2 == 0
+        self.video.pix_fmt = "yuv420p" if self.yuv420 else "yuv444p"
+        self.video.time_base = vin.time_base
+        self.video.options = {"crf": str(crf), "preset": "veryfast"}
+        self.audio = self.container.add_stream_from_template(reader.audio) if reader.audio else None
+
+    def write(self, picture: np.ndarray, like) -> None:
+        """One frame at the timestamp of the decoded frame `like`: `picture` is YUV 4:2:0 in
+        yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
+        frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
+        frame.pts, frame.time_base = like.pts, like.time_base
+        for packet in self.video.encode(frame):
+            self.container.mux(packet)
+
+    def copy(self, packet) -> None:
+        """An audio packet of the reader, as it is."""
+        packet.stream = self.audio
+        self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file (also after an interruption: it stays playable)."""
+        for packet in self.video.encode():
+            self.container.mux(packet)
+        self.container.close()

@@ -1,0 +1,65 @@
+"""Device and precision policy, one copy for train, swap and evaluate; and the one conversion
+between pictures (uint8, N x H x W x 3) and the models' tensors (float in [0, 1], N x 3 x H x W)."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import FacepairError
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX-512 BF16 or AMX): bf16 autocast is then
+    ~2x faster than fp32 on this model (benchmarks/train_speed.py)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else \
+            "mps" if torch.backends.mps.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FacepairError("--device cuda: no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise FacepairError("--device mps: Apple MPS is not available")
+    return torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """auto: bf16 on bf16 GPUs and on CPUs with native bf16, fp16 on older GPUs, else fp32."""
+    if name == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
+    if name == "fp16" and device.type == "cpu":
+        raise FacepairError("--precision fp16 is for GPUs; use bf16 or fp32 on the CPU")
+    return name
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context of a resolved precision (fp32: none)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def inference_autocast(device: torch.device):
+    """What swap and evaluate run the model under: the training policy's automatic choice."""
+    return autocast(device, resolve_precision("auto", device))
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+
+
+def to_images(t: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) float -> (N, H, W, 3) uint8, clamped to [0, 1] first."""
+    return (t.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)

@@ -1,0 +1,32 @@
+"""What `facepair swap` takes: SwapOptions (every flag, with its default) and the choices of its
+named options. A plain dataclass, so the command line reads the defaults without loading torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..faces.options import DEFAULT_DETECT_SIZE, DEFAULT_THRESHOLD
+
+MASKS = ("hull", "box")
+COLORS = ("none", "mean", "lab", "hist")
+BLENDS = ("feather", "seamless")
+
+
+@dataclass
+class SwapOptions:
+    direction: str = "a2b"
+    detector: str = "hog"
+    detect_size: int = DEFAULT_DETECT_SIZE
+    detect_every: int = 5             # video: full detection every N frames, tracking between
+    mask: str = "hull"
+    erode: float = 1.0                # crop pixels
+    feather: float = 4.0              # crop pixels
+    color: str = "lab"
+    blend: str = "feather"
+    identity: list | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    smooth: bool = True
+    device: str = "auto"
+    batch: int = 8                    # video frames per model batch
+    crf: int = 18
+    duration: float | None = None     # video: seconds from the start to swap (None: all)
+    progress: bool = True

@@ -1,0 +1,84 @@
+"""The faces of a stream of frames: the detector every few frames and on scene cuts, landmark
+tracking between, each face's landmarks smoothed over time (One-Euro), and which faces to swap
+(all, or those matching the --identity photos)."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from .smooth import OneEuro, SceneCuts
+
+
+class Track:
+    """One face followed over frames: last detector box, landmarks, and its smoothing filter."""
+
+    def __init__(self, box, marks, fps, keep):
+        self.box, self.marks, self.keep = np.array(box, float), marks, keep
+        self.filter = OneEuro(fps, min_cutoff=1.0, beta=0.02)
+
+
+class FaceTracker:
+    def __init__(self, detector, landmarker, detect_every: int = 5, smooth: bool = True,
+                 keep: Callable[[np.ndarray, np.ndarray], bool] | None = None):
+        """`keep(frame, landmarks)`: whether a newly found face is one to swap (default: all)."""
+        self.detector, self.landmarker = detector, landmarker
+        self.detect_every, self.smooth, self.keep = detect_every, smooth, keep
+        self.tracks: list[Track] = []
+        self.cuts = SceneCuts()
+        self.fps = 30.0
+        self.times = {"detect": 0.0, "landmarks": 0.0}
+
+    def _detect(self, frame):
+        t = time.perf_counter()
+        boxes = self.detector(frame)
+        self.times["detect"] += time.perf_counter() - t
+        old = self.tracks
+        self.tracks = []
+        for box in boxes:
+            t = time.perf_counter()
+            marks = self.landmarker(frame, box)
+            self.times["landmarks"] += time.perf_counter() - t
+            # continue the nearest old track (same face) so its smoothing carries on
+            c = marks.mean(0)
+            near = min(old, key=lambda tr: np.linalg.norm(tr.marks.mean(0) - c), default=None)
+            if near is not None and np.linalg.norm(near.marks.mean(0) - c) < 0.2 * (box[2] - box[0]):
+                near.box, near.marks = np.array(box, float), marks
+                old.remove(near)
+                self.tracks.append(near)
+            else:
+                keep = self.keep is None or self.keep(frame, marks)
+                self.tracks.append(Track(box, marks, self.fps, keep))
+
+    def _track(self, frame) -> bool:
+        """Follow every face from its last landmarks without the detector; False if lost."""
+        t = time.perf_counter()
+        for tr in self.tracks:
+            # move the last detector box with the face (keeps the box geometry the predictor
+            # was trained on), then predict landmarks inside it
+            marks = self.landmarker(frame, tr.box)
+            shift = marks.mean(0) - tr.marks.mean(0)
+            spread = np.ptp(marks, 0).mean() / max(np.ptp(tr.marks, 0).mean(), 1e-6)
+            if not 0.8 < spread < 1.25 or np.abs(shift).max() > 0.25 * (tr.box[2] - tr.box[0]):
+                self.times["landmarks"] += time.perf_counter() - t
+                return False
+            tr.box = tr.box + np.tile(shift, 2)
+            tr.marks = marks
+        self.times["landmarks"] += time.perf_counter() - t
+        return bool(self.tracks)
+
+    def landmarks(self, frame, index: int, video: bool) -> list[tuple[np.ndarray, bool]]:
+        """[(68 landmarks to align the face with, swap it?)] for each face of one frame: a photo
+        is detected afresh; a video frame continues the tracks of the frame before."""
+        if not video:
+            self.tracks = []
+            self._detect(frame)
+        else:
+            cut = self.cuts(frame)
+            if cut:
+                self.tracks = []
+            if cut or not self.tracks or index % self.detect_every == 0 or not self._track(frame):
+                self._detect(frame)
+        return [(tr.filter(tr.marks) if (video and self.smooth) else tr.marks, tr.keep)
+                for tr in self.tracks]

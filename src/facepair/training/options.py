@@ -1,0 +1,54 @@
+"""What `facepair train` takes and gives back: TrainOptions (every flag, with its default) and
+TrainResult. Plain dataclasses, so the command line reads the defaults without loading torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainOptions:
+    a: list
+    b: list
+    model_dir: str
+    preset: str | None = None
+    steps: int | None = None            # total step count to reach
+    minutes: float | None = None        # wall-clock budget of this run
+    batch_size: int | None = None
+    lr: float | None = None
+    save_every: int = 100
+    keep: int = 3
+    preview_every: int = 100
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    workers: int = 1
+    seed: int = 0
+    flip: bool | None = None
+    affine: bool | None = None
+    color: bool | None = None
+    warp: bool | None = None
+    progress: bool = True
+    calibrate_faces: int = 256          # landmark-cue models: training faces per side (0: skip)
+
+
+@dataclass
+class TrainResult:
+    model_dir: str
+    preset: str
+    start_step: int
+    step: int
+    seconds: float
+    images_per_s: float
+    losses: dict = field(default_factory=dict)
+    cue: dict | None = None             # measured by evaluate/calibrate.py (landmark-cue models)
+
+    def __str__(self):
+        l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
+        cue = "" if self.cue is None else "\nlandmark cue in swaps (centre moved toward the " \
+            "target's mean face, gain): " + ", ".join(
+                f"{k} {v['shift']:g}, {v['gain']:g}x" for k, v in self.cue.items())
+        return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
+                f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
+                f"model: {self.model_dir}")
+
+
