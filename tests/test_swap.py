@@ -9,7 +9,8 @@ import pytest
 
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
-from facepair.media import iter_video, read_image
+from facepair.media.image import read_image
+from facepair.media.video import iter_video
 
 from conftest import ADDRESS, BIDEN_PHOTO, OBAMA_PHOTOS, REAGAN_CLIP, ROOT, run_cli
 

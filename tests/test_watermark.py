@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facepair.media import iter_video, read_image
+from facepair.media.image import read_image
+from facepair.media.video import iter_video
 from facepair.provenance import watermark
 
 from conftest import ADDRESS, BIDEN_PHOTO, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
