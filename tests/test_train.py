@@ -65,7 +65,7 @@ def test_resume_continues_with_identical_weights(extracted, tmp_path):
 def test_kill_9_then_resume(extracted, tmp_path):
     model = tmp_path / "m"
     args = [sys.executable, "-m", "facepair", "train", *map(str, _sets(extracted)), "--model",
-            str(model), "--batch-size", 8, "--save-every", 3, "--quiet"]
+            str(model), "--batch-size", 8, "--save-every", 3, "--calibrate-faces", 0, "--quiet"]
     p = subprocess.Popen([str(a) for a in args + ["--steps", 1000]], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     try:
@@ -134,7 +134,7 @@ def test_torchrun_two_cpu_processes_end_in_sync(extracted, tmp_path):
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                         "--master-port", "29517", "-m", "facepair", "train",
                         *map(str, _sets(extracted)), "--model", str(model), "--steps", "3",
-                        "--batch-size", "8", "--device", "cpu", "--quiet"],
+                        "--batch-size", "8", "--device", "cpu", "--calibrate-faces", "0", "--quiet"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     state = json.loads((model / "state.json").read_text())
