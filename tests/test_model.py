@@ -64,8 +64,11 @@ def test_shapes_and_swap():
     assert model.encoder(x).shape == (2, 512)
     ra, rb = model(x, x)
     assert ra.shape == rb.shape == (2, 3, 64, 64)
-    out = model.swap(x, "b")
-    assert out.min() >= 0 and out.max() <= 1
+    out = model.swap(x, "b")                  # A's faces through B's decoder, as images
+    with torch.no_grad():
+        z = model.encode(x)
+        assert torch.equal(out, model.decode(z, "b").clamp(0, 1))
+        assert not torch.allclose(out, model.decode(z, "a").clamp(0, 1))
     assert isinstance(model.decoder("a"), nn.Module) and model.decoder("a") is model.decoder_a
 
 

@@ -24,8 +24,10 @@ def train(opts=None, **fields):
     from .training.options import TrainOptions
     opts = opts if isinstance(opts, TrainOptions) else TrainOptions(**fields)
     result = run(opts)
-    cue_model = bool(read_state(Path(opts.model_dir))["model_config"].get("cue_points"))
-    if cue_model and int(os.environ.get("RANK", 0)) == 0 and opts.calibrate_faces > 0:
+    state = read_state(Path(opts.model_dir))
+    cue_model = bool(state["model_config"].get("cue_points"))
+    kept = result.step == result.start_step and "cue_shift" in state   # nothing new to measure
+    if cue_model and int(os.environ.get("RANK", 0)) == 0 and opts.calibrate_faces > 0 and not kept:
         result.cue = calibrate(opts.model_dir, opts.calibrate_faces, opts.device, opts.progress)
     return result
 
@@ -34,14 +36,13 @@ def calibrate(model_dir, faces: int = 256, device: str = "auto", progress: bool 
     """A landmark-cue model's cue setting for swaps, measured on its training frames
     (evaluate/calibrate.py) and recorded in state.json. The trained weights are saved already, so
     a failure here is a warning and leaves the default setting."""
-    from .errors import FacepairError
     from .evaluate.calibrate import calibrate as run
     if progress:
         print(f"measuring the landmark cue's setting on {faces} training frames per side ...",
               flush=True)
     try:
         return run(model_dir, faces, device)
-    except (FileNotFoundError, FacepairError) as e:
+    except Exception as e:  # noqa: BLE001 - a shorter video, an unreadable source: the weights stay
         warnings.warn(f"landmark cue not calibrated (offsets from the source's own mean face, "
                       f"gain 1, kept): {e}")
         return None

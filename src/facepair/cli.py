@@ -12,6 +12,30 @@ from .errors import FacepairError
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad command line is one line and exit 2 (argparse's usage block says nothing --help
+    doesn't)."""
+
+    def error(self, message):
+        self.exit(2, f"facepair: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind=int, least=None, most=None, above=None):
+    """An argparse type: an int or float within bounds."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text}")
+        if least is not None and v < least or most is not None and v > most:
+            raise argparse.ArgumentTypeError(
+                f"must be {f'at least {least}' if most is None else f'from {least} to {most}'} (got {text})")
+        if above is not None and v <= above:
+            raise argparse.ArgumentTypeError(f"must be more than {above} (got {text})")
+        return v
+    return parse
+
+
 def _add_extract(sub):
     from .faces import options as fo
     p = sub.add_parser("extract", help="find, landmark, align and store faces from images/videos",
@@ -22,27 +46,27 @@ def _add_extract(sub):
                    help="face set folder to create (or extend with --append)")
     p.add_argument("--detector", choices=fo.DETECTORS, default="hog",
                    help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
-    p.add_argument("--size", type=int, default=64, help="crop side in px (default: 64)")
-    p.add_argument("--padding", type=float, default=fo.DEFAULT_PADDING,
+    p.add_argument("--size", type=_number(int, 16), default=64, help="crop side in px (default: 64)")
+    p.add_argument("--padding", type=_number(float, 0.0, 0.45), default=fo.DEFAULT_PADDING,
                    help="share of the crop kept around the mean-face template on each side; "
                    f"larger = more context, less detail (default: {fo.DEFAULT_PADDING})")
     p.add_argument("--no-align", action="store_true",
                    help="the seed's plain detector-box crop resized to --size, no alignment")
-    p.add_argument("--every", type=int, default=1, metavar="N",
+    p.add_argument("--every", type=_number(int, 1), default=1, metavar="N",
                    help="videos: take every Nth frame (default: 1)")
     p.add_argument("--all-faces", action="store_true",
                    help="keep every face of a frame (default: the largest only)")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="keep only faces of the person in these reference photos")
-    p.add_argument("--threshold", type=float, default=fo.DEFAULT_THRESHOLD,
+    p.add_argument("--threshold", type=_number(float, above=0), default=fo.DEFAULT_THRESHOLD,
                    help="--identity: max embedding distance to a reference "
                    f"(default: {fo.DEFAULT_THRESHOLD})")
-    p.add_argument("--min-size", type=float, default=fo.DEFAULT_MIN_SIZE,
+    p.add_argument("--min-size", type=_number(float, 0), default=fo.DEFAULT_MIN_SIZE,
                    help=f"reject faces narrower than this in px (default: {fo.DEFAULT_MIN_SIZE})")
-    p.add_argument("--min-blur", type=float, default=fo.DEFAULT_MIN_BLUR,
+    p.add_argument("--min-blur", type=_number(float, 0), default=fo.DEFAULT_MIN_BLUR,
                    help="reject crops whose variance of Laplacian is below this; 0 keeps all "
                    f"(default: {fo.DEFAULT_MIN_BLUR})")
-    p.add_argument("--detect-size", type=int, default=fo.DEFAULT_DETECT_SIZE,
+    p.add_argument("--detect-size", type=_number(int, 0), default=fo.DEFAULT_DETECT_SIZE,
                    help="detect on a copy whose longer side is at most this many px; landmarks "
                    "use full resolution; 0 = detect at full size (default: 480)")
     p.add_argument("--append", action="store_true", help="add to an existing face set")
@@ -73,29 +97,31 @@ def _add_train(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help=f"named recipe (default: {DEFAULT_PRESET}, or the model folder's own)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="train until this total step count")
-    budget.add_argument("--minutes", type=float, help="train for this many minutes (this run)")
-    p.add_argument("--batch-size", type=int, help="faces per side per step, all ranks together "
+    budget.add_argument("--steps", type=_number(int, 0), help="train until this total step count")
+    budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")
+    p.add_argument("--batch-size", type=_number(int, 1), help="faces per side per step, all ranks together "
                    "(default: the preset's, 32 in seed)")
-    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
-    p.add_argument("--save-every", type=int, default=T.save_every,
+    p.add_argument("--lr", type=_number(float, above=0), help="learning rate (default: the preset's)")
+    p.add_argument("--save-every", type=_number(int, 1), default=T.save_every,
                    help=f"checkpoint every N steps (default: {T.save_every})")
-    p.add_argument("--keep", type=int, default=T.keep, help=f"checkpoints to keep (default: {T.keep})")
-    p.add_argument("--preview-every", type=int, default=T.preview_every,
+    p.add_argument("--keep", type=_number(int, 1), default=T.keep, help=f"checkpoints to keep (default: {T.keep})")
+    p.add_argument("--keep-previews", type=_number(int, 0), default=T.keep_previews,
+                   help=f"numbered preview grids to keep; latest.png always stays (default: {T.keep_previews})")
+    p.add_argument("--preview-every", type=_number(int, 1), default=T.preview_every,
                    help=f"write a preview grid and validation losses every N steps (default: {T.preview_every})")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="auto: bf16 on CPUs with AVX-512/AMX and on bf16 GPUs, else fp32/fp16")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model (slow to start; measure before using)")
-    p.add_argument("--workers", type=int, default=T.workers,
+    p.add_argument("--workers", type=_number(int, 1), default=T.workers,
                    help=f"threads preparing batches ahead of the step (default: {T.workers})")
     p.add_argument("--seed", type=int, default=T.seed, help=f"random seed (default: {T.seed})")
     for flag, what in (("flip", "random horizontal flip"), ("affine", "small random rotation/scale/shift"),
                        ("color", "colour jitter"), ("warp", "the classic deepfake random warp")):
         p.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
                        help=f"augmentation: {what} (default: the preset's)")
-    p.add_argument("--calibrate-faces", type=int, default=T.calibrate_faces, metavar="N",
+    p.add_argument("--calibrate-faces", type=_number(int, 0), default=T.calibrate_faces, metavar="N",
                    help="landmark-cue presets: after training, measure how to feed the cue in swaps "
                    f"(centre, gain) on N training frames per side, swapped whole (default: "
                    f"{T.calibrate_faces}; 0: skip)")
@@ -108,7 +134,8 @@ def _run_train(a):
     from .training.options import TrainOptions
     opts = TrainOptions(a=a.a, b=a.b, model_dir=a.model, preset=a.preset, steps=a.steps,
                         minutes=a.minutes, batch_size=a.batch_size, lr=a.lr,
-                        save_every=a.save_every, keep=a.keep, preview_every=a.preview_every,
+                        save_every=a.save_every, keep=a.keep, keep_previews=a.keep_previews,
+                        preview_every=a.preview_every,
                         device=a.device, precision=a.precision, compile=a.compile,
                         workers=a.workers, seed=a.seed, flip=a.flip, affine=a.affine,
                         color=a.color, warp=a.warp, progress=not a.quiet,
@@ -132,15 +159,15 @@ def _add_swap(sub):
     p.add_argument("--direction", choices=["a2b", "b2a"], default=d.direction,
                    help="a2b: faces of A become B (through B's decoder); b2a the reverse")
     p.add_argument("--detector", choices=DETECTORS, default=d.detector)
-    p.add_argument("--detect-size", type=int, default=d.detect_size,
+    p.add_argument("--detect-size", type=_number(int, 0), default=d.detect_size,
                    help=f"detect on a copy at most this many px wide (default: {d.detect_size})")
-    p.add_argument("--detect-every", type=int, default=d.detect_every,
+    p.add_argument("--detect-every", type=_number(int, 1), default=d.detect_every,
                    help="video: run the detector every N frames, track landmarks between "
                    f"(default: {d.detect_every}; 1 = detect every frame)")
     p.add_argument("--mask", choices=MASKS, default=d.mask,
                    help="hull: convex hull of the landmarks; box: the whole crop (default: hull)")
-    p.add_argument("--erode", type=float, default=d.erode, help=f"shrink the mask by N crop px (default: {d.erode})")
-    p.add_argument("--feather", type=float, default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
+    p.add_argument("--erode", type=_number(float, 0), default=d.erode, help=f"shrink the mask by N crop px (default: {d.erode})")
+    p.add_argument("--feather", type=_number(float, 0), default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
     p.add_argument("--color", choices=COLORS, default=d.color,
                    help="colour matching: none, mean (RGB shift), lab (mean/std in L*a*b*), "
                    f"hist (histogram matching) (default: {d.color})")
@@ -148,11 +175,11 @@ def _add_swap(sub):
                    help=f"feather (alpha) or seamless (OpenCV Poisson clone) (default: {d.blend})")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="swap only the person in these photos when several faces are present")
-    p.add_argument("--threshold", type=float, default=d.threshold)
+    p.add_argument("--threshold", type=_number(float, above=0), default=d.threshold)
     p.add_argument("--no-smooth", action="store_true", help="video: no temporal smoothing")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
-    p.add_argument("--crf", type=int, default=d.crf, help=f"video: x264 quality (default: {d.crf})")
-    p.add_argument("--duration", type=float, metavar="SECONDS",
+    p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
+    p.add_argument("--duration", type=_number(float, above=0), metavar="SECONDS",
                    help="video: swap only the first SECONDS (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_swap)
@@ -161,8 +188,6 @@ def _add_swap(sub):
 def _run_swap(a):
     from .api import swap
     from .swap.options import SwapOptions
-    if a.detect_every < 1:
-        raise FacepairError("--detect-every must be >= 1")
     opts = SwapOptions(direction=a.direction, detector=a.detector, detect_size=a.detect_size,
                        detect_every=a.detect_every, mask=a.mask, erode=a.erode, feather=a.feather,
                        color=a.color, blend=a.blend, identity=a.identity, threshold=a.threshold,
@@ -181,10 +206,10 @@ def _add_evaluate(sub):
     p.add_argument("--model", required=True, metavar="MODEL_DIR")
     p.add_argument("--a", nargs="+", metavar="FACESET", help="face sets of A to evaluate on")
     p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
-    p.add_argument("--max-faces", type=int, default=128, help="faces per side, evenly sampled (default: 128)")
+    p.add_argument("--max-faces", type=_number(int, 1), default=128, help="faces per side, evenly sampled (default: 128)")
     p.add_argument("--video", metavar="FILE", help="also measure temporal flicker swapping this video")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b", help="--video: swap direction")
-    p.add_argument("--video-seconds", type=float, default=4.0, help="--video: seconds to swap (default: 4)")
+    p.add_argument("--video-seconds", type=_number(float, above=0), default=4.0, help="--video: seconds to swap (default: 4)")
     p.add_argument("--crops-only", action="store_true",
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
     p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
@@ -218,10 +243,10 @@ def _add_demo(sub):
                        "swap the first 10 s of the 720p address to Reagan (with audio), evaluate. "
                        "Finds the footage in $FACEPAIR_SAMPLES, ../shared/data, or downloads it.")
     p.add_argument("-o", "--output", default="demo", metavar="DIR", help="output folder (default: demo)")
-    p.add_argument("--minutes", type=float, default=DEFAULT_MINUTES,
+    p.add_argument("--minutes", type=_number(float, above=0), default=DEFAULT_MINUTES,
                    help=f"training budget in minutes (default: {DEFAULT_MINUTES:g}); running the "
                    "demo again on the same folder trains further")
-    p.add_argument("--calibrate-faces", type=int, default=T.calibrate_faces, metavar="N",
+    p.add_argument("--calibrate-faces", type=_number(int, 0), default=T.calibrate_faces, metavar="N",
                    help="as in train: frames per side measuring the landmark cue's swap setting")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
@@ -269,7 +294,7 @@ def _run_verify(a):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="facepair", description="facepair: face swapping with two autoencoders that share "
         "one encoder. Use only with the consent of the people shown; outputs are labelled synthetic.")
     parser.add_argument("--version", action="version", version=f"facepair {__version__}")

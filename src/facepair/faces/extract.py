@@ -127,10 +127,14 @@ def extract(inputs, output, *, detector: str = "hog", size: int = 64,
             boxes = largest_first(det(frame))
             if not boxes:
                 summary.frames_without_face += 1
-            elif not all_faces:
+            elif not all_faces and refs is None:
                 summary.rejected["not_largest"] += len(boxes) - 1
                 boxes = boxes[:1]
+            kept_here = 0              # with --identity: every face is checked, the largest match kept
             for box in boxes:
+                if not all_faces and kept_here:
+                    summary.rejected["not_largest"] += 1
+                    continue
                 if box[2] - box[0] < min_size:
                     summary.rejected["too_small"] += 1
                     continue
@@ -148,9 +152,10 @@ def extract(inputs, output, *, detector: str = "hog", size: int = 64,
                 name = f"faces/{number:06d}.png"
                 write_image(out / name, crop)
                 number += 1
+                kept_here += 1
                 summary.faces_kept += 1
                 meta["faces"].append({
-                    "file": name, "source": str(source), "frame": index,
+                    "file": name, "source": str(Path(source).resolve()), "frame": index,
                     "bbox": [round(float(v), 1) for v in box],
                     "landmarks": np.round(marks, 2).tolist(),
                     "transform": np.round(m, 6).tolist(), "blur": round(blur, 1)})

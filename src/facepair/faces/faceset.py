@@ -59,7 +59,7 @@ def load_faces(folders: list[Path], size: int | None = None) -> tuple[np.ndarray
     """All faces of several face sets: (N, S, S, 3) uint8 RGB, their entries, and a summary per
     folder (path, count, fingerprint). All sets must share one crop size (and `size` if given)."""
     images, entries, sets = [], [], []
-    for folder in map(Path, folders):
+    for folder in (Path(f).resolve() for f in folders):   # absolute: state.json works from anywhere
         meta = load_index(folder)
         if size is None:
             size = meta["size"]

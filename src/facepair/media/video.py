@@ -4,6 +4,7 @@ with its audio copied (VideoReader, VideoWriter)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import queue
 import threading
 import warnings
@@ -91,7 +92,7 @@ def prefetch(it: Iterable, depth: int = 8) -> Iterator:
 
 class VideoReader:
     """A video file read for re-encoding: its first video stream decoded frame by frame, in
-    display order, and its first audio stream's packets untouched, in file order, up to `end`
+    display order, and every audio stream's packets untouched, in file order, up to `end`
     seconds (None: all). A damaged packet is skipped with a warning; a stream that breaks
     part-way ends with a warning after what decoded."""
 
@@ -106,7 +107,7 @@ class VideoReader:
             raise FacepairError(f"no video stream in {path}")
         self.video = self.container.streams.video[0]
         self.video.thread_type = "AUTO"
-        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        self.audio = list(self.container.streams.audio)
         self.fps = float(self.video.average_rate or 30)
         self.total = self.video.frames or None          # frames to expect (None: unknown)
         if end is not None and self.total:
@@ -121,17 +122,17 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[tuple[str, object]]:
         """("video", av.VideoFrame) and ("audio", av.Packet) items."""
-        end, vin, ain = self.end, self.video, self.audio
+        end, vin = self.end, self.video
         try:
-            for packet in self.container.demux(*[s for s in (vin, ain) if s is not None]):
+            for packet in self.container.demux(vin, *self.audio):
+                audio = packet.stream is not vin
                 if end is not None and packet.pts is not None and packet.pts * packet.time_base >= end:
                     # decode order differs from display order: read on a little past the end
-                    if packet.stream is vin and packet.dts is not None and \
-                            packet.dts * packet.time_base >= end + 1:
+                    if not audio and packet.dts is not None and packet.dts * packet.time_base >= end + 1:
                         break
-                    if packet.stream is ain:
+                    if audio:
                         continue
-                if packet.stream is ain:
+                if audio:
                     if packet.dts is not None:
                         yield "audio", packet
                     continue
@@ -152,13 +153,29 @@ class VideoReader:
         self.container.close()
 
 
+FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
+def _fits(fmt: str, stream) -> bool:
+    """Whether a container of format `fmt` takes `stream`'s codec as it is (tried in memory)."""
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as c:
+            c.add_stream_from_template(stream)
+            c.start_encoding()
+        return True
+    except (av.error.FFmpegError, ValueError):
+        return False
+
+
 class VideoWriter:
     """H.264 video of a VideoReader's frames: the same size, frame rate and timestamps (yuv420p,
-    or yuv444p where a side is odd), the reader's audio stream copied untouched, and a comment in
-    the container's metadata."""
+    or yuv444p where a side is odd), every audio stream of the reader copied untouched (one the
+    container refuses, say PCM going into .mp4, is re-encoded as AAC, with a warning), and a
+    comment in the container's metadata."""
 
     def __init__(self, path, reader: VideoReader, crf: int, comment: str = ""):
-        self.container = av.open(str(path), "w")
+        fmt = FORMATS.get(Path(path).suffix.lower(), "mp4")
+        self.container = av.open(str(path), "w", format=fmt)
         if comment:
             self.container.metadata["comment"] = comment
         vin = reader.video
@@ -168,7 +185,16 @@ class VideoWriter:
         self.video.pix_fmt = "yuv420p" if self.yuv420 else "yuv444p"
         self.video.time_base = vin.time_base
         self.video.options = {"crf": str(crf), "preset": "veryfast"}
-        self.audio = self.container.add_stream_from_template(reader.audio) if reader.audio else None
+        self.audio = {}                               # input stream index -> (output stream, copy?)
+        for s in reader.audio:
+            if _fits(fmt, s):
+                self.audio[s.index] = (self.container.add_stream_from_template(s), True)
+            else:
+                warnings.warn(f"{reader.path}: audio stream {s.index} ({s.codec_context.name}) "
+                              f"cannot go into {Path(path).suffix} as it is: re-encoded as AAC")
+                out = self.container.add_stream("aac", rate=s.codec_context.sample_rate or 48000,
+                                                layout=s.codec_context.layout.name or "stereo")
+                self.audio[s.index] = (out, False)
 
     def write(self, picture: np.ndarray, like) -> None:
         """One frame at the timestamp of the decoded frame `like`: `picture` is YUV 4:2:0 in
@@ -179,12 +205,20 @@ class VideoWriter:
             self.container.mux(packet)
 
     def copy(self, packet) -> None:
-        """An audio packet of the reader, as it is."""
-        packet.stream = self.audio
-        self.container.mux(packet)
+        """An audio packet of the reader: as it is, or re-encoded where the container refused it."""
+        out, as_is = self.audio[packet.stream.index]
+        if as_is:
+            packet.stream = out
+            self.container.mux(packet)
+            return
+        for frame in packet.decode():
+            frame.pts = None                          # the encoder counts samples itself
+            for p in out.encode(frame):
+                self.container.mux(p)
 
     def close(self) -> None:
-        """Flush the encoder and finish the file (also after an interruption: it stays playable)."""
-        for packet in self.video.encode():
-            self.container.mux(packet)
+        """Flush the encoders and finish the file (also after an interruption: it stays playable)."""
+        for out in [self.video] + [o for o, as_is in self.audio.values() if not as_is]:
+            for packet in out.encode():
+                self.container.mux(packet)
         self.container.close()

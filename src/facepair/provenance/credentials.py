@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..errors import FacepairError
 from ..media.files import atomic_write_bytes
 
 FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
@@ -94,11 +95,33 @@ def _make_identity(folder: Path) -> None:
     os.chmod(folder / KEY_FILE, 0o600)
 
 
+def ensure_identity() -> Path:
+    """The signing identity's folder, made on first use. An existing key or chain is never
+    replaced: one half without the other is a user error naming the missing file. Two first
+    runs at once make one identity (a lock file serialises them)."""
+    folder = config_dir()
+    key, chain = folder / KEY_FILE, folder / CHAIN_FILE
+    if key.exists() and chain.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".identity.lock", "a") as lock:
+        try:
+            import fcntl
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:                      # no fcntl (Windows): no lock
+            pass
+        if not key.exists() and not chain.exists():
+            _make_identity(folder)
+    for have, missing in ((key, chain), (chain, key)):
+        if have.exists() and not missing.exists():
+            raise FacepairError(f"content-credentials identity incomplete: {missing} is missing "
+                                f"(restore it, or move {have} away to make a new identity)")
+    return folder
+
+
 def _signer():
     import c2pa
-    folder = config_dir()
-    if not (folder / KEY_FILE).exists() or not (folder / CHAIN_FILE).exists():
-        _make_identity(folder)
+    folder = ensure_identity()
     info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, (folder / CHAIN_FILE).read_bytes(),
                                (folder / KEY_FILE).read_bytes(), None)
     return c2pa.Signer.from_info(info)

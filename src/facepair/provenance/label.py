@@ -15,8 +15,13 @@ from ..media.files import atomic_write_bytes
 from . import credentials, watermark
 
 TAG_KEY = "facepair"
-TAG = (f"synthetic media: face swapped by a trained algorithm (facepair {__version__}); "
-       "compositeWithTrainedAlgorithmicMedia")
+OURS = "synthetic media: face swapped by a trained algorithm (facepair"   # what every version writes
+TAG = f"{OURS} {__version__}); compositeWithTrainedAlgorithmicMedia"
+
+
+def is_ours(text: str | None) -> bool:
+    """Whether a tag's text is the one facepair writes (a mere mention of "synthetic" is not)."""
+    return bool(text) and OURS in text
 
 
 def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
@@ -59,6 +64,8 @@ def sign_video(path: Path, title: str) -> None:
 
 
 def image_tag(path: Path) -> str | None:
+    """The image's tag (PNG text chunk or JPEG comment) where it calls the image synthetic,
+    whoever wrote it: `is_ours` tells."""
     try:
         with Image.open(path) as img:
             text = img.info.get(TAG_KEY) or img.info.get("comment")
@@ -66,4 +73,4 @@ def image_tag(path: Path) -> str | None:
         return None
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return text if text and "synthetic" in text else None
+    return text if text and "synthetic" in text.lower() else None

@@ -19,7 +19,7 @@ MAX_FRAMES = 90          # frames of a video read (their residuals add up)
 class Verdict:
     path: str
     mark: watermark.Reading | None    # what the watermark reader found (None: picture too small)
-    tag: str | None
+    tag: str | None                   # a tag calling the media synthetic, whoever wrote it
     manifest: credentials.Credentials | None = None
     frames: int = 1                   # pictures read for the watermark
 
@@ -28,9 +28,19 @@ class Verdict:
         return self.mark is not None and self.mark.found
 
     @property
+    def our_tag(self) -> bool:
+        return label.is_ours(self.tag)
+
+    @property
+    def our_manifest(self) -> bool:
+        """A manifest facepair signed whose signature and hashes still check out."""
+        m = self.manifest
+        return m is not None and m.generator == "facepair" and m.state in ("Valid", "Trusted")
+
+    @property
     def marked(self) -> bool:
-        return self.watermark or self.tag is not None or \
-            (self.manifest is not None and self.manifest.generator == "facepair")
+        """Ours only by our own marks: the watermark, our tag, or our valid manifest."""
+        return self.watermark or self.our_tag or self.our_manifest
 
     def __str__(self):
         wm = f"watermark {'FOUND' if self.watermark else 'not found'}"
@@ -42,7 +52,8 @@ class Verdict:
                    f"{'frame' if self.frames == 1 else 'frames'})")
         else:
             wm += " (too small to read)"
-        tag = "tag FOUND" if self.tag else "no tag"
+        tag = "tag FOUND" if self.our_tag else \
+            f"no facepair tag (a tag that is not facepair's: {self.tag!r})" if self.tag else "no tag"
         c = self.manifest
         c2pa = (f"C2PA manifest FOUND ({c.generator or 'unknown generator'}, "
                 f"{c.source_type.rsplit('/', 1)[-1] or 'no source type'}, {c.state})" if c
@@ -60,9 +71,10 @@ class Verdict:
                           "period_px": None if m is None else [round(p, 3) for p in m.period],
                           "offset_px": None if m is None else [round(o, 1) for o in m.offset],
                           "frames": self.frames},
-            "tag": self.tag,
+            "tag": self.tag if self.our_tag else None,
+            "other_tag": None if self.our_tag else self.tag,
             "c2pa": None if c is None else {"generator": c.generator, "source_type": c.source_type,
-                                            "state": c.state},
+                                            "state": c.state, "ours": self.our_manifest},
         }
 
 
@@ -73,7 +85,7 @@ def _video_tag(path: Path) -> str | None:
             text = meta.get("comment") or meta.get("description") or ""
     except av.error.FFmpegError:
         return None
-    return text if "synthetic" in text else None
+    return text if "synthetic" in text.lower() else None
 
 
 def verify_file(path) -> Verdict:

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -26,7 +27,7 @@ from ..media.image import expand_inputs, is_image, read_image
 from ..media.video import VideoReader, VideoWriter
 from ..model.presets import DIRECTIONS
 from ..model.store import load_model
-from ..provenance import label, watermark
+from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from . import compose
 from .options import BLENDS, COLORS, MASKS, SwapOptions
@@ -82,6 +83,10 @@ class Swapper:
         self.tracker = FaceTracker(detector, landmarker, opts.detect_every, opts.smooth,
                                    wanted if opts.identity else None)
         self.amp = inference_autocast(self.device)
+        if self.model.cfg.cue_points and "cue_shift" not in self.state:
+            warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
+                          "as offsets from the source's own mean face, which follows the mouth "
+                          "less well (train again with --calibrate-faces N to measure it)")
         self.stage_times = {"model": 0.0, "blend": 0.0}
 
     @property
@@ -164,7 +169,12 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     src = VideoReader(inp, swapper.opts.duration)
     swapper.tracker.fps = src.fps
     tmp = out.with_name(f".{out.name}.partial{out.suffix}")
-    dst = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
+    try:
+        dst = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
+    except (av.error.FFmpegError, OSError) as e:
+        src.close()
+        tmp.unlink(missing_ok=True)
+        raise FacepairError(f"cannot write {out}: {e}") from None
     bar = tqdm(total=src.total, unit="frame", disable=not swapper.opts.progress, desc="swap",
                dynamic_ncols=True)
     t_io = {"decode": 0.0, "encode": 0.0}
@@ -183,7 +193,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         bar.update(len(pending))
         pending.clear()
 
-    interrupted = False
+    interrupted, failed = False, None
     try:
         t = time.perf_counter()
         for kind, item in src:
@@ -198,13 +208,21 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         flush()
     except KeyboardInterrupt:
         interrupted = True
+    except (av.error.FFmpegError, OSError) as e:     # the output could not be written (disk full...)
+        failed = e
     finally:
         t = time.perf_counter()
-        dst.close()
+        try:
+            dst.close()
+        except (av.error.FFmpegError, OSError) as e:
+            failed = failed or e
         t_io["encode"] += time.perf_counter() - t
         src.close()
         bar.close()
         summary.stage_seconds.update(t_io)
+    if failed is not None:
+        tmp.unlink(missing_ok=True)
+        raise FacepairError(f"cannot write {out}: {failed}")
     if summary.frames == 0:
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"no frame could be decoded from {inp}")
@@ -225,6 +243,7 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
     if not inp.exists():
         raise FacepairError(f"input not found: {inp}")
     _check_output(inp, out)
+    credentials.ensure_identity()             # a broken signing identity stops us before any work
     t0 = time.perf_counter()
     swapper = Swapper(model_dir, opts)
     summary = SwapSummary(output=str(out))
@@ -233,7 +252,10 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
     else:
         if out.suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
             raise FacepairError(f"video output must be .mp4, .mov, .mkv or .m4v: {out}")
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FacepairError(f"cannot make the output folder {out.parent}: {e}") from None
         _swap_video(swapper, inp, out, summary)
     summary.seconds = time.perf_counter() - t0
     summary.stage_seconds.update(swapper.times)

@@ -64,6 +64,37 @@ def _check_model_dir(model_dir: Path) -> dict | None:
     return None
 
 
+def _same_geometry(facesets) -> dict:
+    """The face sets' shared geometry (index of the first); a set cut differently (crop size,
+    padding, aligned or not) is a one-line error naming it."""
+    first = load_index(Path(facesets[0]))
+    for folder in facesets[1:]:
+        meta = load_index(Path(folder))
+        for key in ("size", "padding", "aligned"):
+            if meta.get(key, True) != first.get(key, True):
+                raise FacepairError(f"face set {folder} was extracted with {key} {meta.get(key, True)}"
+                                    f", face set {facesets[0]} with {first.get(key, True)}: extract "
+                                    "every face set of a model the same way")
+    return first
+
+
+def _resume_point(saved: dict, restore, model_dir: Path) -> dict:
+    """Restore the checkpoint state.json names or, when it is missing or damaged, the newest
+    one that loads (with a one-line warning); the state of the one restored."""
+    failed = None
+    for st in checkpoint.restore_points(model_dir, saved):
+        try:
+            restore(st)
+        except FacepairError as e:
+            failed = failed or (st["checkpoint"], e)
+            continue
+        if failed:
+            warnings.warn(f"checkpoint {failed[0]} does not load ({failed[1]}); resuming from "
+                          f"{st['checkpoint']} (step {st['step']})")
+        return st
+    raise FacepairError(f"no checkpoint in {model_dir} loads (the folder's weights are damaged or gone)")
+
+
 def _read_log(path: Path, upto: int) -> list[dict]:
     """log.csv rows up to step `upto` (rows after the resumed checkpoint are dropped)."""
     if not path.exists():
@@ -108,7 +139,7 @@ def train(opts: TrainOptions) -> TrainResult:
         raise FacepairError("--steps must be >= 0 and --minutes > 0")
 
     # --- data ---------------------------------------------------------------------------------
-    geometry = load_index(Path(opts.a[0]))
+    geometry = _same_geometry([*opts.a, *opts.b])
     if geometry["size"] != mcfg.size:
         raise FacepairError(f"face set {opts.a[0]} has {geometry['size']} px faces; preset "
                             f"'{preset.name}' needs {mcfg.size} px (extract with --size {mcfg.size})")
@@ -167,7 +198,10 @@ def train(opts: TrainOptions) -> TrainResult:
         for buf, value in zip((core.cue_mask, core.cue_mean, core.cue_std),
                               cue_stats(side_a.marks, side_b.marks, mcfg.size, mcfg.cue_points)):
             buf.copy_(value)
-    restore(saved)
+    if saved:
+        saved = _resume_point(saved, restore, model_dir)
+    else:
+        restore(None)
     # reshuffles: NaN rollbacks so far, each of which reshuffled the data ("salt" in older model folders)
     start_step = saved["step"] if saved else 0
     reshuffles = saved.get("reshuffles", saved.get("salt", 0)) if saved else 0
@@ -185,6 +219,8 @@ def train(opts: TrainOptions) -> TrainResult:
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
 
+    # the cue's swap setting was measured on the saved weights: it goes once they change
+    calibration = {k: v for k, v in (saved or {}).items() if k.startswith("cue_")}
     state = dict({k: v for k, v in (saved or {}).items()
                   if not k.startswith("cue_") and k != "salt"},      # stale, or renamed
                  preset=preset.name, model_config=config_to_dict(mcfg),
@@ -197,6 +233,8 @@ def train(opts: TrainOptions) -> TrainResult:
     val_marks = [torch.from_numpy(s.val_marks).to(device) for s in (side_a, side_b)]
 
     def save(step):
+        if step == start_step:                        # the weights are the saved ones still
+            state.update(calibration)
         if rank == 0:
             checkpoint.save(model_dir, step, core, opt_, state, keep=opts.keep,
                             extra={"discriminator": (disc, opt_d)} if disc is not None else None)
@@ -210,10 +248,8 @@ def train(opts: TrainOptions) -> TrainResult:
                     rec = core.decode(core.encode(v), side, core.cue(m, side))
                     out[f"val_loss_{side}"] = float(val_loss(rec.float(), v))
             if rank == 0 and len(val[0]) and len(val[1]):
-                (model_dir / "previews").mkdir(parents=True, exist_ok=True)
                 img = previews.grid(core, val[0], val[1], *val_marks)
-                previews.write(model_dir / "previews" / f"step-{step:08d}.png", img)
-                previews.write(model_dir / "previews" / "latest.png", img)
+                previews.save(model_dir / "previews", step, img, opts.keep_previews)
         core.train()
         return out
 
@@ -235,19 +271,24 @@ def train(opts: TrainOptions) -> TrainResult:
                       pin=device.type == "cuda", marks=bool(mcfg.cue_points))
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
-    step, rollbacks = start_step, 0
+    step, rollbacks, failed_at = start_step, 0, -1     # rollbacks since the run last got past failed_at
     t_run = t_begin = time.monotonic()
     t_prev, ips, losses, extra = t_run, 0.0, [None, None], {}
-    old_sigterm = signal.getsignal(signal.SIGTERM)
+    # Ctrl-C and SIGTERM: finish the step under way, save once, exit 130 (a second Ctrl-C: now)
+    stop_signal: list[int] = []
+    old_handlers = {}
 
-    def on_sigterm(signum, frame):
-        raise KeyboardInterrupt
+    def on_signal(signum, frame):
+        if stop_signal and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop_signal.append(signum)
 
-    with contextlib.suppress(ValueError):           # not in the main thread: leave it
-        signal.signal(signal.SIGTERM, on_sigterm)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):       # not in the main thread: leave it
+            old_handlers[sig] = signal.signal(sig, on_signal)
 
     def done() -> bool:
-        stop = (target is not None and step >= target) or \
+        stop = bool(stop_signal) or (target is not None and step >= target) or \
                (deadline is not None and time.monotonic() >= deadline)
         if world > 1:                                  # every rank stops at the same step
             flag = torch.tensor([float(stop)], device=device if device.type == "cuda" else "cpu")
@@ -267,9 +308,9 @@ def train(opts: TrainOptions) -> TrainResult:
                 if disc is not None and step >= tcfg.gan_start else None
             result = train_step(model, opt_, scaler, batch, amp, loss_fn, world, gan)
             if result is None:                          # NaN/inf: back to the last good checkpoint
-                rollbacks += 1
+                rollbacks, failed_at = rollbacks + 1, max(failed_at, step)
                 if rollbacks > MAX_ROLLBACKS:
-                    raise FacepairError(f"training diverged: non-finite loss at step {step} after "
+                    raise FacepairError(f"training diverged: non-finite loss or gradients at step {step + 1} after "
                                         f"{MAX_ROLLBACKS} rollbacks (try a lower --lr)")
                 good = read_state(model_dir)
                 restore(good)
@@ -285,6 +326,8 @@ def train(opts: TrainOptions) -> TrainResult:
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]
                 continue
             step += 1
+            if step > failed_at:                        # past the trouble: the count starts again
+                rollbacks = 0
             losses = [result["loss_a"], result["loss_b"]]
             now = time.monotonic()
             ips = 0.9 * ips + 0.1 * (2 * tcfg.batch_size / max(now - t_prev, 1e-9)) if ips else \
@@ -310,12 +353,15 @@ def train(opts: TrainOptions) -> TrainResult:
                 if rank == 0:
                     _write_log(model_dir / "log.csv", log_rows)
                     tb.flush()
+        if stop_signal:
+            raise KeyboardInterrupt
     except KeyboardInterrupt:
         _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
         raise Interrupted(f"interrupted at step {step}; checkpoint saved in {model_dir}") from None
     finally:
-        with contextlib.suppress(ValueError):
-            signal.signal(signal.SIGTERM, old_sigterm)
+        for sig, handler in old_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
     seconds = time.monotonic() - t_begin
     if step % opts.preview_every:
         extra = validate_and_preview(step)

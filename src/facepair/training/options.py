@@ -16,7 +16,8 @@ class TrainOptions:
     batch_size: int | None = None
     lr: float | None = None
     save_every: int = 100
-    keep: int = 3
+    keep: int = 3                       # checkpoints kept
+    keep_previews: int = 20             # numbered preview grids kept (latest.png always)
     preview_every: int = 100
     device: str = "auto"
     precision: str = "auto"

@@ -30,6 +30,17 @@ def grid(model, val_a: torch.Tensor, val_b: torch.Tensor, marks_a=None, marks_b=
     return np.concatenate([np.concatenate(list(c), axis=0) for c in cols], axis=1)
 
 
+def save(folder: Path, step: int, rgb: np.ndarray, keep: int) -> None:
+    """The grid as previews/step-NNNNNNNN.png and previews/latest.png; only the newest `keep`
+    numbered grids stay, so a long run cannot fill the disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write(folder / f"step-{step:08d}.png", rgb)
+    write(folder / "latest.png", rgb)
+    numbered = sorted(folder.glob("step-*.png"))
+    for old in numbered[:max(0, len(numbered) - keep)]:
+        old.unlink(missing_ok=True)
+
+
 def write(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
     big = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))

@@ -13,8 +13,8 @@ def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1, gan=None
     optimizer, adversarial weight, feature-matching weight), each side's discriminator also
     judges its reconstructions: the generator adds an LSGAN term and the L1 distance between the
     discriminator's features of real and rebuilt faces, then the discriminators take their own
-    step. Returns the losses (averaged over ranks) as a dict, or None when one is not finite
-    (then no step is taken)."""
+    step. Returns the losses (averaged over ranks) as a dict, or None when a loss or, without a
+    loss scaler, a gradient is not finite (then no step is taken)."""
     a_in, a_target, b_in, b_target, *marks = batch          # marks: for a landmark-cue model
     with amp:
         rec_a, rec_b = model(a_in, b_in, *marks)
@@ -39,7 +39,14 @@ def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1, gan=None
     if world > 1:
         dist.all_reduce(losses)
         losses /= world
-    if not torch.isfinite(losses).all():
+    ok = torch.isfinite(losses).all()
+    if ok and not scaler.is_enabled():       # bf16/fp32: no scaler to skip a step on inf gradients
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        finite = torch.isfinite(torch.nn.utils.get_total_norm(grads)).float().reshape(1)
+        if world > 1:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        ok = bool(finite.item())
+    if not ok:
         return None
     scaler.step(opt)
     scaler.update()

@@ -1,0 +1,388 @@
+"""Nothing a user does, or a crash, loses work or ends in an internal error (issue 13): saves
+that survive a crash at any point, resume that falls back to a checkpoint that loads, no step
+taken on non-finite gradients, no non-finite weights saved, flags checked, verify claiming only
+our own marks."""
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from facepair.errors import FacepairError
+from facepair.model.autoencoder import FacePair
+from facepair.model.presets import PRESETS
+from facepair.model.store import load_weights, read_state
+from facepair.training import checkpoint
+from facepair.training.losses import make_loss
+from facepair.training.step import train_step
+
+from conftest import BIDEN_PHOTO, OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
+
+
+class Crash(BaseException):
+    """Stands for the process dying at that point (nothing after it runs)."""
+
+
+def _tiny():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.ones(3, 4)).sum().backward()
+    opt.step()
+    return model, opt
+
+
+def _loads(model_dir) -> int:
+    """The step of the checkpoint state.json names, after loading its weights and optimizer."""
+    state = read_state(model_dir)
+    model, opt = _tiny()
+    load_weights(model_dir, model, state)
+    checkpoint.load_optimizer(model_dir, opt, state)
+    return state["step"]
+
+
+def test_a_crash_anywhere_in_a_save_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
+    """Saving the same step twice (a run ending on a multiple of --save-every, a resume with
+    nothing to do) and a crash at each file operation of that save, in turn: state.json always
+    names a checkpoint that loads."""
+    model, opt = _tiny()
+    real_replace, real_rmtree = os.replace, shutil.rmtree
+    points = 0
+    for crash_at in range(1, 50):
+        folder = tmp_path / f"m{crash_at}"
+        checkpoint.save(folder, 4, model, opt, {"preset": "x"}, keep=3)
+        checkpoint.save(folder, 5, model, opt, {"preset": "x"}, keep=3)
+        calls = [0]
+
+        def counted(real):
+            def f(*a, **k):
+                calls[0] += 1
+                if calls[0] == crash_at:
+                    raise Crash
+                return real(*a, **k)
+            return f
+        monkeypatch.setattr(os, "replace", counted(real_replace))
+        monkeypatch.setattr(shutil, "rmtree", counted(real_rmtree))
+        try:
+            checkpoint.save(folder, 5, model, opt, {"preset": "x"}, keep=3)
+            finished = True
+        except Crash:
+            finished = False
+        monkeypatch.undo()
+        assert _loads(folder) == 5, crash_at
+        if finished:
+            break
+        points += 1
+    assert points >= 4                                  # the save has several steps to crash in
+    kept = sorted(p.name for p in (folder / "checkpoints").iterdir() if p.name.startswith("step-"))
+    assert len(kept) == 2 and kept[0] == "step-00000004" and kept[1].startswith("step-00000005")
+
+
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads(extracted, tmp_path):
+    model = tmp_path / "m"
+    common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
+              "--preset", "seed", "--batch-size", 8, "--save-every", 2, "--quiet"]
+    assert run_cli("train", *common, "--steps", 4).returncode == 0
+    state = json.loads((model / "state.json").read_text())
+    assert state["checkpoint"].endswith("step-00000004")
+    (model / state["checkpoint"] / "model.safetensors").write_bytes(b"damaged")
+    r = run_cli("train", *common, "--steps", 6)
+    assert r.returncode == 0, r.stderr
+    assert "steps 2 -> 6" in r.stdout
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("facepair: warning:")]
+    assert len(warnings) == 1 and "step-00000004" in warnings[0] and "step 2" in warnings[0], r.stderr
+    shutil.rmtree(model / json.loads((model / "state.json").read_text())["checkpoint"])
+    r = run_cli("train", *common, "--steps", 7)
+    assert r.returncode == 0 and "steps 4 -> 7" in r.stdout, r.stderr
+    for folder in (model / "checkpoints").iterdir():
+        shutil.rmtree(folder)
+    r = run_cli("train", *common, "--steps", 8)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"facepair: error: no checkpoint in {model} loads "
+                                             "(the folder's weights are damaged or gone)"]
+
+
+def test_kill_9_at_random_points_while_saving_every_step(extracted, tmp_path):
+    """kill -9 at random moments of a run that saves every step (so most kills land in or near
+    a save); after each, the folder loads and training resumes."""
+    model = tmp_path / "m"
+    args = [sys.executable, "-m", "facepair", "train", "--a", str(extracted["obama1"][0]), "--b",
+            str(extracted["reagan"][0]), "--model", str(model), "--preset", "seed",
+            "--batch-size", "4", "--save-every", "1", "--preview-every", "1000", "--keep", "2",
+            "--quiet"]
+    rng = random.Random(0)
+    for attempt in range(3):
+        p = subprocess.Popen(args + ["--steps", "100000"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 300
+            start = None
+            while time.time() < deadline and p.poll() is None:
+                try:
+                    step = json.loads((model / "state.json").read_text())["step"]
+                except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                    step = -1
+                if start is None and step >= 0:
+                    start = step
+                if start is not None and step >= start + 2:
+                    break
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0, 0.5))
+            os.kill(p.pid, signal.SIGKILL)
+        finally:
+            p.wait()
+        saved = json.loads((model / "state.json").read_text())["step"]
+        r = subprocess.run(args + ["--steps", str(saved + 1)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, (attempt, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_no_step_on_non_finite_gradients_and_no_non_finite_save(tmp_path):
+    torch.manual_seed(0)
+    model = FacePair(PRESETS["seed"].model)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(2, 3, 64, 64)
+    batch = [x, x, x, x]
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    p = next(model.parameters())
+    hook = p.register_hook(lambda g: g * float("inf"))      # a finite loss, an infinite gradient
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    assert train_step(model, opt, scaler, batch, contextlib.nullcontext(), make_loss("l1")) is None
+    hook.remove()
+    after = dict(model.named_parameters())
+    assert all(torch.equal(before[k], after[k]) for k in before)   # no step taken (BatchNorm's
+    #                                                              running statistics may move)
+    assert train_step(model, opt, scaler, batch, contextlib.nullcontext(), make_loss("l1")) is not None
+    checkpoint.save(tmp_path, 1, model, opt, {"preset": "seed"})
+    with torch.no_grad():
+        p.fill_(float("nan"))
+    with pytest.raises(FacepairError, match="non-finite"):
+        checkpoint.save(tmp_path, 2, model, opt, {"preset": "seed"})
+    assert read_state(tmp_path)["step"] == 1                 # the good checkpoint stays
+
+
+def test_diverging_training_rolls_back_then_stops_with_one_line(extracted, tmp_path):
+    model = tmp_path / "m"
+    r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model",
+                model, "--preset", "seed", "--batch-size", 4, "--lr", "1e6", "--steps", 200, "--quiet")
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines[-1].startswith("facepair: error: training diverged") and "lower --lr" in lines[-1]
+    assert sum("rolled back" in l for l in lines) == 3
+    assert all(l.startswith("facepair: ") for l in lines)
+    state = json.loads((model / "state.json").read_text())
+    m = FacePair(PRESETS["seed"].model)
+    load_weights(model, m, state)
+    assert all(torch.isfinite(v).all() for v in m.state_dict().values())
+
+
+@pytest.mark.parametrize("args", [
+    ("train", "--save-every", "0"), ("train", "--preview-every", "0"), ("train", "--keep", "0"),
+    ("train", "--batch-size", "0"), ("train", "--minutes", "-1"), ("train", "--keep-previews", "-1"),
+    ("evaluate", "--max-faces", "0"), ("swap", "--detect-every", "0"), ("swap", "--crf", "99"),
+])
+def test_bad_numbers_in_flags_are_one_line_exit_2(args, tmp_path):
+    cmd, *flag = args
+    base = {"train": ["--a", tmp_path, "--b", tmp_path, "--model", tmp_path / "m"],
+            "evaluate": ["--model", tmp_path / "m"],
+            "swap": [OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "m", "-o", tmp_path / "o.png"]}[cmd]
+    r = run_cli(cmd, *base, *flag)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facepair: error:") and flag[0] in lines[0], lines
+
+
+def test_faces_sets_of_different_geometry_are_refused_by_name(extracted, tmp_path):
+    small = tmp_path / "small"
+    assert run_cli("extract", REAGAN_CLIP, "-o", small, "--every", 60, "--padding", 0.25,
+                   "--quiet").returncode == 0
+    r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], small,
+                "--model", tmp_path / "m", "--preset", "seed", "--steps", 1)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(small) in lines[0] and "0.25" in lines[0], lines
+
+
+def test_previews_are_pruned(extracted, tmp_path):
+    model = tmp_path / "m"
+    r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model",
+                model, "--preset", "seed", "--batch-size", 4, "--steps", 5, "--preview-every", 1,
+                "--keep-previews", 2, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (model / "previews").iterdir()) == \
+        ["latest.png", "step-00000004.png", "step-00000005.png"]
+
+
+def test_verify_claims_only_our_own_marks(tmp_path):
+    """A JPEG comment that merely says "synthetic", or a C2PA manifest that no longer validates,
+    does not make a file one of ours."""
+    from facepair.provenance import credentials
+    from PIL import Image
+    photo = OBAMA_PHOTOS / "obama2.jpg"
+    foreign = tmp_path / "foreign.jpg"
+    Image.open(photo).save(foreign, "JPEG", quality=90, comment=b"synthetic media, made elsewhere")
+    r = run_cli("verify", foreign)
+    assert r.returncode == 1 and "no facepair marks" in r.stdout and "not facepair's" in r.stdout, r.stdout
+    signed = bytearray(credentials.sign_bytes(photo.read_bytes(), ".jpg", "test"))
+    ok = tmp_path / "signed.jpg"
+    ok.write_bytes(bytes(signed))
+    r = run_cli("verify", ok)
+    assert r.returncode == 0 and "SYNTHETIC (facepair)" in r.stdout      # our manifest, valid
+    signed[len(signed) // 2] ^= 0xFF
+    bad = tmp_path / "tampered.jpg"
+    bad.write_bytes(bytes(signed))
+    r = run_cli("verify", bad)
+    assert r.returncode == 1 and "no facepair marks" in r.stdout and "Invalid" in r.stdout, r.stdout
+
+
+def test_signing_identity_is_never_replaced_and_made_once(tmp_path):
+    from facepair.provenance import credentials
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    env = dict(os.environ, FACEPAIR_CONFIG_DIR=str(tmp_path / "cfg"))
+    code = "from facepair.provenance import credentials; credentials.ensure_identity()"
+    for _ in range(3):                                   # two first runs at once, three times
+        procs = [subprocess.Popen([sys.executable, "-c", code], env=env) for _ in range(2)]
+        assert all(p.wait(timeout=120) == 0 for p in procs)
+        folder = tmp_path / "cfg"
+        key = serialization.load_pem_private_key((folder / credentials.KEY_FILE).read_bytes(), None)
+        leaf = x509.load_pem_x509_certificates((folder / credentials.CHAIN_FILE).read_bytes())[0]
+        assert leaf.public_key().public_numbers() == key.public_key().public_numbers()
+        shutil.rmtree(folder)
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "nomodel", "-o",
+                tmp_path / "o.png", env=env)
+    assert r.returncode == 1 and "model folder not found" in r.stderr   # identity made, then this
+    folder = tmp_path / "cfg"
+    key_bytes = (folder / credentials.KEY_FILE).read_bytes()
+    (folder / credentials.CHAIN_FILE).unlink()
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "nomodel", "-o",
+                tmp_path / "o.png", env=env)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and credentials.CHAIN_FILE in lines[0], lines
+    assert (folder / credentials.KEY_FILE).read_bytes() == key_bytes and not (folder / credentials.CHAIN_FILE).exists()
+
+
+def test_extract_identity_finds_you_when_you_are_not_the_largest_face(tmp_path):
+    """A group picture: Biden large, Obama small. --identity obama.jpg keeps Obama's face."""
+    from facepair.media.image import read_image
+    big, small = read_image(BIDEN_PHOTO), read_image(OBAMA_PHOTOS / "obama2.jpg")
+    big = cv2.resize(big, (round(big.shape[1] * 900 / big.shape[0]), 900))        # face ~127 px
+    small = cv2.resize(small, (round(small.shape[1] * 280 / small.shape[0]), 280))  # face ~72 px
+    canvas = np.full((900, big.shape[1] + small.shape[1], 3), 128, np.uint8)
+    canvas[:, :big.shape[1]] = big
+    canvas[300:580, big.shape[1]:] = small
+    group = tmp_path / "group.png"
+    cv2.imwrite(str(group), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    r = run_cli("extract", group, "-o", tmp_path / "me", "--identity", OBAMA_PHOTOS / "obama.jpg",
+                "--detect-size", 0, "--quiet")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "me/faceset.json").read_text())
+    assert len(meta["faces"]) == 1 and meta["faces"][0]["bbox"][0] >= big.shape[1]    # the right one
+    boxes = [f["bbox"] for f in json.loads((tmp_path / "me/faceset.json").read_text())["faces"]]
+    assert boxes[0][2] - boxes[0][0] < 100                     # the smaller face of the two
+
+
+def test_relative_paths_work_from_any_working_folder(tmp_path):
+    """Face sets extracted and a model trained with paths relative to one folder; training
+    resumes and evaluation finds the source footage from another."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir(), elsewhere.mkdir()
+    for name, clip in (("a", OBAMA_CLIP1), ("b", REAGAN_CLIP)):
+        r = run_cli("extract", clip, "-o", name, "--every", 20, "--quiet", cwd=work)
+        assert r.returncode == 0, r.stderr
+    common = ["--a", "a", "--b", "b", "--model", "m", "--preset", "seed", "--batch-size", 2, "--quiet"]
+    assert run_cli("train", *common, "--steps", 1, cwd=work).returncode == 0
+    r = run_cli("train", *[str(work / a) if a in ("a", "b", "m") else a for a in common], "--steps", 2,
+                cwd=elsewhere)
+    assert r.returncode == 0 and "steps 1 -> 2" in r.stdout and "warning" not in r.stderr, r.stderr
+    r = run_cli("evaluate", "--model", work / "m", "--json", "f.json", cwd=elsewhere)
+    assert r.returncode == 0 and "not found" not in r.stderr, r.stderr
+    assert "frame_landmark_error_a2b" in json.loads((elsewhere / "f.json").read_text())
+
+
+def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted, tmp_path):
+    model = tmp_path / "m"
+    common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
+              "--preset", "mouth", "--batch-size", 4, "--steps", 2, "--calibrate-faces", 4]
+    r = run_cli("train", *common)
+    assert r.returncode == 0, r.stderr
+    measured = json.loads((model / "state.json").read_text())["cue_calibration"]
+    r = run_cli("train", *common)                          # nothing left to do
+    assert r.returncode == 0 and "measuring" not in r.stdout, r.stdout
+    assert json.loads((model / "state.json").read_text())["cue_calibration"] == measured
+    bare = tmp_path / "bare"
+    r = run_cli("train", *[bare if a == model else a for a in common[:-1]], 0, "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", bare, "-o", tmp_path / "o.png", "--quiet")
+    assert r.returncode == 0 and "never calibrated" in r.stderr, r.stderr
+
+
+def _mov_with_two_audio_streams(dst, seconds=2.0):
+    """The address's first seconds as .mov: its video as it is, its audio as 8-bit PCM (which
+    .mp4 refuses) and as the original AAC."""
+    import av
+    from conftest import ADDRESS
+    with av.open(str(ADDRESS)) as i, av.open(str(dst), "w") as o:
+        vi, ai = i.streams.video[0], i.streams.audio[0]
+        vo, aac = o.add_stream_from_template(vi), None
+        pcm = o.add_stream("pcm_u8", rate=ai.rate, layout="stereo")
+        aac = o.add_stream_from_template(ai)
+        for p in i.demux(vi, ai):
+            if p.dts is None or p.pts is not None and p.pts * p.time_base >= seconds:
+                continue
+            if p.stream is vi:
+                p.stream = vo
+                o.mux(p)
+                continue
+            for f in p.decode():
+                f.pts = None
+                for q in pcm.encode(f):
+                    o.mux(q)
+            p.stream = aac
+            o.mux(p)
+        for q in pcm.encode():
+            o.mux(q)
+    return dst
+
+
+def test_video_swap_keeps_every_audio_stream_and_reencodes_what_mp4_refuses(trained_model, tmp_path):
+    import av
+    src = _mov_with_two_audio_streams(tmp_path / "in.mov")
+    out = tmp_path / "out.mp4"
+    r = run_cli("swap", src, "--model", trained_model, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    warnings = [l for l in r.stderr.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "re-encoded as AAC" in warnings[0], r.stderr
+    with av.open(str(out)) as c:
+        audio = [(s.codec_context.name, float(s.duration * s.time_base)) for s in c.streams.audio]
+        frames = sum(1 for _ in c.decode(video=0))
+    assert [a[0] for a in audio] == ["aac", "aac"] and all(abs(a[1] - 2) < 0.1 for a in audio), audio
+    assert frames == 60
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_failed_video_write_is_one_line_and_leaves_no_partial_file(trained_model, tmp_path, monkeypatch):
+    from facepair import api
+    from facepair.media import video
+    src = _mov_with_two_audio_streams(tmp_path / "in.mov", seconds=1.0)
+
+    def full(self, picture, like):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(video.VideoWriter, "write", full)
+    with pytest.raises(FacepairError, match="cannot write .*No space left on device"):
+        api.swap(src, trained_model, tmp_path / "out.mp4", progress=False)
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(".*")) and not (tmp_path / "out.mp4").exists()
+    (tmp_path / "file").write_text("not a folder")
+    r = run_cli("swap", src, "--model", trained_model, "-o", tmp_path / "file" / "out.mp4")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "cannot make the output folder" in lines[0], lines
