@@ -27,7 +27,7 @@ from ..model.autoencoder import FacePair
 from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
-from ..model.store import STATE, load_weights, read_state
+from ..model.store import STATE, load_weights, read_state, update_state
 from ..runtime import autocast, resolve_device, resolve_precision, to_tensor
 from . import checkpoint, previews
 from .data import Batches, cue_stats, load_side
@@ -232,12 +232,18 @@ def train(opts: TrainOptions) -> TrainResult:
     val = [to_tensor(s.val).to(device, memory_format=memfmt) for s in (side_a, side_b)]
     val_marks = [torch.from_numpy(s.val_marks).to(device) for s in (side_a, side_b)]
 
+    last_saved = [start_step if saved else -1]        # the step whose weights are on disk
+
     def save(step):
         if step == start_step:                        # the weights are the saved ones still
             state.update(calibration)
         if rank == 0:
-            checkpoint.save(model_dir, step, core, opt_, state, keep=opts.keep,
-                            extra={"discriminator": (disc, opt_d)} if disc is not None else None)
+            if step == last_saved[0]:                 # no step since: record the state only
+                update_state(model_dir, **{k: v for k, v in state.items() if k not in ("step", "checkpoint")})
+            else:
+                checkpoint.save(model_dir, step, core, opt_, state, keep=opts.keep,
+                                extra={"discriminator": (disc, opt_d)} if disc is not None else None)
+        last_saved[0] = step
 
     def validate_and_preview(step) -> dict:
         core.eval()
@@ -314,10 +320,12 @@ def train(opts: TrainOptions) -> TrainResult:
                                         f"{MAX_ROLLBACKS} rollbacks (try a lower --lr)")
                 good = read_state(model_dir)
                 restore(good)
-                warnings.warn(f"non-finite loss at step {step}: rolled back to the checkpoint of "
-                              f"step {good['step']} and reshuffled the data")
+                warnings.warn(f"non-finite loss or gradients at step {step + 1}: rolled back to the "
+                              f"checkpoint of step {good['step']} and reshuffled the data "
+                              f"(rollback {rollbacks} of {MAX_ROLLBACKS})")
                 bar.update(good["step"] - step)
                 step, reshuffles = good["step"], reshuffles + 1
+                last_saved[0] = step
                 state["reshuffles"] = reshuffles
                 batches.close()
                 batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, reshuffles,
