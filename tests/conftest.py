@@ -54,11 +54,10 @@ def extracted(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_model(extracted, tmp_path_factory):
-    """A model trained briefly (30 steps of 16 faces per side: under 2 minutes on a 2-core CPU
-    without bf16) on the Obama and Reagan clips; the tests that use it need a model, not a good one."""
+    """A model trained briefly (60 steps, about a minute) on the Obama and Reagan clips."""
     model = tmp_path_factory.mktemp("models") / "m"
     r = run_cli("train", "--a", extracted["obama1"][0], extracted["obama2"][0], "--b",
-                extracted["reagan"][0], "--model", model, "--preset", "seed", "--steps", 30, "--batch-size", 16,
+                extracted["reagan"][0], "--model", model, "--preset", "seed", "--steps", 60, "--batch-size", 32,
                 "--lr", "2e-4", "--quiet")
     assert r.returncode == 0, r.stderr
     return model
