@@ -32,11 +32,13 @@ def train(opts=None, **fields):
     return result
 
 
-def calibrate(model_dir, faces: int = 256, device: str = "auto", progress: bool = True) -> dict | None:
+def calibrate(model_dir, faces: int | None = None, device: str = "auto", progress: bool = True) -> dict | None:
     """A landmark-cue model's cue setting for swaps, measured on its training frames
     (evaluate/calibrate.py) and recorded in state.json. The trained weights are saved already, so
     a failure here is a warning and leaves the default setting."""
     from .evaluate.calibrate import calibrate as run
+    from .training.options import TrainOptions
+    faces = TrainOptions.calibrate_faces if faces is None else faces
     if progress:
         print(f"measuring the landmark cue's setting on {faces} training frames per side ...",
               flush=True)

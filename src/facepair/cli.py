@@ -147,6 +147,7 @@ def _run_train(a):
 
 def _add_swap(sub):
     from .faces.options import DETECTORS
+    from .model.presets import DIRECTIONS
     from .swap.options import BLENDS, COLORS, MASKS, SwapOptions
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
@@ -156,7 +157,7 @@ def _add_swap(sub):
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="output of the same kind (image file, folder, or .mp4/.mov/.mkv)")
-    p.add_argument("--direction", choices=["a2b", "b2a"], default=d.direction,
+    p.add_argument("--direction", choices=list(DIRECTIONS), default=d.direction,
                    help="a2b: faces of A become B (through B's decoder); b2a the reverse")
     p.add_argument("--detector", choices=DETECTORS, default=d.detector)
     p.add_argument("--detect-size", type=_number(int, 0), default=d.detect_size,
@@ -197,6 +198,7 @@ def _run_swap(a):
 
 
 def _add_evaluate(sub):
+    from .model.presets import DIRECTIONS
     p = sub.add_parser("evaluate", help="measure a trained model: reconstruction, identity, expression",
                        description="Reconstruction (L1, PSNR, SSIM), identity of swaps (dlib "
                        "embeddings, ID retrieval), expression fidelity (landmark error, "
@@ -208,7 +210,7 @@ def _add_evaluate(sub):
     p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
     p.add_argument("--max-faces", type=_number(int, 1), default=128, help="faces per side, evenly sampled (default: 128)")
     p.add_argument("--video", metavar="FILE", help="also measure temporal flicker swapping this video")
-    p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b", help="--video: swap direction")
+    p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b", help="--video: swap direction")
     p.add_argument("--video-seconds", type=_number(float, above=0), default=4.0, help="--video: seconds to swap (default: 4)")
     p.add_argument("--crops-only", action="store_true",
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
