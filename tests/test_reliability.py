@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -201,6 +202,38 @@ def test_bad_numbers_in_flags_are_one_line_exit_2(args, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("facepair: error:") and flag[0] in lines[0], lines
 
 
+def test_resume_keeps_its_seed_and_validation_faces_when_the_face_set_changed(extracted, tmp_path):
+    """A resume reads the seed and the split back from state.json: a face set that lost its
+    first third keeps the validation faces still there held out (none of them moves into
+    training), and another --seed is said to be ignored."""
+    a, model = tmp_path / "a", tmp_path / "m"
+    shutil.copytree(extracted["obama1"][0], a)
+    common = ["--a", a, "--b", extracted["reagan"][0], "--model", model, "--preset", "seed",
+              "--batch-size", 2, "--quiet"]
+    assert run_cli("train", *common, "--steps", 1).returncode == 0
+    before = set(read_state(model)["validation"]["a"])
+    index = json.loads((a / "faceset.json").read_text())
+    cut = len(index["faces"]) // 3
+    gone = {f"{a.resolve()}/{e['file']}" for e in index["faces"][:cut]}
+    index["faces"] = index["faces"][cut:]
+    (a / "faceset.json").write_text(json.dumps(index))
+    r = run_cli("train", *common, "--steps", 2, "--seed", 7)
+    assert r.returncode == 0 and "--seed 7 ignored" in r.stderr, r.stderr
+    left = before - gone
+    assert gone & before and left and f"its {len(left)} validation faces still there stay held out" in r.stderr
+    state = read_state(model)
+    assert state["seed"] == 0 and set(state["validation"]["a"]) == left
+
+
+def test_auto_precision_takes_fp16_on_a_gpu_that_only_emulates_bf16(monkeypatch):
+    from facepair.runtime import resolve_precision
+    emulated = lambda including_emulation=True: including_emulation        # a Turing/Volta card
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", emulated)
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+
+
 def test_faces_sets_of_different_geometry_are_refused_by_name(extracted, tmp_path):
     small = tmp_path / "small"
     assert run_cli("extract", REAGAN_CLIP, "-o", small, "--every", 60, "--padding", 0.25,
@@ -316,6 +349,20 @@ def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted
     r = run_cli("train", *common)
     assert r.returncode == 0, r.stderr
     measured = json.loads((model / "state.json").read_text())["cue_calibration"]
+    # measured again in this process: each source frame is searched for faces once, not once
+    # per setting tried (9)
+    from facepair.evaluate import calibrate
+    from facepair.swap.tracker import FaceTracker
+    searched, search = [], FaceTracker.landmarks
+
+    def counting_search(self, frame, *a):
+        searched.append(frame.shape)
+        return search(self, frame, *a)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FaceTracker, "landmarks", counting_search)
+        best = calibrate.calibrate(model, 4, "cpu")
+    assert set(best) == {"a2b", "b2a"} and len(searched) == 8, len(searched)   # 4 frames a side
     r = run_cli("train", *common)                          # nothing left to do
     assert r.returncode == 0 and "measuring" not in r.stdout, r.stdout
     assert json.loads((model / "state.json").read_text())["cue_calibration"] == measured
@@ -324,6 +371,21 @@ def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted
     assert r.returncode == 0, r.stderr
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", bare, "-o", tmp_path / "o.png", "--quiet")
     assert r.returncode == 0 and "never calibrated" in r.stderr, r.stderr
+
+
+def test_source_frames_stream_one_at_a_time_and_a_shorter_video_is_named(extracted, monkeypatch):
+    """Calibration and evaluation read each entry's source frame as the video reaches it (not all
+    of them first: 512 frames of 4K footage are 12 GB); a video shorter than its face set says."""
+    from facepair.evaluate import frames
+    from facepair.faces.faceset import load_index
+    entries = load_index(extracted["obama1"][0])["faces"][::100]
+    decoded, stream = [], frames.iter_video
+    monkeypatch.setattr(frames, "iter_video", lambda path: ((decoded.append(i), (i, f))[1] for i, f in stream(path)))
+    for i, frame in frames.iter_source_frames(entries):
+        assert decoded[-1] == entries[i]["frame"] and frame.shape == (256, 256, 3)
+    late = dict(entries[-1], frame=10 ** 6)
+    with pytest.raises(FacepairError, match="ends at frame"):
+        list(frames.iter_source_frames([late]))
 
 
 def _mov_with_two_audio_streams(dst, seconds=2.0):
@@ -368,6 +430,44 @@ def test_video_swap_keeps_every_audio_stream_and_reencodes_what_mp4_refuses(trai
     assert [a[0] for a in audio] == ["aac", "aac"] and all(abs(a[1] - 2) < 0.1 for a in audio), audio
     assert frames == 60
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def _portrait_clip(dst, frames=40):
+    """A phone-style portrait clip: the Obama clip's frames, cropped to 192 x 256, stored turned
+    on their side (256 x 192) with a display matrix turning them upright (90 degrees)."""
+    import av
+    with av.open(str(OBAMA_CLIP1)) as i, av.open(str(dst), "w") as o:
+        s = o.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 256, 192, "yuv420p"
+        s.set_display_rotation(90)
+        for n, f in enumerate(i.decode(video=0)):
+            if n == frames:
+                break
+            sideways = np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24")[:, 32:224], -1))
+            for q in s.encode(av.VideoFrame.from_ndarray(sideways, format="rgb24")):
+                o.mux(q)
+        for q in s.encode():
+            o.mux(q)
+    return dst
+
+
+def test_portrait_clips_are_read_upright_and_keep_their_rotation(trained_model, tmp_path):
+    import av
+    clip = _portrait_clip(tmp_path / "portrait.mp4")
+    r = run_cli("extract", clip, "-o", tmp_path / "faces", "--quiet")      # sideways: no face
+    assert r.returncode == 0, r.stderr
+    faces = json.loads((tmp_path / "faces/faceset.json").read_text())["faces"]
+    assert len(faces) >= 36, len(faces)
+    out = tmp_path / "out.mp4"
+    r = run_cli("swap", clip, "--model", trained_model, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    swapped = int(re.search(r"faces swapped: (\d+)", r.stdout).group(1))
+    assert "frames: 40 " in r.stdout and swapped >= 36, r.stdout
+    with av.open(str(out)) as c:
+        first = next(c.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (256, 192, 90)
+    r = run_cli("verify", out)
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
 
 
 def test_a_failed_video_write_is_one_line_and_leaves_no_partial_file(trained_model, tmp_path, monkeypatch):

@@ -116,7 +116,8 @@ def _add_train(sub):
                    help="torch.compile the model (slow to start; measure before using)")
     p.add_argument("--workers", type=_number(int, 1), default=T.workers,
                    help=f"threads preparing batches ahead of the step (default: {T.workers})")
-    p.add_argument("--seed", type=int, default=T.seed, help=f"random seed (default: {T.seed})")
+    p.add_argument("--seed", type=int, default=T.seed,
+                   help="random seed of a new model (default: 0; a resume keeps the model's own)")
     for flag, what in (("flip", "random horizontal flip"), ("affine", "small random rotation/scale/shift"),
                        ("color", "colour jitter"), ("warp", "the classic deepfake random warp")):
         p.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,

@@ -36,7 +36,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
     """auto: bf16 on bf16 GPUs and on CPUs with native bf16, fp16 on older GPUs, else fp32."""
     if name == "auto":
         if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            # native only: an emulated bf16 (pre-Ampere GPUs) is slower than fp16 with loss scaling
+            return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
         return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
     if name == "fp16" and device.type == "cpu":
         raise FacepairError("--precision fp16 is for GPUs; use bf16 or fp32 on the CPU")

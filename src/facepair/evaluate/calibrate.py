@@ -25,8 +25,9 @@ from ..faces.landmarks import Landmarker
 from ..model.presets import DIRECTIONS
 from ..model.store import read_state, update_state
 from ..swap.options import SwapOptions
-from ..swap.pipeline import Swapper
-from .frames import source_frames, swap_frames
+from ..swap.pipeline import SwapSummary, Swapper
+from ..training.options import TrainOptions
+from .frames import iter_source_frames
 from .metrics import expression_figures
 
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0)
@@ -41,29 +42,37 @@ def training_entries(state: dict, side: str, faces: int) -> list[dict]:
     return [entries[i] for i in keep] if entries else []
 
 
-def calibrate(model_dir, faces: int = 256, device: str = "auto") -> dict:
+def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str = "auto") -> dict:
     """Measure and record each direction's cue setting -> {"a2b": {"shift": s, "gain": g}, ...}.
-    Raises FileNotFoundError when the training faces' source footage has gone."""
+    Source frames stream through one at a time (a few MB, whatever the count and resolution), and
+    each is searched and aligned once, then swapped with every setting. Raises FileNotFoundError
+    when the training faces' source footage has gone."""
     model_dir = Path(model_dir)
     state = read_state(model_dir)
-    entries = {s: training_entries(state, s, faces) for s in "ab"}
-    frames = {s: source_frames(entries[s]) for s in "ab"}
     lm = Landmarker()
-    best, figures = {}, {}
+    settings = list(itertools.product(SHIFTS, GAINS))
+    best, figures, counts = {}, {}, {}
     for name, (side, _) in DIRECTIONS.items():
+        entries = training_entries(state, side, faces)
+        counts[side] = len(entries)
         swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
         target = "ab".index(swapper.target)
-        source_marks = np.array([e["landmarks"] for e in entries[side]], float)
-        figures[name], scores = {}, {}
-        for shift, gain in itertools.product(SHIFTS, GAINS):
-            swapper.model.cue_shift[target], swapper.model.cue_gain[target] = shift, gain
-            _, marks, _ = swap_frames(swapper, lm, frames[side], entries[side])
-            f = figures[name][f"shift {shift:g} gain {gain:g}"] = expression_figures(source_marks, marks)
-            scores[shift, gain] = f["mouth_corr"]
+        marks = np.zeros((len(settings), len(entries), 68, 2))
+        summary = SwapSummary()
+        for i, frame in iter_source_frames(entries):
+            jobs = swapper.find([frame], 0, False, summary)          # detect and align once
+            for s, (shift, gain) in enumerate(settings):
+                swapper.model.cue_shift[target], swapper.model.cue_gain[target] = shift, gain
+                out = frame.copy()
+                swapper.render([out], jobs, summary)
+                marks[s, i] = lm(out, entries[i]["bbox"])
+        source_marks = np.array([e["landmarks"] for e in entries], float)
+        figures[name] = {f"shift {shift:g} gain {gain:g}": expression_figures(source_marks, m)
+                         for (shift, gain), m in zip(settings, marks)}
+        scores = {st: figures[name][f"shift {st[0]:g} gain {st[1]:g}"]["mouth_corr"] for st in settings}
         shift, gain = max(scores, key=scores.get)
         best[name] = {"shift": shift, "gain": gain}
     update_state(model_dir, cue_shift={k: v["shift"] for k, v in best.items()},
                             cue_gain={k: v["gain"] for k, v in best.items()},
-                            cue_calibration={"faces": {s: len(entries[s]) for s in "ab"},
-                                             "figures": figures})
+                            cue_calibration={"faces": counts, "figures": figures})
     return best

@@ -73,26 +73,41 @@ def embeddings(emb: Embedder, **crops) -> dict:
     return {k: np.stack([emb.from_chip(c) for c in v]) for k, v in crops.items()}
 
 
-def source_frames(entries) -> list[np.ndarray]:
-    """The whole source frame of each face-set entry (its photo, or its frame of the video)."""
-    frames: dict = {}
+def iter_source_frames(entries):
+    """(index in entries, whole source frame) of each face-set entry (its photo, or its frame of
+    the video), streamed: one pass over each source, holding one frame at a time.
+    Raises FileNotFoundError for a source that has gone, UnreadableMedia for one that is not
+    media, and FacepairError when a video ends before a frame an entry names."""
     by_source: dict = {}
-    for e in entries:
-        by_source.setdefault(e["source"], set()).add(e.get("frame", 0))
+    for i, e in enumerate(entries):
+        by_source.setdefault(e["source"], {}).setdefault(e.get("frame", 0), []).append(i)
     for src, wanted in by_source.items():
         path = Path(src)
         if not path.exists():
             raise FileNotFoundError(src)
         if is_image(path):
-            frames[(src, 0)] = read_image(path)
+            frame = read_image(path)
+            for i in wanted.get(0, []):
+                yield i, frame
             continue
-        last = max(wanted)
-        for i, f in iter_video(path):
-            if i in wanted:
-                frames[(src, i)] = f
-            if i >= last:
+        last, seen = max(wanted), 0
+        for n, frame in iter_video(path):
+            for i in wanted.get(n, []):
+                yield i, frame
+            seen = n
+            if n >= last:
                 break
-    return [frames[(e["source"], e.get("frame", 0))] for e in entries]
+        if seen < last:
+            raise FacepairError(f"{src} ends at frame {seen}, before frame {last} of its face set "
+                                "(the video changed since extraction)")
+
+
+def source_frames(entries) -> list[np.ndarray]:
+    """The whole source frame of each face-set entry, in the entries' order (held in memory)."""
+    frames = [None] * len(entries)
+    for i, frame in iter_source_frames(entries):
+        frames[i] = frame
+    return frames
 
 
 def swap_frames(swapper: Swapper, lm: Landmarker, frames, entries):

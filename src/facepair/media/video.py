@@ -30,9 +30,21 @@ def video_info(path: Path) -> dict:
         raise UnreadableMedia(f"cannot open video {path}: {e}") from None
 
 
+def quarter_turns(rotation: float) -> int:
+    """A display matrix's counter-clockwise rotation in degrees -> quarter turns, 0 to 3 (a
+    portrait phone clip is stored landscape with 90 or -90)."""
+    return round((rotation or 0) / 90) % 4
+
+
+def upright(picture: np.ndarray, turns: int) -> np.ndarray:
+    """A decoded picture (H, W[, C]) turned as its display matrix says (`turns` counter-clockwise)."""
+    return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+
+
 def iter_video(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, RGB frame) for every `every`-th frame. A stream that breaks part-way ends
-    with a warning after the frames that decoded (a truncated file still gives what it has)."""
+    """(frame index, RGB frame, upright as displayed) for every `every`-th frame. A stream that
+    breaks part-way ends with a warning after the frames that decoded (a truncated file still
+    gives what it has)."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
@@ -47,7 +59,7 @@ def iter_video(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
             for frame in container.decode(stream):
                 i += 1
                 if i % every == 0:
-                    yield i, frame.to_ndarray(format="rgb24")
+                    yield i, upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
         except av.error.FFmpegError as e:
             if i < 0:
                 raise UnreadableMedia(f"cannot decode video {path}: {e}") from None
@@ -113,6 +125,17 @@ class VideoReader:
         if end is not None and self.total:
             self.total = min(self.total, int(round(end * self.fps)))
         self.frames = 0                                 # video frames given so far
+        self.turns = self._turns()                      # display rotation (portrait phone clips)
+
+    def _turns(self) -> int:
+        """The quarter turns of the first frame's display matrix (read ahead in a second open)."""
+        with contextlib.suppress(av.error.FFmpegError, StopIteration), av.open(str(self.path)) as c:
+            return quarter_turns(next(c.decode(c.streams.video[0])).rotation)
+        return 0
+
+    def picture(self, frame) -> np.ndarray:
+        """A decoded frame as RGB, upright as displayed."""
+        return upright(frame.to_ndarray(format="rgb24"), self.turns)
 
     def _wanted(self, frames):
         for f in frames:
@@ -167,9 +190,18 @@ def _fits(fmt: str, stream) -> bool:
         return False
 
 
+def _turn_i420(buf: np.ndarray, turns: int) -> np.ndarray:
+    """A yuv420p picture in its (H * 3/2, W) layout turned `turns` quarter turns, each plane alone."""
+    h, w = buf.shape[0] * 2 // 3, buf.shape[1]
+    flat = buf.reshape(-1)
+    planes = [flat[:h * w].reshape(h, w), flat[h * w:h * w * 5 // 4].reshape(h // 2, w // 2),
+              flat[h * w * 5 // 4:].reshape(h // 2, w // 2)]
+    return np.concatenate([np.rot90(p, turns).ravel() for p in planes]).reshape(w * 3 // 2, h)
+
+
 class VideoWriter:
-    """H.264 video of a VideoReader's frames: the same size, frame rate and timestamps (yuv420p,
-    or yuv444p where a side is odd), every audio stream of the reader copied untouched (one the
+    """H.264 video of a VideoReader's frames: the same size, frame rate, timestamps and display
+    rotation (yuv420p, or yuv444p where a side is odd), every audio stream of the reader copied untouched (one the
     container refuses, say PCM going into .mp4, is re-encoded as AAC, with a warning), and a
     comment in the container's metadata."""
 
@@ -185,6 +217,9 @@ class VideoWriter:
         self.video.pix_fmt = "yuv420p" if self.yuv420 else "yuv444p"
         self.video.time_base = vin.time_base
         self.video.options = {"crf": str(crf), "preset": "veryfast"}
+        self.turns = reader.turns                     # pictures come upright: stored as the input
+        if self.turns:
+            self.video.set_display_rotation(90 * self.turns if self.turns < 3 else -90)
         self.audio = {}                               # input stream index -> (output stream, copy?)
         for s in reader.audio:
             if _fits(fmt, s):
@@ -197,8 +232,10 @@ class VideoWriter:
                 self.audio[s.index] = (out, False)
 
     def write(self, picture: np.ndarray, like) -> None:
-        """One frame at the timestamp of the decoded frame `like`: `picture` is YUV 4:2:0 in
-        yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
+        """One frame at the timestamp of the decoded frame `like`: `picture` is upright (as the
+        reader gave it), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
+        if self.turns:
+            picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
         frame.pts, frame.time_base = like.pts, like.time_base
         for packet in self.video.encode(frame):

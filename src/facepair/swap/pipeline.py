@@ -96,7 +96,11 @@ class Swapper:
     # -- a batch of frames -------------------------------------------------------------------
     def process(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary):
         """Swap the faces of a list of frames in place."""
-        jobs = []                                     # (frame number in batch, transform, crop, marks)
+        self.render(frames, self.find(frames, first_index, video, summary), summary)
+
+    def find(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary) -> list:
+        """The faces to swap: (frame number in the list, transform, aligned crop, 68 landmarks)."""
+        jobs = []
         for k, frame in enumerate(frames):
             found = self.tracker.landmarks(frame, first_index + k, video)
             if not found:
@@ -107,6 +111,10 @@ class Swapper:
                 m = align.align_transform(marks, self.size, self.padding) if self.aligned else \
                     align.box_transform((*marks.min(0), *marks.max(0)), self.size)
                 jobs.append((k, m, align.warp_crop(frame, m, self.size), marks))
+        return jobs
+
+    def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary):
+        """The faces `find` gave through the model, blended into the frames in place."""
         if not jobs:
             return
         t = time.perf_counter()
@@ -200,7 +208,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             if kind == "audio":
                 dst.copy(item)
                 continue
-            pending.append((item, item.to_ndarray(format="rgb24")))
+            pending.append((item, src.picture(item)))
             t_io["decode"] += time.perf_counter() - t
             if len(pending) >= swapper.opts.batch:
                 flush()

@@ -29,34 +29,44 @@ class Side:
     val_marks: np.ndarray
 
 
-def holdout(n: int, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+def holdout(n: int, cfg: TrainConfig, val: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(training indices, validation indices) of n faces in video order.
 
     Validation is `val_blocks` contiguous blocks spread evenly over the faces, so it samples the
     whole footage (one block at the end can catch a speaker who hardly moves). Neighbouring video
     frames are near-duplicates, so a random split would leak them into training; for the same
-    reason `val_gap` faces either side of each block are left out of training too."""
-    n_val = min(cfg.val_max, max(1, round(n * cfg.val_fraction))) if n >= 4 else 0
-    if n_val == 0:
+    reason `val_gap` faces either side of each validation face are left out of training too.
+    `val`: validation indices kept from earlier (a resume); only the gaps are made here."""
+    if val is None:
+        n_val = min(cfg.val_max, max(1, round(n * cfg.val_fraction))) if n >= 4 else 0
+        k = max(1, min(cfg.val_blocks, n_val))
+        sizes = np.diff(np.linspace(0, n_val, k + 1).round().astype(int))
+        starts = [int(np.clip(round((j + 0.5) * n / k - size / 2), 0, n - size)) for j, size in enumerate(sizes)]
+        val = np.array([i for start, size in zip(starts, sizes) for i in range(start, start + size)], int)
+    if len(val) == 0:
         return np.arange(n), np.arange(0)
-    k = max(1, min(cfg.val_blocks, n_val))
-    sizes = np.diff(np.linspace(0, n_val, k + 1).round().astype(int))
-    gap = min(cfg.val_gap, n // (20 * k))          # the gaps cost at most a tenth of the faces
-    val, drop = [], np.zeros(n, bool)
-    for j, size in enumerate(sizes):
-        start = int(np.clip(round((j + 0.5) * n / k - size / 2), 0, n - size))
-        val.extend(range(start, start + size))
-        drop[max(0, start - gap):start + size + gap] = True
-    return np.flatnonzero(~drop), np.array(val)
+    gap = min(cfg.val_gap, n // (20 * max(1, min(cfg.val_blocks, len(val)))))   # at most a tenth of the faces
+    drop = np.zeros(n, bool)
+    for i in val:
+        drop[max(0, i - gap):i + gap + 1] = True
+    return np.flatnonzero(~drop), np.asarray(val)
 
 
-def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world: int = 1) -> Side:
+def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world: int = 1,
+              val_files: list[str] | None = None) -> Side:
+    """One side's faces, split. `val_files`: the validation faces of an earlier run (a resume),
+    which stay held out whatever changed in the face sets; where none of them is left, the faces
+    are split anew."""
     images, entries, sets = load_faces(folders, size)
     marks = crop_marks(entries)
-    train, val = holdout(len(images), cfg)
-    val_files = [f"{entries[i]['faceset']}/{entries[i]['file']}" for i in val]
-    return Side(train=images[train][rank::world], val=images[val], val_files=val_files, sets=sets,
-                marks=marks[train][rank::world], val_marks=marks[val])
+    keys = [f"{e['faceset']}/{e['file']}" for e in entries]
+    kept = None
+    if val_files:
+        wanted = set(val_files)
+        kept = np.array([i for i, k in enumerate(keys) if k in wanted], int)
+    train, val = holdout(len(images), cfg, kept if kept is not None and len(kept) else None)
+    return Side(train=images[train][rank::world], val=images[val], val_files=[keys[i] for i in val],
+                sets=sets, marks=marks[train][rank::world], val_marks=marks[val])
 
 
 def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple[int, ...]):

@@ -143,16 +143,27 @@ def train(opts: TrainOptions) -> TrainResult:
     if geometry["size"] != mcfg.size:
         raise FacepairError(f"face set {opts.a[0]} has {geometry['size']} px faces; preset "
                             f"'{preset.name}' needs {mcfg.size} px (extract with --size {mcfg.size})")
-    side_a = load_side(opts.a, mcfg.size, tcfg, rank, world)
-    side_b = load_side(opts.b, mcfg.size, tcfg, rank, world)
+    # a resume keeps the seed and the validation faces it started with, whatever the flags say
+    seed = saved.get("seed", 0) if saved else (opts.seed or 0)
+    if saved and opts.seed is not None and opts.seed != seed:
+        warnings.warn(f"--seed {opts.seed} ignored: model {model_dir} goes on with its seed {seed}")
+    held = (saved or {}).get("validation", {})
+    side_a = load_side(opts.a, mcfg.size, tcfg, rank, world, held.get("a"))
+    side_b = load_side(opts.b, mcfg.size, tcfg, rank, world, held.get("b"))
     if len(side_a.train) == 0 or len(side_b.train) == 0:
         raise FacepairError("each side needs more faces to train on (found too few)")
     if saved:
         for side, s in (("a", side_a), ("b", side_b)):
             old = {f["path"]: f["fingerprint"] for f in saved["facesets"][side]}
-            if old != {f["path"]: f["fingerprint"] for f in s.sets}:
-                warnings.warn(f"face sets of side {side.upper()} differ from those this model "
-                              "was trained on so far; training goes on with the new ones")
+            if old == {f["path"]: f["fingerprint"] for f in s.sets}:
+                continue
+            before = set(held.get(side, []))
+            kept = len(before & set(s.val_files))
+            warnings.warn(f"face sets of side {side.upper()} changed since this model last trained: " + (
+                f"its {kept} validation faces still there stay held out ({len(before) - kept} gone) "
+                "and every other face trains" if kept else
+                f"none of its {len(before)} validation faces is there, so the faces were split anew "
+                f"({len(s.val_files)} held out)"))
 
     # --- model, optimizer, precision, distribution --------------------------------------------
     if world > 1 and not dist.is_initialized():
@@ -162,7 +173,7 @@ def train(opts: TrainOptions) -> TrainResult:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     precision = resolve_precision(opts.precision, device)
-    torch.manual_seed(opts.seed)
+    torch.manual_seed(seed)
     core = FacePair(mcfg)
     opt_ = torch.optim.Adam(core.parameters(), lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2))
     disc = opt_d = None
@@ -224,7 +235,7 @@ def train(opts: TrainOptions) -> TrainResult:
     state = dict({k: v for k, v in (saved or {}).items()
                   if not k.startswith("cue_") and k != "salt"},      # stale, or renamed
                  preset=preset.name, model_config=config_to_dict(mcfg),
-                 train_config=config_to_dict(tcfg), seed=opts.seed, precision=precision,
+                 train_config=config_to_dict(tcfg), seed=seed, precision=precision,
                  faces={k: geometry[k] for k in ("size", "padding", "aligned", "detector", "template")},
                  facesets={"a": side_a.sets, "b": side_b.sets},
                  validation={"a": side_a.val_files, "b": side_b.val_files}, reshuffles=reshuffles)
@@ -273,7 +284,7 @@ def train(opts: TrainOptions) -> TrainResult:
     # --- the loop -----------------------------------------------------------------------------
     target = opts.steps
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
-    batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, reshuffles, workers=opts.workers,
+    batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles, workers=opts.workers,
                       pin=device.type == "cuda", marks=bool(mcfg.cue_points))
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
@@ -328,7 +339,7 @@ def train(opts: TrainOptions) -> TrainResult:
                 last_saved[0] = step
                 state["reshuffles"] = reshuffles
                 batches.close()
-                batches = Batches(side_a, side_b, batch_local, tcfg, opts.seed, reshuffles,
+                batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles,
                                   workers=opts.workers, pin=device.type == "cuda",
                                   marks=bool(mcfg.cue_points))
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]

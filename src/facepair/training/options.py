@@ -23,7 +23,7 @@ class TrainOptions:
     precision: str = "auto"
     compile: bool = False
     workers: int = 1
-    seed: int = 0
+    seed: int | None = None             # a new model: 0; a resume keeps the model's own
     flip: bool | None = None
     affine: bool | None = None
     color: bool | None = None
