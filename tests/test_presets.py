@@ -101,7 +101,7 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr
-    r = run_cli("evaluate", "--model", model, "--crops-only", "--json", tmp_path / "e.json")
+    r = run_cli("evaluate", "--model", model, "--crops-only", "--max-faces", 16, "--json", tmp_path / "e.json")
     assert r.returncode == 0, r.stderr
     figures = json.loads((tmp_path / "e.json").read_text())
     assert figures["preset"] == "mouth" and figures["faces_a"] > 0 and "id_rate_a2b" in figures

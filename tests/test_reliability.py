@@ -26,7 +26,7 @@ from facepair.training import checkpoint
 from facepair.training.losses import make_loss
 from facepair.training.step import train_step
 
-from conftest import BIDEN_PHOTO, OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
+from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, group_photo, run_cli
 
 
 class Crash(BaseException):
@@ -306,20 +306,13 @@ def test_signing_identity_is_never_replaced_and_made_once(tmp_path):
 
 def test_extract_identity_finds_you_when_you_are_not_the_largest_face(tmp_path):
     """A group picture: Biden large, Obama small. --identity obama.jpg keeps Obama's face."""
-    from facepair.media.image import read_image
-    big, small = read_image(BIDEN_PHOTO), read_image(OBAMA_PHOTOS / "obama2.jpg")
-    big = cv2.resize(big, (round(big.shape[1] * 900 / big.shape[0]), 900))        # face ~127 px
-    small = cv2.resize(small, (round(small.shape[1] * 280 / small.shape[0]), 280))  # face ~72 px
-    canvas = np.full((900, big.shape[1] + small.shape[1], 3), 128, np.uint8)
-    canvas[:, :big.shape[1]] = big
-    canvas[300:580, big.shape[1]:] = small
     group = tmp_path / "group.png"
-    cv2.imwrite(str(group), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    split = group_photo(group)
     r = run_cli("extract", group, "-o", tmp_path / "me", "--identity", OBAMA_PHOTOS / "obama.jpg",
                 "--detect-size", 0, "--quiet")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "me/faceset.json").read_text())
-    assert len(meta["faces"]) == 1 and meta["faces"][0]["bbox"][0] >= big.shape[1]    # the right one
+    assert len(meta["faces"]) == 1 and meta["faces"][0]["bbox"][0] >= split    # the right one
     boxes = [f["bbox"] for f in json.loads((tmp_path / "me/faceset.json").read_text())["faces"]]
     assert boxes[0][2] - boxes[0][0] < 100                     # the smaller face of the two
 

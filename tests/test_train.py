@@ -30,7 +30,7 @@ def _weights(model):
 
 def test_a_few_steps_lower_both_losses(extracted, tmp_path):
     model = tmp_path / "m"
-    r = run_cli("train", *_sets(extracted), "--model", model, "--preset", "seed", "--steps", 16, "--batch-size", 16,
+    r = run_cli("train", *_sets(extracted), "--model", model, "--preset", "seed", "--steps", 16, "--batch-size", 8,
                 "--lr", "2e-4", "--preview-every", 16, "--quiet")
     assert r.returncode == 0, r.stderr
     rows = _log(model)
@@ -47,7 +47,7 @@ def test_a_few_steps_lower_both_losses(extracted, tmp_path):
 
 
 def test_resume_continues_with_identical_weights(extracted, tmp_path):
-    common = [*_sets(extracted), "--batch-size", 8, "--save-every", 2, "--quiet"]
+    common = [*_sets(extracted), "--batch-size", 8, "--save-every", 2, "--calibrate-faces", 0, "--quiet"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert run_cli("train", *common, "--model", straight, "--steps", 4).returncode == 0
     assert run_cli("train", *common, "--model", resumed, "--steps", 2).returncode == 0
@@ -109,7 +109,7 @@ def test_sigterm_saves_a_checkpoint(extracted, tmp_path):
 def test_mismatched_preset_and_missing_faceset_are_one_line(extracted, tmp_path):
     model = tmp_path / "m"
     assert run_cli("train", *_sets(extracted), "--model", model, "--steps", 1, "--batch-size", 4,
-                   "--quiet").returncode == 0
+                   "--calibrate-faces", 0, "--quiet").returncode == 0
     state = json.loads((model / "state.json").read_text())
     (model / "state.json").write_text(json.dumps(dict(state, preset="other")))
     r = run_cli("train", *_sets(extracted), "--model", model, "--preset", "seed", "--steps", 2)

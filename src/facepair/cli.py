@@ -8,6 +8,7 @@ import sys
 import warnings
 
 from .errors import FacepairError
+from .evaluate import EVAL_FACES
 
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
 
@@ -209,7 +210,8 @@ def _add_evaluate(sub):
     p.add_argument("--model", required=True, metavar="MODEL_DIR")
     p.add_argument("--a", nargs="+", metavar="FACESET", help="face sets of A to evaluate on")
     p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
-    p.add_argument("--max-faces", type=_number(int, 1), default=128, help="faces per side, evenly sampled (default: 128)")
+    p.add_argument("--max-faces", type=_number(int, 1), default=EVAL_FACES,
+                   help=f"faces per side, evenly sampled (default: {EVAL_FACES})")
     p.add_argument("--video", metavar="FILE", help="also measure temporal flicker swapping this video")
     p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b", help="--video: swap direction")
     p.add_argument("--video-seconds", type=_number(float, above=0), default=4.0, help="--video: seconds to swap (default: 4)")
@@ -251,13 +253,17 @@ def _add_demo(sub):
                    "demo again on the same folder trains further")
     p.add_argument("--calibrate-faces", type=_number(int, 0), default=T.calibrate_faces, metavar="N",
                    help="as in train: frames per side measuring the landmark cue's swap setting")
+    p.add_argument("--eval-faces", type=_number(int, 1), default=EVAL_FACES, metavar="N",
+                   help=f"as evaluate's --max-faces: faces per side scored (default: {EVAL_FACES}; "
+                   "fewer is faster, the figures less precise)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(a):
     from .demo import demo
-    demo(a.output, a.minutes, progress=not a.quiet, calibrate_faces=a.calibrate_faces)
+    demo(a.output, a.minutes, progress=not a.quiet, calibrate_faces=a.calibrate_faces,
+         eval_faces=a.eval_faces)
 
 
 def _add_verify(sub):

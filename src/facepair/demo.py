@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import FacepairError
+from .evaluate import EVAL_FACES
 from .training.options import TrainOptions
 
 DEFAULT_MINUTES = 10.0        # `make demo` stays within 15 minutes on 2 CPU cores
@@ -92,7 +93,8 @@ def find_samples() -> Path:
 
 
 def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = None,
-         progress: bool = True, calibrate_faces: int = TrainOptions.calibrate_faces) -> dict:
+         progress: bool = True, calibrate_faces: int = TrainOptions.calibrate_faces,
+         eval_faces: int = EVAL_FACES) -> dict:
     from .api import evaluate, extract, swap, train
     from .evaluate import report
     from .model.presets import DEFAULT_PRESET
@@ -123,7 +125,7 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
     print(swap(address, out / "model", out / "swap.mp4",
                SwapOptions(duration=SWAP_SECONDS, progress=progress)))
     print("[4/4] evaluating")
-    res = evaluate(out / "model", video=address, video_seconds=4.0)
+    res = evaluate(out / "model", video=address, video_seconds=4.0, max_faces=eval_faces)
     print(report.format_table(res))
     report.write_json(res, out / "metrics.json")
     report.write_html(res, out / "report.html")

@@ -37,6 +37,7 @@ from ..model.store import load_model
 from ..runtime import inference_autocast, resolve_device
 from ..swap.options import SwapOptions
 from ..swap.pipeline import Swapper, swap
+from . import EVAL_FACES
 from .frames import embeddings, held_out_faces, landmarks_on_crops, run_model, source_frames, swap_frames
 from .metrics import expression_figures, identity, reconstruction
 
@@ -101,7 +102,7 @@ def video_flicker(model_dir, video, direction: str, seconds: float) -> dict:
 
 
 def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
-             max_faces: int = 128, video_seconds: float = 4.0, device: str = "auto",
+             max_faces: int = EVAL_FACES, video_seconds: float = 4.0, device: str = "auto",
              frames: bool = True) -> dict:
     """Every figure as a flat dict (see the module docstring)."""
     dev = resolve_device(device)
