@@ -29,7 +29,7 @@ def group_photo(dst: Path, blur_small: bool = False) -> int:
     big = cv2.resize(big, (round(big.shape[1] * 900 / big.shape[0]), 900))
     small = cv2.resize(small, (round(small.shape[1] * 280 / small.shape[0]), 280))
     if blur_small:
-        small = cv2.GaussianBlur(small, (0, 0), 2.5)
+        small = cv2.GaussianBlur(small, (0, 0), 5)
     canvas = np.full((900, big.shape[1] + small.shape[1], 3), 128, np.uint8)
     canvas[:, :big.shape[1]] = big
     canvas[300:580, big.shape[1]:] = small

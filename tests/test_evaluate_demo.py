@@ -21,7 +21,7 @@ FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b"
 
 def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     r = run_cli("evaluate", "--model", trained_model, "--json", tmp_path / "m.json", "--html",
-                tmp_path / "r/report.html", "--video", ADDRESS, "--video-seconds", 1, "--max-faces", 24)
+                tmp_path / "r/report.html", "--video", ADDRESS, "--video-seconds", 1, "--max-faces", 12)
     assert r.returncode == 0, r.stderr
     figures = json.loads((tmp_path / "m.json").read_text())
     assert FIGURES <= set(figures)
@@ -49,7 +49,7 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
 
 def test_short_demo_produces_all_files(tmp_path):
     out = tmp_path / "demo"
-    r = run_cli("demo", "-o", out, "--minutes", 0.5, "--quiet", "--calibrate-faces", 8, "--eval-faces", 16,
+    r = run_cli("demo", "-o", out, "--minutes", 0.5, "--quiet", "--calibrate-faces", 8, "--eval-faces", 12, "--swap-seconds", 2,
                 env=dict(os.environ, FACEPAIR_SAMPLES=str(DATA)))
     assert r.returncode == 0, r.stderr[-2000:]
     for name in ("swap.mp4", "report.html", "metrics.json", "model/state.json"):

@@ -43,11 +43,13 @@ def test_extract_keeps_the_largest_face_unless_told_and_filters_small_and_blurry
     widths = sorted(f["bbox"][2] - f["bbox"][0] for f in _faces(tmp_path / "all"))
     s = run(group, "big", all_faces=True, min_size=(widths[0] + widths[1]) / 2)
     assert len(_faces(tmp_path / "big")) == 1 and s.rejected["too_small"] == 1
+    run(blurred, "both", all_faces=True, min_blur=0)
+    blur = {f["bbox"][0] < split: f["blur"] for f in _faces(tmp_path / "both")}
     sharp = {f["bbox"][0] < split: f["blur"] for f in _faces(tmp_path / "all")}
-    s = run(blurred, "sharp", all_faces=True, min_blur=30)
+    assert blur[False] < 0.5 * sharp[False], (blur, sharp)    # Obama's face out of focus
+    s = run(blurred, "sharp", all_faces=True, min_blur=(blur[False] + blur[True]) / 2)
     kept = _faces(tmp_path / "sharp")
-    assert sharp[False] > 30 and s.rejected["blurry"] == 1, (sharp, s.rejected)   # sharp, it passed
-    assert len(kept) == 1 and kept[0]["bbox"][0] < split
+    assert s.rejected["blurry"] == 1 and len(kept) == 1 and kept[0]["bbox"][0] < split
 
 
 def test_train_keeps_the_last_checkpoints_and_stops_on_minutes(extracted, tmp_path):
@@ -118,8 +120,10 @@ def test_mov_and_mkv_output_keep_the_video_and_audio_and_carry_the_mark(trained_
     out = tmp_path / f"out{suffix}"
     r = run_cli("swap", ADDRESS, "--model", trained_model, "-o", out, "--duration", 1, "--quiet")
     assert r.returncode == 0, r.stderr
+    with av.open(str(ADDRESS)) as c:
+        expected = round(float(c.streams.video[0].average_rate))     # one second of frames
     with av.open(str(out)) as c:
-        assert c.streams.audio and sum(1 for _ in c.decode(video=0)) == 25
+        assert c.streams.audio and sum(1 for _ in c.decode(video=0)) == expected
     r = run_cli("verify", out)
     assert r.returncode == 0 and "watermark FOUND" in r.stdout and "tag FOUND" in r.stdout, r.stdout
 

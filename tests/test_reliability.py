@@ -91,7 +91,7 @@ def test_a_crash_anywhere_in_a_save_leaves_a_loadable_checkpoint(tmp_path, monke
 def test_resume_falls_back_to_the_newest_checkpoint_that_loads(extracted, tmp_path):
     model = tmp_path / "m"
     common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
-              "--preset", "seed", "--batch-size", 8, "--save-every", 2, "--quiet"]
+              "--preset", "seed", "--batch-size", 2, "--save-every", 2, "--quiet"]
     assert run_cli("train", *common, "--steps", 4).returncode == 0
     state = json.loads((model / "state.json").read_text())
     assert state["checkpoint"].endswith("step-00000004")

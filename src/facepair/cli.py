@@ -241,7 +241,7 @@ def _run_evaluate(a):
 
 
 def _add_demo(sub):
-    from .demo import DEFAULT_MINUTES
+    from .demo import DEFAULT_MINUTES, SWAP_SECONDS
     from .training.options import TrainOptions as T
     p = sub.add_parser("demo", help="the whole pipeline on the sample footage",
                        description="Extract Obama and Reagan faces from the sample clips, train, "
@@ -256,6 +256,8 @@ def _add_demo(sub):
     p.add_argument("--eval-faces", type=_number(int, 1), default=EVAL_FACES, metavar="N",
                    help=f"as evaluate's --max-faces: faces per side scored (default: {EVAL_FACES}; "
                    "fewer is faster, the figures less precise)")
+    p.add_argument("--swap-seconds", type=_number(float, above=0), default=SWAP_SECONDS, metavar="S",
+                   help=f"seconds of the address swapped (default: {SWAP_SECONDS:g})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_run_demo)
 
@@ -263,7 +265,7 @@ def _add_demo(sub):
 def _run_demo(a):
     from .demo import demo
     demo(a.output, a.minutes, progress=not a.quiet, calibrate_faces=a.calibrate_faces,
-         eval_faces=a.eval_faces)
+         eval_faces=a.eval_faces, swap_seconds=a.swap_seconds)
 
 
 def _add_verify(sub):

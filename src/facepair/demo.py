@@ -94,7 +94,7 @@ def find_samples() -> Path:
 
 def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = None,
          progress: bool = True, calibrate_faces: int = TrainOptions.calibrate_faces,
-         eval_faces: int = EVAL_FACES) -> dict:
+         eval_faces: int = EVAL_FACES, swap_seconds: float = SWAP_SECONDS) -> dict:
     from .api import evaluate, extract, swap, train
     from .evaluate import report
     from .model.presets import DEFAULT_PRESET
@@ -121,11 +121,11 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
                                 progress=progress, calibrate_faces=calibrate_faces))
     print(result)
     address = data / "video/obama_weekly_address_720p.mp4"
-    print(f"[3/4] swapping the first {SWAP_SECONDS:g} s of the address to Reagan")
+    print(f"[3/4] swapping the first {swap_seconds:g} s of the address to Reagan")
     print(swap(address, out / "model", out / "swap.mp4",
-               SwapOptions(duration=SWAP_SECONDS, progress=progress)))
+               SwapOptions(duration=swap_seconds, progress=progress)))
     print("[4/4] evaluating")
-    res = evaluate(out / "model", video=address, video_seconds=4.0, max_faces=eval_faces)
+    res = evaluate(out / "model", video=address, video_seconds=min(4.0, swap_seconds), max_faces=eval_faces)
     print(report.format_table(res))
     report.write_json(res, out / "metrics.json")
     report.write_html(res, out / "report.html")

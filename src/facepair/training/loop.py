@@ -368,10 +368,10 @@ def train(opts: TrainOptions) -> TrainResult:
             if step % opts.save_every == 0:
                 state["train_seconds"] = state["train_seconds"] + time.monotonic() - t_run
                 t_run = time.monotonic()
-                save(step)
-                if rank == 0:
+                if rank == 0:           # the log first: a kill between leaves rows a resume drops
                     _write_log(model_dir / "log.csv", log_rows)
                     tb.flush()
+                save(step)
         if stop_signal:
             raise KeyboardInterrupt
     except KeyboardInterrupt:
@@ -404,7 +404,7 @@ def _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batche
     batches.close()
     bar.close()
     state["train_seconds"] = state["train_seconds"] + time.monotonic() - t_run
-    save(step)
     if rank == 0:
         _write_log(model_dir / "log.csv", log_rows)
         tb.close()
+    save(step)
