@@ -49,7 +49,7 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
 
 def test_short_demo_produces_all_files(tmp_path):
     out = tmp_path / "demo"
-    r = run_cli("demo", "-o", out, "--minutes", 0.5, "--quiet", "--calibrate-faces", 8, "--eval-faces", 12, "--swap-seconds", 2,
+    r = run_cli("demo", "-o", out, "--minutes", 0.2, "--quiet", "--calibrate-faces", 8, "--eval-faces", 12, "--swap-seconds", 2,
                 env=dict(os.environ, FACEPAIR_SAMPLES=str(DATA)))
     assert r.returncode == 0, r.stderr[-2000:]
     for name in ("swap.mp4", "report.html", "metrics.json", "model/state.json"):

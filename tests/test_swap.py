@@ -162,7 +162,7 @@ def test_truncated_video_gives_what_decoded(trained_model, tmp_path):
                 p.stream = s
                 dst.mux(p)
     frag = (tmp_path / "frag.mp4").read_bytes()
-    cut.write_bytes(frag[:len(frag) // 2])
+    cut.write_bytes(frag[:len(frag) // 4])
     r = run_cli("swap", cut, "--model", trained_model, "-o", tmp_path / "out.mp4", "--quiet")
     assert r.returncode == 0, r.stderr
     n = _info(tmp_path / "out.mp4")["frames"]

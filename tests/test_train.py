@@ -30,24 +30,24 @@ def _weights(model):
 
 def test_a_few_steps_lower_both_losses(extracted, tmp_path):
     model = tmp_path / "m"
-    r = run_cli("train", *_sets(extracted), "--model", model, "--preset", "seed", "--steps", 16, "--batch-size", 8,
-                "--lr", "2e-4", "--preview-every", 16, "--quiet")
+    r = run_cli("train", *_sets(extracted), "--model", model, "--preset", "seed", "--steps", 12, "--batch-size", 8,
+                "--lr", "2e-4", "--preview-every", 12, "--quiet")
     assert r.returncode == 0, r.stderr
     rows = _log(model)
-    assert [int(r["step"]) for r in rows] == list(range(1, 17))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
     for side in "ab":
         first = sum(float(r[f"loss_{side}"]) for r in rows[:3]) / 3
         last = sum(float(r[f"loss_{side}"]) for r in rows[-3:]) / 3
         assert last < 0.9 * first, (side, first, last)
     state = json.loads((model / "state.json").read_text())
-    assert state["step"] == 16 and state["preset"] == "seed"
+    assert state["step"] == 12 and state["preset"] == "seed"
     assert (model / "previews/latest.png").exists() and rows[-1]["val_loss_a"]
     assert any((model / "tb").iterdir())
     assert len(state["validation"]["a"]) > 0 and len(state["validation"]["b"]) > 0
 
 
 def test_resume_continues_with_identical_weights(extracted, tmp_path):
-    common = [*_sets(extracted), "--batch-size", 8, "--save-every", 2, "--calibrate-faces", 0, "--quiet"]
+    common = [*_sets(extracted), "--batch-size", 4, "--save-every", 2, "--calibrate-faces", 0, "--quiet"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert run_cli("train", *common, "--model", straight, "--steps", 4).returncode == 0
     assert run_cli("train", *common, "--model", resumed, "--steps", 2).returncode == 0
