@@ -7,6 +7,8 @@ frame count and timestamps, and its audio copied as is. Frames stream through in
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -172,8 +174,8 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
 
 def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     """Decode, swap in batches, watermark and encode frame by frame (constant memory), the audio
-    copied; written to a hidden partial file, signed, then renamed. Ctrl-C keeps a playable file
-    of the frames done."""
+    copied; written to a hidden partial file, signed, then renamed. Ctrl-C or SIGTERM keeps a
+    playable file of the frames done."""
     src = VideoReader(inp, swapper.opts.duration)
     swapper.tracker.fps = src.fps
     tmp = out.with_name(f".{out.name}.partial{out.suffix}")
@@ -201,6 +203,19 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         bar.update(len(pending))
         pending.clear()
 
+    # Ctrl-C and SIGTERM: finish the batch under way, then close a playable file (a second
+    # Ctrl-C: at once, still closing it)
+    stop: list[int] = []
+    old_handlers = {}
+
+    def on_signal(signum, frame):
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):       # not in the main thread: leave it
+            old_handlers[sig] = signal.signal(sig, on_signal)
     interrupted, failed = False, None
     try:
         t = time.perf_counter()
@@ -212,13 +227,19 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             t_io["decode"] += time.perf_counter() - t
             if len(pending) >= swapper.opts.batch:
                 flush()
+            if stop:
+                break
             t = time.perf_counter()
         flush()
+        interrupted = bool(stop)
     except KeyboardInterrupt:
         interrupted = True
     except (av.error.FFmpegError, OSError) as e:     # the output could not be written (disk full...)
         failed = e
     finally:
+        for sig, handler in old_handlers.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
         t = time.perf_counter()
         try:
             dst.close()
