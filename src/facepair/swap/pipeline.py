@@ -8,7 +8,6 @@ frame count and timestamps, and its audio copied as is. Frames stream through in
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from ..model.presets import DIRECTIONS
 from ..model.store import load_model
 from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
+from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, MASKS, SwapOptions
 from .tracker import FaceTracker
@@ -203,19 +203,9 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         bar.update(len(pending))
         pending.clear()
 
-    # Ctrl-C and SIGTERM: finish the batch under way, then close a playable file (a second
-    # Ctrl-C: at once, still closing it)
-    stop: list[int] = []
-    old_handlers = {}
-
-    def on_signal(signum, frame):
-        if stop and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.append(signum)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):       # not in the main thread: leave it
-            old_handlers[sig] = signal.signal(sig, on_signal)
+    # Ctrl-C and SIGTERM: finish the batch under way, then close a playable file
+    requests = contextlib.ExitStack()
+    stop = requests.enter_context(stop_requests())
     interrupted, failed = False, None
     try:
         t = time.perf_counter()
@@ -237,9 +227,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     except (av.error.FFmpegError, OSError) as e:     # the output could not be written (disk full...)
         failed = e
     finally:
-        for sig, handler in old_handlers.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(sig, handler)
+        requests.close()
         t = time.perf_counter()
         try:
             dst.close()

@@ -9,7 +9,6 @@ import csv
 import hashlib
 import io
 import os
-import signal
 import time
 import warnings
 from dataclasses import replace
@@ -29,6 +28,7 @@ from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_fr
                              config_to_dict, get_preset)
 from ..model.store import STATE, load_weights, read_state, update_state
 from ..runtime import autocast, resolve_device, resolve_precision, to_tensor
+from ..stopping import stop_requests
 from . import checkpoint, previews
 from .data import Batches, cue_stats, load_side
 from .losses import make_loss, region_weights
@@ -292,17 +292,8 @@ def train(opts: TrainOptions) -> TrainResult:
     t_run = t_begin = time.monotonic()
     t_prev, ips, losses, extra = t_run, 0.0, [None, None], {}
     # Ctrl-C and SIGTERM: finish the step under way, save once, exit 130 (a second Ctrl-C: now)
-    stop_signal: list[int] = []
-    old_handlers = {}
-
-    def on_signal(signum, frame):
-        if stop_signal and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop_signal.append(signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(ValueError):       # not in the main thread: leave it
-            old_handlers[sig] = signal.signal(sig, on_signal)
+    requests = contextlib.ExitStack()
+    stop_signal = requests.enter_context(stop_requests())
 
     def done() -> bool:
         stop = bool(stop_signal) or (target is not None and step >= target) or \
@@ -378,9 +369,7 @@ def train(opts: TrainOptions) -> TrainResult:
         _finish(state, t_run, step, save, rank, model_dir, log_rows, tb, bar, batches)
         raise Interrupted(f"interrupted at step {step}; checkpoint saved in {model_dir}") from None
     finally:
-        for sig, handler in old_handlers.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(sig, handler)
+        requests.close()
     seconds = time.monotonic() - t_begin
     if step % opts.preview_every:
         extra = validate_and_preview(step)

@@ -1,0 +1,31 @@
+"""Ctrl-C and SIGTERM as a request to stop at the next safe point: a long stage (train, swap)
+finishes the unit of work under way, saves what it has, and exits 130. A second Ctrl-C stops at
+once (the stage still saves)."""
+from __future__ import annotations
+
+import contextlib
+import signal
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """Yields a list that gains the signal's number on Ctrl-C or SIGTERM (non-empty: stop at the
+    next safe point); a second Ctrl-C raises KeyboardInterrupt where the code is. Outside the
+    main thread the handlers are left as they are (the list then stays empty)."""
+    stop: list[int] = []
+
+    def on_signal(signum, frame):
+        if stop and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.append(signum)
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):        # not the main thread
+            old[sig] = signal.signal(sig, on_signal)
+    try:
+        yield stop
+    finally:
+        for sig, handler in old.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
