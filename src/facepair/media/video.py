@@ -201,9 +201,9 @@ def _turn_i420(buf: np.ndarray, turns: int) -> np.ndarray:
 
 class VideoWriter:
     """H.264 video of a VideoReader's frames: the same size, frame rate, timestamps and display
-    rotation (yuv420p, or yuv444p where a side is odd), every audio stream of the reader copied untouched (one the
-    container refuses, say PCM going into .mp4, is re-encoded as AAC, with a warning), and a
-    comment in the container's metadata."""
+    rotation (yuv420p, or yuv444p where a side is odd), every audio stream of the reader copied
+    untouched (one the container refuses, say PCM going into .mp4, is re-encoded as AAC, with a
+    warning), and a comment in the container's metadata."""
 
     def __init__(self, path, reader: VideoReader, crf: int, comment: str = ""):
         fmt = FORMATS.get(Path(path).suffix.lower(), "mp4")

@@ -41,11 +41,13 @@ def holdout(n: int, cfg: TrainConfig, val: np.ndarray | None = None) -> tuple[np
         n_val = min(cfg.val_max, max(1, round(n * cfg.val_fraction))) if n >= 4 else 0
         k = max(1, min(cfg.val_blocks, n_val))
         sizes = np.diff(np.linspace(0, n_val, k + 1).round().astype(int))
-        starts = [int(np.clip(round((j + 0.5) * n / k - size / 2), 0, n - size)) for j, size in enumerate(sizes)]
+        starts = [int(np.clip(round((j + 0.5) * n / k - size / 2), 0, n - size))
+                  for j, size in enumerate(sizes)]
         val = np.array([i for start, size in zip(starts, sizes) for i in range(start, start + size)], int)
     if len(val) == 0:
         return np.arange(n), np.arange(0)
-    gap = min(cfg.val_gap, n // (20 * max(1, min(cfg.val_blocks, len(val)))))   # at most a tenth of the faces
+    blocks = max(1, min(cfg.val_blocks, len(val)))
+    gap = min(cfg.val_gap, n // (20 * blocks))         # the gaps cost at most a tenth of the faces
     drop = np.zeros(n, bool)
     for i in val:
         drop[max(0, i - gap):i + gap + 1] = True
