@@ -67,10 +67,9 @@ def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str 
                 swapper.render([out], jobs, summary)
                 marks[s, i] = lm(out, entries[i]["bbox"])
         source_marks = np.array([e["landmarks"] for e in entries], float)
-        figures[name] = {f"shift {shift:g} gain {gain:g}": expression_figures(source_marks, m)
-                         for (shift, gain), m in zip(settings, marks)}
-        scores = {st: figures[name][f"shift {st[0]:g} gain {st[1]:g}"]["mouth_corr"] for st in settings}
-        shift, gain = max(scores, key=scores.get)
+        measured = [expression_figures(source_marks, m) for m in marks]
+        figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(settings, measured)}
+        (shift, gain), _ = max(zip(settings, measured), key=lambda p: p[1]["mouth_corr"])
         best[name] = {"shift": shift, "gain": gain}
     update_state(model_dir, cue_shift={k: v["shift"] for k, v in best.items()},
                             cue_gain={k: v["gain"] for k, v in best.items()},
