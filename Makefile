@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup test bench demo clean
+.PHONY: setup browser test bench demo ui clean
 
 setup: $(VENV)/.installed
 
@@ -16,12 +16,30 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: setup
+# The browser the UI tests drive: Debian's chromium, installed when missing and this machine can
+# (root or password-less sudo, with apt-get). Otherwise a loud line; the browser tests then skip,
+# except under CI=true, where they fail.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (for the UI's browser tests) ..."; \
+	    $$SUDO apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null || \
+	    echo "*** chromium could not be installed: the UI's browser tests will not run ***"; \
+	  else echo "*** no chromium, and no root/apt-get to install it: the UI's browser tests will not run ***"; fi; }
+
+test: setup browser
 	$(PY) -m pytest -q
 
 # the whole pipeline on the sample footage: writes demo/swap.mp4, demo/report.html, demo/model/
 demo: setup
 	$(PY) -m facepair demo -o demo
+
+# the local web app on http://127.0.0.1:7860/ (work folder ./facepair-work)
+ui: setup
+	$(PY) -m facepair ui
 
 bench: setup
 	$(PY) benchmarks/extract_speed.py

@@ -68,3 +68,42 @@ def verify(paths) -> list:
     """Is each file one of ours? -> [Verdict] (watermark, tag, C2PA manifest)."""
     from .provenance.verify import verify_file
     return [verify_file(p) for p in paths]
+
+
+def presets() -> list[dict]:
+    """The training presets, default first: [{name, description, default}]."""
+    from .model.presets import DEFAULT_PRESET, PRESETS
+    return sorted(({"name": p.name, "description": p.description, "default": p.name == DEFAULT_PRESET}
+                   for p in PRESETS.values()), key=lambda p: not p["default"])
+
+
+def faces(faceset) -> dict:
+    """A face set's index (faceset.json: size, faces with file, source, frame, landmarks...)."""
+    from .faces.faceset import load_index
+    return load_index(Path(faceset))
+
+
+def remove_faces(faceset, files) -> int:
+    """Drop faces (their `file` entries, e.g. "faces/000012.png") from a face set -> count dropped."""
+    from .faces.faceset import remove
+    return remove(Path(faceset), files)
+
+
+def model_info(model_dir) -> dict:
+    """A trained model's state.json (preset, step, face sets, validation faces, cue setting)."""
+    from .model.store import read_state
+    return read_state(Path(model_dir))
+
+
+def still(video, seconds: float, output) -> Path:
+    """The frame of a video shown at `seconds`, written as an image (a source frame, unlabelled:
+    nothing in it is synthetic) -> the output path."""
+    from .errors import FacepairError, UnreadableMedia
+    from .media.image import write_image
+    from .media.video import frame_at
+    try:
+        rgb = frame_at(Path(video), seconds)
+    except UnreadableMedia as e:
+        raise FacepairError(str(e)) from None
+    write_image(Path(output), rgb)
+    return Path(output)

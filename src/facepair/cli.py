@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from .errors import FacepairError
 from .evaluate import EVAL_FACES
@@ -71,6 +72,7 @@ def _add_extract(sub):
                    help="detect on a copy whose longer side is at most this many px; landmarks "
                    "use full resolution; 0 = detect at full size (default: 480)")
     p.add_argument("--append", action="store_true", help="add to an existing face set")
+    p.add_argument("--json", metavar="FILE", help="also write the summary (counts, rejections) as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_extract)
 
@@ -83,6 +85,9 @@ def _run_extract(a):
                       min_blur=a.min_blur, detect_size=a.detect_size, append=a.append,
                       progress=not a.quiet)
     print(summary)
+    if a.json:
+        from .media.files import atomic_write_json
+        atomic_write_json(a.json, summary.to_dict())
 
 
 def _add_train(sub):
@@ -303,6 +308,32 @@ def _run_verify(a):
         raise SystemExit(1)
 
 
+def _add_ui(sub):
+    from .ui import DEFAULT_UPLOAD_MB
+    p = sub.add_parser("ui", help="a local web app for the whole workflow (faces, train, swap, verify, report)",
+                       description="Start the local web app and print its address. It works in "
+                       "one work folder: footage is uploaded or put there, and face sets, models, "
+                       "swaps and reports are written there. Ctrl-C stops it.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; another "
+                   "address lets other machines in, with no login)")
+    p.add_argument("--port", type=_number(int, 1, 65535), default=7860, help="default: 7860")
+    p.add_argument("--workdir", default="facepair-work", metavar="DIR",
+                   help="the work folder (default: ./facepair-work, created when missing)")
+    p.add_argument("--max-upload-mb", type=_number(float, above=0), default=DEFAULT_UPLOAD_MB,
+                   metavar="MB", help=f"largest file the page may upload (default: {DEFAULT_UPLOAD_MB})")
+    p.set_defaults(run=_run_ui)
+
+
+def _run_ui(a):
+    from .ui.server import serve
+    try:
+        Path(a.workdir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FacepairError(f"cannot make the work folder {a.workdir}: {e}") from None
+    serve(Path(a.workdir), a.host, a.port, a.max_upload_mb)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser = _Parser(
@@ -316,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_verify(sub)
     _add_demo(sub)
+    _add_ui(sub)
     return parser
 
 

@@ -82,6 +82,21 @@ def load_faces(folders: list[Path], size: int | None = None) -> tuple[np.ndarray
     return np.stack(images), entries, sets
 
 
+def remove(folder: Path, files) -> int:
+    """Drop faces (by their `file` entries) from a face set -> how many were dropped. The index
+    is rewritten first (atomically), then the crops deleted: a kill between leaves stray crops
+    that no index names, never an index naming missing crops."""
+    folder, names = Path(folder), set(files)
+    meta = load_index(folder)
+    kept = [f for f in meta["faces"] if f["file"] not in names]
+    dropped = [f["file"] for f in meta["faces"] if f["file"] in names]
+    if dropped:
+        save_index(folder, dict(meta, faces=kept))
+        for name in dropped:
+            (folder / name).unlink(missing_ok=True)
+    return len(dropped)
+
+
 def crop_marks(entries) -> np.ndarray:
     """(N, 68, 2) float32: each face-set entry's landmarks mapped into its crop."""
     return np.array([align.map_points(np.array(e["transform"]), np.array(e["landmarks"], float))

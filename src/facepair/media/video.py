@@ -66,6 +66,28 @@ def iter_video(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
             warnings.warn(f"{path}: decoding stopped after frame {i} ({e}); kept what decoded")
 
 
+def frame_at(path: Path, seconds: float) -> np.ndarray:
+    """The RGB frame shown at `seconds` (upright), or the last one when the video is shorter.
+    Seeks to the keyframe before, then decodes forward."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UnreadableMedia(f"no video stream in {path}")
+            stream = container.streams.video[0]
+            if seconds > 0 and stream.time_base:
+                container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
+            last = None
+            for frame in container.decode(stream):
+                last = frame
+                if frame.time is not None and frame.time + 0.5 / float(stream.average_rate or 30) >= seconds:
+                    break
+            if last is None:
+                raise UnreadableMedia(f"no frame decoded from {path}")
+            return upright(last.to_ndarray(format="rgb24"), quarter_turns(last.rotation))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UnreadableMedia(f"cannot read video {path}: {e}") from None
+
+
 def prefetch(it: Iterable, depth: int = 8) -> Iterator:
     """Run an iterator in a background thread (decoding overlaps detection: PyAV and OpenCV
     release the GIL). Exceptions are re-raised in the consumer."""

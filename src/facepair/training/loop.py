@@ -363,6 +363,8 @@ def train(opts: TrainOptions) -> TrainResult:
                     _write_log(model_dir / "log.csv", log_rows)
                     tb.flush()
                 save(step)
+            elif step % opts.preview_every == 0 and rank == 0:   # watchers see the curve grow
+                _write_log(model_dir / "log.csv", log_rows)
         if stop_signal:
             raise KeyboardInterrupt
     except KeyboardInterrupt:

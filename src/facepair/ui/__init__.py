@@ -1,0 +1,4 @@
+"""The local web app (`facepair ui`): server.py (routes over the work folder), jobs.py (long
+stages as background `facepair` commands), static/ (the page)."""
+
+DEFAULT_UPLOAD_MB = 2048     # the largest file the page may upload (facepair ui --max-upload-mb)

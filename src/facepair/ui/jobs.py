@@ -1,0 +1,119 @@
+"""Long stages (extract, train, swap, evaluate) as background jobs of the web app. Each job is the
+`facepair` command itself in a child process: the same code, flags and checks as the command line,
+a crash cannot take the server down, closing the browser stops nothing, and Stop is SIGTERM, which
+the stages already treat as "finish the step under way, save, exit 130".
+
+A job's folder (WORKDIR/.ui/jobs/ID/) holds job.json (what ran) and log.txt (its output); the
+status read back from them: running / done / failed / stopped, the progress bar's percentage, and
+the last line the command printed (its one-line error when it failed)."""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..media.files import atomic_write_json
+
+PERCENT = re.compile(rb"(\d{1,3})%\|")
+EXIT_STOPPED = 130
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str                      # extract | train | swap | evaluate
+    argv: list                     # after `facepair`
+    folder: Path
+    meta: dict = field(default_factory=dict)   # what the page needs back (model, output, budget)
+    started: float = field(default_factory=time.time)
+    proc: subprocess.Popen | None = None
+    ended: float | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "log.txt"
+
+    def state(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "running"
+        self.ended = self.ended or time.time()
+        return "done" if code == 0 else "stopped" if code == EXIT_STOPPED else "failed"
+
+    def status(self) -> dict:
+        tail = _tail(self.log)
+        parts = [p.strip() for p in re.split(rb"[\r\n]", tail) if p.strip()]
+        pct = PERCENT.findall(tail)
+        state = self.state()
+        return {"id": self.id, "kind": self.kind, "state": state, "returncode": self.proc.returncode,
+                "progress": 1.0 if state == "done" else int(pct[-1]) / 100 if pct else None,
+                "message": parts[-1].decode(errors="replace")[-300:] if parts else "",
+                "seconds": round((self.ended or time.time()) - self.started, 1), **self.meta}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+
+class Jobs:
+    """The app's jobs, newest last. Only one job at a time writes to one target (a model folder,
+    a face set, an output file): a second start there is refused."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.jobs: dict[str, Job] = {}
+        self._ids = itertools.count(1)
+
+    def busy(self, target: str) -> Job | None:
+        return next((j for j in self.jobs.values()
+                     if j.meta.get("target") == target and j.state() == "running"), None)
+
+    def start(self, kind: str, argv: list[str], cwd: Path, **meta) -> Job:
+        jid = f"{time.strftime('%Y%m%d-%H%M%S')}-{next(self._ids)}"
+        folder = self.folder / jid                       # "{job}" in argv: this folder
+        job = Job(jid, kind, [str(folder / a[6:]) if a.startswith("{job}/") else str(a) for a in map(str, argv)], folder, meta)
+        job.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(job.folder / "job.json", {"id": jid, "kind": kind, "argv": job.argv,
+                                                    "started": job.started, **meta})
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(job.log, "wb") as log:      # the child keeps its own handle
+            # a list of arguments, never a shell: nothing from the page reaches a shell
+            job.proc = subprocess.Popen([sys.executable, "-m", "facepair", kind, *job.argv],
+                                        cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env)
+        self.jobs[jid] = job
+        return job
+
+    def get(self, jid: str) -> Job | None:
+        return self.jobs.get(jid)
+
+    def all(self) -> list[dict]:
+        return [j.status() for j in self.jobs.values()]
+
+    def stop_all(self, wait: float = 60.0) -> None:
+        """Server shutdown: ask every running job to save and stop, and wait for them."""
+        running = [j for j in self.jobs.values() if j.state() == "running"]
+        for j in running:
+            j.stop()
+        deadline = time.time() + wait
+        for j in running:
+            try:
+                j.proc.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _tail(path: Path, size: int = 8192) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read()
+    except OSError:
+        return b""

@@ -1,0 +1,453 @@
+"""`facepair ui`: the local web app. FastAPI serves one static page (ui/static/) and a small JSON
+API over the work folder. Every stage is the Python API of facepair.api: quick calls (a face set's
+gallery, removing faces, one preview frame, verify) run in the server; long ones (extract, train,
+swap, evaluate) are jobs running the `facepair` command (jobs.py).
+
+Safety of a local server: it serves and takes only paths inside the work folder (resolved, so
+neither `..` nor a symlink leads out), answers only requests addressed to its own host name (a web
+page elsewhere cannot reach it by DNS rebinding), caps uploads, and runs no shell and no code from
+the page: each action is a fixed command whose options are checked against their choices. Swaps
+need the usage policy acknowledged once; no option turns the labels off (there is none to send).
+
+Work folder layout: uploads/ (footage added from the page), faces/NAME/ (face sets), models/NAME/,
+swaps/ (outputs), reports/MODEL/ (evaluate reports), .ui/ (jobs, previews, the acknowledgement)."""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import time
+import traceback
+import uuid
+import warnings
+from pathlib import Path
+
+from fastapi import Body, FastAPI, HTTPException, Request
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+
+from .. import __version__, api
+from ..errors import FacepairError
+from . import DEFAULT_UPLOAD_MB
+from .jobs import Jobs
+
+STATIC = Path(__file__).with_name("static")
+VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm"}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+POLICY_VERSION = 1
+POLICY = ("Use facepair only with the consent of every person whose face you use or replace. "
+          "Do not use it to deceive, harass, impersonate or defame anyone, or for sexual content. "
+          "Everything facepair makes is labelled as synthetic (an invisible watermark, a metadata "
+          "tag and, where the format allows, a signed C2PA manifest); the labels cannot be "
+          "switched off.")
+CHOICES = {"direction": ("a2b", "b2a"), "mask": ("hull", "box"), "color": ("none", "mean", "lab", "hist"),
+           "blend": ("feather", "seamless"), "detector": ("haar", "hog", "cnn")}
+PREVIEWS_KEPT = 20
+
+
+class Workdir:
+    """Paths the page names, always relative to the work folder and checked to stay inside it."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        for sub in ("uploads", "faces", "models", "swaps", "reports", ".ui/jobs", ".ui/previews"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def path(self, rel: str, must_exist: bool = True) -> Path:
+        if not isinstance(rel, str) or not rel or "\0" in rel:
+            raise HTTPException(400, "no path given")
+        p = (self.root / rel).resolve()
+        if p != self.root and not p.is_relative_to(self.root):
+            raise HTTPException(403, f"outside the work folder: {rel}")
+        if must_exist and not p.exists():
+            raise HTTPException(404, f"not found in the work folder: {rel}")
+        return p
+
+    def rel(self, p: Path) -> str:
+        return Path(p).resolve().relative_to(self.root).as_posix()
+
+    def named(self, kind: str, name: str) -> Path:
+        if not isinstance(name, str) or not NAME.match(name):
+            raise HTTPException(400, f"bad name '{name}': letters, digits, '.', '_', '-' (up to 64)")
+        return self.root / kind / name
+
+    def media(self, limit: int = 500) -> list[dict]:
+        """Videos, images, and folders holding images, outside the app's own folders."""
+        found = []
+        for p in sorted(self.root.rglob("*")):
+            rel = p.relative_to(self.root)
+            if rel.parts[0] in ("faces", "models", "reports", ".ui") or any(s.startswith(".") for s in rel.parts):
+                continue
+            ext = p.suffix.lower()
+            if p.is_file() and (ext in VIDEO_EXTS or ext in IMAGE_EXTS):
+                found.append({"path": rel.as_posix(), "kind": "video" if ext in VIDEO_EXTS else "image"})
+            elif p.is_dir() and any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir() if f.is_file()):
+                found.append({"path": rel.as_posix(), "kind": "folder"})
+            if len(found) >= limit:
+                break
+        return found
+
+    def model(self, name: str) -> Path:
+        folder = self.named("models", name)
+        if not (folder / "state.json").exists():
+            raise HTTPException(404, f"no trained model '{name}' in the work folder")
+        return folder
+
+    def facesets(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "faces").iterdir() if (p / "faceset.json").exists())
+
+    def models(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "models").iterdir() if (p / "state.json").exists())
+
+
+def _user_error(e: Exception) -> HTTPException:
+    return HTTPException(400, str(e))
+
+
+def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DEFAULT_UPLOAD_MB) -> FastAPI:
+    wd = Workdir(workdir)
+    jobs = Jobs(wd.root / ".ui" / "jobs")
+    consent_file = wd.root / ".ui" / "consent.json"
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        jobs.stop_all()                 # the server stops: running jobs save and stop too
+
+    app = FastAPI(title="facepair", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None, lifespan=lifespan)
+    app.state.jobs, app.state.workdir = jobs, wd
+    hosts = ["*"] if host in ("0.0.0.0", "::") else sorted({host, "127.0.0.1", "localhost", "[::1]"})
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+
+    def consented() -> bool:
+        try:
+            return _read_json(consent_file).get("policy_version") == POLICY_VERSION
+        except (OSError, ValueError):
+            return False
+
+    def need_consent():
+        if not consented():
+            raise HTTPException(403, "acknowledge the usage policy first")
+
+    def start(kind: str, argv: list, target: str, **meta):
+        running = jobs.busy(target)
+        if running:
+            raise HTTPException(409, f"{target} is in use by job {running.id} ({running.kind})")
+        return jobs.start(kind, argv, wd.root, target=target, **meta).status()
+
+    # ---- the page and the work folder's files ----------------------------------------------
+    @app.get("/")
+    def index():
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/static/{name}")
+    def static(name: str):
+        p = (STATIC / name).resolve()
+        if p.parent != STATIC.resolve() or not p.is_file():
+            raise HTTPException(404, "no such file")
+        return FileResponse(p, headers={"Cache-Control": "no-store"})
+
+    @app.get("/files/{rel:path}")
+    def files(rel: str):
+        p = wd.path(rel)
+        if not p.is_file():
+            raise HTTPException(404, f"not a file: {rel}")
+        return FileResponse(p, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/state")
+    def state():
+        return {"version": __version__, "workdir": str(wd.root), "policy": POLICY,
+                "consent": consented(), "presets": api.presets(), "choices": CHOICES,
+                "max_upload_mb": max_upload_mb, "media": wd.media(), "facesets": wd.facesets(),
+                "models": wd.models(), "jobs": jobs.all()}
+
+    @app.post("/api/consent")
+    def consent():
+        consent_file.write_text(f'{{"policy_version": {POLICY_VERSION}, "acknowledged": '
+                                f'"{time.strftime("%Y-%m-%dT%H:%M:%S%z")}"}}\n')
+        return {"consent": True}
+
+    @app.post("/api/upload")
+    async def upload(request: Request, name: str):
+        """The request body is the file (streamed to disk, stopped at the size limit)."""
+        base = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).name).lstrip(".") or "upload"
+        limit = int(max_upload_mb * 2**20)
+        if int(request.headers.get("content-length") or 0) > limit:
+            raise HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
+        dest = wd.root / "uploads" / base
+        stem, n = dest.stem, 1
+        while dest.exists():
+            dest, n = dest.with_name(f"{stem}-{n}{dest.suffix}"), n + 1
+        part, size = dest.with_name(f".{dest.name}.part"), 0
+        try:
+            with open(part, "wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
+                    f.write(chunk)
+            part.replace(dest)
+        finally:
+            part.unlink(missing_ok=True)
+        return {"path": wd.rel(dest), "bytes": size}
+
+    # ---- 1. Faces ---------------------------------------------------------------------------
+    @app.post("/api/extract")
+    def extract(b: dict = Body(...)):
+        out = wd.named("faces", b.get("name", ""))
+        inputs = [wd.rel(wd.path(p)) for p in b.get("inputs") or []]
+        if not inputs:
+            raise HTTPException(400, "choose at least one video, image or folder")
+        argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
+                "--size", _int(b, "size", 64, 16), "--detector", _choice(b, "detector", "hog"),
+                "--min-size", _num(b, "min_size", 40, 0), "--min-blur", _num(b, "min_blur", 10, 0)]
+        argv += ["--all-faces"] * bool(b.get("all_faces")) + ["--append"] * bool(b.get("append"))
+        argv += ["--json", "{job}/summary.json"]        # the job's own folder (jobs.py)
+        return start("extract", argv, wd.rel(out), faceset=out.name)
+
+    @app.get("/api/faces/{name}")
+    def faces(name: str):
+        folder = wd.named("faces", name)
+        try:
+            meta = api.faces(folder)
+        except FacepairError as e:
+            raise _user_error(e)
+        return {"name": name, "size": meta["size"], "summary": _last_summary(jobs, wd, name),
+                "faces": [{"file": f["file"], "url": f"/files/{wd.rel(folder / f['file'])}",
+                           "source": Path(f.get("source", "")).name, "frame": f.get("frame")}
+                          for f in meta["faces"]]}
+
+    @app.post("/api/faces/{name}/remove")
+    def remove_faces(name: str, b: dict = Body(...)):
+        folder = wd.named("faces", name)
+        if jobs.busy(wd.rel(folder)):
+            raise HTTPException(409, f"face set {name} is being extracted; wait for it")
+        files = [f for f in b.get("files") or [] if isinstance(f, str)]
+        try:
+            return {"removed": api.remove_faces(folder, files)}
+        except FacepairError as e:
+            raise _user_error(e)
+
+    # ---- 2. Train ---------------------------------------------------------------------------
+    @app.post("/api/train")
+    def train(b: dict = Body(...)):
+        model = wd.named("models", b.get("model", ""))
+        sides = {}
+        for side in ("a", "b"):
+            sets = [wd.named("faces", n) for n in b.get(side) or []]
+            if not sets:
+                raise HTTPException(400, f"choose at least one face set for {side.upper()}")
+            sides[side] = [wd.rel(s) for s in sets]
+        argv = ["--a", *sides["a"], "--b", *sides["b"], "--model", wd.rel(model),
+                "--preview-every", _int(b, "preview_every", 25, 1),
+                "--calibrate-faces", _int(b, "calibrate_faces", 64, 0)]
+        if b.get("preset"):
+            if b["preset"] not in {p["name"] for p in api.presets()}:
+                raise HTTPException(400, f"unknown preset '{b['preset']}'")
+            argv += ["--preset", b["preset"]]
+        if b.get("steps"):
+            argv += ["--steps", _int(b, "steps", 0, 1)]
+        else:
+            argv += ["--minutes", _num(b, "minutes", 20, 0.01)]
+        return start("train", argv, wd.rel(model), model=model.name,
+                     budget={"steps": b.get("steps") and int(b["steps"]),
+                             "minutes": None if b.get("steps") else float(b.get("minutes") or 20)})
+
+    @app.get("/api/models/{name}")
+    def model(name: str):
+        folder = wd.named("models", name)
+        job = next((j for j in reversed(list(jobs.jobs.values()))
+                    if j.kind == "train" and j.meta.get("model") == name), None)
+        info = {"name": name, "exists": (folder / "state.json").exists(), "log": _log(folder / "log.csv"),
+                "job": job.status() if job else None, "preview": None}
+        if info["exists"]:
+            st = api.model_info(folder)
+            info.update(preset=st.get("preset"), step=st.get("step"), a=st.get("a"), b=st.get("b"))
+        latest = folder / "previews" / "latest.png"
+        if latest.exists():
+            info["preview"] = f"/files/{wd.rel(latest)}?t={latest.stat().st_mtime_ns}"
+        info["eta_s"] = _time_left(info["log"], job)
+        report = wd.root / "reports" / name / "report.html"
+        info["report"] = f"/files/{wd.rel(report)}?t={report.stat().st_mtime_ns}" if report.exists() else None
+        return info
+
+    @app.post("/api/jobs/{jid}/stop")
+    def stop(jid: str):
+        job = jobs.get(jid)
+        if job is None:
+            raise HTTPException(404, f"no job {jid}")
+        job.stop()
+        return job.status()
+
+    @app.get("/api/jobs/{jid}")
+    def job_status(jid: str):
+        job = jobs.get(jid)
+        if job is None:
+            raise HTTPException(404, f"no job {jid}")
+        return job.status()
+
+    # ---- 3. Swap ----------------------------------------------------------------------------
+    @app.post("/api/still")
+    def still(b: dict = Body(...)):
+        src = wd.path(b.get("input", ""))
+        if src.suffix.lower() in IMAGE_EXTS:
+            return {"path": wd.rel(src), "url": f"/files/{wd.rel(src)}"}
+        out = _preview_path(wd, "still")
+        try:
+            api.still(src, float(_num(b, "seconds", 0, 0)), out)
+        except FacepairError as e:
+            raise _user_error(e)
+        return {"path": wd.rel(out), "url": f"/files/{wd.rel(out)}"}
+
+    @app.post("/api/preview")
+    def preview(b: dict = Body(...)):
+        need_consent()
+        src, model = wd.path(b.get("still", "")), wd.model(b.get("model", ""))
+        out = _preview_path(wd, "swap")
+        try:
+            summary = api.swap(src, model, out, **_swap_options(b), progress=False)
+        except FacepairError as e:
+            raise _user_error(e)
+        return {"url": f"/files/{wd.rel(out)}", "faces_swapped": summary.faces_swapped}
+
+    @app.post("/api/swap")
+    def swap(b: dict = Body(...)):
+        need_consent()
+        src, model = wd.path(b.get("input", "")), wd.model(b.get("model", ""))
+        ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTS else ".mp4"
+        out = wd.root / "swaps" / f"{src.stem}-{model.name}-{_choice(b, 'direction', 'a2b')}{ext}"
+        opts = _swap_options(b)
+        argv = [wd.rel(src), "--model", wd.rel(model), "-o", wd.rel(out),
+                *(x for k, v in opts.items() for x in (f"--{k}", v))]
+        if b.get("seconds"):
+            argv += ["--duration", _num(b, "seconds", 0, 0.01)]
+        return start("swap", argv, wd.rel(out), output=wd.rel(out), url=f"/files/{wd.rel(out)}")
+
+    # ---- 4. Verify --------------------------------------------------------------------------
+    @app.post("/api/verify")
+    def verify(b: dict = Body(...)):
+        p = wd.path(b.get("path", ""))
+        try:
+            v, = api.verify([p])
+        except FacepairError as e:
+            raise _user_error(e)
+        return dict(v.to_json(), path=wd.rel(p), text=str(v).replace(str(p), wd.rel(p)))
+
+    # ---- 5. Report --------------------------------------------------------------------------
+    @app.post("/api/evaluate")
+    def evaluate(b: dict = Body(...)):
+        model = wd.model(b.get("model", ""))
+        out = wd.root / "reports" / model.name / "report.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        argv = ["--model", wd.rel(model), "--max-faces", _int(b, "faces", 32, 2),
+                "--html", wd.rel(out), "--json", wd.rel(out.with_suffix(".json"))]
+        return start("evaluate", argv, wd.rel(out.parent), model=model.name,
+                     url=f"/files/{wd.rel(out)}")
+
+    @app.exception_handler(HTTPException)
+    async def one_line(request, exc: HTTPException):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def bug(request, exc: Exception):     # a bug, not the user's: one line to the page
+        traceback.print_exception(exc)          # and the whole story to the server's terminal
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    return app
+
+
+# ---- small helpers: checked options, a model's log, previews -----------------------------------
+def _read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _num(b: dict, key: str, default: float, least: float) -> str:
+    try:
+        v = float(b.get(key, default) if b.get(key) not in (None, "") else default)
+    except (TypeError, ValueError):
+        raise HTTPException(400, f"{key} is not a number: {b.get(key)!r}") from None
+    if v < least:
+        raise HTTPException(400, f"{key} must be at least {least:g} (got {v:g})")
+    return f"{v:g}"
+
+
+def _int(b: dict, key: str, default: int, least: int) -> str:
+    v = float(_num(b, key, default, least))
+    if v != int(v):
+        raise HTTPException(400, f"{key} must be a whole number (got {v:g})")
+    return str(int(v))
+
+
+def _choice(b: dict, key: str, default: str) -> str:
+    v = b.get(key) or default
+    if v not in CHOICES[key]:
+        raise HTTPException(400, f"bad {key} '{v}' (choose from {', '.join(CHOICES[key])})")
+    return v
+
+
+def _swap_options(b: dict) -> dict:
+    return {k: _choice(b, k, d) for k, d in
+            (("direction", "a2b"), ("mask", "hull"), ("color", "lab"), ("blend", "feather"))}
+
+
+def _last_summary(jobs: Jobs, wd: Workdir, name: str) -> dict | None:
+    """The newest finished extract's summary for a face set (kept in its job folder)."""
+    for folder in sorted(jobs.folder.iterdir(), reverse=True):
+        try:
+            job = _read_json(folder / "job.json")
+            if job.get("kind") == "extract" and job.get("faceset") == name:
+                return _read_json(folder / "summary.json")
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _log(path: Path) -> list[dict]:
+    import csv
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError:
+        return []
+    keep = ("step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s")
+    return [{k: float(r[k]) for k in keep if r.get(k) not in (None, "")} for r in rows]
+
+
+def _time_left(log: list[dict], job) -> float | None:
+    if job is None or job.state() != "running":
+        return None
+    budget = job.meta.get("budget") or {}
+    if budget.get("minutes"):
+        return max(0.0, budget["minutes"] * 60 - (time.time() - job.started))
+    if budget.get("steps") and len(log) >= 2 and log[-1]["time_s"] > log[0]["time_s"]:
+        rate = (log[-1]["step"] - log[0]["step"]) / (log[-1]["time_s"] - log[0]["time_s"])
+        return max(0.0, (budget["steps"] - log[-1]["step"]) / rate)
+    return None
+
+
+def _preview_path(wd: Workdir, kind: str) -> Path:
+    folder = wd.root / ".ui" / "previews"
+    old = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime)
+    for p in old[:max(0, len(old) - PREVIEWS_KEPT)]:
+        p.unlink(missing_ok=True)
+    return folder / f"{kind}-{uuid.uuid4().hex[:10]}.png"
+
+
+def serve(workdir: Path, host: str = "127.0.0.1", port: int = 7860,
+          max_upload_mb: float = DEFAULT_UPLOAD_MB) -> None:
+    import uvicorn
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        warnings.warn(f"serving on {host}: anyone who can reach this machine on port {port} can "
+                      "use the app and read the work folder (there is no login)")
+    try:                                # a taken port: one line, before anything starts
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise FacepairError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    app = create_app(workdir, host, max_upload_mb)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"facepair ui: http://{shown}:{port}/  (work folder {app.state.workdir.root}; Ctrl-C stops "
+          "the server, and running jobs save and stop)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,317 @@
+// facepair ui: one page, five screens, polling the server's JSON API (server.py). No framework
+// and nothing fetched from the internet: the page works offline.
+"use strict";
+const $ = (id) => document.getElementById(id);
+let S = null;                    // the last /api/state
+const watched = {};              // job box id -> job id being shown there
+
+async function call(method, url, body) {
+  const opt = { method, headers: {} };
+  if (body instanceof Blob) opt.body = body;
+  else if (body !== undefined) { opt.body = JSON.stringify(body); opt.headers["Content-Type"] = "application/json"; }
+  const r = await fetch(url, opt);
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.error || (typeof data.detail === "string" ? data.detail : r.statusText));
+  return data;
+}
+const get = (url) => call("GET", url);
+const post = (url, body) => call("POST", url, body);
+
+function options(select, values, labels) {
+  const keep = select.value;
+  select.innerHTML = "";
+  values.forEach((v, i) => select.add(new Option(labels ? labels[i] : v, v)));
+  if (values.includes(keep)) select.value = keep;
+}
+function checklist(box, values, name) {
+  const checked = new Set([...box.querySelectorAll("input:checked")].map((c) => c.value));
+  box.innerHTML = values.length ? "" : '<span class="hint">none yet</span>';
+  for (const v of values) {
+    const l = document.createElement("label");
+    l.innerHTML = `<input type="checkbox" name="${name}"> `;
+    l.firstChild.value = v.path || v;
+    l.firstChild.checked = checked.has(v.path || v);
+    l.append(document.createTextNode(v.path ? `${v.path} (${v.kind})` : v));
+    box.append(l);
+  }
+}
+const ticked = (box) => [...box.querySelectorAll("input:checked")].map((c) => c.value);
+function fail(where, e) { $(where).textContent = e.message; $(where).classList.add("no"); }
+
+// ---- state, screens, the consent dialog ----------------------------------------------------
+async function refresh() {
+  S = await get("/api/state");
+  $("workdir").textContent = S.workdir;
+  $("policy").textContent = S.policy;
+  $("consent").hidden = S.consent;
+  checklist($("media"), S.media, "media");
+  options($("swap-input"), S.media.filter((m) => m.kind !== "folder").map((m) => m.path));
+  options($("faceset"), S.facesets);
+  checklist($("train-a"), S.facesets, "a");
+  checklist($("train-b"), S.facesets, "b");
+  for (const id of ["swap-model", "report-model"]) options($(id), S.models);
+  $("model-names").innerHTML = S.models.map((m) => `<option value="${m}">`).join("");
+  renderJobs(S.jobs);
+}
+
+function show(screen) {
+  document.querySelectorAll(".screen").forEach((s) => (s.hidden = s.id !== screen));
+  document.querySelectorAll("nav button").forEach((b) => b.classList.toggle("active", b.dataset.screen === screen));
+  if (screen === "faces") loadGallery();
+}
+document.querySelectorAll("nav button").forEach((b) => (b.onclick = () => show(b.dataset.screen)));
+$("consent-ok").onclick = async () => { await post("/api/consent"); await refresh(); };
+
+// ---- jobs: a progress bar, the last line the command printed, and Stop -----------------------
+function jobBox(boxId, job) {
+  const box = $(boxId);
+  if (!job) { box.innerHTML = ""; return; }
+  const pct = job.progress == null ? 0 : Math.round(job.progress * 100);
+  box.className = `job ${job.state}`;
+  box.dataset.state = job.state;
+  box.innerHTML = `<div><b>${job.kind}</b> ${job.state} ${job.progress == null ? "" : pct + "%"} ` +
+    `(${job.seconds} s)</div><div class="bar"><div style="width:${pct}%"></div></div>` +
+    `<div class="msg"></div>`;
+  box.querySelector(".msg").textContent = job.message;
+}
+function starting(boxId, kind) { jobBox(boxId, { kind, state: "starting", message: "", seconds: 0 }); }
+async function watch(boxId, job, onEnd) {
+  watched[boxId] = job.id;
+  for (;;) {
+    jobBox(boxId, job);
+    if (job.state !== "running") break;
+    await new Promise((r) => setTimeout(r, 700));
+    if (watched[boxId] !== job.id) return;
+    job = await get(`/api/jobs/${job.id}`);
+  }
+  await refresh();
+  if (onEnd) await onEnd(job);
+}
+function renderJobs(jobs) {
+  $("jobs").innerHTML = jobs.slice().reverse().map((j) =>
+    `<tr><td>${j.id}</td><td>${j.kind}</td><td>${j.target}</td><td>${j.state}</td><td>${j.seconds} s</td></tr>`).join("");
+}
+
+// ---- 1. Faces ---------------------------------------------------------------------------------
+async function upload(file) {
+  const r = await post(`/api/upload?name=${encodeURIComponent(file.name)}`, file);
+  return r.path;
+}
+$("upload").onchange = async (ev) => {
+  const files = [...ev.target.files];
+  try {
+    for (const [i, f] of files.entries()) {
+      $("upload-status").textContent = `uploading ${f.name} (${i + 1}/${files.length}) ...`;
+      await upload(f);
+    }
+    $("upload-status").textContent = `uploaded ${files.length} file(s)`;
+  } catch (e) { fail("upload-status", e); }
+  ev.target.value = "";
+  await refresh();
+};
+$("extract").onclick = async () => {
+  const name = $("fs-name").value.trim();
+  starting("extract-job", "extract");
+  try {
+    const job = await post("/api/extract", {
+      name, inputs: ticked($("media")), every: $("fs-every").value, size: $("fs-size").value,
+      detector: $("fs-detector").value, min_size: $("fs-min-size").value,
+      min_blur: $("fs-min-blur").value, all_faces: $("fs-all").checked, append: $("fs-append").checked });
+    watch("extract-job", job, async (j) => {
+      if (j.state === "done") { await refresh(); $("faceset").value = name; loadGallery(); }
+    });
+  } catch (e) { jobBox("extract-job", { kind: "extract", state: "failed", message: e.message, seconds: 0 }); }
+};
+async function loadGallery() {
+  const name = $("faceset").value;
+  const g = $("gallery");
+  if (!name) { g.innerHTML = ""; $("fs-counts").textContent = ""; return; }
+  const fs = await get(`/api/faces/${encodeURIComponent(name)}`);
+  const s = fs.summary;
+  $("fs-counts").textContent = `${fs.faces.length} faces, ${fs.size} px` + (s ?
+    ` — last extract: ${s.frames_read} frames read, ${s.faces_kept} kept, ${s.frames_without_face} ` +
+    `without a face; rejected: ` + Object.entries(s.rejected).map(([k, v]) => `${k.replace("_", " ")} ${v}`).join(", ") : "");
+  g.innerHTML = "";
+  for (const f of fs.faces) {
+    const img = new Image();
+    img.src = f.url; img.title = `${f.file} (${f.source} frame ${f.frame})`; img.dataset.file = f.file;
+    img.loading = "lazy";
+    img.onclick = () => { img.classList.toggle("marked"); updateRemove(); };
+    g.append(img);
+  }
+  updateRemove();
+}
+function updateRemove() {
+  const n = $("gallery").querySelectorAll(".marked").length;
+  $("remove").disabled = !n;
+  $("remove").textContent = n ? `Remove ${n} marked face${n > 1 ? "s" : ""}` : "Remove marked faces";
+}
+$("faceset").onchange = loadGallery;
+$("remove").onclick = async () => {
+  const files = [...$("gallery").querySelectorAll(".marked")].map((i) => i.dataset.file);
+  await post(`/api/faces/${encodeURIComponent($("faceset").value)}/remove`, { files });
+  await loadGallery();
+};
+
+// ---- 2. Train ---------------------------------------------------------------------------------
+$("preset").onchange = () => {
+  const p = S.presets.find((x) => x.name === $("preset").value);
+  $("preset-desc").textContent = p ? p.description : "";
+};
+$("train-start").onclick = async () => {
+  starting("train-job", "train");
+  try {
+    const job = await post("/api/train", {
+      model: $("model-name").value.trim(), a: ticked($("train-a")), b: ticked($("train-b")),
+      preset: $("preset").value, minutes: $("minutes").value, steps: $("steps").value,
+      preview_every: $("preview-every").value, calibrate_faces: $("calibrate-faces").value });
+    jobBox("train-job", job);
+  } catch (e) { jobBox("train-job", { kind: "train", state: "failed", message: e.message, seconds: 0 }); }
+};
+$("train-stop").onclick = async () => {
+  const id = $("train-stop").dataset.job;
+  if (id) jobBox("train-job", await post(`/api/jobs/${id}/stop`));
+};
+function lossChart(log) {
+  const svg = $("loss-chart");
+  const keys = [["loss_a", "#2a6fdb", ""], ["loss_b", "#e8710a", ""],
+                ["val_loss_a", "#2a6fdb", "4 3"], ["val_loss_b", "#e8710a", "4 3"]];
+  const vals = log.flatMap((r) => keys.map(([k]) => r[k]).filter((v) => v != null));
+  if (log.length < 2 || !vals.length) { svg.innerHTML = ""; return; }
+  const x0 = log[0].step, x1 = log[log.length - 1].step || 1, top = Math.max(...vals), low = Math.min(...vals);
+  const X = (s) => ((s - x0) / Math.max(1, x1 - x0)) * 396 + 2;
+  const Y = (v) => 156 - ((v - low) / Math.max(1e-9, top - low)) * 150;
+  svg.innerHTML = keys.map(([k, c, dash]) => {
+    const pts = log.filter((r) => r[k] != null).map((r) => `${X(r.step).toFixed(1)},${Y(r[k]).toFixed(1)}`);
+    return pts.length > 1 ? `<polyline class="${k}" fill="none" stroke="${c}" stroke-width="1.5" ` +
+      `stroke-dasharray="${dash}" points="${pts.join(" ")}"/>` : "";
+  }).join("") + `<text x="4" y="12" font-size="10">${top.toFixed(3)}</text>` +
+    `<text x="4" y="156" font-size="10">${low.toFixed(3)}</text>`;
+}
+async function pollModel() {
+  const name = $("model-name").value.trim();
+  if ($("train").hidden || !name) return;
+  let m;
+  try { m = await get(`/api/models/${encodeURIComponent(name)}`); } catch (e) { return; }
+  const running = m.job && m.job.state === "running";
+  $("train-start").textContent = running ? "Training..." : m.exists ? "Resume" : "Start";
+  $("train-start").disabled = running;
+  $("train-stop").disabled = !running;
+  $("train-stop").dataset.job = m.job ? m.job.id : "";
+  if (m.job) jobBox("train-job", m.job);
+  if (m.preview) { if ($("train-preview").dataset.src !== m.preview) { $("train-preview").src = m.preview; $("train-preview").dataset.src = m.preview; } }
+  else { $("train-preview").removeAttribute("src"); delete $("train-preview").dataset.src; }
+  lossChart(m.log);
+  const last = m.log[m.log.length - 1];
+  let rate = "";
+  if (m.log.length > 1) {
+    const a = m.log[Math.max(0, m.log.length - 6)];
+    if (last.time_s > a.time_s) rate = ((last.step - a.step) / (last.time_s - a.time_s)).toFixed(2);
+  }
+  $("train-stats").textContent = !last ? (m.exists ? `model at step ${m.step}` : "no training yet") :
+    `step ${last.step}   loss A ${last.loss_a.toFixed(4)}   loss B ${last.loss_b.toFixed(4)}   ` +
+    `${rate} steps/s   ${last.images_per_s} images/s` +
+    (m.eta_s != null ? `   time left ${Math.floor(m.eta_s / 60)}:${String(Math.round(m.eta_s % 60)).padStart(2, "0")}` : "");
+  if (!running && m.job && m.job.state !== "running" && watched.trainDone !== m.job.id) {
+    watched.trainDone = m.job.id;
+    await refresh();
+  }
+}
+
+// ---- 3. Swap ----------------------------------------------------------------------------------
+function swapBody() {
+  return { model: $("swap-model").value, direction: $("swap-direction").value, mask: $("swap-mask").value,
+           color: $("swap-color").value, blend: $("swap-blend").value };
+}
+let previewing = false;
+async function preview() {
+  if (!$("swap-input").value || !$("swap-model").value) return;
+  previewing = true;
+  $("preview-status").textContent = "rendering the preview ...";
+  $("preview-status").classList.remove("no");
+  try {
+    const still = await post("/api/still", { input: $("swap-input").value, seconds: $("swap-time").value });
+    $("before").src = still.url;
+    const r = await post("/api/preview", { ...swapBody(), still: still.path });
+    $("after").src = r.url;
+    $("preview-status").textContent = `preview: ${r.faces_swapped} face(s) swapped`;
+  } catch (e) { fail("preview-status", e); }
+  previewing = false;
+}
+$("preview-btn").onclick = preview;
+for (const id of ["swap-direction", "swap-mask", "swap-color", "swap-blend", "swap-time"])
+  $(id).onchange = () => { if ($("after").getAttribute("src") && !previewing) preview(); };
+$("swap-start").onclick = async () => {
+  $("swap-result").hidden = true;
+  starting("swap-job", "swap");
+  try {
+    const job = await post("/api/swap", { ...swapBody(), input: $("swap-input").value, seconds: $("swap-seconds").value });
+    watch("swap-job", job, showSwap);
+  } catch (e) { jobBox("swap-job", { kind: "swap", state: "failed", message: e.message, seconds: 0 }); }
+};
+async function showSwap(job) {
+  if (job.state !== "done") return;
+  const url = `${job.url}?t=${Date.now()}`, video = /\.(mp4|mov|mkv|m4v)$/i.test(job.output);
+  $("swap-video").hidden = !video; $("swap-image").hidden = video;
+  if (video) $("swap-video").src = url; else $("swap-image").src = url;
+  $("swap-download").href = job.url;
+  $("swap-download").textContent = `Download ${job.output}`;
+  $("swap-result").hidden = false;
+  const v = await post("/api/verify", { path: job.output });
+  $("swap-verify").textContent = v.text;
+}
+
+// ---- 4. Verify --------------------------------------------------------------------------------
+async function verifyFile(file) {
+  $("verify-result").hidden = true;
+  try {
+    const path = await upload(file);
+    const v = await post("/api/verify", { path });
+    const yes = (b, t) => `<span class="${b ? "yes" : "no"}">${t}</span>`;
+    $("v-path").textContent = v.path;
+    $("v-verdict").innerHTML = yes(v.synthetic, v.synthetic ? "SYNTHETIC (made by facepair)" : "no facepair marks");
+    const w = v.watermark;
+    $("v-watermark").innerHTML = yes(w.found, w.found ? "found" : "not found") +
+      (w.z == null ? " (picture too small)" : ` z ${w.z} (found at ${w.z_min}); bits agree ${w.bits_agree}/${w.bits}; ${w.frames} frame(s)`);
+    $("v-tag").innerHTML = yes(!!v.tag, v.tag ? "found" : "none") + (v.tag ? ` ${v.tag}` : v.other_tag ? ` (another tag: ${v.other_tag})` : "");
+    $("v-c2pa").innerHTML = v.c2pa ? yes(v.c2pa.ours, v.c2pa.state) + ` ${v.c2pa.generator || ""} ${v.c2pa.source_type || ""}` : yes(false, "none");
+    $("verify-result").hidden = false;
+  } catch (e) { $("v-verdict").textContent = e.message; $("verify-result").hidden = false; }
+  await refresh();
+}
+$("verify-file").onchange = (ev) => ev.target.files[0] && verifyFile(ev.target.files[0]);
+const drop = $("verify-drop");
+drop.ondragover = (ev) => { ev.preventDefault(); drop.classList.add("over"); };
+drop.ondragleave = () => drop.classList.remove("over");
+drop.ondrop = (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (ev.dataTransfer.files[0]) verifyFile(ev.dataTransfer.files[0]); };
+
+// ---- 5. Report --------------------------------------------------------------------------------
+async function showReport() {
+  const name = $("report-model").value;
+  if (!name) return;
+  const m = await get(`/api/models/${encodeURIComponent(name)}`);
+  $("report-frame").hidden = !m.report;
+  if (m.report) $("report-frame").src = m.report;
+}
+$("report-model").onchange = showReport;
+$("tab-report").addEventListener("click", showReport);
+$("report-run").onclick = async () => {
+  starting("report-job", "evaluate");
+  try {
+    const job = await post("/api/evaluate", { model: $("report-model").value, faces: $("report-faces").value });
+    watch("report-job", job, showReport);
+  } catch (e) { jobBox("report-job", { kind: "evaluate", state: "failed", message: e.message, seconds: 0 }); }
+};
+
+// ---- start -------------------------------------------------------------------------------------
+(async () => {
+  await refresh();
+  options($("fs-detector"), S.choices.detector); $("fs-detector").value = "hog";
+  options($("preset"), S.presets.map((p) => p.name), S.presets.map((p) => p.name + (p.default ? " (default)" : "")));
+  $("preset").onchange();
+  for (const k of ["direction", "mask", "color", "blend"]) options($(`swap-${k}`), S.choices[k]);
+  $("swap-color").value = "lab";
+  loadGallery();
+  setInterval(pollModel, 1000);
+  setInterval(() => { if (!document.hidden) refresh().catch(() => {}); }, 5000);
+})();

@@ -1,0 +1,279 @@
+"""`facepair ui`: the whole workflow driven in a real browser (headless Chromium through
+Playwright), and the local server's safety rules over HTTP. Screenshots of each screen go to
+build/ui-screenshots/ (the README's pictures come from there).
+
+Without a Chromium the browser test skips with the reason in the summary; under CI=true a missing
+browser fails instead (the install step brings it: `make browser`)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
+
+SHOTS = ROOT / "build" / "ui-screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _browser_path() -> str:
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if found:
+        return found
+    why = "no Chromium on this machine (run `make browser` as root, or apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{why}: under CI=true the browser tests must run")
+    print(f"\n*** SKIPPING THE BROWSER TESTS: {why} ***", file=sys.stderr)
+    pytest.skip(f"BROWSER TESTS NOT RUN: {why}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`facepair ui` started as a user starts it; stopped with Ctrl-C (SIGINT) at the end."""
+
+    def __init__(self, workdir: Path, *args):
+        self.port = _free_port()
+        self.log = Path(workdir).with_name(f"server-{self.port}.log")
+        with open(self.log, "wb") as log:       # a file, not a pipe: a full pipe would stall it
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "facepair", "ui", "--workdir", str(workdir), "--port",
+                 str(self.port), *map(str, args)], stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(self.url + "/api/state", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.first_line = self.output().split("\n")[0]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def request(self, path: str, body=None, data: bytes | None = None, headers=None):
+        """-> (status, JSON or bytes)."""
+        if body is not None:
+            data, headers = json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+        req = urllib.request.Request(self.url + path, data=data, headers=headers or {},
+                                     method="POST" if data is not None else "GET")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw
+
+    def stop(self) -> int:
+        self.proc.send_signal(2)
+        try:
+            return self.proc.wait(30)
+        finally:
+            self.proc.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "work", "--max-upload-mb", 0.5)
+    yield s
+    s.stop()
+
+
+# ---- the local server's rules, over HTTP (no browser needed) --------------------------------------
+def test_ui_starts_on_localhost_and_prints_its_address(server):
+    assert re.match(rf"facepair ui: http://127\.0\.0\.1:{server.port}/", server.first_line), server.first_line
+    status, state = server.request("/api/state")
+    assert status == 200 and state["consent"] is False and "consent" in state["policy"]
+    assert state["presets"][0]["default"] is True
+
+
+def test_ui_serves_only_the_work_folder(server, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours")
+    work = tmp_path / "work"
+    (work / "uploads" / "link.txt").symlink_to(secret)
+    (work / "uploads" / "mine.txt").write_text("ours")
+    assert server.request("/files/uploads/mine.txt") == (200, b"ours")
+    for path in ("/files/%2e%2e/secret.txt", "/files/uploads/%2e%2e/%2e%2e/secret.txt",
+                 "/files/uploads/link.txt", f"/files/{secret}"):
+        status, body = server.request(path)
+        assert status in (403, 404) and body != b"not yours", path
+    assert server.request("/files/%2e%2e/secret.txt")[0] == 403
+    # paths in actions are held to the same rule
+    status, body = server.request("/api/verify", {"path": "../secret.txt"})
+    assert status == 403 and "outside the work folder" in body["error"]
+    status, body = server.request("/api/extract", {"name": "x", "inputs": [str(secret)]})
+    assert status == 403
+    # names become folders: no separators, no shell characters
+    for name in ("../x", "a/b", "x; rm -rf ~", ""):
+        assert server.request("/api/extract", {"name": name, "inputs": ["uploads/mine.txt"]})[0] == 400
+    # another site's page cannot talk to it through a name that resolves here (DNS rebinding)
+    status, _ = server.request("/api/state", headers={"Host": "attacker.example"})
+    assert status == 400
+
+
+def test_ui_caps_uploads_and_keeps_nothing_of_a_refused_one(server, tmp_path):
+    status, body = server.request("/api/upload?name=small.jpg", data=b"x" * 1000)
+    assert status == 200 and body["path"] == "uploads/small.jpg"
+    status, body = server.request("/api/upload?name=big.mp4", data=b"x" * 600_000)   # limit 0.5 MB
+    assert status == 413 and "upload limit" in body["error"]
+    assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["small.jpg"]
+    status, body = server.request("/api/upload?name=../../evil.sh", data=b"#!/bin/sh")
+    assert status == 200 and body["path"] == "uploads/evil.sh"
+
+
+def test_ui_swaps_only_after_the_usage_policy_is_acknowledged(server):
+    status, body = server.request("/api/swap", {"model": "m", "input": "uploads/x.mp4"})
+    assert status == 403 and "usage policy" in body["error"]
+    assert server.request("/api/preview", {"model": "m", "still": "x.png"})[0] == 403
+    assert server.request("/api/consent", {})[0] == 200
+    assert server.request("/api/state")[1]["consent"] is True
+    status, body = server.request("/api/swap", {"model": "m", "input": "uploads/x.mp4"})
+    assert status == 404 and body["error"].startswith("not found")     # past the policy now
+
+
+def test_ui_refuses_a_taken_port_in_one_line(server, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "facepair", "ui", "--workdir", str(tmp_path / "w2"),
+                        "--port", str(server.port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith("facepair: error: cannot listen on")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+# ---- the whole workflow in a real browser ---------------------------------------------------------
+def test_ui_whole_workflow_in_a_browser(tmp_path):
+    chromium = _browser_path()
+    from playwright.sync_api import expect, sync_playwright
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    work = tmp_path / "work"
+    srv = Server(work)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url)
+            expect(page.locator("#consent")).to_be_visible()
+            expect(page.locator("#policy")).to_contain_text("consent")
+            page.click("#consent-ok")
+            expect(page.locator("#consent")).to_be_hidden()
+
+            # 1. Faces: upload both clips, extract each, remove two faces by clicking them
+            page.set_input_files("#upload", [str(OBAMA_CLIP1), str(REAGAN_CLIP)])
+            expect(page.locator("#upload-status")).to_have_text("uploaded 2 file(s)", timeout=60_000)
+            for clip, name in ((OBAMA_CLIP1, "obama"), (REAGAN_CLIP, "reagan")):
+                page.locator("#media input").evaluate_all("els => els.forEach(e => e.checked = false)")
+                page.check(f"#media input[value='uploads/{clip.name}']")
+                page.fill("#fs-name", name)
+                page.fill("#fs-every", "5")
+                page.click("#extract")
+                expect(page.locator("#extract-job")).to_have_attribute("data-state", "done", timeout=120_000)
+                expect(page.locator("#faceset")).to_have_value(name)
+            expect(page.locator("#fs-counts")).to_contain_text("157 faces")
+            expect(page.locator("#fs-counts")).to_contain_text("rejected: too small 0")
+            gallery = page.locator("#gallery img")
+            expect(gallery).to_have_count(157)
+            gallery.nth(0).click()
+            gallery.nth(1).click()
+            expect(page.locator("#remove")).to_have_text("Remove 2 marked faces")
+            page.screenshot(path=SHOTS / "1-faces.png")
+            page.click("#remove")
+            expect(gallery).to_have_count(155)
+            index = json.loads((work / "faces/reagan/faceset.json").read_text())
+            assert len(index["faces"]) == 155
+
+            # 2. Train: start, see the preview and the loss curve appear, stop, resume to a step
+            page.click("#tab-train")
+            page.fill("#model-name", "pair")
+            page.check("#train-a input[value='obama']")
+            page.check("#train-b input[value='reagan']")
+            expect(page.locator("#preset-desc")).to_contain_text("landmark")
+            page.fill("#minutes", "10")
+            page.fill("#preview-every", "2")
+            page.fill("#calibrate-faces", "4")
+            page.click("#train-start")
+            expect(page.locator("#train-preview")).to_have_attribute("src", re.compile("latest.png"), timeout=180_000)
+            expect(page.locator("#loss-chart polyline.loss_a")).to_have_count(1, timeout=120_000)
+            expect(page.locator("#train-stats")).to_contain_text("time left")
+            page.click("#train-stop")
+            expect(page.locator("#train-job")).to_have_attribute("data-state", "stopped", timeout=120_000)
+            expect(page.locator("#train-start")).to_have_text("Resume")
+            step = json.loads((work / "models/pair/state.json").read_text())["step"]
+            page.fill("#steps", str(step + 2))
+            page.click("#train-start")
+            expect(page.locator("#train-job")).to_have_attribute("data-state", "done", timeout=300_000)
+            assert json.loads((work / "models/pair/state.json").read_text())["step"] == step + 2
+            page.screenshot(path=SHOTS / "2-train.png")
+
+            # 3. Swap: preview one frame (options applied live), then the first second of the clip
+            page.click("#tab-swap")
+            page.select_option("#swap-model", "pair")
+            page.select_option("#swap-input", f"uploads/{OBAMA_CLIP1.name}")
+            page.fill("#swap-time", "0.5")
+            page.click("#preview-btn")
+            expect(page.locator("#preview-status")).to_contain_text("1 face(s) swapped", timeout=120_000)
+            first = page.get_attribute("#after", "src")
+            page.select_option("#swap-mask", "box")
+            expect(page.locator("#after")).not_to_have_attribute("src", first, timeout=120_000)
+            expect(page.locator("#preview-status")).to_contain_text("1 face(s) swapped", timeout=120_000)
+            page.fill("#swap-seconds", "1")
+            page.click("#swap-start")
+            expect(page.locator("#swap-job")).to_have_attribute("data-state", "done", timeout=300_000)
+            expect(page.locator("#swap-video")).to_be_visible()
+            expect(page.locator("#swap-verify")).to_contain_text("SYNTHETIC (facepair)", timeout=60_000)
+            expect(page.locator("#swap-download")).to_have_attribute("href", re.compile(r"/files/swaps/.+\.mp4"))
+            duration = page.locator("#swap-video").evaluate(
+                "v => new Promise(r => v.readyState >= 1 ? r(v.duration) : v.onloadedmetadata = () => r(v.duration))")
+            assert 0.9 < duration < 1.2                          # the browser plays the labelled file
+            page.screenshot(path=SHOTS / "3-swap.png")
+
+            # 4. Verify: the swapped file is ours, the untouched photo is not
+            page.click("#tab-verify")
+            output = next((work / "swaps").glob("*.mp4"))
+            page.set_input_files("#verify-file", str(output))
+            expect(page.locator("#v-verdict")).to_have_text("SYNTHETIC (made by facepair)", timeout=60_000)
+            expect(page.locator("#v-watermark")).to_contain_text("found")
+            expect(page.locator("#v-c2pa")).to_contain_text("Valid")
+            page.screenshot(path=SHOTS / "4-verify.png")
+            page.set_input_files("#verify-file", str(OBAMA_PHOTOS / "obama.jpg"))
+            expect(page.locator("#v-verdict")).to_have_text("no facepair marks", timeout=60_000)
+
+            # 5. Report: evaluate the model and read the report in the page
+            page.click("#tab-report")
+            page.select_option("#report-model", "pair")
+            page.fill("#report-faces", "4")
+            page.click("#report-run")
+            expect(page.locator("#report-job")).to_have_attribute("data-state", "done", timeout=300_000)
+            frame = page.frame_locator("#report-frame")
+            expect(frame.locator("body")).to_contain_text("pair", timeout=30_000)
+            expect(frame.locator("img").first).to_be_visible()
+            page.screenshot(path=SHOTS / "5-report.png", full_page=True)
+
+            # a second visit: the policy is not asked again, the jobs are listed
+            page.reload()
+            expect(page.locator("#consent")).to_be_hidden()
+            expect(page.locator("#jobs tr")).to_have_count(6)
+            assert errors == []
+            browser.close()
+    finally:
+        code = srv.stop()
+        print(srv.output()[-4000:])             # shown when the test fails
+    assert code == 0                            # Ctrl-C stops the server cleanly
