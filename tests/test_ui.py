@@ -23,6 +23,7 @@ import pytest
 from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
 
 SHOTS = ROOT / "build" / "ui-screenshots"
+MORE_STEPS = int(os.environ.get("FACEPAIR_UI_TRAIN_STEPS", 2))    # the resumed run (more: nicer shots)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -213,14 +214,24 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#train-preview")).to_have_attribute("src", re.compile("latest.png"), timeout=180_000)
             expect(page.locator("#loss-chart polyline.loss_a")).to_have_count(1, timeout=120_000)
             expect(page.locator("#train-stats")).to_contain_text("time left")
+            # closing the page does not stop training: a new page finds it running
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url)
+            page.click("#tab-train")
+            page.fill("#model-name", "pair")
+            expect(page.locator("#train-start")).to_have_text("Training...")
+            expect(page.locator("#train-job")).to_have_attribute("data-state", "running")
             page.click("#train-stop")
             expect(page.locator("#train-job")).to_have_attribute("data-state", "stopped", timeout=120_000)
             expect(page.locator("#train-start")).to_have_text("Resume")
             step = json.loads((work / "models/pair/state.json").read_text())["step"]
-            page.fill("#steps", str(step + 2))
+            page.fill("#steps", str(step + MORE_STEPS))
             page.click("#train-start")
-            expect(page.locator("#train-job")).to_have_attribute("data-state", "done", timeout=300_000)
-            assert json.loads((work / "models/pair/state.json").read_text())["step"] == step + 2
+            expect(page.locator("#train-job")).to_have_attribute("data-state", "done",
+                                                                 timeout=300_000 + 20_000 * MORE_STEPS)
+            assert json.loads((work / "models/pair/state.json").read_text())["step"] == step + MORE_STEPS
             page.screenshot(path=SHOTS / "2-train.png")
 
             # 3. Swap: preview one frame (options applied live), then the first second of the clip

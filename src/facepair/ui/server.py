@@ -242,7 +242,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             sides[side] = [wd.rel(s) for s in sets]
         argv = ["--a", *sides["a"], "--b", *sides["b"], "--model", wd.rel(model),
                 "--preview-every", _int(b, "preview_every", 25, 1),
-                "--calibrate-faces", _int(b, "calibrate_faces", 64, 0)]
+                "--calibrate-faces", _int(b, "calibrate_faces", 256, 0)]
         if b.get("preset"):
             if b["preset"] not in {p["name"] for p in api.presets()}:
                 raise HTTPException(400, f"unknown preset '{b['preset']}'")
