@@ -151,6 +151,16 @@ def test_ui_swaps_only_after_the_usage_policy_is_acknowledged(server):
     assert status == 404 and body["error"].startswith("not found")     # past the policy now
 
 
+def test_ui_on_another_host_only_when_asked_and_with_a_warning(tmp_path):
+    s = Server(tmp_path / "work", "--host", "0.0.0.0")
+    try:
+        out = s.output()
+        assert "warning: serving on 0.0.0.0" in out and "no login" in out
+        assert s.request("/api/state")[0] == 200
+    finally:
+        s.stop()
+
+
 def test_ui_refuses_a_taken_port_in_one_line(server, tmp_path):
     r = subprocess.run([sys.executable, "-m", "facepair", "ui", "--workdir", str(tmp_path / "w2"),
                         "--port", str(server.port)], capture_output=True, text=True, timeout=60)

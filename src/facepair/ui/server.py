@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import socket
 import time
@@ -45,6 +46,7 @@ POLICY = ("Use facepair only with the consent of every person whose face you use
 CHOICES = {"direction": ("a2b", "b2a"), "mask": ("hull", "box"), "color": ("none", "mean", "lab", "hist"),
            "blend": ("feather", "seamless"), "detector": ("haar", "hog", "cnn")}
 PREVIEWS_KEPT = 20
+LOG_POINTS = 400             # most points of a loss curve sent to the page
 
 
 class Workdir:
@@ -74,19 +76,22 @@ class Workdir:
         return self.root / kind / name
 
     def media(self, limit: int = 500) -> list[dict]:
-        """Videos, images, and folders holding images, outside the app's own folders."""
+        """Videos, images, and folders holding images, outside the app's own folders (which are
+        not even walked: a face set holds thousands of crops)."""
         found = []
-        for p in sorted(self.root.rglob("*")):
-            rel = p.relative_to(self.root)
-            if rel.parts[0] in ("faces", "models", "reports", ".ui") or any(s.startswith(".") for s in rel.parts):
-                continue
-            ext = p.suffix.lower()
-            if p.is_file() and (ext in VIDEO_EXTS or ext in IMAGE_EXTS):
-                found.append({"path": rel.as_posix(), "kind": "video" if ext in VIDEO_EXTS else "image"})
-            elif p.is_dir() and any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir() if f.is_file()):
+        for folder, dirs, files in os.walk(self.root):
+            top = Path(folder) == self.root
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and
+                             not (top and d in ("faces", "models", "reports")))
+            rel = Path(folder).relative_to(self.root)
+            kinds = {f: ("video" if Path(f).suffix.lower() in VIDEO_EXTS else "image")
+                     for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS
+                     and not f.startswith(".")}
+            if not top and "image" in kinds.values():
                 found.append({"path": rel.as_posix(), "kind": "folder"})
+            found += [{"path": (rel / f).as_posix(), "kind": k} for f, k in kinds.items()]
             if len(found) >= limit:
-                break
+                return found[:limit]
         return found
 
     def model(self, name: str) -> Path:
@@ -176,10 +181,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         limit = int(max_upload_mb * 2**20)
         if int(request.headers.get("content-length") or 0) > limit:
             raise HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
-        dest = wd.root / "uploads" / base
-        stem, n = dest.stem, 1
-        while dest.exists():
-            dest, n = dest.with_name(f"{stem}-{n}{dest.suffix}"), n + 1
+        dest = _numbered(wd.root / "uploads" / base)
         part, size = dest.with_name(f".{dest.name}.part"), 0
         try:
             with open(part, "wb") as f:
@@ -263,8 +265,11 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         info = {"name": name, "exists": (folder / "state.json").exists(), "log": _log(folder / "log.csv"),
                 "job": job.status() if job else None, "preview": None}
         if info["exists"]:
-            st = api.model_info(folder)
-            info.update(preset=st.get("preset"), step=st.get("step"), a=st.get("a"), b=st.get("b"))
+            try:
+                st = api.model_info(folder)
+                info.update(preset=st.get("preset"), step=st.get("step"))
+            except FacepairError as e:
+                info["error"] = str(e)
         latest = folder / "previews" / "latest.png"
         if latest.exists():
             info["preview"] = f"/files/{wd.rel(latest)}?t={latest.stat().st_mtime_ns}"
@@ -317,7 +322,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         need_consent()
         src, model = wd.path(b.get("input", "")), wd.model(b.get("model", ""))
         ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTS else ".mp4"
-        out = wd.root / "swaps" / f"{src.stem}-{model.name}-{_choice(b, 'direction', 'a2b')}{ext}"
+        out = _numbered(wd.root / "swaps" / f"{src.stem}-{model.name}-{_choice(b, 'direction', 'a2b')}{ext}")
         opts = _swap_options(b)
         argv = [wd.rel(src), "--model", wd.rel(model), "-o", wd.rel(out),
                 *(x for k, v in opts.items() for x in (f"--{k}", v))]
@@ -412,7 +417,15 @@ def _log(path: Path) -> list[dict]:
     except OSError:
         return []
     keep = ("step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s")
-    return [{k: float(r[k]) for k in keep if r.get(k) not in (None, "")} for r in rows]
+    every = max(1, len(rows) // LOG_POINTS)            # a long run's curve, thinned for the page
+    rows = rows[::every] + ([rows[-1]] if rows and (len(rows) - 1) % every else [])
+    out = []
+    for r in rows:
+        try:
+            out.append({k: float(r[k]) for k in keep if r.get(k) not in (None, "")})
+        except ValueError:
+            continue
+    return out
 
 
 def _time_left(log: list[dict], job) -> float | None:
@@ -425,6 +438,14 @@ def _time_left(log: list[dict], job) -> float | None:
         rate = (log[-1]["step"] - log[0]["step"]) / (log[-1]["time_s"] - log[0]["time_s"])
         return max(0.0, (budget["steps"] - log[-1]["step"]) / rate)
     return None
+
+
+def _numbered(path: Path) -> Path:
+    """path, or path-2, path-3 ... where it exists: an earlier output is never overwritten."""
+    n, out = 2, path
+    while out.exists():
+        out, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
+    return out
 
 
 def _preview_path(wd: Workdir, kind: str) -> Path:

@@ -126,7 +126,9 @@ async function loadGallery() {
   const name = $("faceset").value;
   const g = $("gallery");
   if (!name) { g.innerHTML = ""; $("fs-counts").textContent = ""; return; }
-  const fs = await get(`/api/faces/${encodeURIComponent(name)}`);
+  let fs;
+  try { fs = await get(`/api/faces/${encodeURIComponent(name)}`); }
+  catch (e) { $("fs-counts").textContent = e.message; g.innerHTML = ""; return; }
   const s = fs.summary;
   $("fs-counts").textContent = `${fs.faces.length} faces, ${fs.size} px` + (s ?
     ` — last extract: ${s.frames_read} frames read, ${s.faces_kept} kept, ${s.frames_without_face} ` +
