@@ -1,5 +1,7 @@
 """Training speed: the project's step vs a naive eager fp32 implementation of the same model,
-measured side by side in one run, plus this machine's bf16 matmul peak and the fraction reached.
+measured side by side in one run, plus this machine's bf16 matmul peak and the fraction reached;
+then the default convolutional preset and the `seq2seq` transformer side by side (parameters,
+FLOPs per image, images/s of the real training step with the landmark cue).
 
     python benchmarks/train_speed.py [--batch-size 32] [--steps 12] [--rounds 3] [--device auto]
 """
@@ -74,6 +76,21 @@ def project_setup(device, precision):
     return step, model
 
 
+def preset_setup(name, device, precision):
+    """The real training step of a preset's model (its landmark cue fed random landmarks)."""
+    model = FacePair(PRESETS[name].model).to(device, memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    amp = autocast(device, precision)
+
+    def step(a, b):
+        a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
+        marks = torch.rand(len(a), 68, 2, device=device) * 64
+        batch = (a, a, b, b) + ((marks, marks) if model.cfg.cue_points else ())
+        train_step(model, opt, scaler, batch, amp, LOSSES["l1"])
+    return step, model
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -141,6 +158,23 @@ def main():
     print(f"speed-up vs naive: {ours_ips / naive_ips:.2f}x (target >= 2.5x on the 2-core CPU)")
     print(f"matmul peak: bf16 {peak_bf16 / 1e9:.0f} GFLOP/s, fp32 {peak_fp32 / 1e9:.0f} GFLOP/s; "
           f"facepair reaches {achieved / 1e9:.0f} GFLOP/s (counted as the plain model's FLOPs) = {achieved / peak_bf16:.1%} of the bf16 peak")
+
+    names = ["mouth", "seq2seq"]                    # the convolutional default and the transformer
+    steps, flops, runs = {}, {}, {n: [] for n in names}
+    for n in names:
+        steps[n], model = preset_setup(n, device, precision)
+        with FlopCounterMode(display=False) as fc:
+            steps[n](a, b)
+        flops[n] = (fc.get_total_flops() / (2 * args.batch_size), sum(p.numel() for p in model.parameters()))
+    for _ in range(args.rounds):
+        for n in names:
+            runs[n].append(images_per_s(steps[n], a, b, args.steps, device))
+    print(f"\npresets side by side (batch {args.batch_size} per side, {precision}):")
+    print(f"{'preset':10s}{'params M':>10s}{'GFLOP/img':>11s}{'images/s':>10s}   rounds")
+    for n in names:
+        print(f"{n:10s}{flops[n][1] / 1e6:10.1f}{flops[n][0] / 1e9:11.2f}{statistics.median(runs[n]):10.1f}   "
+              + " ".join(f"{x:.1f}" for x in runs[n]))
+    print(f"seq2seq / {names[0]} speed: {statistics.median(runs['seq2seq']) / statistics.median(runs[names[0]]):.2f}x")
 
 
 if __name__ == "__main__":

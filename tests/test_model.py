@@ -125,3 +125,34 @@ def test_cue_shift_and_gain_set_the_swap_cue_only():
     assert torch.allclose(model.cue(marks, "a", "b"), 2 * (pts - model.cue_mean.mean(0)), atol=1e-6)
     assert torch.allclose(model.cue(marks, "a"), pts - model.cue_mean[0])           # unchanged
     assert not {"cue_shift", "cue_gain"} & set(model.state_dict())   # measured, in state.json
+
+
+def test_seq2seq_shapes_bottleneck_and_attention_weights():
+    """The transformer preset: patch tokens in, 16 code tokens (512 numbers) between, the same
+    FacePair interface (train, swap, cue) as the convolutional pair."""
+    torch.manual_seed(0)
+    model = FacePair(PRESETS["seq2seq"].model).eval()
+    cfg = model.cfg
+    assert cfg.arch == "seq2seq" and cfg.latents * (cfg.code // cfg.latents) == 512
+    names = [k for k, _ in model.named_parameters()]
+    assert any("attn" in k for k in names if k.startswith("encoder."))
+    assert any("cross_attn" in k for k in names if k.startswith("decoder_a."))
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.ConvTranspose2d)) for m in model.modules())
+    x, marks = torch.rand(3, 3, 64, 64), torch.rand(3, 68, 2) * 64
+    z = model.encode(x)
+    assert z.shape == (3, 512)                             # the bottleneck: all the decoder sees
+    ra, rb = model(x, x, marks, marks)
+    assert ra.shape == rb.shape == (3, 3, 64, 64)
+    with torch.no_grad():                                  # the decoder reads the code and the cue
+        out = model.decode(z, "b", model.cue(marks, "a", "b"))
+        assert torch.allclose(model.swap(x, "b", marks, "a"), out.clamp(0, 1))
+        other = model.decode(z, "b", model.cue(marks.flip(0), "a", "b"))
+        assert not torch.allclose(out, other)             # another mouth: another output
+        assert not torch.allclose(out, model.decode(z, "a", model.cue(marks, "a")))
+    # each output patch depends on the whole code (attention), not on one region of the input
+    x2 = x.clone()
+    x2[:, :, :8, :8] = 0                                   # change one corner patch of the input
+    with torch.no_grad():
+        diff = (model.decode(model.encode(x2), "a", model.cue(marks, "a")) -
+                model.decode(z, "a", model.cue(marks, "a"))).abs()
+    assert (diff[:, :, 32:, 32:] > 0).any()                # the far corner moves too

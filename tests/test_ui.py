@@ -219,7 +219,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#preset-desc")).to_contain_text("landmark")
             page.fill("#minutes", "10")
             page.fill("#preview-every", "2")
-            page.fill("#calibrate-faces", "4")
+            page.fill("#calibrate-faces", "0")          # the cue's calibration: test_presets.py
             page.click("#train-start")
             expect(page.locator("#train-preview")).to_have_attribute("src", re.compile("latest.png"), timeout=180_000)
             expect(page.locator("#loss-chart polyline.loss_a")).to_have_count(1, timeout=120_000)

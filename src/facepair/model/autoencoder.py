@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .presets import ModelConfig
+from .seq2seq import TokenDecoder, TokenEncoder
 from .upconv import up_conv
 
 
@@ -80,6 +81,9 @@ class Decoder(nn.Module):
         return self.blocks(self.dense(code).view(-1, self.c0, self.side, self.side))
 
 
+ARCHS = {"conv": (Encoder, Decoder), "seq2seq": (TokenEncoder, TokenDecoder)}   # ModelConfig.arch
+
+
 class FacePair(nn.Module):
     """The shared encoder and the decoders of A and B. forward() runs one training step's
     reconstructions: A through decoder A and B through decoder B (so DDP sees every parameter)."""
@@ -87,9 +91,10 @@ class FacePair(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = Encoder(cfg)
-        self.decoder_a = Decoder(cfg)
-        self.decoder_b = Decoder(cfg)
+        encoder, decoder = ARCHS[cfg.arch]
+        self.encoder = encoder(cfg)
+        self.decoder_a = decoder(cfg)
+        self.decoder_b = decoder(cfg)
         if cfg.cue_points:         # set from the training faces (training/data.cue_stats)
             self.register_buffer("cue_mask", torch.zeros(1, 1, cfg.size, cfg.size))
             self.register_buffer("cue_mean", torch.zeros(2, cue_width(cfg)))     # per side

@@ -23,6 +23,12 @@ class ModelConfig:
                                    # statistics, one larger conv call); seed: two separate passes
     cue_points: tuple[int, ...] = ()   # landmarks (68-point indices) the decoders take as input;
                                        # the encoder sees their region greyed out (autoencoder.py)
+    arch: str = "conv"             # conv: autoencoder.py's layers; seq2seq: seq2seq.py's transformer
+    patch: int = 8                 # seq2seq: patch side in px (64 tokens for a 64 px face)
+    dim: int = 192                 # seq2seq: token width
+    depth: int = 4                 # seq2seq: blocks in the encoder and in each decoder
+    heads: int = 4                 # seq2seq: attention heads
+    latents: int = 16              # seq2seq: code tokens (code / latents numbers each)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,12 @@ PRESETS: dict[str, Preset] = {
                model=ModelConfig(joint_batch=True),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
                                  region_weight=3.0, gan_weight=0.05, fm_weight=0.5, gan_start=300)),
+        Preset("seq2seq", "the title's transformer: patch tokens, a shared encoder read out by 16 "
+                          "latent queries (512 numbers), per-person decoders of patch queries "
+                          "attending to them; mouth cue and losses as in mouth",
+               model=ModelConfig(joint_batch=True, cue_points=MOUTH, arch="seq2seq"),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=200, ssim_weight=0.5,
+                                 region_weight=3.0)),
         Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",
                model=ModelConfig(joint_batch=True),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100)),
