@@ -144,8 +144,9 @@ def main():
         rn.append(images_per_s(naive, a, b, args.steps, device))
         ro.append(images_per_s(ours, a, b, args.steps, device))
     naive_ips, ours_ips = statistics.median(rn), statistics.median(ro)
-    peak_bf16 = matmul_peak(device, torch.bfloat16)
     peak_fp32 = matmul_peak(device, torch.float32)
+    # without native bf16 (AVX2-only CPUs) an emulated bf16 matmul takes minutes: no peak to reach
+    peak_bf16 = matmul_peak(device, torch.bfloat16) if precision == "bf16" else float("nan")
     achieved = flops_per_step * ours_ips / (2 * args.batch_size)
 
     print(f"device: {device} ({torch.get_num_threads()} threads)   precision: {precision}   "
