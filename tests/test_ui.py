@@ -232,6 +232,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.click("#tab-train")
             page.fill("#model-name", "pair")
             expect(page.locator("#train-start")).to_have_text("Training...")
+            expect(page.locator("#train-a input[value='obama']")).to_be_checked()   # the model's sets
+            expect(page.locator("#train-b input[value='reagan']")).to_be_checked()
             expect(page.locator("#train-job")).to_have_attribute("data-state", "running")
             page.click("#train-stop")
             expect(page.locator("#train-job")).to_have_attribute("data-state", "stopped", timeout=120_000)

@@ -268,6 +268,9 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             try:
                 st = api.model_info(folder)
                 info.update(preset=st.get("preset"), step=st.get("step"))
+                for side in ("a", "b"):         # its face sets, by name (a resume ticks them)
+                    info[side] = [Path(f["path"]).name for f in st.get("facesets", {}).get(side, [])
+                                  if Path(f["path"]).parent == wd.root / "faces"]
             except FacepairError as e:
                 info["error"] = str(e)
         latest = folder / "previews" / "latest.png"

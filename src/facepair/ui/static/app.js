@@ -195,6 +195,10 @@ async function pollModel() {
   if ($("train").hidden || !name) return;
   let m;
   try { m = await get(`/api/models/${encodeURIComponent(name)}`); } catch (e) { return; }
+  for (const side of ["a", "b"])             // an existing model: its face sets, unless chosen
+    if (m[side] && !ticked($(`train-${side}`)).length)
+      $(`train-${side}`).querySelectorAll("input").forEach((c) => (c.checked = m[side].includes(c.value)));
+  if (m.exists && m.preset && $("preset").value !== m.preset) { $("preset").value = m.preset; $("preset").onchange(); }
   const running = m.job && m.job.state === "running";
   $("train-start").textContent = running ? "Training..." : m.exists ? "Resume" : "Start";
   $("train-start").disabled = running;
