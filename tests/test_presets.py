@@ -11,7 +11,7 @@ from facepair.training.losses import make_loss, region_weights, ssim
 from conftest import OBAMA_CLIP2, OBAMA_PHOTOS, run_cli
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - {"seq2seq"}))   # seq2seq: below and test_ui
 def test_preset_trains_a_few_steps(name, extracted, tmp_path):
     model = tmp_path / name
     r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model",
@@ -134,7 +134,8 @@ def test_landmark_cue_training_survives_missing_footage_for_calibration(extracte
 
 def test_seq2seq_learns_resumes_and_swaps_a_video(extracted, tmp_path):
     """The transformer preset through the real commands: its loss falls in a short run, a resume
-    carries on from the saved step, and swap writes a labelled video with it."""
+    carries on from the saved step, and swap writes a labelled video with it (test_ui.py trains,
+    previews, swaps and evaluates it through the web app too)."""
     import csv
     model = tmp_path / "s2s"
     common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
@@ -149,6 +150,7 @@ def test_seq2seq_learns_resumes_and_swaps_a_video(extracted, tmp_path):
     assert r.returncode == 0, r.stderr
     state = json.loads((model / "state.json").read_text())
     assert state["step"] == 34 and state["model_config"]["arch"] == "seq2seq"
+    assert state["train_config"]["warmup_steps"] == PRESETS["seq2seq"].train.warmup_steps
     rows = list(csv.DictReader(open(model / "log.csv")))
     assert [int(x["step"]) for x in rows] == list(range(1, 35))   # resumed at 31, not from 0
     out = tmp_path / "s2s.mp4"

@@ -216,7 +216,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.fill("#model-name", "pair")
             page.check("#train-a input[value='obama']")
             page.check("#train-b input[value='reagan']")
-            expect(page.locator("#preset-desc")).to_contain_text("landmark")
+            page.select_option("#preset", "seq2seq")     # the transformer: 2.3x the steps per second
+            expect(page.locator("#preset-desc")).to_contain_text("transformer")
             page.fill("#minutes", "10")
             page.fill("#preview-every", "2")
             page.fill("#calibrate-faces", "0")          # the cue's calibration: test_presets.py
@@ -234,6 +235,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#train-start")).to_have_text("Training...")
             expect(page.locator("#train-a input[value='obama']")).to_be_checked()   # the model's sets
             expect(page.locator("#train-b input[value='reagan']")).to_be_checked()
+            expect(page.locator("#preset")).to_have_value("seq2seq")
+            page.fill("#calibrate-faces", "0")
             expect(page.locator("#train-job")).to_have_attribute("data-state", "running")
             page.click("#train-stop")
             expect(page.locator("#train-job")).to_have_attribute("data-state", "stopped", timeout=120_000)
