@@ -30,6 +30,9 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from .. import __version__, api
 from ..errors import FacepairError
+from ..faces.options import DETECTORS
+from ..model.presets import DIRECTIONS
+from ..swap.options import BLENDS, COLORS, MASKS
 from . import DEFAULT_UPLOAD_MB
 from .jobs import Jobs
 
@@ -43,8 +46,8 @@ POLICY = ("Use facepair only with the consent of every person whose face you use
           "Everything facepair makes is labelled as synthetic (an invisible watermark, a metadata "
           "tag and, where the format allows, a signed C2PA manifest); the labels cannot be "
           "switched off.")
-CHOICES = {"direction": ("a2b", "b2a"), "mask": ("hull", "box"), "color": ("none", "mean", "lab", "hist"),
-           "blend": ("feather", "seamless"), "detector": ("haar", "hog", "cnn")}
+CHOICES = {"direction": tuple(DIRECTIONS), "mask": MASKS, "color": COLORS, "blend": BLENDS,
+           "detector": DETECTORS}                  # the command line's own lists
 PREVIEWS_KEPT = 20
 LOG_POINTS = 400             # most points of a loss curve sent to the page
 
@@ -170,8 +173,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.post("/api/consent")
     def consent():
-        consent_file.write_text(f'{{"policy_version": {POLICY_VERSION}, "acknowledged": '
-                                f'"{time.strftime("%Y-%m-%dT%H:%M:%S%z")}"}}\n')
+        consent_file.write_text(json.dumps({"policy_version": POLICY_VERSION,
+                                            "acknowledged": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
         return {"consent": True}
 
     @app.post("/api/upload")
@@ -216,7 +219,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             meta = api.faces(folder)
         except FacepairError as e:
             raise _user_error(e)
-        return {"name": name, "size": meta["size"], "summary": _last_summary(jobs, wd, name),
+        return {"name": name, "size": meta["size"], "summary": _last_summary(jobs, name),
                 "faces": [{"file": f["file"], "url": f"/files/{wd.rel(folder / f['file'])}",
                            "source": Path(f.get("source", "")).name, "frame": f.get("frame")}
                           for f in meta["faces"]]}
@@ -400,7 +403,7 @@ def _swap_options(b: dict) -> dict:
             (("direction", "a2b"), ("mask", "hull"), ("color", "lab"), ("blend", "feather"))}
 
 
-def _last_summary(jobs: Jobs, wd: Workdir, name: str) -> dict | None:
+def _last_summary(jobs: Jobs, name: str) -> dict | None:
     """The newest finished extract's summary for a face set (kept in its job folder)."""
     for folder in sorted(jobs.folder.iterdir(), reverse=True):
         try:
