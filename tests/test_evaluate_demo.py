@@ -16,7 +16,10 @@ FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b"
            "flicker_swap", "flicker_ratio", "frame_id_rate_a2b", "frame_id_rate_b2a",
            "frame_landmark_error_a2b", "frame_landmark_error_b2a", "frame_mouth_corr_a2b",
            "frame_mouth_corr_b2a", "frame_mouth_std_ratio_a2b", "frame_mouth_std_ratio_b2a",
-           "frame_swapped_a2b", "frame_swapped_b2a"}
+           "frame_swapped_a2b", "frame_swapped_b2a", "id_forced_rate_a2b", "frame_id_forced_rate_a2b",
+           "frame_eyelid_corr_a2b", "frame_id_dist_b2a", "video_id_rate", "video_id_forced_rate",
+           "video_mouth_corr", "video_eyelid_corr", "video_eyelid_ratio", "video_landmark_error",
+           "video_detail", "video_rec_ssim", "video_rec_gmsd", "jitter_ratio"}
 
 
 def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
@@ -29,11 +32,13 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     assert figures["id_rate_real_a"] >= 0.95 and figures["id_rate_real_b"] >= 0.95
     assert figures["faces_a"] > 0 and figures["source"] == "held-out validation faces"
     assert figures["frame_swapped_a2b"] == 1.0 and figures["frame_swapped_b2a"] == 1.0
+    assert figures["video_frames"] == 30 and figures["video_failures"] == 0   # 1 s of the address
+    assert 0 < figures["video_rec_ssim"] < 1 and figures["video_detail"] > 0
     html = (tmp_path / "r/report.html").read_text()
     images = [p.split("'")[0] for p in html.split("src='")[1:]]
     assert len(images) >= 4                               # samples, losses, preview, frames
     assert all((tmp_path / "r" / p).stat().st_size > 0 for p in images)
-    assert "ID retrieval" in r.stdout and "mouth-opening correlation" in r.stdout
+    assert "ID (nearer the target, within 0.5)" in r.stdout and "eyelid-gap correlation" in r.stdout
 
 
 def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_path):

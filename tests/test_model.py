@@ -156,3 +156,27 @@ def test_seq2seq_shapes_bottleneck_and_attention_weights():
         diff = (model.decode(model.encode(x2), "a", model.cue(marks, "a")) -
                 model.decode(z, "a", model.cue(marks, "a"))).abs()
     assert (diff[:, :, 32:, 32:] > 0).any()                # the far corner moves too
+
+
+def test_temporal_decoder_attends_to_previous_frames_only_through_history():
+    """seq2seq-temporal: the decoders also read the k previous frames' code tokens. No history
+    means this frame repeated (a video's first frame, a still), and other past frames change the
+    output, while the training forward gathers each face's history from its clip in the batch."""
+    torch.manual_seed(0)
+    model = FacePair(PRESETS["seq2seq-temporal"].model).eval()
+    k = model.cfg.context
+    assert k == 4 and any("time_pos" in n for n, _ in model.decoder_a.named_parameters())
+    x, marks = torch.rand(5, 3, 64, 64), torch.rand(5, 68, 2) * 64
+    with torch.no_grad():
+        inp = model.inputs(x, "b", marks, "a")
+        alone = model.swap(x, "b", marks, "a")
+        same = model.swap(x, "b", marks, "a", history=inp[:, None].expand(5, k, -1))
+        assert torch.allclose(alone, same, atol=1e-6)
+        moved = model.swap(x, "b", marks, "a", history=inp.roll(1, 0)[:, None].expand(5, k, -1))
+        assert not torch.allclose(alone, moved, atol=1e-4)
+        # training: faces 0..4 one clip; face j's history is faces j-1 .. j-4 (0 repeated)
+        prev = torch.tensor([[max(j - i, 0) for i in range(1, k + 1)] for j in range(5)])
+        ra, _ = model(x, x, marks, marks, prev, prev)
+        a_in = model.inputs(x, "a", marks, "a")
+        assert torch.allclose(ra, model.decode(a_in, "a", history=a_in[prev]), atol=1e-5)
+        assert torch.allclose(ra[0], model.decode(a_in[:1], "a")[0], atol=1e-5)   # no past: itself

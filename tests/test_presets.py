@@ -8,10 +8,10 @@ from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
 from facepair.training.losses import make_loss, region_weights, ssim
 
-from conftest import OBAMA_CLIP2, OBAMA_PHOTOS, run_cli
+from conftest import BIDEN_PHOTO, EVERY, OBAMA_CLIP2, OBAMA_PHOTOS, run_cli
 
 
-@pytest.mark.parametrize("name", sorted(set(PRESETS) - {"seq2seq"}))   # seq2seq: below and test_ui
+@pytest.mark.parametrize("name", sorted(set(PRESETS) - {"seq2seq", "seq2seq-temporal"}))  # below, test_ui
 def test_preset_trains_a_few_steps(name, extracted, tmp_path):
     model = tmp_path / name
     r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model",
@@ -21,6 +21,21 @@ def test_preset_trains_a_few_steps(name, extracted, tmp_path):
     state = json.loads((model / "state.json").read_text())
     assert state["preset"] == name and state["step"] == 3
     assert state["train_config"]["lr"] == PRESETS[name].train.lr
+
+
+def test_one_ssim_for_training_and_evaluation():
+    """The loss's SSIM (torch) and evaluate's (scikit-image) are one definition: they agree on
+    a real photo against a blurred copy of it."""
+    import cv2
+
+    from facepair.evaluate.metrics import ssim as eval_ssim
+    from facepair.media.image import read_image
+    photo = read_image(BIDEN_PHOTO)
+    img = cv2.resize(photo, (96, 96), interpolation=cv2.INTER_AREA).astype("float32") / 255
+    blurred = cv2.GaussianBlur(img, (5, 5), 1.5)
+    torch_value = float(ssim(*(torch.from_numpy(x).permute(2, 0, 1)[None] for x in (img, blurred))))
+    assert torch_value < 0.95                                  # the blur is seen
+    assert abs(torch_value - eval_ssim(img, blurred)) < 1e-4
 
 
 def test_joint_batch_gives_same_shapes():
@@ -132,14 +147,21 @@ def test_landmark_cue_training_survives_missing_footage_for_calibration(extracte
     assert state["step"] == 2 and "cue_shift" not in state and "cue_gain" not in state
 
 
-def test_seq2seq_learns_resumes_and_swaps_a_video(extracted, tmp_path):
-    """The transformer preset through the real commands: its loss falls in a short run, a resume
-    carries on from the saved step, and swap writes a labelled video with it (test_ui.py trains,
-    previews, swaps and evaluates it through the web app too)."""
+def test_seq2seq_temporal_learns_resumes_and_swaps_a_video(extracted, tmp_path):
+    """The transformer preset with its temporal option, through the real commands: its loss
+    falls in a short run on clips of consecutive faces, a resume carries on from the saved step,
+    and swap writes a labelled video through the rolling window (test_ui.py trains, previews,
+    swaps and evaluates the per-frame `seq2seq` through the web app)."""
     import csv
+
+    import numpy as np
+
+    from facepair.media.video import iter_video
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import SwapSummary, Swapper
     model = tmp_path / "s2s"
     common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
-              "--preset", "seq2seq", "--batch-size", 4, "--lr", "1e-3", "--save-every", 30,
+              "--preset", "seq2seq-temporal", "--batch-size", 5, "--lr", "1e-3", "--save-every", 30,
               "--calibrate-faces", 0, "--quiet"]
     r = run_cli("train", *common, "--steps", 30)
     assert r.returncode == 0, r.stderr
@@ -149,8 +171,9 @@ def test_seq2seq_learns_resumes_and_swaps_a_video(extracted, tmp_path):
     r = run_cli("train", *common, "--steps", 34)
     assert r.returncode == 0, r.stderr
     state = json.loads((model / "state.json").read_text())
-    assert state["step"] == 34 and state["model_config"]["arch"] == "seq2seq"
-    assert state["train_config"]["warmup_steps"] == PRESETS["seq2seq"].train.warmup_steps
+    assert state["step"] == 34 and state["model_config"]["context"] == 4
+    assert state["clip_stride"] == {"a": EVERY, "b": EVERY}   # the face sets: every 2nd frame
+    assert state["train_config"]["warmup_steps"] == PRESETS["seq2seq-temporal"].train.warmup_steps
     rows = list(csv.DictReader(open(model / "log.csv")))
     assert [int(x["step"]) for x in rows] == list(range(1, 35))   # resumed at 31, not from 0
     out = tmp_path / "s2s.mp4"
@@ -158,3 +181,14 @@ def test_seq2seq_learns_resumes_and_swaps_a_video(extracted, tmp_path):
     assert r.returncode == 0 and out.is_file(), r.stderr
     r = run_cli("verify", out)
     assert r.returncode == 0 and "SYNTHETIC" in r.stdout
+    # the window: 4 video frames make one track whose inputs are those 4 frames' (the decoder
+    # of frame 3 read frames 2, 1, 0, 0), and the swap saw them; a still keeps no window
+    frames = [f for _, f in zip(range(4), (f for _, f in iter_video(OBAMA_CLIP2)))]
+    swapper = Swapper(model, SwapOptions(progress=False))
+    video = [f.copy() for f in frames]
+    swapper.process(video, 0, True, SwapSummary())
+    (track,) = swapper.window.tracks
+    assert len(track["inputs"]) == 4 and track["frame"] == 3
+    assert all(np.abs(v.astype(int) - f).max() > 0 for v, f in zip(video, frames))
+    swapper.process([frames[0].copy()], 0, False, SwapSummary())
+    assert swapper.window.tracks == [track]

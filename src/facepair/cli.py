@@ -210,16 +210,21 @@ def _add_evaluate(sub):
                        description="Reconstruction (L1, PSNR, SSIM), identity of swaps (dlib "
                        "embeddings, ID retrieval), expression fidelity (landmark error, "
                        "mouth-opening correlation), on aligned crops and on the faces' whole "
-                       "source frames swapped by the real pipeline, and optionally video flicker. "
+                       "source frames swapped by the real pipeline, and optionally a whole video. "
                        "Uses the model's held-out validation faces unless face sets are given.")
     p.add_argument("--model", required=True, metavar="MODEL_DIR")
     p.add_argument("--a", nargs="+", metavar="FACESET", help="face sets of A to evaluate on")
     p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
     p.add_argument("--max-faces", type=_number(int, 1), default=EVAL_FACES,
                    help=f"faces per side, evenly sampled (default: {EVAL_FACES})")
-    p.add_argument("--video", metavar="FILE", help="also measure temporal flicker swapping this video")
+    p.add_argument("--video", metavar="FILE",
+                   help="also swap this video (best: a recording of the source person not used in "
+                   "training) and measure it frame by frame: failures, ID, mouth and eyelid "
+                   "correlation, landmark error and jitter, flicker, face detail, and the same "
+                   "video rebuilt by its own side (SSIM, GMSD)")
     p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b", help="--video: swap direction")
-    p.add_argument("--video-seconds", type=_number(float, above=0), default=4.0, help="--video: seconds to swap (default: 4)")
+    p.add_argument("--video-seconds", type=_number(float, above=0), default=None,
+                   help="--video: seconds from the start to measure (default: all of it)")
     p.add_argument("--crops-only", action="store_true",
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
     p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")

@@ -16,30 +16,21 @@ times, and per direction the setting whose swaps follow the source's mouth openi
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..model.presets import DIRECTIONS
 from ..model.store import read_state, update_state
 from ..swap.options import SwapOptions
 from ..swap.pipeline import SwapSummary, Swapper
 from ..training.options import TrainOptions
-from .frames import iter_source_frames
+from .frames import iter_source_frames, training_entries
 from .metrics import expression_figures
 
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0)
-
-
-def training_entries(state: dict, side: str, faces: int) -> list[dict]:
-    """`faces` face-set entries of `side`, evenly spread over its training faces (not held out)."""
-    held = set(state.get("validation", {}).get(side, []))
-    entries = [e for fs in state["facesets"][side] for e in load_index(Path(fs["path"]))["faces"]
-               if f"{fs['path']}/{e['file']}" not in held]
-    keep = np.linspace(0, len(entries) - 1, min(faces, len(entries))).round().astype(int)
-    return [entries[i] for i in keep] if entries else []
 
 
 def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str = "auto") -> dict:
@@ -55,7 +46,9 @@ def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str 
     for name, (side, _) in DIRECTIONS.items():
         entries = training_entries(state, side, faces)
         counts[side] = len(entries)
-        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
+        with warnings.catch_warnings():         # "never calibrated": this is the calibration
+            warnings.simplefilter("ignore")
+            swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
         target = "ab".index(swapper.target)
         marks = np.zeros((len(settings), len(entries), 68, 2))
         summary = SwapSummary()

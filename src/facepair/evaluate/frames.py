@@ -50,6 +50,32 @@ def held_out_faces(folders, files=None, max_faces=128):
             [where[i] for i in keep])
 
 
+def training_entries(state: dict, side: str, faces: int) -> list[dict]:
+    """`faces` face-set entries of `side`, evenly spread over its training faces (not held out),
+    each with its face set's folder (`faceset`)."""
+    held = set(state.get("validation", {}).get(side, []))
+    entries = [dict(e, faceset=fs["path"]) for fs in state["facesets"][side]
+               for e in load_index(Path(fs["path"]))["faces"] if f"{fs['path']}/{e['file']}" not in held]
+    keep = np.linspace(0, len(entries) - 1, min(faces, len(entries))).round().astype(int)
+    return [entries[i] for i in keep] if entries else []
+
+
+def training_means(state: dict, emb: Embedder, faces: int = 64) -> dict:
+    """Each side's mean dlib embedding over `faces` of its training faces, never the faces being
+    scored: {"crops": {"a", "b"}} from the aligned crops (as crop swaps are embedded) and
+    {"frames": {"a", "b"}} from their whole source frames (as swapped frames are); "frames" is
+    missing when the training footage has gone."""
+    ents = {side: training_entries(state, side, faces) for side in "ab"}
+    out = {"crops": {s: np.mean([emb.from_chip(read_image(Path(e["faceset"]) / e["file"])) for e in es], 0)
+                     for s, es in ents.items()}}
+    try:
+        out["frames"] = {s: np.mean([emb.from_landmarks(f, np.array(es[i]["landmarks"], float))
+                                     for i, f in iter_source_frames(es)], 0) for s, es in ents.items()}
+    except FileNotFoundError:
+        pass
+    return out
+
+
 def run_model(model, faces: np.ndarray, marks: np.ndarray, source: str, to: str, device, amp) -> np.ndarray:
     """Faces of side `source` (and their landmarks in the crops) through the decoder of `to`."""
     out = []
@@ -112,10 +138,10 @@ def source_frames(entries) -> list[np.ndarray]:
 
 def swap_frames(swapper: Swapper, lm: Landmarker, frames, entries):
     """Copies of whole frames through the swap pipeline -> (output frames, the 68 landmarks
-    predicted on each in its face-set entry's detector box, the swap summary)."""
-    summary, outs, marks = SwapSummary(), [], []
+    predicted on each in its face-set entry's detector box, whether a face was swapped in each)."""
+    outs, marks, swapped = [], [], []
     for frame, e in zip(frames, entries):
-        out = frame.copy()
+        out, summary = frame.copy(), SwapSummary()
         swapper.process([out], 0, False, summary)
-        outs.append(out), marks.append(lm(out, e["bbox"]))
-    return outs, np.array(marks), summary
+        outs.append(out), marks.append(lm(out, e["bbox"])), swapped.append(summary.faces_swapped > 0)
+    return outs, np.array(marks), np.array(swapped)

@@ -15,7 +15,9 @@
 - Whole frames: each held-out face's source frame swapped by the real pipeline (`swap`), then
   ID retrieval, landmark error and mouth-opening correlation measured on the output frame at its
   own resolution (keys `frame_*`); the source side uses the face set's stored landmarks.
-- Video (optional): temporal flicker of the swapped face region vs the source's.
+- Video (optional): the first seconds of a video swapped by the real pipeline: flicker of the
+  face region and landmark jitter, each swap / source, and the mouth-opening correlation and
+  landmark error along it (video_figures).
 """
 from __future__ import annotations
 
@@ -33,57 +35,97 @@ from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
 from ..media.video import iter_video
 from ..model.presets import DIRECTIONS
-from ..model.store import load_model
+from ..model.store import load_model, read_state
 from ..runtime import inference_autocast, resolve_device
 from ..swap.options import SwapOptions
 from ..swap.pipeline import Swapper, swap
 from . import EVAL_FACES
-from .frames import embeddings, held_out_faces, landmarks_on_crops, run_model, source_frames, swap_frames
-from .metrics import expression_figures, identity, reconstruction
+from .frames import (embeddings, held_out_faces, landmarks_on_crops, run_model, source_frames, swap_frames,
+                     training_means)
+from .metrics import (detail, expression_figures, face_region, gmsd, id_figures, identity, jitter,
+                      reconstruction, ssim)
 
 
 def expression(lm: Landmarker, src: np.ndarray, swapped: np.ndarray, boxes: np.ndarray) -> dict:
     return expression_figures(landmarks_on_crops(lm, src, boxes), landmarks_on_crops(lm, swapped, boxes))
 
 
-def whole_frames(model_dir, entries_a, entries_b, device: str = "auto") -> dict:
+def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: str = "auto") -> dict:
     """The swap as users get it: each held-out face's source frame through `facepair swap`'s
     pipeline (detect, align, model, mask, colour, blend), then 68 landmarks and a dlib embedding
     predicted on the output frame (the face set's detector box), against the source frame's
-    landmarks and the real faces' embeddings."""
+    landmarks and the training faces' mean embeddings `means` (None: no ID figures). A frame the
+    pipeline left unswapped is a failure, counted (`frame_swapped_*`) and not scored."""
     lm, emb = Landmarker(), Embedder()
-    src = {"a": source_frames(entries_a), "b": source_frames(entries_b)}
-    entries = {"a": entries_a, "b": entries_b}
-    marks = {s: [np.array(e["landmarks"], float) for e in ents] for s, ents in entries.items()}
-    mean = {s: np.mean([emb.from_landmarks(f, m) for f, m in zip(src[s], marks[s])], axis=0)
-            for s in ("a", "b")}
     res = {}
     for name, (side, other) in DIRECTIONS.items():
-        ents = entries[side]
+        ents = entries_a if side == "a" else entries_b
         swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
-        outs, lw, summary = swap_frames(swapper, lm, src[side], ents)
-        e_sw = np.array([emb.from_landmarks(out, w) for out, w in zip(outs, lw)])
-        d_own = np.linalg.norm(e_sw - mean[other], axis=1)
-        d_src = np.linalg.norm(e_sw - mean[side], axis=1)
-        res.update({f"frame_{k}_{name}": v for k, v in expression_figures(np.array(marks[side]), lw).items()})
-        res.update({f"frame_id_rate_{name}": float(np.mean(d_own < d_src)),
-                    f"frame_swapped_{name}": summary.faces_swapped / max(len(ents), 1)})
+        outs, lw, swapped = swap_frames(swapper, lm, source_frames(ents), ents)
+        ok = np.flatnonzero(swapped)
+        res[f"frame_swapped_{name}"] = len(ok) / max(len(ents), 1)
+        if not len(ok):
+            continue
+        marks = np.array([ents[i]["landmarks"] for i in ok], float)
+        res.update({f"frame_{k}_{name}": v for k, v in expression_figures(marks, lw[ok]).items()})
+        if means is not None:
+            e = np.array([emb.from_landmarks(outs[i], lw[i]) for i in ok])
+            res.update({f"frame_{k}_{name}": v for k, v in id_figures(e, means[other], means[side]).items()})
     return res
 
 
-def video_flicker(model_dir, video, direction: str, seconds: float) -> dict:
-    """Mean absolute frame-to-frame change inside the face region, swapped vs source."""
+def video_figures(model_dir, video, direction: str = "a2b", seconds: float | None = None,
+                  smooth: bool = True, reconstruct: bool = True, device: str = "auto") -> dict:
+    """A video (its first `seconds`; None: all of it) swapped by `facepair swap` (a temporal
+    model with its rolling window; `smooth`: the One-Euro landmark smoothing), then measured per
+    frame in the source frame's HOG box (keys video_*, flicker_*, jitter_*):
+    - failures: frames with no face found in the source, or left unswapped by the pipeline;
+      counted, never scored;
+    - ID against the training faces' mean embeddings (metrics.id_figures);
+    - mouth-opening and eyelid-gap correlation, their spread and mean ratios, inner-face
+      landmark error (metrics.expression_figures);
+    - landmark jitter and flicker (mean absolute frame-to-frame change of the face box's
+      pixels), each swap / source;
+    - face detail: the median over frames of mean |Laplacian| in the face region, swap / source;
+    - `reconstruct`: the same video rebuilt by its own side's decoder through the same pipeline,
+      and against the source in the face region: SSIM (metrics.ssim) and GMSD, medians."""
+    source, target = DIRECTIONS[direction]
+    state = read_state(model_dir)
+    det, lm, emb = make_detector("hog"), Landmarker(), Embedder()
+    means = training_means(state, emb).get("frames")
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "swap.mp4"
-        swap(video, model_dir, out, SwapOptions(direction=direction, duration=seconds, progress=False))
-        det = make_detector("hog")
+        paths = {"swap": Path(tmp) / "swap.mp4", "rec": Path(tmp) / "rec.mp4"}
+        runs = {"swap": direction, "rec": source * 2} if reconstruct else {"swap": direction}   # "aa": A rebuilt
+        missed = {}
+        for what, d in runs.items():
+            summary = swap(video, model_dir, paths[what], SwapOptions(
+                direction=d, duration=seconds, smooth=smooth, device=device, progress=False))
+            missed[what] = set(summary.missed)
+        streams = [iter_video(Path(video)), iter_video(paths["swap"])] + \
+            ([iter_video(paths["rec"])] if reconstruct else [])
+        fails, ms, mw, embs, details, rec_ssim, rec_gmsd = 0, [], [], [], [], [], []
         diffs_src, diffs_out, prev, pair = [], [], None, None
-        for (_, f), (_, g) in zip(iter_video(Path(video)), iter_video(out)):
+        for (n, f), (_, g), *rec in zip(*streams):
             boxes = det(f)
-            if not boxes:
+            if not boxes or n in missed["swap"]:
+                fails += 1
+                ms.append(None), mw.append(None)
                 prev = None
                 continue
-            x0, y0, x1, y1 = (int(v) for v in boxes[0])
+            box = boxes[0]
+            ms.append(lm(f, box)), mw.append(lm(g, box))
+            embs.append(emb.from_landmarks(g, mw[-1]))
+            region = face_region(ms[-1], f.shape)
+            if region.any():
+                details.append(detail(g, region) / max(detail(f, region), 1e-9))
+            if rec and n not in missed["rec"] and region.any():
+                ys, xs = np.nonzero(region)
+                sl = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+                a, b = f[sl], rec[0][1][sl]
+                if min(a.shape[:2]) >= 11:
+                    rec_ssim.append(ssim(a.astype(np.float32) / 255, b.astype(np.float32) / 255))
+                    rec_gmsd.append(gmsd(a, b))
+            x0, y0, x1, y1 = (int(v) for v in box)
             cur = (f.astype(np.float32), g.astype(np.float32), (x0, y0, x1, y1))
             if len(diffs_src) == 15:                  # a before/after pair for the report
                 pair = [cv2.resize(x, (480, round(480 * x.shape[0] / x.shape[1])),
@@ -94,15 +136,28 @@ def video_flicker(model_dir, video, direction: str, seconds: float) -> dict:
                 diffs_src.append(np.abs(cur[0][sl] - prev[0][sl]).mean())
                 diffs_out.append(np.abs(cur[1][sl] - prev[1][sl]).mean())
             prev = cur
-    if not diffs_src:
-        raise FacepairError(f"no face found in {video} to measure flicker")
-    src, out_ = float(np.mean(diffs_src)), float(np.mean(diffs_out))
-    return {"flicker_source": src, "flicker_swap": out_, "flicker_ratio": out_ / max(src, 1e-9),
-            "video_frames": len(diffs_src) + 1, "_frames": pair}
+    found = [i for i, m in enumerate(ms) if m is not None]
+    if len(found) < 2 or not diffs_src:
+        raise FacepairError(f"{video}: a face was found and swapped in {len(found)} frames; "
+                            "too few to measure")
+    res = {"video_frames": len(ms), "video_failures": fails}
+    res.update({f"video_{k}": v for k, v in expression_figures(
+        np.array([ms[i] for i in found]), np.array([mw[i] for i in found])).items()})
+    if means is not None:
+        res.update({f"video_{k}": v for k, v in id_figures(np.array(embs), means[target], means[source]).items()})
+    src, out = float(np.mean(diffs_src)), float(np.mean(diffs_out))
+    j_src, j_out = jitter(ms), jitter(mw)
+    res.update({"flicker_source": src, "flicker_swap": out, "flicker_ratio": out / max(src, 1e-9),
+                "jitter_source": j_src, "jitter_swap": j_out, "jitter_ratio": j_out / max(j_src, 1e-9),
+                "video_detail": float(np.median(details))})
+    if rec_ssim:
+        res.update({"video_rec_ssim": float(np.median(rec_ssim)), "video_rec_gmsd": float(np.median(rec_gmsd))})
+    res["_frames"] = pair
+    return res
 
 
 def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
-             max_faces: int = EVAL_FACES, video_seconds: float = 4.0, device: str = "auto",
+             max_faces: int = EVAL_FACES, video_seconds: float | None = None, device: str = "auto",
              frames: bool = True) -> dict:
     """Every figure as a flat dict (see the module docstring)."""
     dev = resolve_device(device)
@@ -122,16 +177,19 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
            "source": "face sets given" if a or b else "held-out validation faces"}
     for side, real, rec in (("a", real_a, rec_a), ("b", real_b, rec_b)):
         res.update({f"{k}_{side}": v for k, v in reconstruction(real, rec).items()})
-    res.update(identity(embeddings(emb, a=real_a, b=real_b, a2b=a2b, b2a=b2a)))
+    means = training_means(state, emb)
+    res.update(identity(embeddings(emb, a=real_a, b=real_b, a2b=a2b, b2a=b2a), means["crops"]))
     for name, src, sw, boxes in (("a2b", real_a, a2b, box_a), ("b2a", real_b, b2a, box_b)):
         res.update({f"{k}_{name}": v for k, v in expression(lm, src, sw, boxes).items()})
     if frames:
         try:
-            res.update(whole_frames(model_dir, ent_a, ent_b, device))
+            if "frames" not in means:
+                raise FileNotFoundError("the training faces' footage")
+            res.update(whole_frames(model_dir, ent_a, ent_b, means["frames"], device))
         except FileNotFoundError as e:
             warnings.warn(f"whole-frame figures skipped: source footage not found ({e})")
     if video is not None:
-        res.update(video_flicker(model_dir, video, direction, video_seconds))
+        res.update(video_figures(model_dir, video, direction, video_seconds, device=device))
     res["_samples"] = {"a": real_a[:6], "b": real_b[:6], "a2b": a2b[:6], "b2a": b2a[:6],
                        "rec_a": rec_a[:6], "rec_b": rec_b[:6]}
     return res

@@ -8,6 +8,8 @@ LEFT_EYE = slice(36, 42)     # the subject's right eye (image left)
 RIGHT_EYE = slice(42, 48)
 MOUTH = tuple(range(48, 68))                 # the 20 mouth points
 INNER_TOP, INNER_BOTTOM = [61, 62, 63], [67, 66, 65]   # inner lips, facing pairs
+LID_TOP, LID_BOTTOM = [37, 38, 43, 44], [41, 40, 47, 46]  # eyelids, facing pairs (both eyes)
+INNER_FACE = slice(17, 68)                   # brows, nose, eyes, mouth: not the jaw line
 
 
 class Landmarker:
@@ -37,4 +39,10 @@ def inter_ocular(marks: np.ndarray) -> np.ndarray:
 def mouth_opening(marks: np.ndarray) -> np.ndarray:
     """(N,) inner-lip gap over the inter-ocular distance."""
     gap = np.linalg.norm(marks[:, INNER_TOP] - marks[:, INNER_BOTTOM], axis=2).mean(1)
+    return gap / inter_ocular(marks)
+
+
+def eyelid_gap(marks: np.ndarray) -> np.ndarray:
+    """(N,) eyelid gap (both eyes) over the inter-ocular distance: falls to ~0 in a blink."""
+    gap = np.linalg.norm(marks[:, LID_TOP] - marks[:, LID_BOTTOM], axis=2).mean(1)
     return gap / inter_ocular(marks)

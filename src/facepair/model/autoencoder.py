@@ -77,7 +77,7 @@ class Decoder(nn.Module):
         self.blocks = nn.Sequential(*[UpBlock(i, o, cfg.slope, last=k == len(cfg.dec_filters) - 1)
                                       for k, (i, o) in enumerate(zip(chans, chans[1:]))])
 
-    def forward(self, code):
+    def forward(self, code, history=None):           # history: for temporal decoders only
         return self.blocks(self.dense(code).view(-1, self.c0, self.side, self.side))
 
 
@@ -111,9 +111,20 @@ class FacePair(nn.Module):
             x = x * keep + m * (x * keep).sum((2, 3), keepdim=True) / keep.sum()
         return self.encoder(x)
 
-    def decode(self, code, side: str, cue=None):
-        """Decoder of `side`, fed the code and, where the model has one, the landmark cue."""
-        return self.decoder(side)(code if cue is None else torch.cat([code, cue], 1))
+    def decode(self, code, side: str, cue=None, history=None):
+        """Decoder of `side`, fed the code and, where the model has one, the landmark cue (and for
+        a temporal model the previous frames' decoder inputs, (N, k, W), most recent first)."""
+        return self.decoder(side)(code if cue is None else torch.cat([code, cue], 1), history)
+
+    def inputs(self, faces, to: str, marks=None, source: str | None = None):
+        """What the decoder of `to` takes for faces of `source`: the code, and the cue where the
+        model has one, (N, W). A temporal model's rolling window keeps these per frame."""
+        source = source or {"a": "b", "b": "a"}[to]
+        if self.cfg.cue_points and marks is None:
+            raise ValueError("this model's decoders need the faces' landmarks (marks)")
+        cue = self.cue(marks, source, to)
+        code = self.encode(faces)
+        return code if cue is None else torch.cat([code, cue], 1)
 
     def cue(self, marks, side: str, to: str | None = None):
         """(N, 68, 2) landmarks of faces of `side` -> the cue for the decoder of `to` (default:
@@ -131,23 +142,27 @@ class FacePair(nn.Module):
         centre = self.cue_mean[s] + self.cue_shift[t] * (self.cue_mean[t] - self.cue_mean[s])
         return self.cue_gain[t] * (pts - centre) / self.cue_std
 
-    def forward(self, a, b, marks_a=None, marks_b=None):
+    def forward(self, a, b, marks_a=None, marks_b=None, prev_a=None, prev_b=None):
+        """prev_a, prev_b (temporal models): (N, k) indices in the batch of each face's previous
+        frames, most recent first (the batch holds clips of consecutive faces)."""
         if self.cfg.joint_batch:
             za, zb = self.encode(torch.cat([a, b])).split([len(a), len(b)])
         else:
             za, zb = self.encode(a), self.encode(b)
-        return (self.decode(za, "a", self.cue(marks_a, "a")),
-                self.decode(zb, "b", self.cue(marks_b, "b")))
+        out = []
+        for side, z, marks, prev in (("a", za, marks_a, prev_a), ("b", zb, marks_b, prev_b)):
+            cue = self.cue(marks, side)
+            x = z if cue is None else torch.cat([z, cue], 1)
+            out.append(self.decoder(side)(x, None if prev is None else x[prev]))
+        return tuple(out)
 
     def decoder(self, side: str) -> Decoder:
         return {"a": self.decoder_a, "b": self.decoder_b}[side]
 
     @torch.no_grad()
-    def swap(self, faces, to: str, marks=None, source: str | None = None):
+    def swap(self, faces, to: str, marks=None, source: str | None = None, history=None):
         """Encode faces (N,3,H,W in [0,1]) of side `source` (default: the side other than `to`)
         and decode with the decoder of side `to` ("a" or "b"). A model with a landmark cue needs the
-        faces' landmarks `marks` (N, 68, 2) in crop pixels."""
-        source = source or {"a": "b", "b": "a"}[to]
-        if self.cfg.cue_points and marks is None:
-            raise ValueError("this model's decoders need the faces' landmarks (marks)")
-        return self.decode(self.encode(faces), to, self.cue(marks, source, to)).clamp(0, 1)
+        faces' landmarks `marks` (N, 68, 2) in crop pixels. `history`: a temporal model's previous
+        frames' `inputs`, (N, k, W), most recent first (None: each face alone)."""
+        return self.decoder(to)(self.inputs(faces, to, marks, source), history).clamp(0, 1)

@@ -8,6 +8,7 @@ from ..faces.landmarks import MOUTH
 
 
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}   # swap direction -> (source side, target side)
+REBUILDS = {"aa": ("a", "a"), "bb": ("b", "b")}       # a side through its own decoder (evaluate)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class ModelConfig:
     depth: int = 4                 # seq2seq: blocks in the encoder and in each decoder
     heads: int = 4                 # seq2seq: attention heads
     latents: int = 16              # seq2seq: code tokens (code / latents numbers each)
+    context: int = 0               # seq2seq: previous frames whose code tokens the decoders also
+                                   # attend to (0: each frame alone); trained on clips of
+                                   # consecutive faces, used by swap with a rolling window
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,12 @@ PRESETS: dict[str, Preset] = {
                           "latent queries (512 numbers), per-person decoders of patch queries "
                           "attending to them; mouth cue and losses as in mouth",
                model=ModelConfig(joint_batch=True, cue_points=MOUTH, arch="seq2seq"),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=200, ssim_weight=0.5,
+                                 region_weight=3.0)),
+        Preset("seq2seq-temporal", "seq2seq whose decoders also attend to the code tokens of the "
+                                   "previous 4 frames: trained on clips of 5 consecutive faces, "
+                                   "swapped with a rolling window over the video",
+               model=ModelConfig(joint_batch=True, cue_points=MOUTH, arch="seq2seq", context=4),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=200, ssim_weight=0.5,
                                  region_weight=3.0)),
         Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",

@@ -12,6 +12,10 @@ Decoder (one per identity): the target's patch queries attend to each other and,
 cross-attention, to the code tokens (and the landmark cue as one more token), then a light head
 turns the token grid into pixels (3x3 convs and pixel shuffles, x2 per step, the last linear).
 
+Temporal (`context` = k > 0): the decoders also attend to the code tokens (and cue) of the k
+previous frames, each frame's tokens marked by a learned time embedding. Only earlier frames are
+given (causal); where a clip or video has fewer, the earliest one is repeated.
+
 Attention is torch's scaled_dot_product_attention (flash / memory-efficient kernels where the
 device has them); every attention weight's name contains `attn`.
 """
@@ -90,6 +94,7 @@ class TokenDecoder(nn.Module):
         self.from_code = nn.Linear(cfg.code // cfg.latents, d)
         self.from_cue = nn.Linear(2 * len(cfg.cue_points), d) if cfg.cue_points else None
         self.ctx_pos = _tokens(cfg.latents + bool(cfg.cue_points), d)
+        self.time_pos = nn.Parameter(torch.randn(1, cfg.context + 1, 1, d) * 0.02) if cfg.context else None
         self.queries = _tokens(self.grid ** 2, d)               # one per output patch
         self.blocks = nn.ModuleList(Block(d, cfg.heads, cross=True) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(d)
@@ -101,12 +106,23 @@ class TokenDecoder(nn.Module):
             c = c_out
         self.head = nn.Sequential(*head)
 
-    def forward(self, code):
+    def context(self, code):
+        """(N, W) decoder inputs (code + cue) -> (N, T, D) context tokens."""
         cfg, n = self.cfg, len(code)
         ctx = self.from_code(code[:, :cfg.code].reshape(n, cfg.latents, -1))
         if self.from_cue is not None:                          # the landmark cue: one more token
             ctx = torch.cat([ctx, self.from_cue(code[:, cfg.code:])[:, None]], 1)
-        ctx = ctx + self.ctx_pos
+        return ctx + self.ctx_pos
+
+    def forward(self, code, history=None):
+        """code: (N, W) this frame's decoder inputs; history: (N, k, W) those of the k previous
+        frames, most recent first (temporal models; None: this frame repeated)."""
+        n, k = len(code), self.cfg.context
+        ctx = self.context(code)
+        if k:
+            frames = code[:, None].expand(n, k, -1) if history is None else history
+            past = self.context(frames.reshape(n * k, -1)).view(n, k, *ctx.shape[1:])
+            ctx = (torch.cat([ctx[:, None], past], 1) + self.time_pos).flatten(1, 2)
         t = self.queries.expand(n, -1, -1)
         for block in self.blocks:
             t = block(t, ctx)

@@ -26,7 +26,7 @@ from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.image import expand_inputs, is_image, read_image
 from ..media.video import VideoReader, VideoWriter
-from ..model.presets import DIRECTIONS
+from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import load_model
 from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
@@ -34,6 +34,7 @@ from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, MASKS, SwapOptions
 from .tracker import FaceTracker
+from .window import Window
 
 
 @dataclass
@@ -42,6 +43,7 @@ class SwapSummary:
     frames: int = 0
     faces_swapped: int = 0
     frames_without_face: int = 0
+    missed: list = field(default_factory=list)      # video frames (numbers) with no face swapped
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
 
@@ -50,7 +52,7 @@ class SwapSummary:
         return self.frames / self.seconds if self.seconds else 0.0
 
     def to_dict(self):
-        return dict(asdict(self), fps=self.fps)
+        return dict({k: v for k, v in asdict(self).items() if k != "missed"}, fps=self.fps)
 
     def __str__(self):
         return (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
@@ -65,7 +67,7 @@ class Swapper:
     (compose.py)."""
 
     def __init__(self, model_dir, opts: SwapOptions):
-        if opts.direction not in DIRECTIONS:
+        if opts.direction not in DIRECTIONS and opts.direction not in REBUILDS:
             raise FacepairError(f"bad --direction '{opts.direction}' (a2b or b2a)")
         self.opts = opts
         self.device = resolve_device(opts.device)
@@ -74,7 +76,7 @@ class Swapper:
         self.size = self.model.cfg.size
         self.padding = faces.get("padding", DEFAULT_PADDING)
         self.aligned = faces.get("aligned", True)
-        self.source, self.target = DIRECTIONS[opts.direction]
+        self.source, self.target = {**DIRECTIONS, **REBUILDS}[opts.direction]
         detector, landmarker = make_detector(opts.detector, opts.detect_size), Landmarker()
         if opts.identity:                 # swap only the person of these photos
             embedder = Embedder()
@@ -90,6 +92,8 @@ class Swapper:
                           "as offsets from the source's own mean face, which follows the mouth "
                           "less well (train again with --calibrate-faces N to measure it)")
         self.stage_times = {"model": 0.0, "blend": 0.0}
+        k = self.model.cfg.context              # a temporal model: a rolling window per face
+        self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
 
     @property
     def times(self) -> dict:
@@ -98,7 +102,10 @@ class Swapper:
     # -- a batch of frames -------------------------------------------------------------------
     def process(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary):
         """Swap the faces of a list of frames in place."""
-        self.render(frames, self.find(frames, first_index, video, summary), summary)
+        jobs = self.find(frames, first_index, video, summary)
+        done = {j[0] for j in jobs}
+        summary.missed += [first_index + k for k in range(len(frames)) if k not in done]
+        self.render(frames, jobs, summary, first_index if video else None)
 
     def find(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary) -> list:
         """The faces to swap: (frame number in the list, transform, aligned crop, 68 landmarks)."""
@@ -115,15 +122,22 @@ class Swapper:
                 jobs.append((k, m, align.warp_crop(frame, m, self.size), marks))
         return jobs
 
-    def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary):
-        """The faces `find` gave through the model, blended into the frames in place."""
+    def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary,
+               first_index: int | None = None):
+        """The faces `find` gave through the model, blended into the frames in place.
+        first_index: the video frame number of frames[0] (None: stills, each face alone)."""
         if not jobs:
             return
         t = time.perf_counter()
         crops = to_tensor(np.stack([j[2] for j in jobs])).to(self.device, memory_format=torch.channels_last)
         with torch.no_grad(), self.amp:
             marks = np.stack([align.map_points(j[1], j[3]) for j in jobs])    # for a landmark cue
-            out = self.model.swap(crops, self.target, marks, self.source)
+            x = self.model.inputs(crops, self.target, marks, self.source)
+            history = None
+            if self.window is not None and first_index is not None:
+                history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
+                                       for j, xi in zip(jobs, x)])
+            out = self.model.decode(x, self.target, history=history).clamp(0, 1)
         swapped = to_images(out)
         self.stage_times["model"] += time.perf_counter() - t
         t = time.perf_counter()

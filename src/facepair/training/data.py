@@ -27,6 +27,35 @@ class Side:
     sets: list[dict]           # per face-set folder: path, faces, fingerprint
     marks: np.ndarray          # (N, 68, 2) float32 landmarks of the training faces, crop pixels
     val_marks: np.ndarray
+    clips: np.ndarray | None = None   # temporal models: (N, k + 1) each training face's k previous
+                                      # faces, earliest first, then itself, as indices in `pool`
+    pool: np.ndarray | None = None    # every rank's training faces (clips reach across shards)
+    pool_marks: np.ndarray | None = None
+    stride: int = 1                   # frames between consecutive faces of the face sets
+
+
+def clips_of(entries: list[dict], k: int) -> tuple[np.ndarray, int]:
+    """((N, k + 1) indices: each face's k previous faces in the same source, earliest first,
+    then itself; the earliest available is repeated where a face has fewer, or where the frames
+    jump by more than twice the usual step; the usual step in frames). Faces of photos (no
+    frame) stand alone."""
+    order = sorted(range(len(entries)), key=lambda i: (entries[i]["source"], entries[i].get("frame", 0)))
+    steps = [entries[j].get("frame", 0) - entries[i].get("frame", 0) for i, j in zip(order, order[1:])
+             if entries[i]["source"] == entries[j]["source"]]
+    steps = [d for d in steps if d > 0]
+    stride = int(np.median(steps)) if steps else 1
+    clips = np.empty((len(entries), k + 1), int)
+    for pos, i in enumerate(order):
+        run = [i]                                       # i and its previous faces, latest first
+        while len(run) <= k and pos - len(run) >= 0:
+            q, last = order[pos - len(run)], run[-1]
+            gap = entries[last].get("frame", 0) - entries[q].get("frame", 0)
+            if entries[q]["source"] != entries[i]["source"] or not 0 < gap <= 2 * stride:
+                break
+            run.append(q)
+        run += [run[-1]] * (k + 1 - len(run))
+        clips[i] = run[::-1]
+    return clips, stride
 
 
 def holdout(n: int, cfg: TrainConfig, val: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -55,10 +84,10 @@ def holdout(n: int, cfg: TrainConfig, val: np.ndarray | None = None) -> tuple[np
 
 
 def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world: int = 1,
-              val_files: list[str] | None = None) -> Side:
+              val_files: list[str] | None = None, context: int = 0) -> Side:
     """One side's faces, split. `val_files`: the validation faces of an earlier run (a resume),
     which stay held out whatever changed in the face sets; where none of them is left, the faces
-    are split anew."""
+    are split anew. `context` > 0: each training face's clip of previous training faces too."""
     images, entries, sets = load_faces(folders, size)
     marks = crop_marks(entries)
     keys = [f"{e['faceset']}/{e['file']}" for e in entries]
@@ -67,8 +96,13 @@ def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world:
         wanted = set(val_files)
         kept = np.array([i for i, k in enumerate(keys) if k in wanted], int)
     train, val = holdout(len(images), cfg, kept if kept is not None and len(kept) else None)
-    return Side(train=images[train][rank::world], val=images[val], val_files=[keys[i] for i in val],
-                sets=sets, marks=marks[train][rank::world], val_marks=marks[val])
+    pool, pool_marks = images[train], marks[train]
+    side = Side(train=pool[rank::world], val=images[val], val_files=[keys[i] for i in val],
+                sets=sets, marks=pool_marks[rank::world], val_marks=marks[val])
+    if context:
+        clips, side.stride = clips_of([entries[i] for i in train], context)
+        side.clips, side.pool, side.pool_marks = clips[rank::world], pool, pool_marks
+    return side
 
 
 def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple[int, ...]):
@@ -119,12 +153,16 @@ def _augment(img: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> tup
 
 
 class Batches:
-    """Batch for step s of both sides, built in `workers` background threads, `depth` ahead."""
+    """Batch for step s of both sides, built in `workers` background threads, `depth` ahead.
+    A temporal model's batch is clips of consecutive faces, with each face's previous frames as
+    indices in the batch; its marks always come along (the model ignores them without a cue)."""
 
     def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, reshuffles: int = 0,
                  workers: int = 1, depth: int = 4, pin: bool = False, marks: bool = False):
         self.sides, self.batch, self.cfg = (a.train, b.train), batch, cfg
         self.marks = (a.marks, b.marks) if marks else None        # for a landmark-cue model
+        self.clips = (a.clips, b.clips) if a.clips is not None else None   # a temporal model
+        self.pools, self.pool_marks = (a.pool, b.pool), (a.pool_marks, b.pool_marks)
         self.seed, self.reshuffles, self.pin = seed, reshuffles, pin
         self.pool = ThreadPoolExecutor(max(1, workers))
         self.depth, self.pending = depth, {}
@@ -140,13 +178,33 @@ class Batches:
             pos += len(take)
         return np.array(out)
 
+    def _clips(self, side: int, step: int) -> np.ndarray:
+        """Temporal models: the batch as clips of consecutive faces (indices in the side's pool),
+        each ending at a face drawn as `_indices` draws them; the last clip cut to fit."""
+        k1 = self.clips[side].shape[1]
+        ends = self._indices(side, step)[:-(-self.batch // k1)]
+        return self.clips[side][ends].reshape(-1)[:self.batch]
+
+    def previous(self) -> torch.Tensor:
+        """(batch, k) each face's previous frames in the batch, most recent first (a clip's
+        first face repeated where it has fewer)."""
+        k1 = self.clips[0].shape[1]
+        pos = np.arange(self.batch)
+        start = pos - pos % k1
+        return torch.from_numpy(np.maximum(pos[:, None] - np.arange(1, k1)[None], start[:, None]))
+
     def make(self, step: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.seed, self.reshuffles, 7, step])
         tensors, marks = [], []
         for side, faces in enumerate(self.sides):
-            idx = self._indices(side, step)
-            chosen = faces[idx]
-            if self.marks is not None:
+            if self.clips is not None:
+                idx = self._clips(side, step)
+                chosen = self.pools[side][idx]
+                marks.append(torch.from_numpy(self.pool_marks[side][idx]))
+            else:
+                idx = self._indices(side, step)
+                chosen = faces[idx]
+            if self.marks is not None and self.clips is None:
                 marks.append(torch.from_numpy(self.marks[side][idx]))
             if self.cfg.flip or self.cfg.affine or self.cfg.color or self.cfg.warp:
                 pairs = [_augment(img, self.cfg, rng) for img in chosen]
@@ -156,9 +214,11 @@ class Batches:
                 t = to_tensor(chosen)
                 tensors += [t, t]
         tensors += marks
+        if self.clips is not None:
+            tensors += [self.previous()] * 2
         if self.pin:
             tensors = [t.pin_memory() for t in tensors]
-        return tuple(tensors)           # a_in, a_target, b_in, b_target[, a_marks, b_marks]
+        return tuple(tensors)    # a_in, a_target, b_in, b_target[, a_marks, b_marks[, a_prev, b_prev]]
 
     def get(self, step: int):
         for s in range(step, step + self.depth):

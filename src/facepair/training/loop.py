@@ -148,8 +148,8 @@ def train(opts: TrainOptions) -> TrainResult:
     if saved and opts.seed is not None and opts.seed != seed:
         warnings.warn(f"--seed {opts.seed} ignored: model {model_dir} goes on with its seed {seed}")
     held = (saved or {}).get("validation", {})
-    side_a = load_side(opts.a, mcfg.size, tcfg, rank, world, held.get("a"))
-    side_b = load_side(opts.b, mcfg.size, tcfg, rank, world, held.get("b"))
+    side_a = load_side(opts.a, mcfg.size, tcfg, rank, world, held.get("a"), mcfg.context)
+    side_b = load_side(opts.b, mcfg.size, tcfg, rank, world, held.get("b"), mcfg.context)
     if len(side_a.train) == 0 or len(side_b.train) == 0:
         raise FacepairError("each side needs more faces to train on (found too few)")
     if saved:
@@ -239,6 +239,8 @@ def train(opts: TrainOptions) -> TrainResult:
                  faces={k: geometry[k] for k in ("size", "padding", "aligned", "detector", "template")},
                  facesets={"a": side_a.sets, "b": side_b.sets},
                  validation={"a": side_a.val_files, "b": side_b.val_files}, reshuffles=reshuffles)
+    if mcfg.context:               # frames between a temporal decoder's consecutive inputs
+        state["clip_stride"] = {"a": side_a.stride, "b": side_b.stride}
     state.setdefault("train_seconds", 0.0)
     val = [to_tensor(s.val).to(device, memory_format=memfmt) for s in (side_a, side_b)]
     val_marks = [torch.from_numpy(s.val_marks).to(device) for s in (side_a, side_b)]
@@ -285,7 +287,7 @@ def train(opts: TrainOptions) -> TrainResult:
     target = opts.steps
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
     batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles, workers=opts.workers,
-                      pin=device.type == "cuda", marks=bool(mcfg.cue_points))
+                      pin=device.type == "cuda", marks=bool(mcfg.cue_points or mcfg.context))
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
     step, rollbacks, failed_at = start_step, 0, -1     # rollbacks since the run last got past failed_at
@@ -332,7 +334,7 @@ def train(opts: TrainOptions) -> TrainResult:
                 batches.close()
                 batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles,
                                   workers=opts.workers, pin=device.type == "cuda",
-                                  marks=bool(mcfg.cue_points))
+                                  marks=bool(mcfg.cue_points or mcfg.context))
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]
                 continue
             step += 1

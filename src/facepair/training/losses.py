@@ -21,7 +21,8 @@ _WINDOW = _gauss()
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5).
-    Written out because it must be differentiable in torch; the evaluation uses scikit-image's."""
+    Written out because it must be differentiable in torch; the evaluation computes the same
+    figure with scikit-image (evaluate/metrics.ssim)."""
     w = _WINDOW.to(x)
     c1, c2 = 0.01 ** 2, 0.03 ** 2
 
