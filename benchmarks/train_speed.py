@@ -1,7 +1,8 @@
 """Training speed: the project's step vs a naive eager fp32 implementation of the same model,
 measured side by side in one run, plus this machine's bf16 matmul peak and the fraction reached;
-then the default convolutional preset and the `seq2seq` transformer side by side (parameters,
-FLOPs per image, images/s of the real training step with the landmark cue).
+then the default convolutional preset and the `seq2seq` transformers (per frame and temporal)
+side by side (parameters, FLOPs per image, images/s of the real training step with the landmark
+cue).
 
     python benchmarks/train_speed.py [--batch-size 32] [--steps 12] [--rounds 3] [--device auto]
 """
@@ -83,10 +84,16 @@ def preset_setup(name, device, precision):
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     amp = autocast(device, precision)
 
+    k = model.cfg.context                     # a temporal model: the batch as clips of k + 1
+
     def step(a, b):
         a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
         marks = torch.rand(len(a), 68, 2, device=device) * 64
-        batch = (a, a, b, b) + ((marks, marks) if model.cfg.cue_points else ())
+        batch = (a, a, b, b) + ((marks, marks) if model.cfg.cue_points or k else ())
+        if k:
+            pos = torch.arange(len(a), device=device)
+            prev = torch.maximum(pos[:, None] - torch.arange(1, k + 1, device=device), (pos - pos % (k + 1))[:, None])
+            batch += (prev, prev)
         train_step(model, opt, scaler, batch, amp, LOSSES["l1"])
     return step, model
 
@@ -160,7 +167,7 @@ def main():
     print(f"matmul peak: bf16 {peak_bf16 / 1e9:.0f} GFLOP/s, fp32 {peak_fp32 / 1e9:.0f} GFLOP/s; "
           f"facepair reaches {achieved / 1e9:.0f} GFLOP/s (counted as the plain model's FLOPs) = {achieved / peak_bf16:.1%} of the bf16 peak")
 
-    names = ["mouth", "seq2seq"]                    # the convolutional default and the transformer
+    names = ["mouth", "seq2seq", "seq2seq-temporal"]   # the convolutional default, the transformers
     steps, flops, runs = {}, {}, {n: [] for n in names}
     for n in names:
         steps[n], model = preset_setup(n, device, precision)
@@ -171,11 +178,12 @@ def main():
         for n in names:
             runs[n].append(images_per_s(steps[n], a, b, args.steps, device))
     print(f"\npresets side by side (batch {args.batch_size} per side, {precision}):")
-    print(f"{'preset':10s}{'params M':>10s}{'GFLOP/img':>11s}{'images/s':>10s}   rounds")
+    print(f"{'preset':18s}{'params M':>10s}{'GFLOP/img':>11s}{'images/s':>10s}   rounds")
     for n in names:
-        print(f"{n:10s}{flops[n][1] / 1e6:10.1f}{flops[n][0] / 1e9:11.2f}{statistics.median(runs[n]):10.1f}   "
+        print(f"{n:18s}{flops[n][1] / 1e6:10.1f}{flops[n][0] / 1e9:11.2f}{statistics.median(runs[n]):10.1f}   "
               + " ".join(f"{x:.1f}" for x in runs[n]))
-    print(f"seq2seq / {names[0]} speed: {statistics.median(runs['seq2seq']) / statistics.median(runs[names[0]]):.2f}x")
+    for n in names[1:]:
+        print(f"{n} / {names[0]} speed: {statistics.median(runs[n]) / statistics.median(runs[names[0]]):.2f}x")
 
 
 if __name__ == "__main__":
