@@ -75,7 +75,8 @@ def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: st
 
 
 def video_figures(model_dir, video, direction: str = "a2b", seconds: float | None = None,
-                  smooth: bool = True, reconstruct: bool = True, device: str = "auto") -> dict:
+                  smooth: bool = True, reconstruct: bool = True, device: str = "auto",
+                  means: dict | None = None) -> dict:
     """A video (its first `seconds`; None: all of it) swapped by `facepair swap` (a temporal
     model with its rolling window; `smooth`: the One-Euro landmark smoothing), then measured per
     frame in the source frame's HOG box (keys video_*, flicker_*, jitter_*):
@@ -88,11 +89,14 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
       pixels), each swap / source;
     - face detail: the median over frames of mean |Laplacian| in the face region, swap / source;
     - `reconstruct`: the same video rebuilt by its own side's decoder through the same pipeline,
-      and against the source in the face region: SSIM (metrics.ssim) and GMSD, medians."""
+      and against the source in the face region: SSIM (metrics.ssim) and GMSD, medians.
+    `means`: training_means(...)["frames"] when the caller has them (else made here)."""
     source, target = DIRECTIONS[direction]
     state = read_state(model_dir)
     det, lm, emb = make_detector("hog"), Landmarker(), Embedder()
-    means = training_means(state, emb).get("frames")
+    means = means or training_means(state, emb).get("frames")
+    if means is None:
+        warnings.warn("video ID figures skipped: the training faces' source footage was not found")
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"swap": Path(tmp) / "swap.mp4", "rec": Path(tmp) / "rec.mp4"}
         runs = {"swap": direction, "rec": source * 2} if reconstruct else {"swap": direction}   # "aa": A rebuilt
@@ -177,7 +181,8 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
            "source": "face sets given" if a or b else "held-out validation faces"}
     for side, real, rec in (("a", real_a, rec_a), ("b", real_b, rec_b)):
         res.update({f"{k}_{side}": v for k, v in reconstruction(real, rec).items()})
-    means = training_means(state, emb)
+    # the sides' mean embeddings: over as many training faces as faces scored (16 to 64)
+    means = training_means(state, emb, min(64, max(16, max_faces)), frames=frames or video is not None)
     res.update(identity(embeddings(emb, a=real_a, b=real_b, a2b=a2b, b2a=b2a), means["crops"]))
     for name, src, sw, boxes in (("a2b", real_a, a2b, box_a), ("b2a", real_b, b2a, box_b)):
         res.update({f"{k}_{name}": v for k, v in expression(lm, src, sw, boxes).items()})
@@ -189,7 +194,8 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
         except FileNotFoundError as e:
             warnings.warn(f"whole-frame figures skipped: source footage not found ({e})")
     if video is not None:
-        res.update(video_figures(model_dir, video, direction, video_seconds, device=device))
+        res.update(video_figures(model_dir, video, direction, video_seconds, device=device,
+                                 means=means.get("frames")))
     res["_samples"] = {"a": real_a[:6], "b": real_b[:6], "a2b": a2b[:6], "b2a": b2a[:6],
                        "rec_a": rec_a[:6], "rec_b": rec_b[:6]}
     return res
