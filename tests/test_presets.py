@@ -1,7 +1,6 @@
 """Every preset builds, trains a few steps, and records itself in the model folder."""
 import json
 
-import pytest
 import torch
 
 from facepair.model.autoencoder import FacePair
