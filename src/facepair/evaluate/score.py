@@ -1,23 +1,24 @@
 """`facepair evaluate`: numbers a user can trust about a trained pair.
 
-- Reconstruction per side (A->A, B->B): L1, PSNR, SSIM (scikit-image).
+- Reconstruction per side (A->A, B->B): L1, PSNR, SSIM (metrics.ssim: the training loss's).
 - Identity of swaps: dlib 128-d embeddings of real A, real B, A->B and B->A, each computed on the
-  64 px crop upscaled to dlib's 150 px chip, the same way for real and swapped faces. ID retrieval
-  rate = share of A->B swaps nearer B's mean embedding than A's (and the reverse); the same rates
-  for real faces are the sanity check (near 100 %).
+  64 px crop upscaled to dlib's 150 px chip, the same way for real and swapped faces. Each
+  side's mean comes from its training faces, never from the faces scored; a swap counts as the
+  target when it is nearer the target's mean than the source's and within 0.5 of it
+  (metrics.id_figures); the real faces are the sanity check (near 100 %).
 - Expression/pose fidelity: 68 landmarks predicted on each source crop and on its swap (same box,
-  from the face set's detector box), their mean distance over the inter-ocular distance; and the
-  correlation across faces of the mouth opening (inner-lip gap / inter-ocular distance) in the
-  source and in its swap. A decoder that outputs one average face scores ~0 here.
+  from the face set's detector box): inner-face landmark error over the inter-ocular distance,
+  and the correlation across faces of the mouth opening and the eyelid gap in source and swap
+  (metrics.expression_figures). A decoder that outputs one average face scores ~0 here.
 - A model with a landmark cue is fed each crop's stored landmarks (those `swap` would align it
   with), centred as measured after training (evaluate/calibrate.py, as `swap` does); the
   landmarks measured on its output are predicted afresh, as for every model.
 - Whole frames: each held-out face's source frame swapped by the real pipeline (`swap`), then
-  ID retrieval, landmark error and mouth-opening correlation measured on the output frame at its
-  own resolution (keys `frame_*`); the source side uses the face set's stored landmarks.
-- Video (optional): the first seconds of a video swapped by the real pipeline: flicker of the
-  face region and landmark jitter, each swap / source, and the mouth-opening correlation and
-  landmark error along it (video_figures).
+  the same figures measured on the output frame at its own resolution (keys `frame_*`); the
+  source side uses the face set's stored landmarks. Unswapped frames are failures, not scored.
+- Video (optional): a whole video swapped by the real pipeline and measured frame by frame
+  (video_figures): failures, ID, expression, face detail, flicker and jitter, and the clip
+  rebuilt by its own side (SSIM, GMSD).
 """
 from __future__ import annotations
 
