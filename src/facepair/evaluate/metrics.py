@@ -105,6 +105,7 @@ def jitter(marks: list) -> float:
     difference) of the inner-face points 17-67, over the inter-ocular distance, on every three
     consecutive frames that all have landmarks (None: no face). Steady motion scores 0; shaking
     scores high."""
-    acc = [np.linalg.norm(a[17:] - 2 * b[17:] + c[17:], axis=1).mean() / inter_ocular(b[None])[0]
+    i = INNER_FACE
+    acc = [np.linalg.norm(a[i] - 2 * b[i] + c[i], axis=1).mean() / inter_ocular(b[None])[0]
            for a, b, c in zip(marks, marks[1:], marks[2:]) if a is not None and b is not None and c is not None]
     return float(np.mean(acc)) if acc else float("nan")

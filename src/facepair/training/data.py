@@ -160,9 +160,11 @@ class Batches:
     def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, reshuffles: int = 0,
                  workers: int = 1, depth: int = 4, pin: bool = False, marks: bool = False):
         self.sides, self.batch, self.cfg = (a.train, b.train), batch, cfg
-        self.marks = (a.marks, b.marks) if marks else None        # for a landmark-cue model
         self.clips = (a.clips, b.clips) if a.clips is not None else None   # a temporal model
-        self.pools, self.pool_marks = (a.pool, b.pool), (a.pool_marks, b.pool_marks)
+        if self.clips is None:
+            self.faces, self.marks = self.sides, (a.marks, b.marks) if marks else None  # a cue model's
+        else:          # clips index every rank's faces; a temporal batch always carries marks
+            self.faces, self.marks = (a.pool, b.pool), (a.pool_marks, b.pool_marks)
         self.seed, self.reshuffles, self.pin = seed, reshuffles, pin
         self.pool = ThreadPoolExecutor(max(1, workers))
         self.depth, self.pending = depth, {}
@@ -196,15 +198,10 @@ class Batches:
     def make(self, step: int) -> tuple[torch.Tensor, ...]:
         rng = np.random.default_rng([self.seed, self.reshuffles, 7, step])
         tensors, marks = [], []
-        for side, faces in enumerate(self.sides):
-            if self.clips is not None:
-                idx = self._clips(side, step)
-                chosen = self.pools[side][idx]
-                marks.append(torch.from_numpy(self.pool_marks[side][idx]))
-            else:
-                idx = self._indices(side, step)
-                chosen = faces[idx]
-            if self.marks is not None and self.clips is None:
+        for side, faces in enumerate(self.faces):
+            idx = self._indices(side, step) if self.clips is None else self._clips(side, step)
+            chosen = faces[idx]
+            if self.marks is not None:
                 marks.append(torch.from_numpy(self.marks[side][idx]))
             if self.cfg.flip or self.cfg.affine or self.cfg.color or self.cfg.warp:
                 pairs = [_augment(img, self.cfg, rng) for img in chosen]
