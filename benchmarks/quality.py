@@ -8,8 +8,12 @@ model never saw (the real use: a new video of A), swapped as a video and scored 
 (evaluate's --video figures: failures, ID, mouth and eyelid r, landmark error, face detail, the
 clip rebuilt A->A (SSIM, GMSD), flicker, jitter); B->A on B's held-out blocks as before.
 
-    python benchmarks/quality.py [--minutes 20] [--presets seed quick ...] [--split blocks|cross]
-                                 [--out DIR] [--seed N]
+--curve 20 40 60: train each preset to 20 minutes, evaluate, resume to 40, evaluate, ... (one run,
+the figures of each point in quality.json under "<preset>@<minutes>"). A preset at another crop
+size (hd: 128 px) gets its own face sets of the same clips, extracted at its size.
+
+    python benchmarks/quality.py [--minutes 20 | --curve 20 40 60] [--presets seed quick ...]
+                                 [--split blocks|cross] [--out DIR] [--seed N]
 """
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ CROSS = [("steps", "step", "{}"), ("fail", "video_failures", "{}"),
          ("ID A->B", "video_id_rate", "{:.0%}"), ("forced", "video_id_forced_rate", "{:.0%}"),
          ("mouth r", "video_mouth_corr", "{:.2f}"), ("mouth mv", "video_mouth_std_ratio", "{:.2f}"),
          ("eyelid r", "video_eyelid_corr", "{:.2f}"), ("lmk err", "video_landmark_error", "{:.3f}"),
-         ("detail", "video_detail", "{:.2f}"), ("A->A SSIM", "video_rec_ssim", "{:.3f}"),
+         ("detail", "video_detail", "{:.2f}"), ("grid", "grid_a2b", "{:.2f}"),
+         ("A->A SSIM", "video_rec_ssim", "{:.3f}"),
          ("A->A GMSD", "video_rec_gmsd", "{:.3f}"), ("flicker", "flicker_ratio", "{:.2f}"),
          ("jitter", "jitter_ratio", "{:.2f}"),
          ("ID B->A", "frame_id_rate_b2a", "{:.0%}"), ("mouth B->A", "frame_mouth_corr_b2a", "{:.2f}")]
@@ -51,33 +56,47 @@ def main():
     ap.add_argument("--split", choices=["blocks", "cross"], default="blocks",
                     help="blocks: held-out blocks of the training clips; cross: A measured on a "
                     "recording never seen in training")
+    ap.add_argument("--curve", nargs="+", type=float, metavar="MINUTES",
+                    help="evaluate at each of these training times (one run per preset, resumed)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     obama1, obama2 = DATA / "faces/obama/obama_clip1.mp4", DATA / "faces/obama/obama_clip2.mp4"
     sets = {"obama": [obama1, obama2], "reagan": [DATA / "faces/reagan/reagan_clip1.mp4"]}
     if args.split == "cross":
         sets = {"obama1": [obama1], "reagan": sets["reagan"]}
-    for name, clips in sets.items():
-        if not (args.out / name / "faceset.json").exists():
-            facepair.extract(clips, args.out / name, progress=False)
-    a_train = args.out / ("obama" if args.split == "blocks" else "obama1")
-    results = {}
+    a_name = "obama" if args.split == "blocks" else "obama1"
+    points = sorted(args.curve) if args.curve else [args.minutes]
+    saved = args.out / "quality.json"        # other presets' figures in this folder are kept
+    results = json.loads(saved.read_text()) if saved.exists() else {}
     for preset in args.presets:
-        model = args.out / f"model-{preset}"
-        if not model.exists():      # a kept folder is re-evaluated, not trained further
-            facepair.train(a=[a_train], b=[args.out / "reagan"], model_dir=str(model),
-                           preset=preset, minutes=args.minutes, save_every=500,
-                           preview_every=500, seed=args.seed, progress=False)
-        # cross: A->B on the whole unseen recording, as a video; blocks: 4 s of it for flicker
-        results[preset] = figures(evaluate(model, video=obama2, video_seconds=None if
-                                           args.split == "cross" else 4.0))
-        print(f"{preset}: done", flush=True)
-    (args.out / "quality.json").write_text(json.dumps(results, indent=1))
+        size = PRESETS[preset].model.size
+        folder = {name: args.out / (name if size == 64 else f"{name}-{size}") for name in sets}
+        for name, clips in sets.items():
+            if not (folder[name] / "faceset.json").exists():
+                facepair.extract(clips, folder[name], size=size, progress=False)
+        model, done = args.out / f"model-{preset}", 0.0
+        for minutes in points:
+            # a kept folder is re-evaluated, not trained further; a curve point is trained once
+            mark = model / f"curve-{minutes:g}min"
+            if not model.exists() or args.curve and not mark.exists():
+                facepair.train(a=[folder[a_name]], b=[folder["reagan"]], model_dir=str(model),
+                               preset=preset, minutes=minutes - done, save_every=500,
+                               preview_every=500, seed=args.seed, progress=False)
+                if args.curve:
+                    mark.touch()
+            done = minutes
+            # cross: A->B on the whole unseen recording, as a video; blocks: 4 s of it for flicker
+            key = f"{preset}@{minutes:g}" if args.curve else preset
+            results[key] = figures(evaluate(model, video=obama2, video_seconds=None if
+                                            args.split == "cross" else 4.0))
+            saved.write_text(json.dumps(results, indent=1))
+            print(f"{key}: done", flush=True)
     cols, width = (COLUMNS, 13) if args.split == "blocks" else (CROSS, 10)
     head = f"{'preset':17s}" + "".join(f"{c:>{width}s}" for c, _, _ in cols)
     where = "held-out faces" if args.split == "blocks" else \
         "A->B on every frame of obama_clip2 (never seen), B->A on held-out faces"
-    print(f"\n{args.minutes:g} minutes of training per preset, evaluated on {where}\n{head}")
+    budget = "/".join(f"{m:g}" for m in points)
+    print(f"\n{budget} minutes of training per preset, evaluated on {where}\n{head}")
     for preset, r in results.items():
         print(f"{preset:17s}" + "".join(f"{f.format(r[k]) if k in r else '-':>{width}s}" for _, k, f in cols))
 

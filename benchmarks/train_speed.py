@@ -1,7 +1,7 @@
 """Training speed: the project's step vs a naive eager fp32 implementation of the same model,
 measured side by side in one run, plus this machine's bf16 matmul peak and the fraction reached;
-then the default convolutional preset and the `seq2seq` transformers (per frame and temporal)
-side by side (parameters, FLOPs per image, images/s of the real training step with the landmark
+then the default convolutional preset, `hd` (the same at 128 px) and the `seq2seq` transformers
+(per frame and temporal) side by side (parameters, FLOPs per image, images/s of the real training step with the landmark
 cue).
 
     python benchmarks/train_speed.py [--batch-size 32] [--steps 12] [--rounds 3] [--device auto]
@@ -88,7 +88,7 @@ def preset_setup(name, device, precision):
 
     def step(a, b):
         a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
-        marks = torch.rand(len(a), 68, 2, device=device) * 64
+        marks = torch.rand(len(a), 68, 2, device=device) * model.cfg.size
         batch = (a, a, b, b) + ((marks, marks) if model.cfg.cue_points or k else ())
         if k:
             pos = torch.arange(len(a), device=device)
@@ -167,16 +167,19 @@ def main():
     print(f"matmul peak: bf16 {peak_bf16 / 1e9:.0f} GFLOP/s, fp32 {peak_fp32 / 1e9:.0f} GFLOP/s; "
           f"facepair reaches {achieved / 1e9:.0f} GFLOP/s (counted as the plain model's FLOPs) = {achieved / peak_bf16:.1%} of the bf16 peak")
 
-    names = ["mouth", "seq2seq", "seq2seq-temporal"]   # the convolutional default, the transformers
-    steps, flops, runs = {}, {}, {n: [] for n in names}
+    # the convolutional default, its 128 px version, the transformers; each at its crop size
+    names = ["mouth", "hd", "seq2seq", "seq2seq-temporal"]
+    steps, flops, runs, inputs = {}, {}, {n: [] for n in names}, {}
     for n in names:
+        size = PRESETS[n].model.size
+        inputs[n] = tuple(torch.rand(args.batch_size, 3, size, size, device=device) for _ in "ab")
         steps[n], model = preset_setup(n, device, precision)
         with FlopCounterMode(display=False) as fc:
-            steps[n](a, b)
+            steps[n](*inputs[n])
         flops[n] = (fc.get_total_flops() / (2 * args.batch_size), sum(p.numel() for p in model.parameters()))
     for _ in range(args.rounds):
         for n in names:
-            runs[n].append(images_per_s(steps[n], a, b, args.steps, device))
+            runs[n].append(images_per_s(steps[n], *inputs[n], args.steps, device))
     print(f"\npresets side by side (batch {args.batch_size} per side, {precision}):")
     print(f"{'preset':18s}{'params M':>10s}{'GFLOP/img':>11s}{'images/s':>10s}   rounds")
     for n in names:

@@ -19,7 +19,7 @@ FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b"
            "frame_swapped_a2b", "frame_swapped_b2a", "id_forced_rate_a2b", "frame_id_forced_rate_a2b",
            "frame_eyelid_corr_a2b", "frame_id_dist_b2a", "video_id_rate", "video_id_forced_rate",
            "video_mouth_corr", "video_eyelid_corr", "video_eyelid_ratio", "video_landmark_error",
-           "video_detail", "video_rec_ssim", "video_rec_gmsd", "jitter_ratio"}
+           "video_detail", "video_rec_ssim", "video_rec_gmsd", "jitter_ratio", "grid_a2b", "grid_b2a"}
 
 
 def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
@@ -54,7 +54,7 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
 
 def test_short_demo_produces_all_files(tmp_path):
     out = tmp_path / "demo"
-    r = run_cli("demo", "-o", out, "--minutes", 0.2, "--quiet", "--calibrate-faces", 8, "--eval-faces", 12, "--swap-seconds", 2,
+    r = run_cli("demo", "-o", out, "--minutes", 0.2, "--quiet", "--calibrate-faces", 8, "--eval-faces", 12, "--swap-seconds", 1,
                 env=dict(os.environ, FACEPAIR_SAMPLES=str(DATA)))
     assert r.returncode == 0, r.stderr[-2000:]
     for name in ("swap.mp4", "report.html", "metrics.json", "model/state.json"):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from facepair.evaluate.metrics import (ID_BOUND, detail, expression_figures, face_region, gmsd,
-                                       id_figures, jitter, ssim)
+                                       grid, id_figures, jitter, ssim)
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
 from facepair.media.video import iter_video
@@ -35,6 +35,25 @@ def test_detail_and_full_reference_figures(faces):
     x = f.astype(np.float32) / 255
     assert ssim(x, x) == pytest.approx(1.0) and gmsd(f, f) == pytest.approx(0.0)
     assert ssim(x, blurred.astype(np.float32) / 255) < 0.98 and gmsd(f, blurred) > 0.02
+
+
+def test_grid_sees_periodic_artefacts_and_not_blur_or_noise(faces):
+    """Aligned-size crops of a recording: a faint 16 px checker (the first 4 x 4 map of a 64 px
+    decoder) or a 2 px column pattern (the last upsampling step) of 2 grey levels raises the
+    figure; blur and random noise of the same size do not."""
+    frames, marks = faces
+    crops = np.stack([cv2.resize(f[int(m[:, 1].min()):int(m[:, 1].max()),
+                                   int(m[:, 0].min()):int(m[:, 0].max())], (64, 64),
+                                 interpolation=cv2.INTER_AREA) for f, m in zip(frames, marks)])
+    base = grid(crops)
+    yy, xx = np.mgrid[:64, :64]
+    checker = 2 * np.sign(np.sin(2 * np.pi * (xx + 0.5) / 16) * np.sin(2 * np.pi * (yy + 0.5) / 16))
+    columns = 2.0 * (xx % 2 * 2 - 1)
+    for pattern in (checker, columns):
+        assert grid(np.clip(crops + pattern[..., None], 0, 255)) > 1.15 * base
+    assert grid(np.stack([cv2.GaussianBlur(c, (0, 0), 1.2) for c in crops])) < base
+    noisy = crops + np.random.default_rng(0).normal(0, 2, crops.shape)
+    assert grid(np.clip(noisy, 0, 255)) < 1.05 * base
 
 
 def test_expression_figures_and_jitter(faces):

@@ -1,21 +1,22 @@
 """Every preset builds, trains a few steps, and records itself in the model folder."""
 import json
 
+import numpy as np
 import torch
 
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
 from facepair.training.losses import make_loss, region_weights, ssim
 
-from conftest import BIDEN_PHOTO, EVERY, OBAMA_CLIP2, OBAMA_PHOTOS, run_cli
+from conftest import BIDEN_PHOTO, EVERY, OBAMA_CLIP1, OBAMA_CLIP2, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
 
 
 def test_every_preset_trains_a_few_steps(extracted, tmp_path):
     """Each preset builds, trains 3 steps and records itself, in one process (one torch start;
-    the command line itself is tested everywhere else). gan, seq2seq and seq2seq-temporal train
-    in their own tests below (and test_ui.py)."""
+    the command line itself is tested everywhere else). gan, seq2seq, seq2seq-temporal and hd
+    (128 px face sets) train in their own tests below (and test_ui.py)."""
     import facepair
-    for name in sorted(set(PRESETS) - {"gan", "seq2seq", "seq2seq-temporal"}):
+    for name in sorted(set(PRESETS) - {"gan", "seq2seq", "seq2seq-temporal", "hd"}):
         model = tmp_path / name
         facepair.train(a=[extracted["obama1"][0]], b=[extracted["reagan"][0]], model_dir=str(model),
                        preset=name, steps=3, batch_size=8, progress=False,
@@ -23,6 +24,35 @@ def test_every_preset_trains_a_few_steps(extracted, tmp_path):
         state = json.loads((model / "state.json").read_text())
         assert state["preset"] == name and state["step"] == 3
         assert state["train_config"]["lr"] == PRESETS[name].train.lr
+
+
+def test_hd_trains_on_128_px_faces_swaps_and_says_which_faces_it_needs(extracted, tmp_path):
+    """hd refuses a 64 px face set in one line that says how to extract one (no silent
+    upscaling), trains on 128 px face sets, and its 128 px faces go through swap and evaluate."""
+    from facepair.model.store import load_model
+    model, sets = tmp_path / "m", {}
+    r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model",
+                model, "--preset", "hd", "--steps", 2)
+    assert r.returncode == 1 and "--size 128" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (model / "state.json").exists()
+    for name, clip in (("a", OBAMA_CLIP1), ("b", REAGAN_CLIP)):
+        sets[name] = tmp_path / name
+        r = run_cli("extract", clip, "-o", sets[name], "--size", 128, "--every", 20, "--quiet")
+        assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--a", sets["a"], "--b", sets["b"], "--model", model, "--preset", "hd",
+                "--steps", 2, "--batch-size", 4, "--calibrate-faces", 4, "--quiet")
+    assert r.returncode == 0, r.stderr
+    m, state = load_model(model, torch.device("cpu"))
+    assert m.cfg.size == 128 and state["faces"]["size"] == 128 and state["preset"] == "hd"
+    out = tmp_path / "swap.png"
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
+    assert r.returncode == 0 and out.is_file(), r.stderr
+    r = run_cli("evaluate", "--model", model, "--video", OBAMA_CLIP2, "--video-seconds", 0.5,
+                "--max-faces", 4, "--json", tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    figures = json.loads((tmp_path / "e.json").read_text())
+    assert figures["video_frames"] > 0 and figures["video_failures"] == 0
+    assert figures["video_detail"] > 0 and 0 < figures["video_rec_ssim"] < 1
 
 
 def test_one_ssim_for_training_and_evaluation():
@@ -116,10 +146,25 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
         assert state["cue_shift"][name] in (0, 0.5, 1) and state["cue_gain"][name] in (1, 1.5, 2)
         assert float(m.cue_shift[k]) == state["cue_shift"][name]   # swaps into B: a2b's setting
         assert float(m.cue_gain[k]) == state["cue_gain"][name]
+    # on video the face is aligned by its smoothed landmarks, but the cue reads the landmarks
+    # found in the frame, placed by their own alignment as in training
+    from facepair.faces import align
+    from facepair.media.video import iter_video
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import SwapSummary, Swapper
+    swapper, lagged = Swapper(model, SwapOptions(direction="a2b", progress=False)), 0
+    for i, frame in iter_video(OBAMA_CLIP2):
+        if i == 8:
+            break
+        (_, _, _, smoothed, cue), = swapper.find([frame], i, True, SwapSummary())
+        found = swapper.tracker.tracks[0].marks
+        assert np.allclose(cue, align.map_points(swapper.transform(found), found))
+        lagged += np.abs(smoothed - found).mean() > 0.05
+    assert lagged >= 4                                         # smoothing was on
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr
-    r = run_cli("evaluate", "--model", model, "--crops-only", "--max-faces", 16, "--json", tmp_path / "e.json")
+    r = run_cli("evaluate", "--model", model, "--crops-only", "--max-faces", 8, "--json", tmp_path / "e.json")
     assert r.returncode == 0, r.stderr
     figures = json.loads((tmp_path / "e.json").read_text())
     assert figures["preset"] == "mouth" and figures["faces_a"] > 0 and "id_rate_a2b" in figures

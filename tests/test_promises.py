@@ -95,18 +95,22 @@ def test_swap_identity_mask_and_blend(trained_model, tmp_path):
 
 
 def test_tracker_smooths_landmarks_and_starts_afresh_on_a_scene_cut():
-    """Without --no-smooth the landmarks move less from frame to frame; at a cut from one clip to
-    another the tracks start again, so the first frame after it carries no smoothing from the
-    other shot (nor the other face's swap decision)."""
+    """Without --no-smooth the landmarks that align the face move less from frame to frame (those
+    found, which a landmark-cue model reads as the mouth, are kept as they are); at a cut from one
+    clip to another the tracks start again, so the first frame after it carries no smoothing from
+    the other shot (nor the other face's swap decision)."""
     det, lm = make_detector("hog"), Landmarker()
     obama = [f for i, f in iter_video(OBAMA_CLIP1) if i < 32]     # the cut: not a detection frame
     reagan = [f for i, f in iter_video(REAGAN_CLIP) if i < 8]
     frames = obama + reagan
-    paths = {}
+    paths, found = {}, {}
     for smooth in (True, False):
         tr = FaceTracker(det, lm, detect_every=5, smooth=smooth)
         tr.fps = 25
-        paths[smooth] = [tr.landmarks(f, i, True)[0][0] for i, f in enumerate(frames)]
+        faces = [tr.landmarks(f, i, True)[0] for i, f in enumerate(frames)]
+        paths[smooth], found[smooth] = [f[0] for f in faces], [f[2] for f in faces]
+    # the landmarks as found (a cue model's cue) are never smoothed
+    assert np.array_equal(found[True], paths[False]) and np.array_equal(found[False], paths[False])
     jitter = {k: np.mean([np.abs(np.diff(v[:32], 2, axis=0)).mean()]) for k, v in paths.items()}
     assert jitter[True] < 0.8 * jitter[False], jitter
     cut = len(obama)

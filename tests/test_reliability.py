@@ -120,7 +120,7 @@ def test_kill_9_at_random_points_while_saving_every_step(extracted, tmp_path):
             "--batch-size", "4", "--save-every", "1", "--preview-every", "1000", "--keep", "2",
             "--quiet"]
     rng = random.Random(0)
-    for attempt in range(3):
+    for attempt in range(2):
         p = subprocess.Popen(args + ["--steps", "100000"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
@@ -329,7 +329,7 @@ def test_relative_paths_work_from_any_working_folder(tmp_path):
     r = run_cli("train", *[str(work / a) if a in ("a", "b", "m") else a for a in common], "--steps", 2,
                 cwd=elsewhere)
     assert r.returncode == 0 and "steps 1 -> 2" in r.stdout and "warning" not in r.stderr, r.stderr
-    r = run_cli("evaluate", "--model", work / "m", "--json", "f.json", cwd=elsewhere)
+    r = run_cli("evaluate", "--model", work / "m", "--json", "f.json", "--max-faces", 8, cwd=elsewhere)
     assert r.returncode == 0 and "not found" not in r.stderr, r.stderr
     assert "frame_landmark_error_a2b" in json.loads((elsewhere / "f.json").read_text())
 

@@ -101,7 +101,12 @@ def _add_train(sub):
     p.add_argument("--b", nargs="+", required=True, metavar="FACESET", help="face sets of person B")
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="model folder (created or resumed)")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help=f"named recipe (default: {DEFAULT_PRESET}, or the model folder's own)")
+                   help=f"named recipe (default: {DEFAULT_PRESET}, or the model folder's own). "
+                   f"{DEFAULT_PRESET}: 64 px faces, 1.5x hd's steps per minute. hd: 128 px "
+                   "faces (face sets extracted with --size 128), 0.7x the steps per minute but "
+                   "better identity and lip-sync on a new recording in the same 20 minutes: "
+                   "pick it when your face sets are 128 px (README: 'Resolution: the hd "
+                   "preset')")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_number(int, 0), help="train until this total step count")
     budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")

@@ -19,7 +19,7 @@ from ..media.video import iter_video
 from ..runtime import to_images, to_tensor
 from ..swap.pipeline import SwapSummary, Swapper
 
-UPSCALE = 4                  # landmarks are predicted on crops upscaled 4x (64 -> 256 px)
+LANDMARK_SIDE = 256          # landmarks are predicted on crops upscaled to 256 px (64 px: 4x)
 
 
 def held_out_faces(folders, files=None, max_faces=128):
@@ -90,9 +90,10 @@ def run_model(model, faces: np.ndarray, marks: np.ndarray, source: str, to: str,
 
 def landmarks_on_crops(lm: Landmarker, crops: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     out = []
+    up = max(1.0, LANDMARK_SIDE / crops.shape[1]) if len(crops) else 1.0
     for crop, box in zip(crops, boxes):
-        big = cv2.resize(crop, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
-        out.append(lm(big, np.asarray(box) * UPSCALE) / UPSCALE)
+        big = cv2.resize(crop, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
+        out.append(lm(big, np.asarray(box) * up) / up)
     return np.array(out)
 
 

@@ -59,6 +59,26 @@ def detail(rgb: np.ndarray, region: np.ndarray) -> float:
     return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F))[region].mean())
 
 
+def grid(crops: np.ndarray) -> float:
+    """Periodic artefacts of a decoder's upsampling (a grid over the face): in the crops' mean
+    power spectrum (grey, Hann-windowed), each frequency of a lattice of quarter-crop cells (the
+    first 4 x 4 map of the convolutional decoders; 8 px patches and 2 px upsampling steps are its
+    harmonics) against the mean of four neighbouring frequencies; the geometric mean of the
+    highest tenth of these ratios (a grid may peak at a few of them only). A smooth natural
+    spectrum gives a little over 1; a grid puts peaks on the lattice. Compare swaps with their
+    source crops."""
+    g = np.asarray(crops, np.float64).mean(-1)
+    g -= g.mean((1, 2), keepdims=True)
+    s = g.shape[1]
+    w = np.hanning(s)
+    p = (np.abs(np.fft.fft2(g * np.outer(w, w))) ** 2).mean(0) + 1e-12
+    lattice = [(y, x) for y in range(0, s, 4) for x in range(0, s, 4) if y or x]   # step: s / (s/4)
+    # neighbours 2 bins away: the Hann window spreads a peak over the adjacent bins, not those
+    logs = [np.log(p[y, x] / ((p[(y + 2) % s, x] + p[y - 2, x] + p[y, (x + 2) % s] + p[y, x - 2]) / 4))
+            for y, x in lattice]
+    return float(np.exp(np.mean(np.sort(logs)[-len(logs) // 10:])))
+
+
 def gmsd(x: np.ndarray, y: np.ndarray) -> float:
     """Gradient magnitude similarity deviation (Xue et al. 2014) of two RGB uint8 images: 0 for
     equal images, higher for lost or false edges. As the paper: grey, 2x2 mean and downsampling,

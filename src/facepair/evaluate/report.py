@@ -24,6 +24,7 @@ ROWS = [  # (label, key, format)
     ("crops: inner-face landmark error / inter-ocular  A->B / B->A", ("landmark_error_a2b", "landmark_error_b2a"), "{:.3f}"),
     ("crops: mouth-opening correlation  A->B / B->A", ("mouth_corr_a2b", "mouth_corr_b2a"), "{:.2f}"),
     ("crops: mouth-opening spread, swap / source  A->B / B->A", ("mouth_std_ratio_a2b", "mouth_std_ratio_b2a"), "{:.2f}"),
+    ("crops: grid (lattice peaks of the spectrum), swap / source  A->B / B->A", ("grid_a2b", "grid_b2a"), "{:.2f}"),
     ("whole frames: faces swapped  A->B / B->A", ("frame_swapped_a2b", "frame_swapped_b2a"), "{:.0%}"),
     ("whole frames: ID (within 0.5) / forced choice  A->B", ("frame_id_rate_a2b", "frame_id_forced_rate_a2b"), "{:.1%}"),
     ("whole frames: ID (within 0.5) / forced choice  B->A", ("frame_id_rate_b2a", "frame_id_forced_rate_b2a"), "{:.1%}"),

@@ -10,6 +10,8 @@
   from the face set's detector box): inner-face landmark error over the inter-ocular distance,
   and the correlation across faces of the mouth opening and the eyelid gap in source and swap
   (metrics.expression_figures). A decoder that outputs one average face scores ~0 here.
+- Grid: periodic artefacts of the decoder's upsampling, the swaps' lattice peaks over their
+  source crops' (metrics.grid; about 1 without a grid, under 1 when blurred).
 - A model with a landmark cue is fed each crop's stored landmarks (those `swap` would align it
   with), centred as measured after training (evaluate/calibrate.py, as `swap` does); the
   landmarks measured on its output are predicted afresh, as for every model.
@@ -43,7 +45,7 @@ from ..swap.pipeline import Swapper, swap
 from . import EVAL_FACES
 from .frames import (embeddings, held_out_faces, landmarks_on_crops, run_model, source_frames, swap_frames,
                      training_means)
-from .metrics import (detail, expression_figures, face_region, gmsd, id_figures, identity, jitter,
+from .metrics import (detail, expression_figures, face_region, gmsd, grid, id_figures, identity, jitter,
                       reconstruction, ssim)
 
 
@@ -187,6 +189,7 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     res.update(identity(embeddings(emb, a=real_a, b=real_b, a2b=a2b, b2a=b2a), means["crops"]))
     for name, src, sw, boxes in (("a2b", real_a, a2b, box_a), ("b2a", real_b, b2a, box_b)):
         res.update({f"{k}_{name}": v for k, v in expression(lm, src, sw, boxes).items()})
+        res[f"grid_{name}"] = grid(sw) / grid(src)          # periodic artefacts, swap / source
     if frames:
         try:
             if "frames" not in means:

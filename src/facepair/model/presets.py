@@ -73,6 +73,9 @@ PRESETS: dict[str, Preset] = {
     p.name: p for p in [
         Preset("seed", "the published method, layer for layer: 64 px, Adam 5e-5 (0.5, 0.999), "
                        "L1, batch 32, no augmentation"),
+        Preset("seed-joint", "seed, with A and B through the shared encoder as one batch (the "
+                             "other faithful reading of \"trained simultaneously\")",
+               model=ModelConfig(joint_batch=True)),
         Preset("quick", "seed layout; A and B share encoder batches; batch 16, lr 3e-4 after a "
                         "100-step warm-up; L1 + 0.5 (1 - SSIM) with 3x weight on eyes and mouth",
                model=ModelConfig(joint_batch=True),
@@ -99,6 +102,15 @@ PRESETS: dict[str, Preset] = {
                                    "swapped with a rolling window over the video",
                model=ModelConfig(joint_batch=True, cue_points=MOUTH, arch="seq2seq", context=4),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=200, ssim_weight=0.5,
+                                 region_weight=3.0)),
+        Preset("hd", "mouth at 128 px: a fifth stride-2 encoder layer (filters 32 to 512, so "
+                     "the code stays 4 x 4 x 512 before its dense layer) and a fifth decoder "
+                     "stage (64 filters at 64 px, then 3 at 128 px); needs face sets extracted "
+                     "with --size 128",
+               model=ModelConfig(size=128, enc_filters=(32, 64, 128, 256, 512),
+                                 dec_filters=(512, 256, 128, 64, 3), joint_batch=True,
+                                 cue_points=MOUTH),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
                                  region_weight=3.0)),
         Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",
                model=ModelConfig(joint_batch=True),

@@ -108,19 +108,25 @@ class Swapper:
         self.render(frames, jobs, summary, first_index if video else None)
 
     def find(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary) -> list:
-        """The faces to swap: (frame number in the list, transform, aligned crop, 68 landmarks)."""
+        """The faces to swap: (frame number in the list, transform, aligned crop, 68 landmarks
+        (smoothed on video: the crop's alignment and the paste follow them), the landmarks found
+        in this frame in crop coordinates of their own alignment (a cue model's cue))."""
         jobs = []
         for k, frame in enumerate(frames):
             found = self.tracker.landmarks(frame, first_index + k, video)
             if not found:
                 summary.frames_without_face += 1
-            for marks, keep in found:
+            for marks, keep, raw in found:
                 if not keep:
                     continue
-                m = align.align_transform(marks, self.size, self.padding) if self.aligned else \
-                    align.box_transform((*marks.min(0), *marks.max(0)), self.size)
-                jobs.append((k, m, align.warp_crop(frame, m, self.size), marks))
+                m, own = (self.transform(x) for x in (marks, raw))
+                jobs.append((k, m, align.warp_crop(frame, m, self.size), marks, align.map_points(own, raw)))
         return jobs
+
+    def transform(self, marks: np.ndarray) -> np.ndarray:
+        """2x3 frame -> crop transform of a face with these landmarks, cut as in training."""
+        return align.align_transform(marks, self.size, self.padding) if self.aligned else \
+            align.box_transform((*marks.min(0), *marks.max(0)), self.size)
 
     def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary,
                first_index: int | None = None):
@@ -131,7 +137,10 @@ class Swapper:
         t = time.perf_counter()
         crops = to_tensor(np.stack([j[2] for j in jobs])).to(self.device, memory_format=torch.channels_last)
         with torch.no_grad(), self.amp:
-            marks = np.stack([align.map_points(j[1], j[3]) for j in jobs])    # for a landmark cue
+            # a landmark cue: the mouth as found in this frame, placed by its own alignment as
+            # in training. Smoothed landmarks lag a moving mouth (One-Euro steadies the face, not
+            # the lips): measured on obama_clip2, mouth r 0.66 with them (README, the cue)
+            marks = np.stack([j[4] for j in jobs])
             x = self.model.inputs(crops, self.target, marks, self.source)
             history = None
             if self.window is not None and first_index is not None:
@@ -142,7 +151,7 @@ class Swapper:
         self.stage_times["model"] += time.perf_counter() - t
         t = time.perf_counter()
         o = self.opts
-        for (k, m, crop, marks), face in zip(jobs, swapped):
+        for (k, m, crop, marks, _), face in zip(jobs, swapped):
             mask = compose.face_mask(o.mask, align.map_points(m, marks), self.size, o.erode, o.feather)
             face = compose.match_color(face, crop, mask, o.color)
             compose.paste(frames[k], face, mask, m, o.blend)

@@ -68,9 +68,10 @@ class FaceTracker:
         self.times["landmarks"] += time.perf_counter() - t
         return bool(self.tracks)
 
-    def landmarks(self, frame, index: int, video: bool) -> list[tuple[np.ndarray, bool]]:
-        """[(68 landmarks to align the face with, swap it?)] for each face of one frame: a photo
-        is detected afresh; a video frame continues the tracks of the frame before."""
+    def landmarks(self, frame, index: int, video: bool) -> list[tuple[np.ndarray, bool, np.ndarray]]:
+        """[(68 landmarks to align the face with, swap it?, the landmarks as found)] for each face
+        of one frame: a photo is detected afresh; a video frame continues the tracks of the frame
+        before, and its first landmarks are smoothed over time (the second never are)."""
         if not video:
             self.tracks = []
             self._detect(frame)
@@ -80,5 +81,5 @@ class FaceTracker:
                 self.tracks = []
             if cut or not self.tracks or index % self.detect_every == 0 or not self._track(frame):
                 self._detect(frame)
-        return [(tr.filter(tr.marks) if (video and self.smooth) else tr.marks, tr.keep)
+        return [(tr.filter(tr.marks) if (video and self.smooth) else tr.marks, tr.keep, tr.marks)
                 for tr in self.tracks]
