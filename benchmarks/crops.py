@@ -22,7 +22,7 @@ import numpy as np
 from facepair.evaluate.metrics import detail, face_region
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
-from facepair.media.video import iter_video
+from facepair.media.video import iter_video, video_info
 from facepair.model.store import read_state
 from facepair.provenance.label import write_image
 from facepair.swap.options import SwapOptions
@@ -38,9 +38,8 @@ def caption(img: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([head, img])
 
 
-def squeezed(video: Path) -> dict:
+def squeezed(video: Path, det, lm) -> dict:
     """{face width in px: median face detail of the clip's face squeezed to it and scaled back}."""
-    det, lm = make_detector("hog"), Landmarker()
     res = {w: [] for w in (64, 128, 0.7 * 64, 0.7 * 128)}
     for _, f in iter_video(video, every=10):
         m = lm(f, det(f)[0])
@@ -60,12 +59,13 @@ def main():
     ap.add_argument("--frames", type=int, default=4, help="frames, evenly spread over the video")
     ap.add_argument("--px", type=int, default=192, help="side of each face in the picture")
     args = ap.parse_args()
-    held = squeezed(args.video)
+    det, lm = make_detector("hog"), Landmarker()
+    held = squeezed(args.video, det, lm)
     print("face detail a face of this width keeps (squeezed and scaled back): " +
           ", ".join(f"{w:g} px {v:.2f}" for w, v in held.items()))
-    frames = [f for _, f in iter_video(args.video)]
-    picked = [frames[i] for i in np.linspace(0, len(frames) - 1, args.frames + 2).round().astype(int)[1:-1]]
-    det, lm = make_detector("hog"), Landmarker()
+    count = video_info(args.video)["frames"]                # keep only the picked frames
+    wanted = set(np.linspace(0, count - 1, args.frames + 2).round().astype(int)[1:-1].tolist())
+    picked = [f for i, f in iter_video(args.video) if i in wanted]
     boxes = []
     for f in picked:                          # the face's square, 25 % around its landmarks
         m = lm(f, det(f)[0])

@@ -119,7 +119,8 @@ class Swapper:
             for marks, keep, raw in found:
                 if not keep:
                     continue
-                m, own = (self.transform(x) for x in (marks, raw))
+                m = self.transform(marks)
+                own = m if raw is marks else self.transform(raw)    # stills, --no-smooth: one
                 jobs.append((k, m, align.warp_crop(frame, m, self.size), marks, align.map_points(own, raw)))
         return jobs
 
