@@ -30,8 +30,10 @@ browser:
 	    echo "*** chromium could not be installed: the UI's browser tests will not run ***"; \
 	  else echo "*** no chromium, and no root/apt-get to install it: the UI's browser tests will not run ***"; fi; }
 
+# two test processes on the two cores of the development machines (TEST_WORKERS=0: one process)
+TEST_WORKERS ?= 2
 test: setup browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # the whole pipeline on the sample footage: writes demo/swap.mp4, demo/report.html, demo/model/
 demo: setup

@@ -52,9 +52,18 @@ def test_aligned_eye_centres_are_steady(extracted, name):
     assert eyes.std(axis=0).max() < 1.5
 
 
-def test_photos(tmp_path):
+def test_photos_at_the_default_presets_size_with_one_sharpness_scale(tmp_path):
+    """By default faces are cut at the default preset's crop size (hd: 128 px); sharpness is
+    measured at 64 px whatever the size, so --min-blur means the same for both."""
+    from facepair.model.presets import DEFAULT_PRESET, PRESETS
     s = facepair.extract([OBAMA_PHOTOS], tmp_path / "fs", progress=False)
     assert s.inputs == 3 and s.faces_kept == 3 and not s.unreadable
+    meta = json.loads((tmp_path / "fs/faceset.json").read_text())
+    assert meta["size"] == PRESETS[DEFAULT_PRESET].model.size == 128
+    facepair.extract([OBAMA_PHOTOS], tmp_path / "small", size=64, progress=False)
+    small = json.loads((tmp_path / "small/faceset.json").read_text())
+    for big, low in zip(meta["faces"], small["faces"]):
+        assert abs(big["blur"] / low["blur"] - 1) < 0.25, (big["blur"], low["blur"])
 
 
 def test_every_30_on_the_720p_video(tmp_path):
@@ -82,7 +91,7 @@ def test_identity_keeps_obama_drops_biden(tmp_path):
 def test_haar_and_no_align(tmp_path):
     clip = DATA / "faces/obama/obama_clip1.mp4"
     r = run_cli("extract", clip, "-o", tmp_path / "haar", "--detector", "haar", "--every", "20",
-                "--no-align", "--quiet")
+                "--no-align", "--size", 64, "--quiet")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "haar/faceset.json").read_text())
     assert meta["detector"] == "haar" and meta["aligned"] is False
@@ -142,3 +151,33 @@ def test_help_describes_every_option():
     for flag in ("--detector", "--size", "--padding", "--no-align", "--every", "--all-faces",
                  "--identity", "--threshold", "--min-size", "--min-blur", "--append"):
         assert flag in r.stdout
+
+
+def test_chosen_video_frames_are_the_frames_a_full_pass_gives():
+    """iter_video(only=...) gives exactly the wanted frames (the others are decoded, not
+    converted) and stops after the last; evaluate and calibration read source frames this way."""
+    from facepair.media.video import iter_video
+    clip = DATA / "faces/obama/obama_clip1.mp4"
+    full = {i: f for i, f in iter_video(clip) if i in (0, 7, 40)}
+    chosen = list(iter_video(clip, only={40, 7, 0}))
+    assert [i for i, _ in chosen] == [0, 7, 40]
+    assert all(np.array_equal(f, full[i]) for i, f in chosen)
+    assert list(iter_video(clip, only=set())) == []
+
+
+def test_dlib_models_load_once():
+    """Each dlib model loads once (a second each; evaluate builds several users of them): the
+    landmark predictor for all threads, the detectors and the embedding network once per thread,
+    since they keep scratch state while they run."""
+    import threading
+
+    from facepair.faces.detect import make_detector
+    from facepair.faces.identity import Embedder
+    from facepair.faces.landmarks import Landmarker
+    assert Landmarker().predictor is Landmarker().predictor
+    assert Embedder().net is Embedder().net
+    assert make_detector("hog").det is make_detector("hog").det
+    other = []
+    t = threading.Thread(target=lambda: other.extend([Landmarker().predictor, Embedder().net]))
+    t.start(), t.join()
+    assert other[0] is Landmarker().predictor and other[1] is not Embedder().net

@@ -26,21 +26,22 @@ def test_every_preset_trains_a_few_steps(extracted, tmp_path):
         assert state["train_config"]["lr"] == PRESETS[name].train.lr
 
 
-def test_hd_trains_on_128_px_faces_swaps_and_says_which_faces_it_needs(extracted, tmp_path):
-    """hd refuses a 64 px face set in one line that says how to extract one (no silent
-    upscaling), trains on 128 px face sets, and its 128 px faces go through swap and evaluate."""
+def test_default_preset_hd_trains_on_default_128_px_faces_swaps_and_says_which_faces_it_needs(extracted, tmp_path):
+    """The defaults end to end: `extract` cuts 128 px faces and `train` (preset hd) trains on
+    them; their 128 px faces go through swap and evaluate. A 64 px face set is refused in one
+    line that says how to extract one (no silent upscaling)."""
     from facepair.model.store import load_model
     model, sets = tmp_path / "m", {}
     r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model",
-                model, "--preset", "hd", "--steps", 2)
+                model, "--steps", 2)
     assert r.returncode == 1 and "--size 128" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (model / "state.json").exists()
     for name, clip in (("a", OBAMA_CLIP1), ("b", REAGAN_CLIP)):
         sets[name] = tmp_path / name
-        r = run_cli("extract", clip, "-o", sets[name], "--size", 128, "--every", 20, "--quiet")
+        r = run_cli("extract", clip, "-o", sets[name], "--every", 20, "--quiet")
         assert r.returncode == 0, r.stderr
-    r = run_cli("train", "--a", sets["a"], "--b", sets["b"], "--model", model, "--preset", "hd",
-                "--steps", 2, "--batch-size", 4, "--calibrate-faces", 4, "--quiet")
+    r = run_cli("train", "--a", sets["a"], "--b", sets["b"], "--model", model, "--steps", 2,
+                "--batch-size", 4, "--calibrate-faces", 4, "--quiet")
     assert r.returncode == 0, r.stderr
     m, state = load_model(model, torch.device("cpu"))
     assert m.cfg.size == 128 and state["faces"]["size"] == 128 and state["preset"] == "hd"
@@ -53,6 +54,9 @@ def test_hd_trains_on_128_px_faces_swaps_and_says_which_faces_it_needs(extracted
     figures = json.loads((tmp_path / "e.json").read_text())
     assert figures["video_frames"] > 0 and figures["video_failures"] == 0
     assert figures["video_detail"] > 0 and 0 < figures["video_rec_ssim"] < 1
+    r = run_cli("train", "--a", sets["a"], "--b", sets["b"], "--model", tmp_path / "m64",
+                "--preset", "mouth", "--steps", 1)                 # 64 px presets need 64 px faces
+    assert r.returncode == 1 and "--size 64" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_one_ssim_for_training_and_evaluation():

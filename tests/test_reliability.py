@@ -235,7 +235,7 @@ def test_auto_precision_takes_fp16_on_a_gpu_that_only_emulates_bf16(monkeypatch)
 
 def test_faces_sets_of_different_geometry_are_refused_by_name(extracted, tmp_path):
     small = tmp_path / "small"
-    assert run_cli("extract", REAGAN_CLIP, "-o", small, "--every", 60, "--padding", 0.25,
+    assert run_cli("extract", REAGAN_CLIP, "-o", small, "--every", 60, "--padding", 0.25, "--size", 64,
                    "--quiet").returncode == 0
     r = run_cli("train", "--a", extracted["obama1"][0], "--b", extracted["reagan"][0], small,
                 "--model", tmp_path / "m", "--preset", "seed", "--steps", 1)
@@ -322,7 +322,7 @@ def test_relative_paths_work_from_any_working_folder(tmp_path):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     work.mkdir(), elsewhere.mkdir()
     for name, clip in (("a", OBAMA_CLIP1), ("b", REAGAN_CLIP)):
-        r = run_cli("extract", clip, "-o", name, "--every", 20, "--quiet", cwd=work)
+        r = run_cli("extract", clip, "-o", name, "--every", 20, "--size", 64, "--quiet", cwd=work)
         assert r.returncode == 0, r.stderr
     common = ["--a", "a", "--b", "b", "--model", "m", "--preset", "seed", "--batch-size", 2, "--quiet"]
     assert run_cli("train", *common, "--steps", 1, cwd=work).returncode == 0
@@ -372,11 +372,11 @@ def test_source_frames_stream_one_at_a_time_and_a_shorter_video_is_named(extract
     from facepair.faces.faceset import load_index
     entries = load_index(extracted["obama1"][0])["faces"][::100]
     decoded, stream = [], frames.iter_video
-    monkeypatch.setattr(frames, "iter_video", lambda path: ((decoded.append(i), (i, f))[1] for i, f in stream(path)))
+    monkeypatch.setattr(frames, "iter_video", lambda path, **kw: ((decoded.append(i), (i, f))[1] for i, f in stream(path, **kw)))
     for i, frame in frames.iter_source_frames(entries):
         assert decoded[-1] == entries[i]["frame"] and frame.shape == (256, 256, 3)
     late = dict(entries[-1], frame=10 ** 6)
-    with pytest.raises(FacepairError, match="ends at frame"):
+    with pytest.raises(FacepairError, match="ends before frame 1000000"):
         list(frames.iter_source_frames([late]))
 
 

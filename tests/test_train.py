@@ -47,7 +47,8 @@ def test_a_few_steps_lower_both_losses(extracted, tmp_path):
 
 
 def test_resume_continues_with_identical_weights(extracted, tmp_path):
-    common = [*_sets(extracted), "--batch-size", 4, "--save-every", 2, "--calibrate-faces", 0, "--quiet"]
+    common = [*_sets(extracted), "--preset", "mouth", "--batch-size", 4, "--save-every", 2,
+              "--calibrate-faces", 0, "--quiet"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert run_cli("train", *common, "--model", straight, "--steps", 4).returncode == 0
     assert run_cli("train", *common, "--model", resumed, "--steps", 2).returncode == 0
@@ -65,7 +66,8 @@ def test_resume_continues_with_identical_weights(extracted, tmp_path):
 def test_kill_9_then_resume(extracted, tmp_path):
     model = tmp_path / "m"
     args = [sys.executable, "-m", "facepair", "train", *map(str, _sets(extracted)), "--model",
-            str(model), "--batch-size", 8, "--save-every", 3, "--calibrate-faces", 0, "--quiet"]
+            str(model), "--preset", "mouth", "--batch-size", 8, "--save-every", 3, "--calibrate-faces", 0,
+            "--quiet"]
     p = subprocess.Popen([str(a) for a in args + ["--steps", 1000]], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     try:
@@ -92,7 +94,7 @@ def test_kill_9_then_resume(extracted, tmp_path):
 def test_sigterm_saves_a_checkpoint(extracted, tmp_path):
     model = tmp_path / "m"
     p = subprocess.Popen([sys.executable, "-m", "facepair", "train", *map(str, _sets(extracted)),
-                          "--model", str(model), "--batch-size", "8", "--save-every", "1000",
+                          "--model", str(model), "--preset", "mouth", "--batch-size", "8", "--save-every", "1000",
                           "--quiet"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while time.time() < deadline and not (model / "state.json").exists() and p.poll() is None:
@@ -108,7 +110,7 @@ def test_sigterm_saves_a_checkpoint(extracted, tmp_path):
 
 def test_mismatched_preset_and_missing_faceset_are_one_line(extracted, tmp_path):
     model = tmp_path / "m"
-    assert run_cli("train", *_sets(extracted), "--model", model, "--steps", 1, "--batch-size", 4,
+    assert run_cli("train", *_sets(extracted), "--model", model, "--preset", "mouth", "--steps", 1, "--batch-size", 4,
                    "--calibrate-faces", 0, "--quiet").returncode == 0
     state = json.loads((model / "state.json").read_text())
     (model / "state.json").write_text(json.dumps(dict(state, preset="other")))
@@ -133,7 +135,7 @@ def test_torchrun_two_cpu_processes_end_in_sync(extracted, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                         "--master-port", "29517", "-m", "facepair", "train",
-                        *map(str, _sets(extracted)), "--model", str(model), "--steps", "3",
+                        *map(str, _sets(extracted)), "--model", str(model), "--preset", "mouth", "--steps", "3",
                         "--batch-size", "8", "--device", "cpu", "--calibrate-faces", "0", "--quiet"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

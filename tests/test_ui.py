@@ -190,6 +190,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             # 1. Faces: upload both clips, extract each, remove two faces by clicking them
             page.set_input_files("#upload", [str(OBAMA_CLIP1), str(REAGAN_CLIP)])
             expect(page.locator("#upload-status")).to_have_text("uploaded 2 file(s)", timeout=60_000)
+            expect(page.locator("#fs-size")).to_have_value("128")       # the default preset's
+            page.select_option("#fs-size", "64")                        # seq2seq's, below
             for clip, name in ((OBAMA_CLIP1, "obama"), (REAGAN_CLIP, "reagan")):
                 page.locator("#media input").evaluate_all("els => els.forEach(e => e.checked = false)")
                 page.check(f"#media input[value='uploads/{clip.name}']")

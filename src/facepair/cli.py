@@ -48,7 +48,9 @@ def _add_extract(sub):
                    help="face set folder to create (or extend with --append)")
     p.add_argument("--detector", choices=fo.DETECTORS, default="hog",
                    help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
-    p.add_argument("--size", type=_number(int, 16), default=64, help="crop side in px (default: 64)")
+    p.add_argument("--size", type=_number(int, 16), default=fo.DEFAULT_SIZE,
+                   help=f"crop side in px: 128 for the default preset hd, 64 for the others "
+                   f"(default: {fo.DEFAULT_SIZE})")
     p.add_argument("--padding", type=_number(float, 0.0, 0.45), default=fo.DEFAULT_PADDING,
                    help="share of the crop kept around the mean-face template on each side; "
                    f"larger = more context, less detail (default: {fo.DEFAULT_PADDING})")
@@ -66,7 +68,7 @@ def _add_extract(sub):
     p.add_argument("--min-size", type=_number(float, 0), default=fo.DEFAULT_MIN_SIZE,
                    help=f"reject faces narrower than this in px (default: {fo.DEFAULT_MIN_SIZE})")
     p.add_argument("--min-blur", type=_number(float, 0), default=fo.DEFAULT_MIN_BLUR,
-                   help="reject crops whose variance of Laplacian is below this; 0 keeps all "
+                   help="reject crops whose variance of Laplacian (measured at 64 px) is below this; 0 keeps all "
                    f"(default: {fo.DEFAULT_MIN_BLUR})")
     p.add_argument("--detect-size", type=_number(int, 0), default=fo.DEFAULT_DETECT_SIZE,
                    help="detect on a copy whose longer side is at most this many px; landmarks "
@@ -102,11 +104,10 @@ def _add_train(sub):
     p.add_argument("--model", required=True, metavar="MODEL_DIR", help="model folder (created or resumed)")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help=f"named recipe (default: {DEFAULT_PRESET}, or the model folder's own). "
-                   f"{DEFAULT_PRESET}: 64 px faces, 1.5x hd's steps per minute. hd: 128 px "
-                   "faces (face sets extracted with --size 128), 0.7x the steps per minute but "
-                   "better identity and lip-sync on a new recording in the same 20 minutes: "
-                   "pick it when your face sets are 128 px (README: 'Resolution: the hd "
-                   "preset')")
+                   "hd: 128 px faces (extract's default size); in 20 minutes on a new recording "
+                   "it beats mouth on identity and lip-sync. mouth: 64 px faces (extract with "
+                   "--size 64), 1.5x hd's steps per minute, a little better on blinks: pick it "
+                   "for 64 px face sets or short runs (README: 'Resolution: the hd preset')")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_number(int, 0), help="train until this total step count")
     budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")
@@ -256,8 +257,8 @@ def _run_evaluate(a):
 
 
 def _add_demo(sub):
-    from .demo import DEFAULT_MINUTES, SWAP_SECONDS
-    from .training.options import TrainOptions as T
+    from .demo import CALIBRATE_FACES, DEFAULT_MINUTES, SWAP_SECONDS
+    from .model.presets import DEFAULT_PRESET, PRESETS
     p = sub.add_parser("demo", help="the whole pipeline on the sample footage",
                        description="Extract Obama and Reagan faces from the sample clips, train, "
                        "swap the first 10 s of the 720p address to Reagan (with audio), evaluate. "
@@ -266,8 +267,12 @@ def _add_demo(sub):
     p.add_argument("--minutes", type=_number(float, above=0), default=DEFAULT_MINUTES,
                    help=f"training budget in minutes (default: {DEFAULT_MINUTES:g}); running the "
                    "demo again on the same folder trains further")
-    p.add_argument("--calibrate-faces", type=_number(int, 0), default=T.calibrate_faces, metavar="N",
-                   help="as in train: frames per side measuring the landmark cue's swap setting")
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help=f"as in train (default: {DEFAULT_PRESET}, or the demo model's own); faces "
+                   "are cut at its crop size")
+    p.add_argument("--calibrate-faces", type=_number(int, 0), default=CALIBRATE_FACES, metavar="N",
+                   help="as in train: frames per side measuring the landmark cue's swap setting "
+                   f"(default: {CALIBRATE_FACES}, half train's)")
     p.add_argument("--eval-faces", type=_number(int, 1), default=EVAL_FACES, metavar="N",
                    help=f"as evaluate's --max-faces: faces per side scored (default: {EVAL_FACES}; "
                    "fewer is faster, the figures less precise)")
@@ -279,7 +284,7 @@ def _add_demo(sub):
 
 def _run_demo(a):
     from .demo import demo
-    demo(a.output, a.minutes, progress=not a.quiet, calibrate_faces=a.calibrate_faces,
+    demo(a.output, a.minutes, a.preset, progress=not a.quiet, calibrate_faces=a.calibrate_faces,
          eval_faces=a.eval_faces, swap_seconds=a.swap_seconds)
 
 

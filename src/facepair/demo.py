@@ -20,8 +20,9 @@ from .errors import FacepairError
 from .evaluate import EVAL_FACES
 from .training.options import TrainOptions
 
-DEFAULT_MINUTES = 10.0        # `make demo` stays within 15 minutes on 2 CPU cores
+DEFAULT_MINUTES = 10.0        # `make demo` stays near 15 minutes on 2 CPU cores
 SWAP_SECONDS = 10.0
+CALIBRATE_FACES = 128         # the cue's measurement on half train's frames (hd: about 2 min, not 4)
 _STYLETALK = ("https://raw.githubusercontent.com/FuxiVirtualHuman/styletalk/"
               "17b046cbf72823991650896b661908118956b2d2/samples/source_video/video/")
 SAMPLES = {   # path under the samples folder: (origin, sha256)
@@ -93,11 +94,13 @@ def find_samples() -> Path:
 
 
 def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = None,
-         progress: bool = True, calibrate_faces: int = TrainOptions.calibrate_faces,
+         progress: bool = True, calibrate_faces: int = CALIBRATE_FACES,
          eval_faces: int = EVAL_FACES, swap_seconds: float = SWAP_SECONDS) -> dict:
     from .api import evaluate, extract, swap, train
     from .evaluate import report
-    from .model.presets import DEFAULT_PRESET
+    from .faces.faceset import load_index
+    from .model.presets import DEFAULT_PRESET, get_preset
+    from .model.store import read_state
     from .swap.options import SwapOptions
 
     if minutes <= 0:
@@ -108,12 +111,16 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
     out.mkdir(parents=True, exist_ok=True)
     sets = {"obama": ["faces/obama/obama_clip1.mp4", "faces/obama/obama_clip2.mp4"],
             "reagan": ["faces/reagan/reagan_clip1.mp4"]}
+    # faces cut at the crop size of the preset trained (a demo run again resumes its model's;
+    # asked for another preset, `train` says so before the faces are touched)
+    resumed = (out / "model/state.json").exists() and read_state(out / "model").get("preset")
+    size = get_preset(resumed or preset or DEFAULT_PRESET).model.size
     for name, clips in sets.items():
         folder = out / "faces" / name
-        if not (folder / "faceset.json").exists():
-            print(f"[1/4] extracting faces of {name}")
+        if not (folder / "faceset.json").exists() or load_index(folder)["size"] != size:
+            print(f"[1/4] extracting faces of {name} ({size} px)")
             shutil.rmtree(folder, ignore_errors=True)
-            print(extract([data / c for c in clips], folder, every=2, progress=progress))
+            print(extract([data / c for c in clips], folder, every=2, size=size, progress=progress))
     print(f"[2/4] training for {minutes:g} minutes")
     result = train(TrainOptions(a=[out / "faces/obama"], b=[out / "faces/reagan"],
                                 model_dir=str(out / "model"), preset=preset or None,

@@ -119,16 +119,14 @@ def iter_source_frames(entries):
             for i in wanted.get(0, []):
                 yield i, frame
             continue
-        last, seen = max(wanted), 0
-        for n, frame in iter_video(path):
-            for i in wanted.get(n, []):
+        last, seen = max(wanted), -1
+        for n, frame in iter_video(path, only=set(wanted)):
+            for i in wanted[n]:
                 yield i, frame
             seen = n
-            if n >= last:
-                break
         if seen < last:
-            raise FacepairError(f"{src} ends at frame {seen}, before frame {last} of its face set "
-                                "(the video changed since extraction)")
+            raise FacepairError(f"{src} ends before frame {last} of its face set (the video changed "
+                                "since extraction)")
 
 
 def source_frames(entries) -> list[np.ndarray]:

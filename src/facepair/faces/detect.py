@@ -7,6 +7,7 @@ a copy downscaled so its longer side is at most `detect_size` px (0: full size):
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import cv2
@@ -27,6 +28,26 @@ def model_file(name: str) -> str:
     if not path.exists():
         raise FacepairError(f"model file missing: {path}")
     return str(path)
+
+
+_shared, _per_thread = {}, threading.local()
+
+
+def dlib_model(kind: str):
+    """A dlib model, loaded once and kept: `hog`, `cnn`, `landmarks` or `embedding`. Loading one
+    takes up to a second and `evaluate` or a swap builds several users of each. The landmark
+    predictor (100 MB) is shared (dlib's shape_predictor_abstract.h: one instance may be used
+    from several threads at once); dlib's detectors and networks keep scratch state while they
+    run, so each thread has its own."""
+    cache = _shared if kind == "landmarks" else _per_thread.__dict__
+    if kind not in cache:
+        make = {"hog": dlib.get_frontal_face_detector,
+                "cnn": lambda: dlib.cnn_face_detection_model_v1(model_file("mmod_human_face_detector.dat")),
+                "landmarks": lambda: dlib.shape_predictor(model_file("shape_predictor_68_face_landmarks.dat")),
+                "embedding": lambda: dlib.face_recognition_model_v1(
+                    model_file("dlib_face_recognition_resnet_model_v1.dat"))}[kind]
+        cache[kind] = make()
+    return cache[kind]
 
 
 class Detector:
@@ -66,7 +87,7 @@ class HogDetector(Detector):
 
     def __init__(self, detect_size: int = 480):
         super().__init__(detect_size)
-        self.det = dlib.get_frontal_face_detector()
+        self.det = dlib_model("hog")
 
     def _detect(self, rgb):
         return [(r.left(), r.top(), r.right(), r.bottom()) for r in self.det(rgb, 0)]
@@ -77,7 +98,7 @@ class CnnDetector(Detector):
 
     def __init__(self, detect_size: int = 480):
         super().__init__(detect_size)
-        self.det = dlib.cnn_face_detection_model_v1(model_file("mmod_human_face_detector.dat"))
+        self.det = dlib_model("cnn")
 
     def _detect(self, rgb):
         return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())

@@ -19,7 +19,8 @@ from . import align, faceset
 from .detect import largest_first, make_detector
 from .identity import Embedder, distance, reference_embeddings
 from .landmarks import Landmarker
-from .options import DEFAULT_MIN_BLUR, DEFAULT_MIN_SIZE, DEFAULT_PADDING, DEFAULT_THRESHOLD
+from .options import (BLUR_SIDE, DEFAULT_MIN_BLUR, DEFAULT_MIN_SIZE, DEFAULT_PADDING, DEFAULT_SIZE,
+                      DEFAULT_THRESHOLD)
 
 
 
@@ -98,7 +99,15 @@ def _open_output(out: Path, append: bool, size: int, padding: float, aligned: bo
     return faceset.new_index(size, padding, aligned, detector, tpl), 0
 
 
-def extract(inputs, output, *, detector: str = "hog", size: int = 64,
+def sharpness(crop: np.ndarray) -> float:
+    """Variance of the Laplacian of a crop's grey image, measured at BLUR_SIDE px (a larger crop
+    is area-downscaled first), so --min-blur means the same at every --size."""
+    if crop.shape[0] > BLUR_SIDE:
+        crop = cv2.resize(crop, (BLUR_SIDE, BLUR_SIDE), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             padding: float = DEFAULT_PADDING, align_faces: bool = True, every: int = 1,
             all_faces: bool = False, identity=None, threshold: float = DEFAULT_THRESHOLD,
             min_size: float = DEFAULT_MIN_SIZE, min_blur: float = DEFAULT_MIN_BLUR,
@@ -142,7 +151,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = 64,
                 m = align.align_transform(marks, size, padding) if align_faces \
                     else align.box_transform(box, size)
                 crop = align.warp_crop(frame, m, size)
-                blur = float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+                blur = sharpness(crop)
                 if blur < min_blur:
                     summary.rejected["blurry"] += 1
                     continue

@@ -7,13 +7,13 @@ import numpy as np
 
 from ..errors import FacepairError, UnreadableMedia
 from ..media.image import expand_inputs, read_image
-from .detect import largest_first, model_file
+from .detect import dlib_model, largest_first
 
 
 
 class Embedder:
     def __init__(self):
-        self.net = dlib.face_recognition_model_v1(model_file("dlib_face_recognition_resnet_model_v1.dat"))
+        self.net = dlib_model("embedding")
 
     def from_landmarks(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Embedding of a face in a frame, aligned by dlib from its 68 landmarks."""

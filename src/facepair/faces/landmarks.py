@@ -15,8 +15,8 @@ INNER_FACE = slice(17, 68)                   # brows, nose, eyes, mouth: not the
 class Landmarker:
     def __init__(self):
         import dlib                       # here, so the geometry below loads no dlib
-        from .detect import model_file
-        self.predictor = dlib.shape_predictor(model_file("shape_predictor_68_face_landmarks.dat"))
+        from .detect import dlib_model
+        self.predictor = dlib_model("landmarks")
         self.rectangle = dlib.rectangle
 
     def __call__(self, rgb: np.ndarray, box) -> np.ndarray:

@@ -2,8 +2,10 @@
 without loading dlib or scikit-image)."""
 
 DETECTORS = ("haar", "hog", "cnn")
+DEFAULT_SIZE = 128          # px, crop side: the default preset's (hd; tests check they agree)
+BLUR_SIDE = 64              # px, crops are measured for sharpness at this side, whatever --size
 DEFAULT_DETECT_SIZE = 480   # px, longer side of the copy the detector runs on (0: full size)
 DEFAULT_PADDING = 0.15      # share of the aligned crop kept around the mean-face template, each side
 DEFAULT_THRESHOLD = 0.6     # dlib embedding distance under which two faces are the same person
 DEFAULT_MIN_SIZE = 40       # px, detector box width in the frame
-DEFAULT_MIN_BLUR = 10.0     # variance of the crop's Laplacian; the sample clips' 64 px crops: > 40
+DEFAULT_MIN_BLUR = 10.0     # variance of the crop's Laplacian at BLUR_SIDE px; the sample clips: > 100

@@ -41,10 +41,11 @@ def upright(picture: np.ndarray, turns: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
 
 
-def iter_video(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, RGB frame, upright as displayed) for every `every`-th frame. A stream that
-    breaks part-way ends with a warning after the frames that decoded (a truncated file still
-    gives what it has)."""
+def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.ndarray]]:
+    """(frame index, RGB frame, upright as displayed) for every `every`-th frame, or with `only`
+    (a set of indices) for those frames alone, ending after the last (the others are decoded but
+    not converted, which is most of a frame's cost). A stream that breaks part-way ends with a
+    warning after the frames that decoded (a truncated file still gives what it has)."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
@@ -54,11 +55,13 @@ def iter_video(path: Path, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
             raise UnreadableMedia(f"no video stream in {path}")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        i = -1
+        i, last = -1, max(only, default=-1) if only is not None else None
         try:
             for frame in container.decode(stream):
                 i += 1
-                if i % every == 0:
+                if last is not None and i > last:
+                    break
+                if i in only if only is not None else i % every == 0:
                     yield i, upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
         except av.error.FFmpegError as e:
             if i < 0:

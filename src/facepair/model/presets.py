@@ -105,8 +105,8 @@ PRESETS: dict[str, Preset] = {
                                  region_weight=3.0)),
         Preset("hd", "mouth at 128 px: a fifth stride-2 encoder layer (filters 32 to 512, so "
                      "the code stays 4 x 4 x 512 before its dense layer) and a fifth decoder "
-                     "stage (64 filters at 64 px, then 3 at 128 px); needs face sets extracted "
-                     "with --size 128",
+                     "stage (64 filters at 64 px, then 3 at 128 px); needs 128 px face sets "
+                     "(extract's default)",
                model=ModelConfig(size=128, enc_filters=(32, 64, 128, 256, 512),
                                  dec_filters=(512, 256, 128, 64, 3), joint_batch=True,
                                  cue_points=MOUTH),
@@ -117,7 +117,7 @@ PRESETS: dict[str, Preset] = {
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100)),
     ]
 }
-DEFAULT_PRESET = "mouth"          # best expression following per CPU-minute measured (benchmarks/quality.py)
+DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (README; benchmarks/quality.py)
 
 
 def get_preset(name: str) -> Preset:

@@ -30,7 +30,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from .. import __version__, api
 from ..errors import FacepairError
-from ..faces.options import DETECTORS
+from ..faces.options import DEFAULT_SIZE, DETECTORS
 from ..model.presets import DIRECTIONS
 from ..swap.options import BLENDS, COLORS, MASKS
 from . import DEFAULT_UPLOAD_MB
@@ -206,7 +206,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if not inputs:
             raise HTTPException(400, "choose at least one video, image or folder")
         argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
-                "--size", _int(b, "size", 64, 16), "--detector", _choice(b, "detector", "hog"),
+                "--size", _int(b, "size", DEFAULT_SIZE, 16), "--detector", _choice(b, "detector", "hog"),
                 "--min-size", _num(b, "min_size", 40, 0), "--min-blur", _num(b, "min_blur", 10, 0)]
         argv += ["--all-faces"] * bool(b.get("all_faces")) + ["--append"] * bool(b.get("append"))
         argv += ["--json", "{job}/summary.json"]        # the job's own folder (jobs.py)
