@@ -78,3 +78,25 @@ def test_demo_samples_download_checks_sha256_and_fails_clearly_offline(tmp_path,
     r = run_cli("demo", "-o", tmp_path / "d", env=dict(os.environ, FACEPAIR_SAMPLES=str(tmp_path / "empty")))
     assert r.returncode == 1 and "FACEPAIR_SAMPLES" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_demo_cuts_faces_at_the_size_of_the_preset_it_trains(trained_model, tmp_path, monkeypatch):
+    """A new demo cuts faces at its preset's crop size; a demo folder whose model exists keeps
+    that model's preset and size, even when asked for another (train then says so, in one line,
+    before any face set is cut again)."""
+    import shutil
+
+    import facepair.api as api
+    cut = []
+    monkeypatch.setattr(api, "extract", lambda clips, folder, **kw: cut.append(kw["size"]) or "")
+    def train(opts):
+        raise FacepairError("stop here")
+    monkeypatch.setattr(api, "train", train)
+    with pytest.raises(FacepairError, match="stop here"):
+        demo_mod.demo(tmp_path / "new", progress=False)
+    assert cut == [128, 128]                                  # hd, the default: 128 px
+    cut.clear()
+    shutil.copytree(trained_model, tmp_path / "old/model")   # a `seed` model: 64 px faces
+    with pytest.raises(FacepairError, match="stop here"):
+        demo_mod.demo(tmp_path / "old", preset="hd", progress=False)
+    assert cut == [64, 64]
