@@ -68,8 +68,8 @@ def _add_extract(sub):
     p.add_argument("--min-size", type=_number(float, 0), default=fo.DEFAULT_MIN_SIZE,
                    help=f"reject faces narrower than this in px (default: {fo.DEFAULT_MIN_SIZE})")
     p.add_argument("--min-blur", type=_number(float, 0), default=fo.DEFAULT_MIN_BLUR,
-                   help="reject crops whose variance of Laplacian (measured at 64 px) is below this; 0 keeps all "
-                   f"(default: {fo.DEFAULT_MIN_BLUR})")
+                   help=f"reject crops whose variance of Laplacian (measured at {fo.BLUR_SIDE} px) is "
+                   f"below this; 0 keeps all (default: {fo.DEFAULT_MIN_BLUR})")
     p.add_argument("--detect-size", type=_number(int, 0), default=fo.DEFAULT_DETECT_SIZE,
                    help="detect on a copy whose longer side is at most this many px; landmarks "
                    "use full resolution; 0 = detect at full size (default: 480)")

@@ -4,7 +4,8 @@ faceset.json (versioned): {"format": "facepair-faceset", "version": 1, "size", "
 "detector", "template" (51 [x, y] crop-pixel points, for landmarks 17-67), "faces": [entry...]};
 each entry: file (relative), source (path), frame (index), bbox [x0, y0, x1, y1], landmarks
 (68 [x, y], frame coordinates), transform (2x3, frame -> crop coordinates), blur (variance of
-the crop's Laplacian). Other tools read `faces`, `landmarks` and `transform`: keep them.
+the crop's Laplacian, measured on the crop at 64 px; older versions measured it at the crop's own
+size, which is the same for 64 px crops). Other tools read `faces`, `landmarks` and `transform`: keep them.
 """
 from __future__ import annotations
 
