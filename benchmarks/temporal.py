@@ -1,6 +1,6 @@
 """Does the temporal decoder steady the swap? A video of a recording no model saw (obama_clip2),
 swapped A->B by each preset trained on obama_clip1 + Reagan for the same budget, with and without
-the One-Euro landmark smoothing, then measured per frame (evaluate.score.video_figures):
+swap's landmark smoothing, then measured per frame (evaluate.score.video_figures):
 flicker of the face region and landmark jitter (each swap / source: lower is steadier), and the
 mouth-opening correlation, mouth movement (swap / source) and landmark error along the video.
 

@@ -156,15 +156,19 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     from facepair.media.video import iter_video
     from facepair.swap.options import SwapOptions
     from facepair.swap.pipeline import SwapSummary, Swapper
-    swapper, lagged = Swapper(model, SwapOptions(direction="a2b", progress=False)), 0
+    swapper, held, summary = Swapper(model, SwapOptions(direction="a2b", progress=False)), [], SwapSummary()
     for i, frame in iter_video(OBAMA_CLIP2):
         if i == 8:
             break
-        (_, _, _, smoothed, cue), = swapper.find([frame], i, True, SwapSummary())
-        found = swapper.tracker.tracks[0].marks
+        held += swapper.stream(i, frame, None, summary)
+    held += swapper.smoother.flush()
+    assert [h[0] for h in held] == list(range(8))
+    moved = 0
+    for _, (frame, _), ((smoothed, found),) in held:
+        _, _, _, marks, cue = swapper.job(0, frame, smoothed, found)
         assert np.allclose(cue, align.map_points(swapper.transform(found), found))
-        lagged += np.abs(smoothed - found).mean() > 0.05
-    assert lagged >= 4                                         # smoothing was on
+        moved += np.abs(marks - found).mean() > 0.05
+    assert moved >= 4                                          # smoothing was on
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr

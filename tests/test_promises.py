@@ -1,5 +1,5 @@
 """What the README promises and no other test checks: extract's face filters, train's --keep and
---minutes, swap's --identity, --mask box, --blend seamless, --no-smooth, scene cuts, .mov and
+--minutes, swap's --identity, --mask box, --blend seamless, the landmark smoothing and --no-smooth, scene cuts, .mov and
 .mkv output, and Ctrl-C leaving a playable video."""
 import json
 import re
@@ -17,6 +17,7 @@ from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
 from facepair.media.image import read_image
 from facepair.media.video import iter_video
+from facepair.swap.smooth import Lookahead
 from facepair.swap.tracker import FaceTracker
 
 from conftest import ADDRESS, OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, group_photo, run_cli
@@ -94,29 +95,44 @@ def test_swap_identity_mask_and_blend(trained_model, tmp_path):
     assert np.abs(changed["seamless"] - changed["hull"])[face].mean() > 2
 
 
-def test_tracker_smooths_landmarks_and_starts_afresh_on_a_scene_cut():
-    """Without --no-smooth the landmarks that align the face move less from frame to frame (those
-    found, which a landmark-cue model reads as the mouth, are kept as they are); at a cut from one
-    clip to another the tracks start again, so the first frame after it carries no smoothing from
-    the other shot (nor the other face's swap decision)."""
+def _smoothed(frames, sigma=1.5):
+    """Each frame's first face as swap follows it: (found landmarks, smoothed landmarks)."""
     det, lm = make_detector("hog"), Landmarker()
+    tracker, look, out = FaceTracker(det, lm, detect_every=5), Lookahead(sigma), {}
+    for i, frame in enumerate(frames):
+        tr, = tracker.landmarks(frame, i, True)
+        for index, _, faces in look.push(i, None, [(tr, tr.marks)]):
+            out[index] = faces[0]
+        assert len(look.held) <= look.half + 1                    # holds only the frames it needs
+    for index, _, faces in look.flush():
+        out[index] = faces[0]
+    assert sorted(out) == list(range(len(frames)))                # every frame, once, in order
+    return np.array([out[i][1] for i in out]), np.array([out[i][0] for i in out])
+
+
+def test_smoothing_steadies_the_face_without_lag_and_starts_afresh_on_a_scene_cut():
+    """Without --no-smooth the landmarks that align the face move less from frame to frame, while
+    those found (a landmark-cue model's cue) are kept as they are; a face moving steadily is
+    placed where it is, not where it was (centred, no lag); at a cut from one clip to another the
+    track starts again, so the frames after it carry nothing of the other shot."""
     obama = [f for i, f in iter_video(OBAMA_CLIP1) if i < 32]     # the cut: not a detection frame
     reagan = [f for i, f in iter_video(REAGAN_CLIP) if i < 8]
-    frames = obama + reagan
-    paths, found = {}, {}
-    for smooth in (True, False):
-        tr = FaceTracker(det, lm, detect_every=5, smooth=smooth)
-        tr.fps = 25
-        faces = [tr.landmarks(f, i, True)[0] for i, f in enumerate(frames)]
-        paths[smooth], found[smooth] = [f[0] for f in faces], [f[2] for f in faces]
-    # the landmarks as found (a cue model's cue) are never smoothed
-    assert np.array_equal(found[True], paths[False]) and np.array_equal(found[False], paths[False])
-    jitter = {k: np.mean([np.abs(np.diff(v[:32], 2, axis=0)).mean()]) for k, v in paths.items()}
-    assert jitter[True] < 0.8 * jitter[False], jitter
+    found, smoothed = _smoothed(obama + reagan)
+    raw, _ = _smoothed(obama + reagan, sigma=0)                   # --no-smooth: as found
+    assert np.array_equal(found, raw) and np.array_equal(_smoothed(obama + reagan, 0)[1], raw)
+    jitter = {k: np.abs(np.diff(v[:32], 2, axis=0)).mean() for k, v in (("found", found), ("smoothed", smoothed))}
+    assert jitter["smoothed"] < 0.5 * jitter["found"], jitter
+    assert np.abs(smoothed[:32] - found[:32]).mean() > 0.05           # smoothing was on
     cut = len(obama)
-    fresh = lm(frames[cut], det(frames[cut])[0])
-    assert np.abs(paths[True][cut] - fresh).max() < 1e-6          # the raw landmarks, unsmoothed
-    assert np.abs(paths[True][cut - 1] - paths[False][cut - 1]).mean() > 0.05   # smoothing was on
+    assert np.allclose(smoothed[cut:], _smoothed(reagan)[1])          # nothing of Obama's shot
+    # steady motion: a face sliding and growing at constant speed stays exactly where it is,
+    # in the middle of its track and at both ends, where only one side is known
+    path = [found[0] * (1 + 0.01 * t) + np.array([3.0, -2.0]) * t for t in range(12)]
+    look, key, out = Lookahead(1.5), object(), []
+    for t, marks in enumerate(path):
+        out += look.push(t, None, [(key, marks)])
+    out += look.flush()
+    assert np.allclose([faces[0][0] for _, _, faces in out], path, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("suffix", [".mov", ".mkv"])

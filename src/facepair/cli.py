@@ -190,7 +190,9 @@ def _add_swap(sub):
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="swap only the person in these photos when several faces are present")
     p.add_argument("--threshold", type=_number(float, above=0), default=d.threshold)
-    p.add_argument("--no-smooth", action="store_true", help="video: no temporal smoothing")
+    p.add_argument("--no-smooth", action="store_true",
+                   help="video: place each face by its landmarks as found in the frame (default: "
+                        "smoothed over its neighbouring frames, both sides)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
     p.add_argument("--duration", type=_number(float, above=0), metavar="SECONDS",

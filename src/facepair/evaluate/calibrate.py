@@ -62,7 +62,7 @@ def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str 
         marks = np.zeros((len(settings), len(entries), 68, 2))
         summary = SwapSummary()
         for idx, frames in _chunks(iter_source_frames(entries), CHUNK):
-            jobs = swapper.find(frames, 0, False, summary)           # detect and align once
+            jobs = swapper.find(frames, 0, summary)                  # detect and align once
             for s, (shift, gain) in enumerate(settings):
                 swapper.model.cue_shift[target], swapper.model.cue_gain[target] = shift, gain
                 outs = [f.copy() for f in frames]

@@ -81,7 +81,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
                   smooth: bool = True, reconstruct: bool = True, device: str = "auto",
                   means: dict | None = None) -> dict:
     """A video (its first `seconds`; None: all of it) swapped by `facepair swap` (a temporal
-    model with its rolling window; `smooth`: the One-Euro landmark smoothing), then measured per
+    model with its rolling window; `smooth`: swap's landmark smoothing), then measured per
     frame in the source frame's HOG box (keys video_*, flicker_*, jitter_*):
     - failures: frames with no face found in the source, or left unswapped by the pipeline;
       counted, never scored;

@@ -3,7 +3,8 @@ shared encoder + target decoder -> colour match -> mask -> blend -> watermark ->
 
 Images and folders of images give images; a video gives a video with the same size, frame rate,
 frame count and timestamps, and its audio copied as is. Frames stream through in small batches
-(constant memory for any length).
+(constant memory for any length), each held until the few frames after it are known, so that the
+landmark smoothing looks both ways (smooth.py).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, MASKS, SwapOptions
+from .smooth import Lookahead
 from .tracker import FaceTracker
 from .window import Window
 
@@ -84,8 +86,9 @@ class Swapper:
 
             def wanted(frame, marks) -> bool:
                 return bool(distance(embedder.from_landmarks(frame, marks), refs)[0] <= opts.threshold)
-        self.tracker = FaceTracker(detector, landmarker, opts.detect_every, opts.smooth,
+        self.tracker = FaceTracker(detector, landmarker, opts.detect_every,
                                    wanted if opts.identity else None)
+        self.smoother = Lookahead.for_video(30.0, opts.smooth)
         self.amp = inference_autocast(self.device)
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
@@ -99,30 +102,59 @@ class Swapper:
     def times(self) -> dict:
         return {**self.tracker.times, **self.stage_times}
 
-    # -- a batch of frames -------------------------------------------------------------------
+    # -- frames ------------------------------------------------------------------------------
     def process(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary):
-        """Swap the faces of a list of frames in place."""
-        jobs = self.find(frames, first_index, video, summary)
-        done = {j[0] for j in jobs}
-        summary.missed += [first_index + k for k in range(len(frames)) if k not in done]
-        self.render(frames, jobs, summary, first_index if video else None)
+        """Swap the faces of a list of frames in place: stills each alone, or video frames as
+        one whole clip (smoothed along the list)."""
+        if not video:
+            jobs = self.find(frames, first_index, summary)
+            done = {j[0] for j in jobs}
+            summary.missed += [first_index + k for k in range(len(frames)) if k not in done]
+            self.render(frames, jobs, summary)
+            return
+        ready = [r for k, f in enumerate(frames) for r in self.stream(first_index + k, f, None, summary)]
+        self.render_video(ready + self.smoother.flush(), summary)
 
-    def find(self, frames: list[np.ndarray], first_index: int, video: bool, summary: SwapSummary) -> list:
-        """The faces to swap: (frame number in the list, transform, aligned crop, 68 landmarks
-        (smoothed on video: the crop's alignment and the paste follow them), the landmarks found
-        in this frame in crop coordinates of their own alignment (a cue model's cue))."""
-        jobs = []
-        for k, frame in enumerate(frames):
-            found = self.tracker.landmarks(frame, first_index + k, video)
-            if not found:
-                summary.frames_without_face += 1
-            for marks, keep, raw in found:
-                if not keep:
-                    continue
-                m = self.transform(marks)
-                own = m if raw is marks else self.transform(raw)    # stills, --no-smooth: one
-                jobs.append((k, m, align.warp_crop(frame, m, self.size), marks, align.map_points(own, raw)))
-        return jobs
+    def faces(self, frame: np.ndarray, index: int, video: bool, summary: SwapSummary) -> list:
+        """The faces of one frame to swap: [(track, landmarks as found)]."""
+        found = self.tracker.landmarks(frame, index, video)
+        if not found:
+            summary.frames_without_face += 1
+        return [(tr, tr.marks) for tr in found if tr.keep]
+
+    def find(self, frames: list[np.ndarray], first_index: int, summary: SwapSummary) -> list:
+        """Stills: the faces to swap, each frame alone (see `job`)."""
+        return [self.job(k, frame, marks, marks) for k, frame in enumerate(frames)
+                for _, marks in self.faces(frame, first_index + k, False, summary)]
+
+    def stream(self, index: int, frame: np.ndarray, payload, summary: SwapSummary) -> list:
+        """Video: find the faces of frame `index` and hold it for the smoothing (smooth.py);
+        gives the frames now ready, in order: [(frame number, (frame, payload), faces)]."""
+        faces = self.faces(frame, index, True, summary)
+        return self.smoother.push(index, (frame, payload), faces)
+
+    def start_video(self, fps: float):
+        """A new video at this frame rate: fresh tracks and smoothing."""
+        self.tracker.reset()
+        self.smoother = Lookahead.for_video(fps, self.opts.smooth)
+
+    def render_video(self, ready: list, summary: SwapSummary):
+        """Frames `stream` gave (consecutive numbers) through `render`."""
+        if not ready:
+            return
+        frames = [r[1][0] for r in ready]
+        summary.missed += [r[0] for r in ready if not r[2]]
+        jobs = [self.job(k, r[1][0], smoothed, found)
+                for k, r in enumerate(ready) for smoothed, found in r[2]]
+        self.render(frames, jobs, summary, ready[0][0])
+
+    def job(self, k: int, frame: np.ndarray, marks: np.ndarray, found: np.ndarray) -> tuple:
+        """One face to swap: (its frame's place in the list, frame -> crop transform, aligned
+        crop, the 68 landmarks it is aligned and pasted by (smoothed on video), the landmarks
+        found in this frame in crop coordinates of their own alignment (a cue model's cue))."""
+        m = self.transform(marks)
+        own = m if found is marks else self.transform(found)     # stills, --no-smooth: one
+        return k, m, align.warp_crop(frame, m, self.size), marks, align.map_points(own, found)
 
     def transform(self, marks: np.ndarray) -> np.ndarray:
         """2x3 frame -> crop transform of a face with these landmarks, cut as in training."""
@@ -139,8 +171,9 @@ class Swapper:
         crops = to_tensor(np.stack([j[2] for j in jobs])).to(self.device, memory_format=torch.channels_last)
         with torch.no_grad(), self.amp:
             # a landmark cue: the mouth as found in this frame, placed by its own alignment as
-            # in training. Smoothed landmarks lag a moving mouth (One-Euro steadies the face, not
-            # the lips): measured on obama_clip2, mouth r 0.66 with them (README, the cue)
+            # in training. Smoothed landmarks are the face's position averaged over neighbouring
+            # frames, which steadies the head but dulls the lips (the previous version's lagging
+            # One-Euro filter: mouth r 0.66 from them on obama_clip2, README, the cue)
             marks = np.stack([j[4] for j in jobs])
             x = self.model.inputs(crops, self.target, marks, self.source)
             history = None
@@ -201,7 +234,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     copied; written to a hidden partial file, signed, then renamed. Ctrl-C or SIGTERM keeps a
     playable file of the frames done."""
     src = VideoReader(inp, swapper.opts.duration)
-    swapper.tracker.fps = src.fps
+    swapper.start_video(src.fps)
     tmp = out.with_name(f".{out.name}.partial{out.suffix}")
     try:
         dst = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
@@ -212,20 +245,20 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     bar = tqdm(total=src.total, unit="frame", disable=not swapper.opts.progress, desc="swap",
                dynamic_ncols=True)
     t_io = {"decode": 0.0, "encode": 0.0}
-    pending: list = []                             # (av frame, rgb) waiting for the model
+    ready: list = []            # frames the smoothing has let go: (number, (rgb, av frame), faces)
+    decoded = 0
 
     def flush():
-        if not pending:
+        if not ready:
             return
-        rgbs = [p[1] for p in pending]
-        swapper.process(rgbs, summary.frames, True, summary)
+        swapper.render_video(ready, summary)
         t = time.perf_counter()
-        for (f, _), rgb in zip(pending, rgbs):
+        for _, (rgb, f), _ in ready:
             dst.write(watermark.embed_i420(rgb) if dst.yuv420 else watermark.embed(rgb), like=f)
         t_io["encode"] += time.perf_counter() - t
-        summary.frames += len(pending)
-        bar.update(len(pending))
-        pending.clear()
+        summary.frames += len(ready)
+        bar.update(len(ready))
+        ready.clear()
 
     # Ctrl-C and SIGTERM: finish the batch under way, then close a playable file
     requests = contextlib.ExitStack()
@@ -237,13 +270,16 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             if kind == "audio":
                 dst.copy(item)
                 continue
-            pending.append((item, src.picture(item)))
+            rgb = src.picture(item)
             t_io["decode"] += time.perf_counter() - t
-            if len(pending) >= swapper.opts.batch:
+            ready += swapper.stream(decoded, rgb, item, summary)
+            decoded += 1
+            if len(ready) >= swapper.opts.batch:
                 flush()
             if stop:
                 break
             t = time.perf_counter()
+        ready += swapper.smoother.flush()          # the frames held for the smoothing
         flush()
         interrupted = bool(stop)
     except KeyboardInterrupt:

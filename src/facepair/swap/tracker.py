@@ -1,6 +1,6 @@
 """The faces of a stream of frames: the detector every few frames and on scene cuts, landmark
-tracking between, each face's landmarks smoothed over time (One-Euro), and which faces to swap
-(all, or those matching the --identity photos)."""
+tracking between, and which faces to swap (all, or those matching the --identity photos). Each
+face keeps its Track from frame to frame, which smooth.Lookahead smooths along."""
 from __future__ import annotations
 
 import time
@@ -8,27 +8,29 @@ from typing import Callable
 
 import numpy as np
 
-from .smooth import OneEuro, SceneCuts
+from .smooth import SceneCuts
 
 
 class Track:
-    """One face followed over frames: last detector box, landmarks, and its smoothing filter."""
+    """One face followed over frames: last detector box, landmarks, and whether to swap it."""
 
-    def __init__(self, box, marks, fps, keep):
+    def __init__(self, box, marks, keep):
         self.box, self.marks, self.keep = np.array(box, float), marks, keep
-        self.filter = OneEuro(fps, min_cutoff=1.0, beta=0.02)
 
 
 class FaceTracker:
-    def __init__(self, detector, landmarker, detect_every: int = 5, smooth: bool = True,
+    def __init__(self, detector, landmarker, detect_every: int = 5,
                  keep: Callable[[np.ndarray, np.ndarray], bool] | None = None):
         """`keep(frame, landmarks)`: whether a newly found face is one to swap (default: all)."""
         self.detector, self.landmarker = detector, landmarker
-        self.detect_every, self.smooth, self.keep = detect_every, smooth, keep
+        self.detect_every, self.keep = detect_every, keep
         self.tracks: list[Track] = []
         self.cuts = SceneCuts()
-        self.fps = 30.0
         self.times = {"detect": 0.0, "landmarks": 0.0}
+
+    def reset(self):
+        """Forget the faces followed so far (a new video)."""
+        self.tracks, self.cuts = [], SceneCuts()
 
     def _detect(self, frame):
         t = time.perf_counter()
@@ -49,7 +51,7 @@ class FaceTracker:
                 self.tracks.append(near)
             else:
                 keep = self.keep is None or self.keep(frame, marks)
-                self.tracks.append(Track(box, marks, self.fps, keep))
+                self.tracks.append(Track(box, marks, keep))
 
     def _track(self, frame) -> bool:
         """Follow every face from its last landmarks without the detector; False if lost."""
@@ -68,10 +70,9 @@ class FaceTracker:
         self.times["landmarks"] += time.perf_counter() - t
         return bool(self.tracks)
 
-    def landmarks(self, frame, index: int, video: bool) -> list[tuple[np.ndarray, bool, np.ndarray]]:
-        """[(68 landmarks to align the face with, swap it?, the landmarks as found)] for each face
-        of one frame: a photo is detected afresh; a video frame continues the tracks of the frame
-        before, and its first landmarks are smoothed over time (the second never are)."""
+    def landmarks(self, frame, index: int, video: bool) -> list[Track]:
+        """The faces of one frame, each a Track whose `marks` are its 68 landmarks as found here:
+        a photo is detected afresh; a video frame continues the tracks of the frame before."""
         if not video:
             self.tracks = []
             self._detect(frame)
@@ -81,5 +82,4 @@ class FaceTracker:
                 self.tracks = []
             if cut or not self.tracks or index % self.detect_every == 0 or not self._track(frame):
                 self._detect(frame)
-        return [(tr.filter(tr.marks) if (video and self.smooth) else tr.marks, tr.keep, tr.marks)
-                for tr in self.tracks]
+        return list(self.tracks)
