@@ -48,6 +48,7 @@ bench: setup
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/swap_speed.py
 	$(PY) benchmarks/watermark.py
+	$(PY) benchmarks/smoothing.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -105,9 +105,9 @@ def _add_train(sub):
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help=f"named recipe (default: {DEFAULT_PRESET}, or the model folder's own). "
                    "hd: 128 px faces (extract's default size); in 20 minutes on a new recording "
-                   "it beats mouth on identity and lip-sync. mouth: 64 px faces (extract with "
-                   "--size 64), 1.5x hd's steps per minute, a little better on blinks: pick it "
-                   "for 64 px face sets or short runs (README: 'Resolution: the hd preset')")
+                   "it beats mouth on identity, lip-sync and blinks. mouth: 64 px faces (extract "
+                   "with --size 64), 1.5x hd's steps per minute: pick it for 64 px face sets or "
+                   "short runs (README: 'Resolution: the hd preset')")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_number(int, 0), help="train until this total step count")
     budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")
