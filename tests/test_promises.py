@@ -127,7 +127,7 @@ def test_smoothing_steadies_the_face_without_lag_and_starts_afresh_on_a_scene_cu
     assert np.allclose(smoothed[cut:], _smoothed(reagan)[1])          # nothing of Obama's shot
     # steady motion: a face sliding and growing at constant speed stays exactly where it is,
     # in the middle of its track and at both ends, where only one side is known
-    path = [found[0] * (1 + 0.01 * t) + np.array([3.0, -2.0]) * t for t in range(12)]
+    path = [found[0].astype(np.float64) * (1 + 0.01 * t) + np.array([3.0, -2.0]) * t for t in range(12)]
     look, key, out = Lookahead(1.5), object(), []
     for t, marks in enumerate(path):
         out += look.push(t, None, [(key, marks)])

@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 
 from facepair.faces.detect import make_detector
-from facepair.faces.landmarks import Landmarker
+from facepair.evaluate.metrics import jitter
+from facepair.faces.landmarks import INNER_FACE, inter_ocular
 from facepair.media.image import read_image
 from facepair.media.video import iter_video
+from facepair.swap.options import SwapOptions
+from facepair.swap.pipeline import SwapSummary, Swapper
 
 from conftest import ADDRESS, BIDEN_PHOTO, OBAMA_PHOTOS, REAGAN_CLIP, ROOT, run_cli
 
@@ -198,16 +201,24 @@ def test_bad_model_folder_and_paths_are_one_line(trained_model, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("facepair: error:") and text in lines[0], lines
 
 
-def test_swapped_face_jitters_no_more_than_source(swapped_video):
-    """Frame-to-frame landmark motion on the swapped face vs the source face. The swapped face
-    is found where the source's is (a briefly trained model's face need not fool a detector)."""
+def test_swap_places_the_face_steadier_than_the_source_and_without_lag(swapped_video, trained_model):
+    """The landmarks that swap aligns and pastes each face by, over the 2 s of the address it
+    swapped: they shake less than the landmarks found in the source (jitter as evaluate measures
+    it: the frame-to-frame change of motion) and stay where the face is (a lagging filter would
+    paste it where the head was). The swapped face itself is a briefly trained model's blob, whose
+    landmarks tell more about the model than about the smoothing (the README gives the swapped
+    face's jitter for trained models: 0.75 of the source's on obama_clip2)."""
     out, _ = swapped_video
-    det, lm = make_detector("hog"), Landmarker()
-    src, dst = [], []
-    for (_, f), (_, g) in zip(iter_video(ADDRESS), iter_video(out)):
-        box = det(f)[0]
-        src.append(lm(f, box))
-        dst.append(lm(g, box))
-    assert len(src) == 60
-    motion = [np.linalg.norm(np.diff(np.array(m), axis=0), axis=2).mean() for m in (src, dst)]
-    assert motion[1] <= 1.2 * motion[0], motion
+    swapper, held = Swapper(trained_model, SwapOptions(progress=False)), []
+    swapper.start_video(30.0)
+    for i, frame in iter_video(ADDRESS):
+        if i == 60:
+            break
+        held += swapper.stream(i, frame, None, SwapSummary())
+    held += swapper.smoother.flush()
+    assert len(held) == _info(out)["frames"] == 60
+    placed, found = ([faces[0][k] for _, _, faces in held] for k in (0, 1))
+    assert jitter(placed) < 0.5 * jitter(found), (jitter(placed), jitter(found))
+    moved = np.mean([np.linalg.norm(p[INNER_FACE] - f[INNER_FACE], axis=1).mean() / inter_ocular(f[None])[0]
+                     for p, f in zip(placed, found)])
+    assert moved < 0.015, moved                 # One-Euro (the previous version) here: 0.021

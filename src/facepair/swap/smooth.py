@@ -58,7 +58,7 @@ class Lookahead:
 
     def push(self, index: int, payload, faces: list) -> list:
         self.held.append((index, payload, faces))
-        for key, marks in faces:
+        for key, marks in faces if self.half else ():     # no smoothing: no paths to keep
             self.paths.setdefault(key, {})[index] = marks
         return self._release(index - self.half)
 
