@@ -163,7 +163,7 @@ class Swapper:
 
     def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary,
                first_index: int | None = None):
-        """The faces `find` gave through the model, blended into the frames in place.
+        """The faces (`job`s) through the model, blended into their frames in place.
         first_index: the video frame number of frames[0] (None: stills, each face alone)."""
         if not jobs:
             return
