@@ -118,8 +118,8 @@ def test_smoothing_steadies_the_face_without_lag_and_starts_afresh_on_a_scene_cu
     obama = [f for i, f in iter_video(OBAMA_CLIP1) if i < 32]     # the cut: not a detection frame
     reagan = [f for i, f in iter_video(REAGAN_CLIP) if i < 8]
     found, smoothed = _smoothed(obama + reagan)
-    raw, _ = _smoothed(obama + reagan, sigma=0)                   # --no-smooth: as found
-    assert np.array_equal(found, raw) and np.array_equal(_smoothed(obama + reagan, 0)[1], raw)
+    raw, unsmoothed = _smoothed(obama + reagan, sigma=0)          # --no-smooth: as found
+    assert np.array_equal(found, raw) and np.array_equal(unsmoothed, raw)
     jitter = {k: np.abs(np.diff(v[:32], 2, axis=0)).mean() for k, v in (("found", found), ("smoothed", smoothed))}
     assert jitter["smoothed"] < 0.5 * jitter["found"], jitter
     assert np.abs(smoothed[:32] - found[:32]).mean() > 0.05           # smoothing was on
