@@ -159,3 +159,57 @@ def test_holdout_spans_the_footage_and_keeps_neighbours_out_of_training():
     assert len(blocks) == cfg.val_blocks
     nearest = np.abs(train[:, None] - val[None, :]).min(1)
     assert nearest.min() > cfg.val_gap                  # no training frame next to a held-out one
+
+
+def test_eye_repeat_draws_blinks_more_often_and_every_face_still_once_an_epoch(extracted):
+    """eye_repeat: the faces of obama_clip1 whose eyelid gap is rare (its blinks) come up more
+    often in an epoch; every face still comes, none more than eye_repeat times; 1 leaves the draw
+    as it was (each face exactly once per epoch)."""
+    from dataclasses import replace
+    from facepair.faces.landmarks import eyelid_gap
+    from facepair.model.presets import TrainConfig
+    from facepair.training.data import Batches, load_side
+    cfg = TrainConfig(batch_size=8)
+    side = load_side([extracted["obama1"][0]], 64, cfg)
+    n = len(side.train)
+    gap = eyelid_gap(side.marks)
+    blink = gap < 0.6 * np.median(gap)
+    assert 0 < blink.sum() < 0.1 * n                     # blinks are rare in the clip
+
+    def one_epoch(c):
+        batches = Batches(side, side, c.batch_size, c, seed=0)
+        per_epoch = len(batches.order[0])
+        steps = -(-per_epoch // c.batch_size)
+        drawn = np.concatenate([batches._indices(0, s) for s in range(steps)])[:per_epoch]
+        batches.close()
+        return np.bincount(drawn, minlength=n), per_epoch
+
+    counts, per_epoch = one_epoch(cfg)
+    assert per_epoch == n and counts.max() == 1          # off: a plain permutation
+    counts, per_epoch = one_epoch(replace(cfg, eye_repeat=4))
+    assert per_epoch > n and counts.max() <= 4
+    share = counts[blink].sum() / counts.sum()
+    assert share > 2 * blink.mean()                      # blinks drawn over twice as often
+    assert counts.min() == 1                             # every face, the common ones once
+
+
+def test_cue_mask_hides_each_cued_part_and_not_what_lies_between(extracted):
+    """A cue over the mouth and the eyes hides the mouth and both eyes from the encoder, each
+    under its own hull, and leaves the nose between them visible; the mouth's cue alone hides
+    the mouth only."""
+    from facepair.faces.landmarks import EYES, MOUTH
+    from facepair.model.presets import TrainConfig
+    from facepair.training.data import cue_stats, load_side
+    a = load_side([extracted["obama1"][0]], 64, TrainConfig())
+    b = load_side([extracted["reagan"][0]], 64, TrainConfig())
+    marks = np.concatenate([a.marks, b.marks])
+
+    def hidden(mask, point):            # share of the faces whose landmark `point` is hidden
+        xy = np.clip(np.round(marks[:, point]).astype(int), 0, 63)
+        return float((mask[0, 0].numpy()[xy[:, 1], xy[:, 0]] > 0.5).mean())
+
+    both, _, _ = cue_stats(a.marks, b.marks, 64, MOUTH + EYES)
+    mouth, _, _ = cue_stats(a.marks, b.marks, 64, MOUTH)
+    assert hidden(both, 62) == 1 and hidden(both, 37) == 1 and hidden(both, 44) == 1   # lips, lids
+    assert hidden(both, 30) < 0.5                                   # the nose tip stays visible
+    assert hidden(mouth, 62) == 1 and hidden(mouth, 37) == 0 and hidden(mouth, 30) < 0.5

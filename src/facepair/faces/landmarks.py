@@ -10,6 +10,9 @@ MOUTH = tuple(range(48, 68))                 # the 20 mouth points
 INNER_TOP, INNER_BOTTOM = [61, 62, 63], [67, 66, 65]   # inner lips, facing pairs
 LID_TOP, LID_BOTTOM = [37, 38, 43, 44], [41, 40, 47, 46]  # eyelids, facing pairs (both eyes)
 INNER_FACE = slice(17, 68)                   # brows, nose, eyes, mouth: not the jaw line
+EYES = tuple(range(36, 48))                  # the 12 eye points (both eyes)
+PARTS = [range(0, 17), range(17, 22), range(22, 27), range(27, 36), range(36, 42), range(42, 48),
+         range(48, 68)]                      # jaw, brows, nose, each eye, mouth
 
 
 class Landmarker:

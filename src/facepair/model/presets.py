@@ -55,6 +55,8 @@ class TrainConfig:
     affine: bool = False                             # small random rotation / scale / shift
     color: bool = False                              # brightness / contrast / saturation jitter
     warp: bool = False                               # deepfake random warp: warped in, clean target
+    eye_repeat: int = 1            # faces whose eyelid gap is rare (blinks, wide eyes) come up to
+                                   # this many times per epoch (1: each face once; data.py)
     val_fraction: float = 0.05                       # held-out share of each side (max val_max)
     val_max: int = 64
     val_blocks: int = 4                              # ... as this many blocks spread over the footage

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..faces.faceset import crop_marks, load_faces
+from ..faces.landmarks import PARTS, eyelid_gap
 from ..model.presets import TrainConfig
 from ..runtime import to_tensor
 
@@ -107,13 +108,16 @@ def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world:
 
 def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple[int, ...]):
     """A landmark-cue model's buffers from the training faces' landmarks (N, 68, 2): the mask
-    hiding the cue points' region from the encoder (the union of every face's hull of them, both
-    sides, widened by size/16 and feathered), each side's mean of the cue (points / size), (2, W),
-    and the spread about those means over both sides, (W,)."""
+    hiding the cue points' region from the encoder (the union of every face's hull of them, a
+    hull per face part among them (mouth, each eye, ...), both sides, widened by size/16 and
+    feathered), each side's mean of the cue (points / size), (2, W), and the spread about those
+    means over both sides, (W,)."""
     idx = list(points)
+    groups = [[i for i in part if i in points] for part in PARTS]
     mask = np.zeros((size, size), np.float32)
-    for m in np.concatenate([marks_a, marks_b])[:, idx]:
-        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(m).astype(np.int32)), 1.0)
+    for m in np.concatenate([marks_a, marks_b]):
+        for g in (g for g in groups if g):
+            cv2.fillConvexPoly(mask, cv2.convexHull(np.round(m[g]).astype(np.int32)), 1.0)
     k = max(1, size // 16)
     mask = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
     mask = np.maximum(mask, cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0))
@@ -121,6 +125,19 @@ def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple
     mean = np.stack([p.mean(0) for p in pts])
     std = np.maximum(np.concatenate([p - mu for p, mu in zip(pts, mean)]).std(0), 1e-3)
     return tuple(torch.from_numpy(np.ascontiguousarray(x)).float() for x in (mask[None, None], mean, std))
+
+
+def eye_repeats(marks: np.ndarray, most: int) -> np.ndarray:
+    """(N,) how many times each face comes up per epoch: in inverse proportion to how common its
+    eyelid gap is (bins a tenth of the side's median gap wide; the commonest bin once), at most
+    `most`. Blinks are a few percent of a talking head's frames, so without this the decoders
+    rarely draw a closed eye."""
+    if most <= 1 or len(marks) == 0:
+        return np.ones(len(marks), int)
+    gap = eyelid_gap(marks)
+    bins = np.floor(gap / max(float(np.median(gap)), 1e-6) / 0.1).astype(int)
+    counts = np.bincount(bins)
+    return np.clip(np.round(counts.max() / counts[bins]), 1, most).astype(int)
 
 
 def _random_warp(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -160,6 +177,9 @@ class Batches:
     def __init__(self, a: Side, b: Side, batch: int, cfg: TrainConfig, seed: int, reshuffles: int = 0,
                  workers: int = 1, depth: int = 4, pin: bool = False, marks: bool = False):
         self.sides, self.batch, self.cfg = (a.train, b.train), batch, cfg
+        # one epoch's faces per side, rare eye states repeated (eye_repeat 1: each face once)
+        self.order = tuple(np.repeat(np.arange(len(s.train)), eye_repeats(s.marks, cfg.eye_repeat))
+                           for s in (a, b))
         self.clips = (a.clips, b.clips) if a.clips is not None else None   # a temporal model
         if self.clips is None:
             self.faces, self.marks = self.sides, (a.marks, b.marks) if marks else None  # a cue model's
@@ -171,11 +191,12 @@ class Batches:
 
     def _indices(self, side: int, step: int) -> np.ndarray:
         # epoch-wise permutations, so every face is seen once per epoch
-        n, out, pos = len(self.sides[side]), [], step * self.batch
+        order, out, pos = self.order[side], [], step * self.batch
+        n = len(order)
         while len(out) < self.batch:
             epoch, offset = divmod(pos, n)
             perm = np.random.default_rng([self.seed, self.reshuffles, side, epoch]).permutation(n)
-            take = perm[offset:offset + self.batch - len(out)]
+            take = order[perm[offset:offset + self.batch - len(out)]]
             out.extend(take)
             pos += len(take)
         return np.array(out)
