@@ -2,11 +2,13 @@
 swap, cut from the whole swapped frame at the same place (the real `swap` pipeline, each frame as
 a still). Written with facepair's labels (watermark, tag, C2PA), like every swap it makes.
 
-It first prints what a face of each crop size can hold of the clip's detail (evaluate's face
-detail, every 10th frame): the face squeezed to 64 / 128 px wide and scaled back, and as wide as
-it lies in a 64 / 128 px aligned crop (padding 0.15: 70 % of the side).
+It first prints what a face of each crop size can hold of the clip (every 10th frame, or
+--every): the face squeezed to 64 / 128 px wide and scaled back, and as wide as it lies in a 64 /
+128 px aligned crop (padding 0.15: 70 % of the side); for each, evaluate's face detail and how
+well dlib's landmarks on it follow the source's (mouth r, eyelid r, landmark error): the best a
+perfect face of that resolution can score.
 
-    python benchmarks/crops.py MODEL_DIR... -o crops.jpg [--video CLIP] [--frames 4] [--px 192]
+    python benchmarks/crops.py MODEL_DIR... -o crops.jpg [--video CLIP] [--frames 4] [--px 192] [--every 10]
 
 The README's picture: models of `benchmarks/quality.py --split cross` (mouth, hd) on obama_clip2.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facepair.evaluate.metrics import detail, face_region
+from facepair.evaluate.metrics import detail, expression_figures, face_region
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker
 from facepair.media.video import iter_video, video_info
@@ -38,17 +40,27 @@ def caption(img: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([head, img])
 
 
-def squeezed(video: Path, det, lm) -> dict:
-    """{face width in px: median face detail of the clip's face squeezed to it and scaled back}."""
-    res = {w: [] for w in (64, 128, 0.7 * 64, 0.7 * 128)}
-    for _, f in iter_video(video, every=10):
-        m = lm(f, det(f)[0])
+def squeezed(video: Path, det, lm, every: int = 10) -> dict:
+    """{face width in px: (median face detail, expression figures)} of the clip's face squeezed
+    to that width and scaled back, against the clip itself: what a perfect face of that
+    resolution keeps, and how well dlib's landmarks on it follow the source's (evaluate's mouth
+    and eyelid correlations, landmark error; the ceiling of those figures at that resolution)."""
+    widths = (64, 128, 0.7 * 64, 0.7 * 128)
+    res, marks = {w: [] for w in widths}, {w: [] for w in (0, *widths)}
+    for _, f in iter_video(video, every=every):
+        boxes = det(f)
+        if not boxes:
+            continue
+        m = lm(f, boxes[0])
+        marks[0].append(m)
         region, width = face_region(m, f.shape), np.ptp(m[:, 0])
-        for w in res:
+        for w in widths:
             small = cv2.resize(f, None, fx=w / width, fy=w / width, interpolation=cv2.INTER_AREA)
             back = cv2.resize(small, f.shape[1::-1], interpolation=cv2.INTER_CUBIC)
             res[w].append(detail(back, region) / detail(f, region))
-    return {w: float(np.median(v)) for w, v in res.items()}
+            marks[w].append(lm(back, boxes[0]))
+    return {w: (float(np.median(res[w])), expression_figures(np.array(marks[0]), np.array(marks[w])))
+            for w in widths}
 
 
 def main():
@@ -58,11 +70,15 @@ def main():
     ap.add_argument("--video", type=Path, default=DATA / "faces/obama/obama_clip2.mp4")
     ap.add_argument("--frames", type=int, default=4, help="frames, evenly spread over the video")
     ap.add_argument("--px", type=int, default=192, help="side of each face in the picture")
+    ap.add_argument("--every", type=int, default=10, help="the ceiling figures' frame step")
     args = ap.parse_args()
     det, lm = make_detector("hog"), Landmarker()
-    held = squeezed(args.video, det, lm)
-    print("face detail a face of this width keeps (squeezed and scaled back): " +
-          ", ".join(f"{w:g} px {v:.2f}" for w, v in held.items()))
+    held = squeezed(args.video, det, lm, args.every)
+    print(f"a perfect face of this width (the clip's face squeezed to it and scaled back), one "
+          f"frame in {args.every}: face detail; mouth r, eyelid r, landmark error of dlib on it")
+    for w, (d, e) in held.items():
+        print(f"  {w:5.1f} px  detail {d:.2f}   mouth r {e['mouth_corr']:.2f}   eyelid r "
+              f"{e['eyelid_corr']:.2f}   landmark error {e['landmark_error']:.3f}")
     count = video_info(args.video)["frames"]                # keep only the picked frames
     wanted = set(np.linspace(0, count - 1, args.frames + 2).round().astype(int)[1:-1].tolist())
     picked = [f for i, f in iter_video(args.video) if i in wanted]

@@ -42,7 +42,8 @@ CROSS = [("steps", "step", "{}"), ("fail", "video_failures", "{}"),
          ("eyelid r", "video_eyelid_corr", "{:.2f}"), ("lmk err", "video_landmark_error", "{:.3f}"),
          ("detail", "video_detail", "{:.2f}"), ("grid", "grid_a2b", "{:.2f}"),
          ("A->A SSIM", "video_rec_ssim", "{:.3f}"),
-         ("A->A GMSD", "video_rec_gmsd", "{:.3f}"), ("flicker", "flicker_ratio", "{:.2f}"),
+         ("A->A GMSD", "video_rec_gmsd", "{:.3f}"), ("A->A eyelid r", "video_rec_eyelid_corr", "{:.2f}"),
+         ("flicker", "flicker_ratio", "{:.2f}"),
          ("jitter", "jitter_ratio", "{:.2f}"),
          ("ID B->A", "frame_id_rate_b2a", "{:.0%}"), ("mouth B->A", "frame_mouth_corr_b2a", "{:.2f}")]
 

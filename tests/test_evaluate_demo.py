@@ -19,7 +19,8 @@ FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b"
            "frame_swapped_a2b", "frame_swapped_b2a", "id_forced_rate_a2b", "frame_id_forced_rate_a2b",
            "frame_eyelid_corr_a2b", "frame_id_dist_b2a", "video_id_rate", "video_id_forced_rate",
            "video_mouth_corr", "video_eyelid_corr", "video_eyelid_ratio", "video_landmark_error",
-           "video_detail", "video_rec_ssim", "video_rec_gmsd", "jitter_ratio", "grid_a2b", "grid_b2a"}
+           "video_detail", "video_rec_ssim", "video_rec_gmsd", "video_rec_mouth_corr",
+           "video_rec_eyelid_corr", "jitter_ratio", "grid_a2b", "grid_b2a"}
 
 
 def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):

@@ -41,6 +41,7 @@ ROWS = [  # (label, key, format)
     ("video: inner-face landmark error / inter-ocular", ("video_landmark_error",), "{:.3f}"),
     ("video: face detail, swap / source", ("video_detail",), "{:.2f}"),
     ("video: rebuilt by its own side, SSIM / GMSD (face region)", ("video_rec_ssim", "video_rec_gmsd"), "{:.3f}"),
+    ("video: rebuilt by its own side, mouth / eyelid correlation", ("video_rec_mouth_corr", "video_rec_eyelid_corr"), "{:.2f}"),
     ("video flicker  swap / source (ratio)", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}"),
     ("video landmark jitter  swap / source (ratio)", ("jitter_swap", "jitter_source", "jitter_ratio"), "{:.3f}"),
 ]

@@ -92,7 +92,9 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
       pixels), each swap / source;
     - face detail: the median over frames of mean |Laplacian| in the face region, swap / source;
     - `reconstruct`: the same video rebuilt by its own side's decoder through the same pipeline,
-      and against the source in the face region: SSIM (metrics.ssim) and GMSD, medians.
+      and against the source in the face region: SSIM (metrics.ssim) and GMSD, medians; and its
+      expression figures as above (video_rec_mouth_corr, ...): what the shared code keeps of the
+      mouth and the eyelids, apart from what the other decoder can draw.
     `means`: training_means(...)["frames"] when the caller has them (else made here)."""
     source, target = DIRECTIONS[direction]
     state = read_state(model_dir)
@@ -111,6 +113,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
         streams = [iter_video(Path(video)), iter_video(paths["swap"])] + \
             ([iter_video(paths["rec"])] if reconstruct else [])
         fails, ms, mw, embs, details, rec_ssim, rec_gmsd = 0, [], [], [], [], [], []
+        m_src, m_rec = [], []                # landmarks of frames rebuilt, source and rebuild
         diffs_src, diffs_out, prev, pair = [], [], None, None
         for (n, f), (_, g), *rec in zip(*streams):
             boxes = det(f)
@@ -132,6 +135,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
                 if min(a.shape[:2]) >= 11:
                     rec_ssim.append(ssim(a.astype(np.float32) / 255, b.astype(np.float32) / 255))
                     rec_gmsd.append(gmsd(a, b))
+                m_src.append(ms[-1]), m_rec.append(lm(rec[0][1], box))
             x0, y0, x1, y1 = (int(v) for v in box)
             cur = (f.astype(np.float32), g.astype(np.float32), (x0, y0, x1, y1))
             if len(diffs_src) == 15:                  # a before/after pair for the report
@@ -159,6 +163,8 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
                 "video_detail": float(np.median(details))})
     if rec_ssim:
         res.update({"video_rec_ssim": float(np.median(rec_ssim)), "video_rec_gmsd": float(np.median(rec_gmsd))})
+    if len(m_rec) >= 2:       # what of the expression survives the shared code, apart from the swap
+        res.update({f"video_rec_{k}": v for k, v in expression_figures(np.array(m_src), np.array(m_rec)).items()})
     res["_frames"] = pair
     return res
 
