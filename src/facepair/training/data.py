@@ -190,7 +190,8 @@ class Batches:
         self.depth, self.pending = depth, {}
 
     def _indices(self, side: int, step: int) -> np.ndarray:
-        # epoch-wise permutations, so every face is seen once per epoch
+        # epoch-wise permutations of `order`, so every face is seen once per epoch (a face with a
+        # rare eye state, with eye_repeat, up to that many times)
         order, out, pos = self.order[side], [], step * self.batch
         n = len(order)
         while len(out) < self.batch:
