@@ -46,20 +46,20 @@ def squeezed(video: Path, det, lm, every: int = 10) -> dict:
     resolution keeps, and how well dlib's landmarks on it follow the source's (evaluate's mouth
     and eyelid correlations, landmark error; the ceiling of those figures at that resolution)."""
     widths = (64, 128, 0.7 * 64, 0.7 * 128)
-    res, marks = {w: [] for w in widths}, {w: [] for w in (0, *widths)}
+    res, marks, found = {w: [] for w in widths}, {w: [] for w in widths}, []
     for _, f in iter_video(video, every=every):
         boxes = det(f)
         if not boxes:
             continue
         m = lm(f, boxes[0])
-        marks[0].append(m)
+        found.append(m)
         region, width = face_region(m, f.shape), np.ptp(m[:, 0])
         for w in widths:
             small = cv2.resize(f, None, fx=w / width, fy=w / width, interpolation=cv2.INTER_AREA)
             back = cv2.resize(small, f.shape[1::-1], interpolation=cv2.INTER_CUBIC)
             res[w].append(detail(back, region) / detail(f, region))
             marks[w].append(lm(back, boxes[0]))
-    return {w: (float(np.median(res[w])), expression_figures(np.array(marks[0]), np.array(marks[w])))
+    return {w: (float(np.median(res[w])), expression_figures(np.array(found), np.array(marks[w])))
             for w in widths}
 
 

@@ -113,10 +113,10 @@ def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple
     feathered), each side's mean of the cue (points / size), (2, W), and the spread about those
     means over both sides, (W,)."""
     idx = list(points)
-    groups = [[i for i in part if i in points] for part in PARTS]
+    groups = [g for g in ([i for i in part if i in points] for part in PARTS) if g]
     mask = np.zeros((size, size), np.float32)
     for m in np.concatenate([marks_a, marks_b]):
-        for g in (g for g in groups if g):
+        for g in groups:
             cv2.fillConvexPoly(mask, cv2.convexHull(np.round(m[g]).astype(np.int32)), 1.0)
     k = max(1, size // 16)
     mask = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
