@@ -44,6 +44,7 @@ class TrainConfig:
     loss: str = "l1"                                 # mean absolute error
     ssim_weight: float = 0.0                         # + w * (1 - SSIM)
     region_weight: float = 1.0                       # L1 weight on eyes and mouth (aligned crops)
+    edge_weight: float = 0.0                         # + w * gradient difference loss (losses.py)
     warmup_steps: int = 0                            # linear learning-rate warm-up
     # the seed's future work: a discriminator per side (0 = off), switched on at gan_start
     gan_weight: float = 0.0                          # LSGAN adversarial term

@@ -226,7 +226,7 @@ def train(opts: TrainOptions) -> TrainResult:
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     weights = region_weights(mcfg.size, geometry["padding"], tcfg.region_weight) \
         if tcfg.region_weight != 1 and geometry.get("aligned", True) else None
-    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights)
+    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights, tcfg.edge_weight)
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
 
