@@ -181,3 +181,22 @@ def test_dlib_models_load_once():
     t = threading.Thread(target=lambda: other.extend([Landmarker().predictor, Embedder().net]))
     t.start(), t.join()
     assert other[0] is Landmarker().predictor and other[1] is not Embedder().net
+
+
+def test_an_embedding_from_a_cut_chip_is_the_frames_own():
+    """Calibration cuts the swapped faces' chips as it goes and embeds only those it needs later:
+    the same 128 numbers as embedding the frame, on a real photo, and another face is far."""
+    from facepair.faces.detect import make_detector
+    from facepair.faces.identity import Embedder
+    from facepair.faces.landmarks import Landmarker
+    from facepair.media.image import read_image
+    emb, det, lm = Embedder(), make_detector("hog"), Landmarker()
+    e = {}
+    for name, photo in (("obama", OBAMA_PHOTOS / "obama.jpg"), ("biden", BIDEN_PHOTO)):
+        img = read_image(photo)
+        marks = lm(img, det(img)[0])
+        chip = emb.chip(img, marks)
+        assert chip.shape == (150, 150, 3)
+        e[name] = emb.from_aligned(chip)
+        assert np.array_equal(e[name], emb.from_landmarks(img, marks))
+    assert np.linalg.norm(e["obama"] - e["biden"]) > 0.6

@@ -173,10 +173,12 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     calib = state["cue_calibration"]                           # measured on training frames
     assert calib["faces"] == {"a": 6, "b": 6} and set(calib["figures"]) == {"a2b", "b2a"}
     for name, k in (("a2b", 1), ("b2a", 0)):
-        assert len(calib["figures"][name]) == 9               # 3 centres x 3 gains
-        assert state["cue_shift"][name] in (0, 0.5, 1) and state["cue_gain"][name] in (1, 1.5, 2)
+        assert len(calib["figures"][name]) == 15              # 3 centres x 5 gains
+        assert state["cue_shift"][name] in (0, 0.5, 1) and state["cue_gain"][name] in (1, 1.5, 2, 3, 4)
         assert float(m.cue_shift[k]) == state["cue_shift"][name]   # swaps into B: a2b's setting
         assert float(m.cue_gain[k]) == state["cue_gain"][name]
+        kept = calib["figures"][name][f"shift {state['cue_shift'][name]:g} gain {state['cue_gain'][name]:g}"]
+        assert 0 <= kept["id_rate"] <= 1                       # its swaps' identity was checked
     # on video the face is aligned by its smoothed landmarks, but the cue reads the landmarks
     # found in the frame, placed by their own alignment as in training
     from facepair.faces import align
@@ -208,6 +210,25 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     state_file.write_text(json.dumps(dict(json.loads(state_file.read_text()), cue_shift="wide")))
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", tmp_path / "2.png")
     assert r.returncode != 0 and "cue_shift" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cue_calibration_passes_over_settings_that_lose_the_identity():
+    """The kept setting is the best-following one whose swaps stay the target (identity asked in
+    order of mouth correlation, only as far as needed); where none does, the closest."""
+    from facepair.evaluate.calibrate import ID_RATE, choose
+    corr = [0.70, 0.90, 0.85, 0.80]
+    ids = [1.00, 0.80, 0.97, 0.99]
+    asked = []
+
+    def id_rate(s):
+        asked.append(s)
+        return ids[s]
+
+    measured = [{"mouth_corr": c} for c in corr]
+    assert choose(measured, id_rate) == 2 and asked == [1, 2]     # 0.90 loses Reagan: 0.85 kept
+    assert measured[1]["id_rate"] == 0.80 and "id_rate" not in measured[3]
+    assert choose([{"mouth_corr": c} for c in corr], lambda s: ID_RATE) == 1
+    assert choose([{"mouth_corr": c} for c in corr], lambda s: [0.5, 0.6, 0.9, 0.7][s]) == 2
 
 
 def test_landmark_cue_training_survives_missing_footage_for_calibration(extracted, tmp_path):

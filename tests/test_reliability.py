@@ -342,7 +342,7 @@ def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted
     assert r.returncode == 0, r.stderr
     measured = json.loads((model / "state.json").read_text())["cue_calibration"]
     # measured again in this process: each source frame is searched for faces once, not once
-    # per setting tried (9)
+    # per setting tried (15)
     from facepair.evaluate import calibrate
     from facepair.swap.tracker import FaceTracker
     searched, search = [], FaceTracker.landmarks

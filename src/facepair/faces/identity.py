@@ -17,16 +17,28 @@ class Embedder:
 
     def from_landmarks(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Embedding of a face in a frame, aligned by dlib from its 68 landmarks."""
-        pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
-        x0, y0 = landmarks.min(0)
-        x1, y1 = landmarks.max(0)
-        shape = dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
-        return np.array(self.net.compute_face_descriptor(rgb, shape), dtype=np.float32)
+        return np.array(self.net.compute_face_descriptor(rgb, _shape(landmarks)), dtype=np.float32)
+
+    @staticmethod
+    def chip(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The 150 px chip that from_landmarks embeds (to embed later, with from_aligned)."""
+        return dlib.get_face_chip(rgb, _shape(landmarks), size=150, padding=0.25)
+
+    def from_aligned(self, chip: np.ndarray) -> np.ndarray:
+        """Embedding of a chip cut by `chip`: the same as from_landmarks on its frame."""
+        return np.array(self.net.compute_face_descriptor(chip), dtype=np.float32)
 
     def from_chip(self, crop: np.ndarray) -> np.ndarray:
         """Embedding of an already aligned face crop, upscaled to dlib's 150 px chip."""
         chip = cv2.resize(crop, (150, 150), interpolation=cv2.INTER_CUBIC)
         return np.array(self.net.compute_face_descriptor(np.ascontiguousarray(chip)), dtype=np.float32)
+
+
+def _shape(landmarks: np.ndarray):
+    pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
+    x0, y0 = landmarks.min(0)
+    x1, y1 = landmarks.max(0)
+    return dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
 
 
 def reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
