@@ -127,6 +127,38 @@ def test_cue_shift_and_gain_set_the_swap_cue_only():
     assert not {"cue_shift", "cue_gain"} & set(model.state_dict())   # measured, in state.json
 
 
+def test_lid_cue_reads_each_eyes_gap_whatever_the_faces_place_with_a_gain_of_its_own():
+    """hd's cue_lids: two more cue numbers, each eye's lid gap over the inter-ocular distance: a
+    face moved in the crop keeps them, a closed eye lowers its own, and in a swap the calibrated
+    gains scale the mouth's offsets (cue_gain) and the lids' (cue_lid_gain) apart."""
+    from facepair.faces.landmarks import eyelid_gap
+    from facepair.model.autoencoder import cue_features
+    cfg = PRESETS["hd"].model
+    assert cfg.cue_lids and cfg.cue_width == 42 and PRESETS["mouth"].model.cue_width == 40
+    model = FacePair(cfg).eval()
+    assert model.decoder_a.dense[0].in_features == 512 + 42
+    marks = torch.rand(3, 68, 2) * 40 + 44
+    marks[:, 36:42, 0] -= 20                                   # the two eyes well apart
+    marks[:, 42:48, 0] += 20
+    lids = cue_features(marks, cfg)[:, 40:]
+    assert torch.allclose(lids.mean(1), torch.from_numpy(eyelid_gap(marks.numpy())), atol=1e-5)
+    moved = cue_features(marks + torch.tensor([9.0, -5.0]), cfg)
+    assert torch.allclose(moved[:, 40:], lids, atol=1e-5)      # the lids: no shift changes them
+    assert not torch.allclose(moved[:, :40], cue_features(marks, cfg)[:, :40])   # the mouth: does
+    blink = marks.clone()
+    mid = (blink[:, [37, 38]] + blink[:, [41, 40]]) / 2      # the image-left eye closed about
+    blink[:, [37, 38]] = blink[:, [41, 40]] = mid              # its centre
+    closed = cue_features(blink, cfg)[:, 40:]
+    assert (closed[:, 0] < 1e-6).all() and torch.allclose(closed[:, 1], lids[:, 1])
+    model.cue_gain[1], model.cue_lid_gain[1] = 3.0, 2.0
+    plain = model.cue(marks, "a", "a")
+    swapped = model.cue(marks, "a", "b")
+    assert torch.allclose(swapped[:, :40], 3 * plain[:, :40], atol=1e-5)
+    assert torch.allclose(swapped[:, 40:], 2 * plain[:, 40:], atol=1e-5)
+    assert torch.allclose(model.cue(marks, "b", "a"), model.cue(marks, "b"))   # into A: unscaled
+    assert "cue_lid_gain" not in model.state_dict()           # measured, in state.json
+
+
 def test_seq2seq_shapes_bottleneck_and_attention_weights():
     """The transformer preset: patch tokens in, 16 code tokens (512 numbers) between, the same
     FacePair interface (train, swap, cue) as the convolutional pair."""

@@ -42,9 +42,16 @@ def test_default_preset_hd_trains_on_default_128_px_faces_swaps_and_says_which_f
         assert r.returncode == 0, r.stderr
     r = run_cli("train", "--a", sets["a"], "--b", sets["b"], "--model", model, "--steps", 2,
                 "--batch-size", 4, "--calibrate-faces", 4, "--quiet")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and "lids" in r.stdout, r.stderr
     m, state = load_model(model, torch.device("cpu"))
     assert m.cfg.size == 128 and state["faces"]["size"] == 128 and state["preset"] == "hd"
+    from facepair.evaluate.calibrate import LID_GAINS              # the lids in the cue: their
+    assert m.cfg.cue_lids and m.decoder_a.dense[0].in_features == 512 + 42   # gain measured too
+    for name, k in (("a2b", 1), ("b2a", 0)):
+        assert state["cue_lid_gain"][name] in LID_GAINS and float(m.cue_lid_gain[k]) == state["cue_lid_gain"][name]
+        lid_figures = state["cue_calibration"]["lid_figures"][name]
+        assert len(lid_figures) == len(LID_GAINS)
+        assert 0 <= lid_figures[f"lid gain {state['cue_lid_gain'][name]:g}"]["id_rate"] <= 1
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr
@@ -229,6 +236,8 @@ def test_cue_calibration_passes_over_settings_that_lose_the_identity():
     assert measured[1]["id_rate"] == 0.80 and "id_rate" not in measured[3]
     assert choose([{"mouth_corr": c} for c in corr], lambda s: ID_RATE) == 1
     assert choose([{"mouth_corr": c} for c in corr], lambda s: [0.5, 0.6, 0.9, 0.7][s]) == 2
+    lids = [{"mouth_corr": 0.9, "eyelid_corr": 0.2}, {"mouth_corr": 0.1, "eyelid_corr": 0.6}]
+    assert choose(lids, lambda s: 1.0, key="eyelid_corr") == 1     # the lids' gain: by the eyelids
 
 
 def test_landmark_cue_training_survives_missing_footage_for_calibration(extracted, tmp_path):

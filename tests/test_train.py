@@ -198,7 +198,7 @@ def test_cue_mask_hides_each_cued_part_and_not_what_lies_between(extracted):
     under its own hull, and leaves the nose between them visible; the mouth's cue alone hides
     the mouth only."""
     from facepair.faces.landmarks import EYES, MOUTH
-    from facepair.model.presets import TrainConfig
+    from facepair.model.presets import ModelConfig, TrainConfig
     from facepair.training.data import cue_stats, load_side
     a = load_side([extracted["obama1"][0]], 64, TrainConfig())
     b = load_side([extracted["reagan"][0]], 64, TrainConfig())
@@ -208,8 +208,8 @@ def test_cue_mask_hides_each_cued_part_and_not_what_lies_between(extracted):
         xy = np.clip(np.round(marks[:, point]).astype(int), 0, 63)
         return float((mask[0, 0].numpy()[xy[:, 1], xy[:, 0]] > 0.5).mean())
 
-    both, _, _ = cue_stats(a.marks, b.marks, 64, MOUTH + EYES)
-    mouth, _, _ = cue_stats(a.marks, b.marks, 64, MOUTH)
+    both, _, _ = cue_stats(a.marks, b.marks, ModelConfig(cue_points=MOUTH + EYES))
+    mouth, _, _ = cue_stats(a.marks, b.marks, ModelConfig(cue_points=MOUTH))
     assert hidden(both, 62) == 1 and hidden(both, 37) == 1 and hidden(both, 44) == 1   # lips, lids
     assert hidden(both, 30) < 0.5                                   # the nose tip stays visible
     assert hidden(mouth, 62) == 1 and hidden(mouth, 37) == 0 and hidden(mouth, 30) < 0.5

@@ -136,7 +136,8 @@ def _add_train(sub):
                        help=f"augmentation: {what} (default: the preset's)")
     p.add_argument("--calibrate-faces", type=_number(int, 0), default=T.calibrate_faces, metavar="N",
                    help="landmark-cue presets: after training, measure how to feed the cue in swaps "
-                   f"(centre, gain) on N training frames per side, swapped whole (default: "
+                   f"(centre, gain; hd: the lids' gain too) on N training frames per side, swapped "
+                   f"whole (default: "
                    f"{T.calibrate_faces}; 0: skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)

@@ -17,6 +17,11 @@ can draw a mouth that is no longer the target's (a 20-minute `hd` model at centr
 that correlation, and the first whose swaps of every 4th calibration frame stay the target in at
 least ID_RATE of them (evaluate's identity test, against the training faces' mean embeddings) is
 kept (`id_rate` in its figures; where none does, the one that comes closest).
+
+A model with the lids in its cue (`cue_lids`) then has the lids' offsets scaled 1 to 4 times at
+that setting, and keeps the gain whose swaps follow the source's eyelid gap best (correlation),
+with the same identity check (`cue_lid_gain`; figures under `lid_figures`): trained on a side
+that hardly blinks, a decoder answers the other side's blinks weakly, as it does its mouth.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ from .metrics import expression_figures, id_figures
 # gains to 2 only left a long-trained model's swaps with half the source's mouth movement: its
 # best setting lay at that edge, on the training frames themselves (README: "On a GPU")
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0, 3.0, 4.0)
+LID_GAINS = (1.0, 2.0, 3.0, 4.0)   # cue_lids: the lids' offsets, at the mouth's kept setting
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
 ID_RATE = 0.95   # evaluate's identity target, asked of the kept setting's swaps
 ID_EVERY = 4     # of the calibration frames, these are embedded (114 ms each on 2 cores)
@@ -52,59 +58,91 @@ def _chunks(numbered, n: int):
         yield idx, list(frames)
 
 
-def choose(measured: list[dict], id_rate) -> int:
-    """Index of the setting to keep: the best mouth correlation among those whose swaps stay the
+def choose(measured: list[dict], id_rate, key: str = "mouth_corr") -> int:
+    """Index of the setting to keep: the best `key` correlation among those whose swaps stay the
     target (id_rate(index) >= ID_RATE, asked in order of correlation and recorded in `measured`);
     where none does, the one that comes closest."""
-    for s in sorted(range(len(measured)), key=lambda s: -measured[s]["mouth_corr"]):
+    for s in sorted(range(len(measured)), key=lambda s: -measured[s][key]):
         measured[s]["id_rate"] = id_rate(s)
         if measured[s]["id_rate"] >= ID_RATE:
             return s
     return max(range(len(measured)), key=lambda s: measured[s]["id_rate"])
 
 
+def _measure(model_dir, name: str, entries: list, settings: list, apply, lm, emb, device):
+    """Training frames of one direction swapped by the real pipeline with each setting
+    (apply(model, target index, setting) sets it) -> (expression figures per setting, per
+    setting the face chips of every ID_EVERY-th frame, for its identity). Frames stream through
+    one at a time; each is searched and aligned once."""
+    with warnings.catch_warnings():             # "never calibrated": this is the calibration
+        warnings.simplefilter("ignore")
+        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
+    target = "ab".index(swapper.target)
+    marks = np.zeros((len(settings), len(entries), 68, 2))
+    chips = [[] for _ in settings]              # embedded only for the settings ranked first
+    summary = SwapSummary()
+    for idx, frames in _chunks(iter_source_frames(entries), CHUNK):
+        jobs = swapper.find(frames, 0, summary)                      # detect and align once
+        for s, setting in enumerate(settings):
+            apply(swapper.model, target, setting)
+            outs = [f.copy() for f in frames]
+            swapper.render(outs, jobs, summary)                      # CHUNK frames per model call
+            for i, out in zip(idx, outs):
+                marks[s, i] = lm(out, entries[i]["bbox"])
+                if i % ID_EVERY == 0:
+                    chips[s].append(emb.chip(out, marks[s, i]))
+    source_marks = np.array([e["landmarks"] for e in entries], float)
+    return [expression_figures(source_marks, m) for m in marks], chips
+
+
+def _set_mouth(model, target: int, setting):       # with the lids' offsets as trained
+    model.cue_shift[target], model.cue_gain[target] = setting
+    if model.cfg.cue_lids:
+        model.cue_lid_gain[target] = 1.0
+
+
 def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str = "auto") -> dict:
-    """Measure and record each direction's cue setting -> {"a2b": {"shift": s, "gain": g}, ...}.
-    Source frames stream through one at a time (a few MB, whatever the count and resolution), and
-    each is searched and aligned once, then swapped with every setting. Raises FileNotFoundError
-    when the training faces' source footage has gone."""
+    """Measure and record each direction's cue setting -> {"a2b": {"shift": s, "gain": g}, ...}
+    (and "lid_gain" for a model with the lids in its cue). Raises FileNotFoundError when the
+    training faces' source footage has gone."""
     model_dir = Path(model_dir)
     state = read_state(model_dir)
+    lids = bool(state["model_config"].get("cue_lids"))
     lm, emb = Landmarker(), Embedder()
     settings = list(itertools.product(SHIFTS, GAINS))
-    figures, counts, chips = {}, {}, {}
+    entries, figures, chips, counts = {}, {}, {}, {}
     for name, (side, _) in DIRECTIONS.items():
-        entries = training_entries(state, side, faces)
-        counts[side] = len(entries)
-        with warnings.catch_warnings():         # "never calibrated": this is the calibration
-            warnings.simplefilter("ignore")
-            swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
-        target = "ab".index(swapper.target)
-        marks = np.zeros((len(settings), len(entries), 68, 2))
-        chips[name] = [[] for _ in settings]        # embedded only for the settings ranked first
-        summary = SwapSummary()
-        for idx, frames in _chunks(iter_source_frames(entries), CHUNK):
-            jobs = swapper.find(frames, 0, summary)                  # detect and align once
-            for s, (shift, gain) in enumerate(settings):
-                swapper.model.cue_shift[target], swapper.model.cue_gain[target] = shift, gain
-                outs = [f.copy() for f in frames]
-                swapper.render(outs, jobs, summary)                  # CHUNK frames per model call
-                for i, out in zip(idx, outs):
-                    marks[s, i] = lm(out, entries[i]["bbox"])
-                    if i % ID_EVERY == 0:
-                        chips[name][s].append(emb.chip(out, marks[s, i]))
-        source_marks = np.array([e["landmarks"] for e in entries], float)
-        figures[name] = [expression_figures(source_marks, m) for m in marks]
+        entries[name] = training_entries(state, side, faces)
+        counts[side] = len(entries[name])
+        figures[name], chips[name] = _measure(model_dir, name, entries[name], settings, _set_mouth,
+                                              lm, emb, device)
     means = training_means(state, emb, faces=min(faces, 64))["frames"]   # the footage was read
-    best = {}
+
+    def id_rate(chips_, side, other):        # of swaps from `side`'s frames into `other`
+        e = np.array([emb.from_aligned(c) for c in chips_])
+        return id_figures(e, means[other], means[side])["id_rate"]
+
+    best, lid_figures = {}, {}
     for name, (side, other) in DIRECTIONS.items():
-        def id_rate(s, name=name, side=side, other=other):
-            e = np.array([emb.from_aligned(c) for c in chips[name][s]])
-            return id_figures(e, means[other], means[side])["id_rate"]
-        s = choose(figures[name], id_rate)
+        s = choose(figures[name], lambda s: id_rate(chips[name][s], side, other))
         figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(settings, figures[name])}
         best[name] = {"shift": settings[s][0], "gain": settings[s][1]}
-    update_state(model_dir, cue_shift={k: v["shift"] for k, v in best.items()},
-                            cue_gain={k: v["gain"] for k, v in best.items()},
-                            cue_calibration={"faces": counts, "figures": figures})
+        if lids:        # then the lids' gain, at the kept setting, by how well the eyelids follow
+            mouth = settings[s]
+
+            def set_lids(model, target, g, mouth=mouth):
+                _set_mouth(model, target, mouth)
+                model.cue_lid_gain[target] = g
+            measured, lid_chips = _measure(model_dir, name, entries[name], LID_GAINS, set_lids,
+                                           lm, emb, device)
+            k = choose(measured, lambda k: id_rate(lid_chips[k], side, other), key="eyelid_corr")
+            lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, measured)}
+            best[name]["lid_gain"] = LID_GAINS[k]
+    record = dict(cue_shift={k: v["shift"] for k, v in best.items()},
+                  cue_gain={k: v["gain"] for k, v in best.items()},
+                  cue_calibration={"faces": counts, "figures": figures})
+    if lids:
+        record["cue_lid_gain"] = {k: v["lid_gain"] for k, v in best.items()}
+        record["cue_calibration"]["lid_figures"] = lid_figures
+    update_state(model_dir, **record)
     return best

@@ -20,20 +20,31 @@ Presets may add a landmark cue (not in the published method, off in `seed`): the
 the region of some landmarks (the mouth) filled with the mean colour of the rest, and each
 decoder takes those landmarks, as offsets from its side's mean face, next to the code. The codes of
 A and B lie far apart, so a decoder reads the other side's mouth badly (even inversely) from the
-code alone; a landmark offset means the same on both sides.
+code alone; a landmark offset means the same on both sides. `hd` also hands them each eye's lid
+gap (`cue_lids`): what the code keeps of the eye state does not survive a new recording (README:
+"The lids in the cue"), and a ratio of landmark distances, unlike their places, does.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from ..faces.landmarks import LEFT_EYE, LID_BOTTOM, LID_TOP, RIGHT_EYE
 from .presets import ModelConfig
 from .seq2seq import TokenDecoder, TokenEncoder
 from .upconv import up_conv
 
 
-def cue_width(cfg: ModelConfig) -> int:
-    return 2 * len(cfg.cue_points)
+def cue_features(marks: torch.Tensor, cfg: ModelConfig) -> torch.Tensor:
+    """(N, 68, 2) landmarks in crop pixels -> (N, cfg.cue_width): the cue points / crop size,
+    then (cue_lids) each eye's lid gap over the inter-ocular distance, which no shift of the face
+    in the crop changes."""
+    pts = marks[:, list(cfg.cue_points)].flatten(1) / cfg.size
+    if not cfg.cue_lids:
+        return pts
+    gap = (marks[:, LID_TOP] - marks[:, LID_BOTTOM]).norm(dim=2)           # (N, 4): 2 per eye
+    iod = (marks[:, LEFT_EYE].mean(1) - marks[:, RIGHT_EYE].mean(1)).norm(dim=1, keepdim=True)
+    return torch.cat([pts, torch.stack([gap[:, :2].mean(1), gap[:, 2:].mean(1)], 1) / iod], 1)
 
 
 class Encoder(nn.Module):
@@ -71,7 +82,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.side = cfg.size // 2 ** len(cfg.dec_filters)          # 4 for 64 px
         self.c0 = cfg.dec_dense2 // (self.side * self.side)       # 1024 / 16 = 64 channels
-        self.dense = nn.Sequential(nn.Linear(cfg.code + cue_width(cfg), cfg.dec_dense1),  # linear
+        self.dense = nn.Sequential(nn.Linear(cfg.code + cfg.cue_width, cfg.dec_dense1),  # linear
                                    nn.Linear(cfg.dec_dense1, cfg.dec_dense2), nn.ReLU())
         chans = (self.c0, *cfg.dec_filters)
         self.blocks = nn.Sequential(*[UpBlock(i, o, cfg.slope, last=k == len(cfg.dec_filters) - 1)
@@ -97,13 +108,14 @@ class FacePair(nn.Module):
         self.decoder_b = decoder(cfg)
         if cfg.cue_points:         # set from the training faces (training/data.cue_stats)
             self.register_buffer("cue_mask", torch.zeros(1, 1, cfg.size, cfg.size))
-            self.register_buffer("cue_mean", torch.zeros(2, cue_width(cfg)))     # per side
-            self.register_buffer("cue_std", torch.ones(cue_width(cfg)))          # both sides
+            self.register_buffer("cue_mean", torch.zeros(2, cfg.cue_width))     # per side
+            self.register_buffer("cue_std", torch.ones(cfg.cue_width))          # both sides
             # per target side, for swaps: how far the source's cue centre moves toward the
             # target's mean face (0: offsets from the source's own mean) and the offsets' gain;
             # measured after training (evaluate/calibrate.py), kept in state.json, not weights
             self.register_buffer("cue_shift", torch.zeros(2), persistent=False)
             self.register_buffer("cue_gain", torch.ones(2), persistent=False)
+            self.register_buffer("cue_lid_gain", torch.ones(2), persistent=False)   # cue_lids
 
     def encode(self, x):
         if self.cfg.cue_points:    # hide the cue's region from the code: it comes from landmarks
@@ -130,17 +142,18 @@ class FacePair(nn.Module):
         """(N, 68, 2) landmarks of faces of `side` -> the cue for the decoder of `to` (default:
         `side`): the cue points' offsets from `side`'s mean, in units shared by both sides (so an
         open mouth is the same offset for A and B; scaling each side to its own spread measured
-        worse); in a swap, the centre moved cue_shift of the way to `to`'s mean and the offsets
-        scaled by cue_gain. None without a cue."""
+        worse); in a swap, the centre moved cue_shift of the way to `to`'s mean, the points'
+        offsets scaled by cue_gain and the lids' by cue_lid_gain. None without a cue."""
         if not self.cfg.cue_points:
             return None
         marks = torch.as_tensor(marks, dtype=torch.float32, device=self.cue_std.device)
-        pts = marks[:, list(self.cfg.cue_points)].flatten(1) / self.cfg.size
+        x = cue_features(marks, self.cfg)
         s, t = "ab".index(side), "ab".index(to or side)
         if s == t:
-            return (pts - self.cue_mean[s]) / self.cue_std
+            return (x - self.cue_mean[s]) / self.cue_std
         centre = self.cue_mean[s] + self.cue_shift[t] * (self.cue_mean[t] - self.cue_mean[s])
-        return self.cue_gain[t] * (pts - centre) / self.cue_std
+        off, n = (x - centre) / self.cue_std, 2 * len(self.cfg.cue_points)
+        return torch.cat([self.cue_gain[t] * off[:, :n], self.cue_lid_gain[t] * off[:, n:]], 1)
 
     def forward(self, a, b, marks_a=None, marks_b=None, prev_a=None, prev_b=None):
         """prev_a, prev_b (temporal models): (N, k) indices in the batch of each face's previous

@@ -24,6 +24,8 @@ class ModelConfig:
                                    # statistics, one larger conv call); seed: two separate passes
     cue_points: tuple[int, ...] = ()   # landmarks (68-point indices) the decoders take as input;
                                        # the encoder sees their region greyed out (autoencoder.py)
+    cue_lids: bool = False         # with cue_points: each eye's lid gap over the inter-ocular
+                                   # distance in the cue too (the eyes stay visible to the encoder)
     arch: str = "conv"             # conv: autoencoder.py's layers; seq2seq: seq2seq.py's transformer
     patch: int = 8                 # seq2seq: patch side in px (64 tokens for a 64 px face)
     dim: int = 192                 # seq2seq: token width
@@ -33,6 +35,11 @@ class ModelConfig:
     context: int = 0               # seq2seq: previous frames whose code tokens the decoders also
                                    # attend to (0: each frame alone); trained on clips of
                                    # consecutive faces, used by swap with a rolling window
+
+    @property
+    def cue_width(self) -> int:
+        """Numbers in the decoders' landmark cue: x, y of each cue point, and a gap per eye."""
+        return 2 * len(self.cue_points) + 2 * (self.cue_lids and bool(self.cue_points))
 
 
 @dataclass(frozen=True)
@@ -108,11 +115,11 @@ PRESETS: dict[str, Preset] = {
                                  region_weight=3.0)),
         Preset("hd", "mouth at 128 px: a fifth stride-2 encoder layer (filters 32 to 512, so "
                      "the code stays 4 x 4 x 512 before its dense layer) and a fifth decoder "
-                     "stage (64 filters at 64 px, then 3 at 128 px); needs 128 px face sets "
-                     "(extract's default)",
+                     "stage (64 filters at 64 px, then 3 at 128 px); each eye's lid gap in the "
+                     "cue too (the eyes stay visible); needs 128 px face sets (extract's default)",
                model=ModelConfig(size=128, enc_filters=(32, 64, 128, 256, 512),
                                  dec_filters=(512, 256, 128, 64, 3), joint_batch=True,
-                                 cue_points=MOUTH),
+                                 cue_points=MOUTH, cue_lids=True),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
                                  region_weight=3.0)),
         Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",

@@ -92,7 +92,7 @@ class TokenDecoder(nn.Module):
         super().__init__()
         d, self.cfg, self.grid = cfg.dim, cfg, cfg.size // cfg.patch
         self.from_code = nn.Linear(cfg.code // cfg.latents, d)
-        self.from_cue = nn.Linear(2 * len(cfg.cue_points), d) if cfg.cue_points else None
+        self.from_cue = nn.Linear(cfg.cue_width, d) if cfg.cue_points else None
         self.ctx_pos = _tokens(cfg.latents + bool(cfg.cue_points), d)
         self.time_pos = nn.Parameter(torch.randn(1, cfg.context + 1, 1, d) * 0.02) if cfg.context else None
         self.queries = _tokens(self.grid ** 2, d)               # one per output patch

@@ -73,7 +73,8 @@ def load_weights(model_dir: Path, model: torch.nn.Module, state: dict | None = N
 
 def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
     """The trained pair, rebuilt from its folder's recorded config, in eval mode, with the
-    landmark cue's swap setting (cue_shift, cue_gain) where it was measured after training."""
+    landmark cue's swap setting (cue_shift, cue_gain, cue_lid_gain) where it was measured after
+    training."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise FacepairError(f"model folder not found: {model_dir}")
@@ -85,7 +86,8 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
         raise FacepairError(f"corrupt model folder {model_dir}: bad model config ({e})") from None
     load_weights(model_dir, model, state)
     if cfg.cue_points:
-        for key, buf, default in (("cue_shift", model.cue_shift, 0.0), ("cue_gain", model.cue_gain, 1.0)):
+        for key, buf, default in (("cue_shift", model.cue_shift, 0.0), ("cue_gain", model.cue_gain, 1.0),
+                                  ("cue_lid_gain", model.cue_lid_gain, 1.0)):
             try:        # per target side: A is the target of b2a
                 v = state.get(key, {})
                 buf.copy_(torch.tensor([float(v.get("b2a", default)), float(v.get("a2b", default))]))

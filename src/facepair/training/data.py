@@ -15,7 +15,8 @@ import torch
 
 from ..faces.faceset import crop_marks, load_faces
 from ..faces.landmarks import PARTS, eyelid_gap
-from ..model.presets import TrainConfig
+from ..model.autoencoder import cue_features
+from ..model.presets import ModelConfig, TrainConfig
 from ..runtime import to_tensor
 
 
@@ -106,13 +107,13 @@ def load_side(folders, size: int | None, cfg: TrainConfig, rank: int = 0, world:
     return side
 
 
-def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple[int, ...]):
+def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, cfg: ModelConfig):
     """A landmark-cue model's buffers from the training faces' landmarks (N, 68, 2): the mask
     hiding the cue points' region from the encoder (the union of every face's hull of them, a
     hull per face part among them (mouth, each eye, ...), both sides, widened by size/16 and
-    feathered), each side's mean of the cue (points / size), (2, W), and the spread about those
-    means over both sides, (W,)."""
-    idx = list(points)
+    feathered), each side's mean of the cue (model/autoencoder.cue_features), (2, W), and the
+    spread about those means over both sides, (W,)."""
+    size, points = cfg.size, cfg.cue_points
     groups = [g for g in ([i for i in part if i in points] for part in PARTS) if g]
     mask = np.zeros((size, size), np.float32)
     for m in np.concatenate([marks_a, marks_b]):
@@ -121,10 +122,10 @@ def cue_stats(marks_a: np.ndarray, marks_b: np.ndarray, size: int, points: tuple
     k = max(1, size // 16)
     mask = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
     mask = np.maximum(mask, cv2.GaussianBlur(mask, (2 * k + 1, 2 * k + 1), 0))
-    pts = [m[:, idx].reshape(len(m), -1) / size for m in (marks_a, marks_b)]
-    mean = np.stack([p.mean(0) for p in pts])
-    std = np.maximum(np.concatenate([p - mu for p, mu in zip(pts, mean)]).std(0), 1e-3)
-    return tuple(torch.from_numpy(np.ascontiguousarray(x)).float() for x in (mask[None, None], mean, std))
+    feats = [cue_features(torch.from_numpy(np.asarray(m, np.float32)), cfg) for m in (marks_a, marks_b)]
+    mean = torch.stack([f.mean(0) for f in feats])
+    std = torch.cat([f - mu for f, mu in zip(feats, mean)]).std(0, unbiased=False).clamp(min=1e-3)
+    return torch.from_numpy(mask[None, None]), mean, std
 
 
 def eye_repeats(marks: np.ndarray, most: int) -> np.ndarray:

@@ -207,7 +207,7 @@ def train(opts: TrainOptions) -> TrainResult:
 
     if mcfg.cue_points and not saved:
         for buf, value in zip((core.cue_mask, core.cue_mean, core.cue_std),
-                              cue_stats(side_a.marks, side_b.marks, mcfg.size, mcfg.cue_points)):
+                              cue_stats(side_a.marks, side_b.marks, mcfg)):
             buf.copy_(value)
     if saved:
         saved = _resume_point(saved, restore, model_dir)

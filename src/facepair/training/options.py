@@ -47,7 +47,8 @@ class TrainResult:
         l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
         cue = "" if self.cue is None else "\nlandmark cue in swaps (centre moved toward the " \
             "target's mean face, gain): " + ", ".join(
-                f"{k} {v['shift']:g}, {v['gain']:g}x" for k, v in self.cue.items())
+                f"{k} {v['shift']:g}, {v['gain']:g}x"
+                + (f", lids {v['lid_gain']:g}x" if "lid_gain" in v else "") for k, v in self.cue.items())
         return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
                 f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
                 f"model: {self.model_dir}")
