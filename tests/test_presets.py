@@ -238,6 +238,8 @@ def test_cue_calibration_passes_over_settings_that_lose_the_identity():
     assert choose([{"mouth_corr": c} for c in corr], lambda s: [0.5, 0.6, 0.9, 0.7][s]) == 2
     lids = [{"mouth_corr": 0.9, "eyelid_corr": 0.2}, {"mouth_corr": 0.1, "eyelid_corr": 0.6}]
     assert choose(lids, lambda s: 1.0, key="eyelid_corr") == 1     # the lids' gain: by the eyelids
+    assert choose([{"mouth_corr": c} for c in corr], lambda s: [0.8, 0.8, 0.6, 0.8][s]) == 1
+    # (none stays the target: of the closest, tied, the best-following)
 
 
 def test_landmark_cue_training_survives_missing_footage_for_calibration(extracted, tmp_path):
