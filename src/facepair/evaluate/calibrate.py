@@ -45,6 +45,7 @@ from .metrics import expression_figures, id_figures
 # best setting lay at that edge, on the training frames themselves (README: "On a GPU")
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0, 3.0, 4.0)
 LID_GAINS = (1.0, 2.0, 3.0, 4.0)   # cue_lids: the lids' offsets, at the mouth's kept setting
+                                   # (1 first: that setting itself, already measured)
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
 ID_RATE = 0.95   # evaluate's identity target, asked of the kept setting's swaps
 ID_EVERY = 4     # of the calibration frames, these are embedded (114 ms each on 2 cores)
@@ -98,8 +99,7 @@ def _measure(model_dir, name: str, entries: list, settings: list, apply, lm, emb
 
 def _set_mouth(model, target: int, setting):       # with the lids' offsets as trained
     model.cue_shift[target], model.cue_gain[target] = setting
-    if model.cfg.cue_lids:
-        model.cue_lid_gain[target] = 1.0
+    model.cue_lid_gain[target] = 1.0
 
 
 def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str = "auto") -> dict:
@@ -126,6 +126,7 @@ def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str 
     best, lid_figures = {}, {}
     for name, (side, other) in DIRECTIONS.items():
         s = choose(figures[name], lambda s: id_rate(chips[name][s], side, other))
+        kept = figures[name][s]
         figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(settings, figures[name])}
         best[name] = {"shift": settings[s][0], "gain": settings[s][1]}
         if lids:        # then the lids' gain, at the kept setting, by how well the eyelids follow
@@ -134,9 +135,14 @@ def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str 
             def set_lids(model, target, g, mouth=mouth):
                 _set_mouth(model, target, mouth)
                 model.cue_lid_gain[target] = g
-            measured, lid_chips = _measure(model_dir, name, entries[name], LID_GAINS, set_lids,
-                                           lm, emb, device)
-            k = choose(measured, lambda k: id_rate(lid_chips[k], side, other), key="eyelid_corr")
+            more, more_chips = _measure(model_dir, name, entries[name], LID_GAINS[1:], set_lids,
+                                        lm, emb, device)
+            measured, lid_chips = [dict(kept)] + more, [chips[name][s]] + more_chips  # 1x: kept
+
+            def lid_id_rate(k):         # the kept setting's identity was asked already
+                return measured[k]["id_rate"] if "id_rate" in measured[k] else \
+                    id_rate(lid_chips[k], side, other)
+            k = choose(measured, lid_id_rate, key="eyelid_corr")
             lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, measured)}
             best[name]["lid_gain"] = LID_GAINS[k]
     record = dict(cue_shift={k: v["shift"] for k, v in best.items()},
