@@ -94,6 +94,8 @@ function renderJobs(jobs) {
 
 // ---- 1. Faces ---------------------------------------------------------------------------------
 async function upload(file) {
+  if (S && file.size > S.max_upload_mb * 2 ** 20)      // the server refuses it too, after reading it
+    throw new Error(`${file.name}: file larger than the upload limit (${S.max_upload_mb} MB)`);
   const r = await post(`/api/upload?name=${encodeURIComponent(file.name)}`, file);
   return r.path;
 }
