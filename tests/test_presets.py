@@ -242,6 +242,28 @@ def test_cue_calibration_passes_over_settings_that_lose_the_identity():
     # (none stays the target: of the closest, tied, the best-following)
 
 
+def test_lids_gain_follows_the_eyelids_without_costing_the_mouth_or_the_identity():
+    """The lids' gain: the best-following eyelids among the gains that keep the mouth r within
+    LID_MOUTH_SLACK of gain 1's (the mouth's kept setting) and whose swaps stay the target."""
+    from facepair.evaluate.calibrate import LID_MOUTH_SLACK, choose_lids
+    mouth = [0.87, 0.87, 0.86, 0.87 - LID_MOUTH_SLACK - 0.01, 0.80]   # gains 1, 2, 4, 8, 16
+    eyelid = [0.40, 0.47, 0.62, 0.80, 0.86]
+    ids = [1.0, 1.0, 0.99, 0.99, 0.99]
+    asked = []
+
+    def id_rate(k):
+        asked.append(k)
+        return ids[k]
+
+    def measured():
+        return [{"mouth_corr": m, "eyelid_corr": e} for m, e in zip(mouth, eyelid)]
+    assert choose_lids(measured(), id_rate) == 2 and asked == [2]     # 8x, 16x cost the mouth
+    ids[2] = 0.90                                                     # 4x loses Reagan: 2x
+    assert choose_lids(measured(), id_rate) == 1
+    mouth[1:] = [0.50] * 4                    # every gain past 1 costs the mouth: gain 1 stays
+    assert choose_lids(measured(), id_rate) == 0
+
+
 def test_landmark_cue_training_survives_missing_footage_for_calibration(extracted, tmp_path):
     """Calibration swaps training frames from the face set's source footage; without it, training
     still ends well, its weights saved, with a one-line warning and the default centring."""
