@@ -47,7 +47,7 @@ from .metrics import expression_figures, id_figures
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0, 3.0, 4.0)
 # cue_lids: the lids' offsets, at the mouth's kept setting (1 first: that setting itself, already
 # measured). A grid to 4x left every direction of two 20-minute models at its edge, their
-# eyelids still following better past it on the training frames (README: "The lids in the cue")
+# eyelids still following better past it on the training frames (README: "The lids' gain to 32x")
 LID_GAINS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 LID_MOUTH_SLACK = 0.02   # the lids' gain may lower the mouth r on the training frames this much
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
