@@ -60,6 +60,8 @@ class Server:
             try:
                 urllib.request.urlopen(self.url + "/api/state", timeout=2)
                 break
+            except urllib.error.HTTPError:      # up, and refusing (an exposed server's 403)
+                break
             except OSError:
                 time.sleep(0.1)
         self.first_line = self.output().split("\n")[0]
@@ -67,11 +69,22 @@ class Server:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def request(self, path: str, body=None, data: bytes | None = None, headers=None):
-        """-> (status, JSON or bytes)."""
+    @property
+    def token(self) -> str:
+        """The server's secret, read where the app's own page reads it: the page."""
+        page = urllib.request.urlopen(self.url + "/", timeout=30).read().decode()
+        found = re.search(r'<meta name="facepair-token" content="([^"]+)">', page)
+        return found.group(1) if found else ""      # none: every POST is refused
+
+    def request(self, path: str, body=None, data: bytes | None = None, headers=None, token=True):
+        """-> (status, JSON or bytes). A POST carries the token as the page sends it, unless
+        token=False (or another string)."""
         if body is not None:
             data, headers = json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
-        req = urllib.request.Request(self.url + path, data=data, headers=headers or {},
+        headers = dict(headers or {})
+        if data is not None and token:
+            headers.setdefault("X-Facepair-Token", self.token if token is True else token)
+        req = urllib.request.Request(self.url + path, data=data, headers=headers,
                                      method="POST" if data is not None else "GET")
         try:
             with urllib.request.urlopen(req, timeout=120) as r:
@@ -116,8 +129,7 @@ def test_ui_serves_only_the_work_folder(server, tmp_path):
     for path in ("/files/%2e%2e/secret.txt", "/files/uploads/%2e%2e/%2e%2e/secret.txt",
                  "/files/uploads/link.txt", f"/files/{secret}"):
         status, body = server.request(path)
-        assert status in (403, 404) and body != b"not yours", path
-    assert server.request("/files/%2e%2e/secret.txt")[0] == 403
+        assert status == 403 and body != b"not yours", path
     # paths in actions are held to the same rule
     status, body = server.request("/api/verify", {"path": "../secret.txt"})
     assert status == 403 and "outside the work folder" in body["error"]
@@ -127,8 +139,8 @@ def test_ui_serves_only_the_work_folder(server, tmp_path):
     for name in ("../x", "a/b", "x; rm -rf ~", ""):
         assert server.request("/api/extract", {"name": name, "inputs": ["uploads/mine.txt"]})[0] == 400
     # another site's page cannot talk to it through a name that resolves here (DNS rebinding)
-    status, _ = server.request("/api/state", headers={"Host": "attacker.example"})
-    assert status == 400
+    status, body = server.request("/api/state", headers={"Host": "attacker.example"})
+    assert status == 403 and "unknown host 'attacker.example'" in body["error"]
 
 
 def test_ui_caps_uploads_and_keeps_nothing_of_a_refused_one(server, tmp_path):
@@ -158,12 +170,31 @@ def test_ui_swaps_only_after_the_usage_policy_is_acknowledged(server):
     assert status == 404 and body["error"].startswith("not found")     # past the policy now
 
 
-def test_ui_on_another_host_only_when_asked_and_with_a_warning(tmp_path):
-    s = Server(tmp_path / "work", "--host", "0.0.0.0")
+def test_ui_on_another_host_only_when_asked_with_a_warning_and_its_token(tmp_path):
+    s = Server(tmp_path / "work", "--host", "0.0.0.0", "--allow-host", "facepair.test")
     try:
         out = s.output()
-        assert "warning: serving on 0.0.0.0" in out and "no login" in out
-        assert s.request("/api/state")[0] == 200
+        assert "warning: serving on 0.0.0.0" in out and "token" in out
+        token = re.search(rf"facepair ui: http://[^/\s]+:{s.port}/\?token=([\w-]+)", out).group(1)
+        # without the token, nothing: not the page, not the state, not a file
+        for path in ("/", "/api/state", "/static/app.js"):
+            status, body = s.request(path)
+            assert status == 403 and "token" in body["error"], path
+        # the printed address opens the page and leaves a cookie that carries the rest
+        with urllib.request.urlopen(f"{s.url}/?token={token}", timeout=30) as r:
+            cookie = r.headers["Set-Cookie"]
+            assert r.status == 200 and b"facepair-token" in r.read()
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert s.request("/api/state", headers={"Cookie": cookie.split(";")[0]})[0] == 200
+        assert s.request("/api/state", headers={"Host": f"facepair.test:{s.port}",
+                                                "Cookie": cookie.split(";")[0]})[0] == 200
+        # a foreign name is refused even with the token (DNS rebinding), and so is a POST that
+        # carries the cookie but not the token itself
+        status, body = s.request(f"/api/state?token={token}", headers={"Host": "attacker.example"})
+        assert status == 403 and "unknown host" in body["error"]
+        status, _ = s.request("/api/consent", data=b"", headers={"Cookie": cookie.split(";")[0]}, token=False)
+        assert status == 403 and not (tmp_path / "work/.ui/consent.json").exists()
+        assert s.request("/api/consent", data=b"", token=token)[0] == 200
     finally:
         s.stop()
 

@@ -29,6 +29,8 @@ def _number(kind=int, least=None, most=None, above=None):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text}")
+        if v != v or v in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"not a finite number: {text}")
         if least is not None and v < least or most is not None and v > most:
             raise argparse.ArgumentTypeError(
                 f"must be {f'at least {least}' if most is None else f'from {least} to {most}'} (got {text})")
@@ -327,19 +329,26 @@ def _run_verify(a):
 
 
 def _add_ui(sub):
-    from .ui import DEFAULT_UPLOAD_MB
+    from .ui import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
     p = sub.add_parser("ui", help="a local web app for the whole workflow (faces, train, swap, verify, report)",
                        description="Start the local web app and print its address. It works in "
                        "one work folder: footage is uploaded or put there, and face sets, models, "
                        "swaps and reports are written there. Ctrl-C stops it.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; another "
-                   "address lets other machines in, with no login)")
+                   "address lets other machines in: every request then needs the token printed "
+                   "with the address)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name the server answers to besides its own (repeatable; requests "
+                   "addressed to any other name are refused)")
     p.add_argument("--port", type=_number(int, 1, 65535), default=7860, help="default: 7860")
     p.add_argument("--workdir", default="facepair-work", metavar="DIR",
                    help="the work folder (default: ./facepair-work, created when missing)")
     p.add_argument("--max-upload-mb", type=_number(float, above=0), default=DEFAULT_UPLOAD_MB,
                    metavar="MB", help=f"largest file the page may upload (default: {DEFAULT_UPLOAD_MB})")
+    p.add_argument("--max-uploads-total-mb", type=_number(float, above=0), default=DEFAULT_UPLOADS_TOTAL_MB,
+                   metavar="MB", help="most that all uploaded files together may take in the work "
+                   f"folder (default: {DEFAULT_UPLOADS_TOTAL_MB})")
     p.set_defaults(run=_run_ui)
 
 
@@ -349,7 +358,7 @@ def _run_ui(a):
         Path(a.workdir).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FacepairError(f"cannot make the work folder {a.workdir}: {e}") from None
-    serve(Path(a.workdir), a.host, a.port, a.max_upload_mb)
+    serve(Path(a.workdir), a.host, a.port, a.max_upload_mb, a.allow_host, a.max_uploads_total_mb)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,7 +78,9 @@ class Jobs:
         jid = f"{time.strftime('%Y%m%d-%H%M%S')}-{next(self._ids)}"
         folder = self.folder / jid                       # "{job}" in argv: this folder
         job = Job(jid, kind, [str(folder / a[6:]) if a.startswith("{job}/") else str(a) for a in map(str, argv)], folder, meta)
-        job.folder.mkdir(parents=True, exist_ok=True)
+        job.folder.mkdir(parents=True)          # new: never a folder (or link) planted before
+        if job.folder.resolve().parent != self.folder.resolve():
+            raise OSError(f"job folder {jid} leads out of the work folder")
         atomic_write_json(job.folder / "job.json", {"id": jid, "kind": kind, "argv": job.argv,
                                                     "started": job.started, **meta})
         env = dict(os.environ, PYTHONUNBUFFERED="1")

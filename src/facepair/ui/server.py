@@ -3,11 +3,15 @@ API over the work folder. Every stage is the Python API of facepair.api: quick c
 gallery, removing faces, one preview frame, verify) run in the server; long ones (extract, train,
 swap, evaluate) are jobs running the `facepair` command (jobs.py).
 
-Safety of a local server: it serves and takes only paths inside the work folder (resolved, so
-neither `..` nor a symlink leads out), answers only requests addressed to its own host name (a web
-page elsewhere cannot reach it by DNS rebinding), caps uploads, and runs no shell and no code from
-the page: each action is a fixed command whose options are checked against their choices. Swaps
-need the usage policy acknowledged once; no option turns the labels off (there is none to send).
+Safety of a local server: guard.py decides which requests reach a route (its own host names only,
+nothing from another site, a per-server token on every change). Here: every path the page names is
+resolved (links followed) and must stay inside the work folder; names match in full; numbers are
+finite; uploads go through a temporary file that follows no link and never overwrite; the work
+folder's files are served so that none is active content (only images, videos and the app's own
+reports inline; reports and any HTML under a CSP sandbox; everything else as a download); errors
+are one line without absolute paths. No shell and no code from the page: each action is a fixed
+command whose options are checked against their choices. Swaps need the usage policy acknowledged
+once; no option turns the labels off (there is none to send).
 
 Work folder layout: uploads/ (footage added from the page), faces/NAME/ (face sets), models/NAME/,
 swaps/ (outputs), reports/MODEL/ (evaluate reports), .ui/ (jobs, previews, the acknowledgement)."""
@@ -15,31 +19,47 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
+import secrets
 import socket
 import time
 import traceback
 import uuid
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Body, FastAPI, HTTPException, Request
-from fastapi.middleware.trustedhost import TrustedHostMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, api
 from ..errors import FacepairError
 from ..faces.options import DEFAULT_SIZE, DETECTORS
 from ..model.presets import DIRECTIONS
+from ..media.files import atomic_write_json
 from ..swap.options import BLENDS, COLORS, MASKS
-from . import DEFAULT_UPLOAD_MB
+from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
+from .guard import Guard, host_name
 from .jobs import Jobs
 
 STATIC = Path(__file__).with_name("static")
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm"}
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")          # matched in full (no newline)
+INLINE = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+          ".bmp": "image/bmp", ".gif": "image/gif", ".mp4": "video/mp4", ".m4v": "video/mp4",
+          ".mov": "video/quicktime", ".webm": "video/webm", ".mkv": "video/x-matroska"}
+# a report: no script runs (a sandbox without allow-scripts; it keeps its origin so that its own
+# pictures load), only its own pictures and inline style, and only the app may frame it
+REPORT_CSP = ("sandbox allow-same-origin; default-src 'none'; img-src 'self'; "
+              "style-src 'unsafe-inline'; frame-ancestors 'self'")
+DOWNLOAD_CSP = "sandbox; default-src 'none'"
+UPLOAD_NAME_CHARS = 100
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 POLICY_VERSION = 1
 POLICY = ("Use facepair only with the consent of every person whose face you use or replace. "
           "Do not use it to deceive, harass, impersonate or defame anyone, or for sexual content. "
@@ -54,30 +74,42 @@ LOG_POINTS = 400             # most points of a loss curve sent to the page
 
 
 class Workdir:
-    """Paths the page names, always relative to the work folder and checked to stay inside it."""
+    """Paths the page names, always relative to the work folder and checked, after following
+    links, to stay inside it."""
+
+    OWN = ("uploads", "faces", "models", "swaps", "reports", ".ui/jobs", ".ui/previews", ".ui/incoming")
 
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
-        for sub in ("uploads", "faces", "models", "swaps", "reports", ".ui/jobs", ".ui/previews"):
+        for sub in self.OWN:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+            if not self.inside((self.root / sub).resolve()):
+                raise FacepairError(f"{self.root / sub} is a link out of the work folder: remove it")
+
+    def inside(self, p: Path) -> bool:
+        return p == self.root or p.is_relative_to(self.root)
 
     def path(self, rel: str, must_exist: bool = True) -> Path:
         if not isinstance(rel, str) or not rel or "\0" in rel:
             raise HTTPException(400, "no path given")
         p = (self.root / rel).resolve()
-        if p != self.root and not p.is_relative_to(self.root):
-            raise HTTPException(403, f"outside the work folder: {rel}")
+        if not self.inside(p):
+            raise HTTPException(403, f"outside the work folder: {_short(rel)}")
         if must_exist and not p.exists():
-            raise HTTPException(404, f"not found in the work folder: {rel}")
+            raise HTTPException(404, f"not found in the work folder: {_short(rel)}")
         return p
 
     def rel(self, p: Path) -> str:
         return Path(p).resolve().relative_to(self.root).as_posix()
 
     def named(self, kind: str, name: str) -> Path:
-        if not isinstance(name, str) or not NAME.match(name):
-            raise HTTPException(400, f"bad name '{name}': letters, digits, '.', '_', '-' (up to 64)")
-        return self.root / kind / name
+        """WORKDIR/kind/name, the name matched in full; a link that leads out is refused."""
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise HTTPException(400, f"bad name {_short(name)!r}: letters, digits, '.', '_', '-' (up to 64)")
+        p = (self.root / kind / name).resolve()
+        if not self.inside(p):
+            raise HTTPException(403, f"{kind}/{name} leads outside the work folder")
+        return p
 
     def media(self, limit: int = 500) -> list[dict]:
         """Videos, images, and folders holding images, outside the app's own folders (which are
@@ -90,7 +122,7 @@ class Workdir:
             rel = Path(folder).relative_to(self.root)
             kinds = {f: ("video" if Path(f).suffix.lower() in VIDEO_EXTS else "image")
                      for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS
-                     and not f.startswith(".")}
+                     and not f.startswith(".") and self.inside((Path(folder) / f).resolve())}
             if not top and "image" in kinds.values():
                 found.append({"path": rel.as_posix(), "kind": "folder"})
             found += [{"path": (rel / f).as_posix(), "kind": k} for f, k in kinds.items()]
@@ -105,20 +137,51 @@ class Workdir:
         return folder
 
     def facesets(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "faces").iterdir() if (p / "faceset.json").exists())
+        return self._listed("faces", "faceset.json")
 
     def models(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "models").iterdir() if (p / "state.json").exists())
+        return self._listed("models", "state.json")
+
+    def _listed(self, kind: str, marker: str) -> list[str]:
+        """Folders holding `marker`; one that links out of the work folder is not listed."""
+        return sorted(p.name for p in (self.root / kind).iterdir()
+                      if (p / marker).exists() and self.inside(p.resolve()))
+
+    def uploads_bytes(self) -> int:
+        return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(self.root / "uploads")
+                   if e.is_file(follow_symlinks=False))
 
 
 def _user_error(e: Exception) -> HTTPException:
     return HTTPException(400, str(e))
 
 
-def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DEFAULT_UPLOAD_MB) -> FastAPI:
+def _short(text, n: int = 100) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def allowed_hosts(host: str, extra=()) -> set[str]:
+    """The names a request may be addressed to: loopback's, the listening address, and on an
+    exposed server the machine's own names and addresses, plus each --allow-host."""
+    names = {*LOOPBACK, host_name(host), *map(host_name, extra)}
+    if host not in LOOPBACK:
+        for n in {socket.gethostname(), socket.getfqdn()}:
+            names.add(n.lower())
+            with contextlib.suppress(OSError):
+                names |= {a[4][0] for a in socket.getaddrinfo(n, None)}
+    return {n for n in names if n and n not in ("0.0.0.0", "::")}
+
+
+def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DEFAULT_UPLOAD_MB,
+               token: str | None = None, allow_hosts=(),
+               max_uploads_total_mb: float = DEFAULT_UPLOADS_TOTAL_MB) -> FastAPI:
     wd = Workdir(workdir)
     jobs = Jobs(wd.root / ".ui" / "jobs")
     consent_file = wd.root / ".ui" / "consent.json"
+    token = token or secrets.token_urlsafe(32)
+    page = (STATIC / "index.html").read_text().replace(
+        '<meta name="facepair-token" content="">', f'<meta name="facepair-token" content="{token}">')
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
@@ -126,9 +189,9 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     app = FastAPI(title="facepair", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan)
-    app.state.jobs, app.state.workdir = jobs, wd
-    hosts = ["*"] if host in ("0.0.0.0", "::") else sorted({host, "127.0.0.1", "localhost", "[::1]"})
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    app.state.jobs, app.state.workdir, app.state.token = jobs, wd, token
+    app.state.hosts = allowed_hosts(host, allow_hosts)
+    app.add_middleware(Guard, hosts=app.state.hosts, token=token, exposed=host not in LOOPBACK)
 
     def consented() -> bool:
         try:
@@ -144,12 +207,15 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         running = jobs.busy(target)
         if running:
             raise HTTPException(409, f"{target} is in use by job {running.id} ({running.kind})")
-        return jobs.start(kind, argv, wd.root, target=target, **meta).status()
+        try:
+            return jobs.start(kind, argv, wd.root, target=target, **meta).status()
+        except OSError as e:
+            raise HTTPException(409, f"cannot start the job: {e}") from None
 
     # ---- the page and the work folder's files ----------------------------------------------
     @app.get("/")
-    def index():
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+    def index():                        # the page, with this server's token in it
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     @app.get("/static/{name}")
     def static(name: str):
@@ -160,10 +226,22 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.get("/files/{rel:path}")
     def files(rel: str):
+        """Never active content: images and videos inline under their own type, the app's
+        reports inline with no script allowed, anything else (HTML, SVG, JSON...) a download."""
         p = wd.path(rel)
         if not p.is_file():
-            raise HTTPException(404, f"not a file: {rel}")
-        return FileResponse(p, headers={"Cache-Control": "no-store"})
+            raise HTTPException(404, f"not a file: {_short(rel)}")
+        headers = {"Cache-Control": "no-store"}
+        ext = p.suffix.lower()
+        report = ext == ".html" and p.parent.parent == wd.root / "reports"
+        if report:
+            headers.update({"Content-Security-Policy": REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"})
+            return FileResponse(p, media_type="text/html; charset=utf-8", headers=headers)
+        if ext in INLINE:
+            return FileResponse(p, media_type=INLINE[ext], headers=headers)
+        headers["Content-Security-Policy"] = DOWNLOAD_CSP
+        return FileResponse(p, media_type="application/octet-stream", filename=p.name,
+                            content_disposition_type="attachment", headers=headers)
 
     @app.get("/api/state")
     def state():
@@ -173,33 +251,42 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                 "models": wd.models(), "jobs": jobs.all()}
 
     @app.post("/api/consent")
-    def consent():
-        consent_file.write_text(json.dumps({"policy_version": POLICY_VERSION,
-                                            "acknowledged": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+    def consent():              # written by rename: a link planted at its name is replaced, not followed
+        atomic_write_json(consent_file, {"policy_version": POLICY_VERSION,
+                                         "acknowledged": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         return {"consent": True}
 
     @app.post("/api/upload")
     async def upload(request: Request, name: str):
-        """The request body is the file (streamed to disk, stopped at the size limit)."""
-        base = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).name).lstrip(".") or "upload"
+        """The request body is the file, streamed into a temporary file the server owns (created
+        new, following no link), then linked under uploads/ at a name that does not exist yet
+        (never overwriting, not even through a planted link). Stopped at the per-file limit and
+        at the uploads folder's total."""
+        stem, ext = os.path.splitext(re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).name).lstrip("."))
+        base = (stem[:UPLOAD_NAME_CHARS] or "upload") + ext[:16]
         limit = int(max_upload_mb * 2**20)
+        room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes()
         too_big = HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
-        if int(request.headers.get("content-length") or 0) > limit:
+        full = HTTPException(413, f"the work folder's uploads would pass their total limit "
+                                  f"({max_uploads_total_mb:g} MB): remove files from uploads/")
+        length = int(request.headers.get("content-length") or 0)
+        if length > limit or length > room:
             await _drain(request)
-            raise too_big
-        dest = _numbered(wd.root / "uploads" / base)
-        part, size = dest.with_name(f".{dest.name}.part"), 0
+            raise too_big if length > limit else full
+        part = wd.root / ".ui" / "incoming" / uuid.uuid4().hex
+        size = 0
         try:
-            with open(part, "wb") as f:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
                 async for chunk in request.stream():
                     size += len(chunk)
-                    if size > limit:
+                    if size > min(limit, room):
                         break
                     f.write(chunk)
-            if size > limit:
+            if size > min(limit, room):
                 await _drain(request)
-                raise too_big
-            part.replace(dest)
+                raise too_big if size > limit else full
+            dest = _link_new(part, wd.root / "uploads" / base)
         finally:
             part.unlink(missing_ok=True)
         return {"path": wd.rel(dest), "bytes": size}
@@ -286,7 +373,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if latest.exists():
             info["preview"] = f"/files/{wd.rel(latest)}?t={latest.stat().st_mtime_ns}"
         info["eta_s"] = _time_left(info["log"], job)
-        report = wd.root / "reports" / name / "report.html"
+        report = wd.path(f"reports/{name}", must_exist=False) / "report.html"
         info["report"] = f"/files/{wd.rel(report)}?t={report.stat().st_mtime_ns}" if report.exists() else None
         return info
 
@@ -334,7 +421,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         need_consent()
         src, model = wd.path(b.get("input", "")), wd.model(b.get("model", ""))
         ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTS else ".mp4"
-        out = _numbered(wd.root / "swaps" / f"{src.stem}-{model.name}-{_choice(b, 'direction', 'a2b')}{ext}")
+        out = _numbered(wd.path("swaps", must_exist=False) /
+                        f"{src.stem[:UPLOAD_NAME_CHARS]}-{model.name}-{_choice(b, 'direction', 'a2b')}{ext}")
         opts = _swap_options(b)
         argv = [wd.rel(src), "--model", wd.rel(model), "-o", wd.rel(out),
                 *(x for k, v in opts.items() for x in (f"--{k}", v))]
@@ -356,21 +444,31 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/evaluate")
     def evaluate(b: dict = Body(...)):
         model = wd.model(b.get("model", ""))
-        out = wd.root / "reports" / model.name / "report.html"
+        out = wd.path(f"reports/{model.name}", must_exist=False) / "report.html"
         out.parent.mkdir(parents=True, exist_ok=True)
         argv = ["--model", wd.rel(model), "--max-faces", _int(b, "faces", 32, 2),
                 "--html", wd.rel(out), "--json", wd.rel(out.with_suffix(".json"))]
         return start("evaluate", argv, wd.rel(out.parent), model=model.name,
                      url=f"/files/{wd.rel(out)}")
 
-    @app.exception_handler(HTTPException)
-    async def one_line(request, exc: HTTPException):
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    def one_line(status: int, text) -> JSONResponse:
+        """An error as the page shows it: one line, paths relative to the work folder."""
+        text = " ".join(str(text).replace(f"{wd.root}{os.sep}", "").replace(str(wd.root), ".").split())
+        return JSONResponse({"error": _short(text, 300)}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request, exc):
+        return one_line(exc.status_code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request, exc):           # one line; the request is not echoed back
+        where = next((".".join(map(str, e.get("loc", ()))) for e in exc.errors()), "body")
+        return one_line(400, f"bad request ({where}): send a JSON object with the documented fields")
 
     @app.exception_handler(Exception)
     async def bug(request, exc: Exception):     # a bug, not the user's: one line to the page
         traceback.print_exception(exc)          # and the whole story to the server's terminal
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+        return one_line(500, f"internal error ({type(exc).__name__}); the server's terminal has the details")
 
     return app
 
@@ -394,8 +492,10 @@ def _read_json(path: Path) -> dict:
 def _num(b: dict, key: str, default: float, least: float) -> str:
     try:
         v = float(b.get(key, default) if b.get(key) not in (None, "") else default)
-    except (TypeError, ValueError):
-        raise HTTPException(400, f"{key} is not a number: {b.get(key)!r}") from None
+        if not math.isfinite(v):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise HTTPException(400, f"{key} is not a number: {_short(repr(b.get(key)), 40)}") from None
     if v < least:
         raise HTTPException(400, f"{key} must be at least {least:g} (got {v:g})")
     return f"{v:g}"
@@ -463,6 +563,18 @@ def _time_left(log: list[dict], job) -> float | None:
     return None
 
 
+def _link_new(src: Path, dest: Path) -> Path:
+    """Give `src` the name dest, dest-2, dest-3 ... whichever does not exist yet (a hard link:
+    an existing name, even a dangling link, is never overwritten or followed)."""
+    n, out = 2, dest
+    while True:
+        try:
+            os.link(src, out, follow_symlinks=False)
+            return out
+        except FileExistsError:
+            out, n = dest.with_name(f"{dest.stem}-{n}{dest.suffix}"), n + 1
+
+
 def _numbered(path: Path) -> Path:
     """path, or path-2, path-3 ... where it exists: an earlier output is never overwritten."""
     n, out = 2, path
@@ -480,18 +592,24 @@ def _preview_path(wd: Workdir, kind: str) -> Path:
 
 
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 7860,
-          max_upload_mb: float = DEFAULT_UPLOAD_MB) -> None:
+          max_upload_mb: float = DEFAULT_UPLOAD_MB, allow_hosts=(),
+          max_uploads_total_mb: float = DEFAULT_UPLOADS_TOTAL_MB) -> None:
     import uvicorn
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        warnings.warn(f"serving on {host}: anyone who can reach this machine on port {port} can "
-                      "use the app and read the work folder (there is no login)")
+    exposed = host not in LOOPBACK
+    if exposed:
+        warnings.warn(f"serving on {host}: anyone who can reach this machine on port {port} and "
+                      "holds the token printed below can use the app and read the work folder "
+                      "(there is no other login)")
     try:                                # a taken port: one line, before anything starts
         with socket.create_server((host, port)):
             pass
     except OSError as e:
         raise FacepairError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-    app = create_app(workdir, host, max_upload_mb)
-    shown = f"[{host}]" if ":" in host else host
-    print(f"facepair ui: http://{shown}:{port}/  (work folder {app.state.workdir.root}; Ctrl-C stops "
+    app = create_app(workdir, host, max_upload_mb, allow_hosts=allow_hosts,
+                     max_uploads_total_mb=max_uploads_total_mb)
+    shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    address = f"http://{shown}:{port}/" + (f"?token={app.state.token}" if exposed else "")
+    print(f"facepair ui: {address}  (work folder {app.state.workdir.root}; Ctrl-C stops "
           "the server, and running jobs save and stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

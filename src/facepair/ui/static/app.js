@@ -1,12 +1,32 @@
 // facepair ui: one page, five screens, polling the server's JSON API (server.py). No framework
 // and nothing fetched from the internet: the page works offline.
+// Nothing that came from the server or a file is ever parsed as markup: the page builds its
+// elements with el() and writes every value as text (the server's CSP forbids inline script too).
 "use strict";
 const $ = (id) => document.getElementById(id);
 let S = null;                    // the last /api/state
 const watched = {};              // job box id -> job id being shown there
+// the server's secret, written into this page only: every request proves it comes from here
+const TOKEN = document.querySelector('meta[name="facepair-token"]').content;
+if (location.search.includes("token=")) history.replaceState(null, "", location.pathname);
+
+// an element with attributes (set as properties or attributes, never parsed) and children
+// (elements, or strings that become text nodes)
+function el(tag, attrs = {}, ...children) {
+  const e = tag.startsWith("svg:") ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4))
+                                   : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.setAttribute("class", v);
+    else if (k === "style") Object.assign(e.style, v);
+    else if (k in e && !tag.startsWith("svg:")) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children.flat().filter((c) => c != null).map((c) => (c instanceof Node ? c : String(c))));
+  return e;
+}
 
 async function call(method, url, body) {
-  const opt = { method, headers: {} };
+  const opt = { method, headers: { "X-Facepair-Token": TOKEN } };
   if (body instanceof Blob) opt.body = body;
   else if (body !== undefined) { opt.body = JSON.stringify(body); opt.headers["Content-Type"] = "application/json"; }
   const r = await fetch(url, opt);
@@ -19,21 +39,14 @@ const post = (url, body) => call("POST", url, body);
 
 function options(select, values, labels) {
   const keep = select.value;
-  select.innerHTML = "";
-  values.forEach((v, i) => select.add(new Option(labels ? labels[i] : v, v)));
+  select.replaceChildren(...values.map((v, i) => new Option(labels ? labels[i] : v, v)));
   if (values.includes(keep)) select.value = keep;
 }
 function checklist(box, values, name) {
   const checked = new Set([...box.querySelectorAll("input:checked")].map((c) => c.value));
-  box.innerHTML = values.length ? "" : '<span class="hint">none yet</span>';
-  for (const v of values) {
-    const l = document.createElement("label");
-    l.innerHTML = `<input type="checkbox" name="${name}"> `;
-    l.firstChild.value = v.path || v;
-    l.firstChild.checked = checked.has(v.path || v);
-    l.append(document.createTextNode(v.path ? `${v.path} (${v.kind})` : v));
-    box.append(l);
-  }
+  box.replaceChildren(...(values.length ? values.map((v) => el("label", {},
+    el("input", { type: "checkbox", name, value: v.path || v, checked: checked.has(v.path || v) }),
+    " ", v.path ? `${v.path} (${v.kind})` : v)) : [el("span", { class: "hint" }, "none yet")]));
 }
 const ticked = (box) => [...box.querySelectorAll("input:checked")].map((c) => c.value);
 function fail(where, e) { $(where).textContent = e.message; $(where).classList.add("no"); }
@@ -50,7 +63,7 @@ async function refresh() {
   checklist($("train-a"), S.facesets, "a");
   checklist($("train-b"), S.facesets, "b");
   for (const id of ["swap-model", "report-model"]) options($(id), S.models);
-  $("model-names").innerHTML = S.models.map((m) => `<option value="${m}">`).join("");
+  $("model-names").replaceChildren(...S.models.map((m) => el("option", { value: m })));
   renderJobs(S.jobs);
 }
 
@@ -65,14 +78,14 @@ $("consent-ok").onclick = async () => { await post("/api/consent"); await refres
 // ---- jobs: a progress bar, the last line the command printed, and Stop -----------------------
 function jobBox(boxId, job) {
   const box = $(boxId);
-  if (!job) { box.innerHTML = ""; return; }
+  if (!job) { box.replaceChildren(); return; }
   const pct = job.progress == null ? 0 : Math.round(job.progress * 100);
   box.className = `job ${job.state}`;
   box.dataset.state = job.state;
-  box.innerHTML = `<div><b>${job.kind}</b> ${job.state} ${job.progress == null ? "" : pct + "%"} ` +
-    `(${job.seconds} s)</div><div class="bar"><div style="width:${pct}%"></div></div>` +
-    `<div class="msg"></div>`;
-  box.querySelector(".msg").textContent = job.message;
+  box.replaceChildren(
+    el("div", {}, el("b", {}, job.kind), ` ${job.state} ${job.progress == null ? "" : pct + "%"} (${job.seconds} s)`),
+    el("div", { class: "bar" }, el("div", { style: { width: `${pct}%` } })),
+    el("div", { class: "msg" }, job.message));
 }
 function starting(boxId, kind) { jobBox(boxId, { kind, state: "starting", message: "", seconds: 0 }); }
 async function watch(boxId, job, onEnd) {
@@ -88,8 +101,8 @@ async function watch(boxId, job, onEnd) {
   if (onEnd) await onEnd(job);
 }
 function renderJobs(jobs) {
-  $("jobs").innerHTML = jobs.slice().reverse().map((j) =>
-    `<tr><td>${j.id}</td><td>${j.kind}</td><td>${j.target}</td><td>${j.state}</td><td>${j.seconds} s</td></tr>`).join("");
+  $("jobs").replaceChildren(...jobs.slice().reverse().map((j) =>
+    el("tr", {}, [j.id, j.kind, j.target, j.state, `${j.seconds} s`].map((t) => el("td", {}, t)))));
 }
 
 // ---- 1. Faces ---------------------------------------------------------------------------------
@@ -127,15 +140,15 @@ $("extract").onclick = async () => {
 async function loadGallery() {
   const name = $("faceset").value;
   const g = $("gallery");
-  if (!name) { g.innerHTML = ""; $("fs-counts").textContent = ""; return; }
+  if (!name) { g.replaceChildren(); $("fs-counts").textContent = ""; return; }
   let fs;
   try { fs = await get(`/api/faces/${encodeURIComponent(name)}`); }
-  catch (e) { $("fs-counts").textContent = e.message; g.innerHTML = ""; return; }
+  catch (e) { $("fs-counts").textContent = e.message; g.replaceChildren(); return; }
   const s = fs.summary;
   $("fs-counts").textContent = `${fs.faces.length} faces, ${fs.size} px` + (s ?
     ` — last extract: ${s.frames_read} frames read, ${s.faces_kept} kept, ${s.frames_without_face} ` +
     `without a face; rejected: ` + Object.entries(s.rejected).map(([k, v]) => `${k.replace("_", " ")} ${v}`).join(", ") : "");
-  g.innerHTML = "";
+  g.replaceChildren();
   for (const f of fs.faces) {
     const img = new Image();
     img.src = f.url; img.title = `${f.file} (${f.source} frame ${f.frame})`; img.dataset.file = f.file;
@@ -181,16 +194,17 @@ function lossChart(log) {
   const keys = [["loss_a", "#2a6fdb", ""], ["loss_b", "#e8710a", ""],
                 ["val_loss_a", "#2a6fdb", "4 3"], ["val_loss_b", "#e8710a", "4 3"]];
   const vals = log.flatMap((r) => keys.map(([k]) => r[k]).filter((v) => v != null));
-  if (log.length < 2 || !vals.length) { svg.innerHTML = ""; return; }
+  if (log.length < 2 || !vals.length) { svg.replaceChildren(); return; }
   const x0 = log[0].step, x1 = log[log.length - 1].step || 1, top = Math.max(...vals), low = Math.min(...vals);
   const X = (s) => ((s - x0) / Math.max(1, x1 - x0)) * 396 + 2;
   const Y = (v) => 156 - ((v - low) / Math.max(1e-9, top - low)) * 150;
-  svg.innerHTML = keys.map(([k, c, dash]) => {
+  const lines = keys.map(([k, c, dash]) => {
     const pts = log.filter((r) => r[k] != null).map((r) => `${X(r.step).toFixed(1)},${Y(r[k]).toFixed(1)}`);
-    return pts.length > 1 ? `<polyline class="${k}" fill="none" stroke="${c}" stroke-width="1.5" ` +
-      `stroke-dasharray="${dash}" points="${pts.join(" ")}"/>` : "";
-  }).join("") + `<text x="4" y="12" font-size="10">${top.toFixed(3)}</text>` +
-    `<text x="4" y="156" font-size="10">${low.toFixed(3)}</text>`;
+    return pts.length > 1 ? el("svg:polyline", { class: k, fill: "none", stroke: c, "stroke-width": "1.5",
+                                                 "stroke-dasharray": dash, points: pts.join(" ") }) : null;
+  }).filter(Boolean);
+  svg.replaceChildren(...lines, el("svg:text", { x: "4", y: "12", "font-size": "10" }, top.toFixed(3)),
+                      el("svg:text", { x: "4", y: "156", "font-size": "10" }, low.toFixed(3)));
 }
 async function pollModel() {
   const name = $("model-name").value.trim();
@@ -275,14 +289,16 @@ async function verifyFile(file) {
   try {
     const path = await upload(file);
     const v = await post("/api/verify", { path });
-    const yes = (b, t) => `<span class="${b ? "yes" : "no"}">${t}</span>`;
+    const yes = (b, t) => el("span", { class: b ? "yes" : "no" }, t);
     $("v-path").textContent = v.path;
-    $("v-verdict").innerHTML = yes(v.synthetic, v.synthetic ? "SYNTHETIC (made by facepair)" : "no facepair marks");
+    $("v-verdict").replaceChildren(yes(v.synthetic, v.synthetic ? "SYNTHETIC (made by facepair)" : "no facepair marks"));
     const w = v.watermark;
-    $("v-watermark").innerHTML = yes(w.found, w.found ? "found" : "not found") +
-      (w.z == null ? " (picture too small)" : ` z ${w.z} (found at ${w.z_min}); bits agree ${w.bits_agree}/${w.bits}; ${w.frames} frame(s)`);
-    $("v-tag").innerHTML = yes(!!v.tag, v.tag ? "found" : "none") + (v.tag ? ` ${v.tag}` : v.other_tag ? ` (another tag: ${v.other_tag})` : "");
-    $("v-c2pa").innerHTML = v.c2pa ? yes(v.c2pa.ours, v.c2pa.state) + ` ${v.c2pa.generator || ""} ${v.c2pa.source_type || ""}` : yes(false, "none");
+    $("v-watermark").replaceChildren(yes(w.found, w.found ? "found" : "not found"),
+      w.z == null ? " (picture too small)" : ` z ${w.z} (found at ${w.z_min}); bits agree ${w.bits_agree}/${w.bits}; ${w.frames} frame(s)`);
+    $("v-tag").replaceChildren(yes(!!v.tag, v.tag ? "found" : "none"),
+      v.tag ? ` ${v.tag}` : v.other_tag ? ` (another tag: ${v.other_tag})` : "");
+    $("v-c2pa").replaceChildren(...(v.c2pa ? [yes(v.c2pa.ours, v.c2pa.state), ` ${v.c2pa.generator || ""} ${v.c2pa.source_type || ""}`]
+                                           : [yes(false, "none")]));
     $("verify-result").hidden = false;
   } catch (e) { $("v-verdict").textContent = e.message; $("verify-result").hidden = false; }
   await refresh();
@@ -297,7 +313,9 @@ drop.ondrop = (ev) => { ev.preventDefault(); drop.classList.remove("over"); if (
 async function showReport() {
   const name = $("report-model").value;
   if (!name) return;
-  const m = await get(`/api/models/${encodeURIComponent(name)}`);
+  let m;
+  try { m = await get(`/api/models/${encodeURIComponent(name)}`); }
+  catch (e) { $("report-frame").hidden = true; jobBox("report-job", { kind: "report", state: "failed", message: e.message, seconds: 0 }); return; }
   $("report-frame").hidden = !m.report;
   if (m.report) $("report-frame").src = m.report;
 }

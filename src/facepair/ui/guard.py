@@ -1,0 +1,151 @@
+"""Which requests reach the web app: one ASGI layer in front of every route (server.py).
+
+A local server with no login is reachable by every web page the user opens, so it trusts only
+what a foreign page cannot forge or read:
+- Host: the name the request was addressed to must be one of the server's own (loopback names,
+  or with `--host` elsewhere the machine's names and each `--allow-host`): a page cannot reach it
+  through a name of its own that resolves here (DNS rebinding).
+- Fetch metadata: a request the browser marks as coming from another site (`Sec-Fetch-Site`
+  cross-site or same-site, which includes another port of localhost) is refused, except a plain
+  navigation to a page (a link followed); an `Origin` other than the server's own is refused on
+  every request that is not a GET.
+- A secret token, made at start and written only into the page the server renders (a page
+  elsewhere cannot read it): every request that is not a GET carries it in X-Facepair-Token.
+  Served on another address (exposed), every request needs it (header, `?token=` once, then an
+  HttpOnly SameSite=Strict cookie), as Jupyter does.
+- Every answer carries headers that keep the app's own page strict (a CSP with no inline script,
+  no framing, no referrer) unless a route set its own (the work folder's files, server.py).
+
+A refusal is a status and one line of JSON; the body of a refused request is read and dropped
+first (a client still sending would see a reset connection instead), and nothing reaches a route.
+Not defended: anyone who holds the token or has a shell on the machine."""
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN_HEADER = "x-facepair-token"
+SAFE_METHODS = ("GET", "HEAD")
+LINGER_S = 30.0              # a refused request's body is read (and dropped) this long at most
+APP_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+           "media-src 'self'; connect-src 'self'; frame-src 'self'; object-src 'none'; "
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+HEADERS = {                              # on every answer; a route's own value wins
+    "content-security-policy": APP_CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-resource-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+def host_name(host: str) -> str:
+    """'Name:port', '[::1]:port' or 'name' -> the name, lower case, without brackets."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def cookie_name(port: int) -> str:
+    return f"facepair-token-{port}"           # cookies ignore ports: one per server
+
+
+class Guard:
+    def __init__(self, app, hosts: set[str], token: str, exposed: bool):
+        self.app, self.hosts, self.token, self.exposed = app, {h.lower() for h in hosts}, token, exposed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refused = self.check(scope, h)
+        if refused:
+            status, line = refused
+            await _drain(receive)
+            body = json.dumps({"error": line}).encode()
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode()),
+                                    *_encode(HEADERS.items())]})
+            return await send({"type": "http.response.body", "body": body})
+        cookie = self.new_cookie(scope, h)
+
+        async def send_safe(message):
+            if message["type"] == "http.response.start":
+                have = {k.decode("latin-1").lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in HEADERS.items() if k not in have]
+                if cookie:
+                    extra.append(("set-cookie", cookie))
+                message = dict(message, headers=[*message.get("headers", []), *_encode(extra)])
+            await send(message)
+
+        return await self.app(scope, receive, send_safe)
+
+    def check(self, scope, h: dict) -> tuple[int, str] | None:
+        method, path = scope["method"], scope["path"]
+        name = host_name(h.get("host", ""))
+        if name not in self.hosts:
+            return 403, (f"unknown host '{name[:100]}': start facepair ui with --allow-host "
+                         f"{name[:100] or 'NAME'} to serve it under that name")
+        site = h.get("sec-fetch-site")
+        navigation = (method in SAFE_METHODS and h.get("sec-fetch-mode") == "navigate"
+                      and h.get("sec-fetch-dest", "document") == "document")
+        if site not in (None, "same-origin", "none") and not navigation:
+            return 403, f"refused a {site} request: only the app's own page may call it"
+        origin = h.get("origin")
+        if method not in SAFE_METHODS and origin is not None and \
+                (urlsplit(origin).netloc.lower() != h.get("host", "").lower() or origin == "null"):
+            return 403, f"refused a request from another origin ({origin[:100]})"
+        if method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
+            return 403, "missing or wrong token: reload the app's page"
+        if self.exposed and method in SAFE_METHODS and not (
+                self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
+                or self.valid(_cookies(h).get(cookie_name(_port(scope))))):
+            return 403, "this server needs its token: open the address it printed (…/?token=…)"
+        return None
+
+    def valid(self, given: str | None) -> bool:
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def new_cookie(self, scope, h: dict) -> str | None:
+        """Exposed: the first page opened with ?token= leaves a cookie for the rest (images, the
+        report) that a request from another site never carries."""
+        if self.exposed and self.valid(_query_token(scope)) and \
+                _cookies(h).get(cookie_name(_port(scope))) != self.token:
+            return f"{cookie_name(_port(scope))}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+        return None
+
+
+def _query_token(scope) -> str | None:
+    return (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [None])[0]
+
+
+def _cookies(h: dict) -> dict:
+    c = SimpleCookie()
+    try:
+        c.load(h.get("cookie", ""))
+    except Exception:           # a malformed cookie header: as if none
+        return {}
+    return {k: m.value for k, m in c.items()}
+
+
+def _port(scope) -> int:
+    return (scope.get("server") or ("", 0))[1] or 0
+
+
+def _encode(pairs):
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+
+
+async def _drain(receive, seconds: float = LINGER_S):
+    """Read and drop a refused request's body (like nginx's lingering close), at most `seconds`."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return

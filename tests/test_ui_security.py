@@ -1,0 +1,392 @@
+"""`facepair ui` is safe to leave running: the attacks of issue 31, run against a live server.
+
+Over HTTP (a client that sends what a browser would send for another site's page): state-changing
+requests without the token, with a wrong one, from another Origin or marked cross-site are refused
+and change nothing on disk; files of the work folder are never served as active content; links
+lead nowhere outside; names, numbers and errors. In headless Chromium: a page on a second origin,
+served by this test, tries to act through the app (forms, fetch, images), a planted HTML file and a
+planted report are opened, and markup put into a file's tag, a C2PA field, a media file name, a
+face-set name, a model name and a job's target is shown on every screen: no element is created
+from it and no script runs."""
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import re
+import shutil
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ADDRESS, OBAMA_PHOTOS
+from test_ui import CHROMIUM_ARGS, Server, _browser_path
+
+# markup that would make elements (class "pwned") and run script if written as HTML, and that
+# breaks out of an attribute value too; no "/" so that it can be a file or folder name
+MARKUP = '"><img src=x onerror="window.pwned=1" class=pwned><b class=pwned>x'
+JPEG = (OBAMA_PHOTOS / "obama.jpg").read_bytes()
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file and folder under `folder` with its size and modification time."""
+    return {p.relative_to(folder).as_posix(): (p.is_dir() or p.stat().st_size, p.lstat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "work", "--max-upload-mb", 0.5)
+    yield s
+    s.stop()
+
+
+def _one_line_403(status, body, why=""):
+    assert status == 403, (status, body)
+    assert isinstance(body, dict) and why in body["error"] and "\n" not in body["error"], body
+
+
+# ---- over HTTP --------------------------------------------------------------------------------
+POSTS = [("/api/consent", None), ("/api/upload?name=planted.html", b"<script>alert(1)</script>"),
+         ("/api/jobs/20260101-000000-1/stop", b""), ("/api/extract", {"name": "x", "inputs": ["uploads/a.jpg"]}),
+         ("/api/faces/x/remove", {"files": ["a.jpg"]}), ("/api/train", {"model": "m", "a": ["x"], "b": ["x"]}),
+         ("/api/still", {"input": "uploads/a.jpg"}), ("/api/verify", {"path": "uploads/a.jpg"}),
+         ("/api/swap", {"model": "m", "input": "uploads/a.jpg"}), ("/api/evaluate", {"model": "m"})]
+
+
+def _post(server, path, payload, **kw):
+    if isinstance(payload, dict):
+        return server.request(path, payload, **kw)
+    return server.request(path, data=payload if payload is not None else b"x",
+                          headers={"Content-Type": "text/plain", **kw.pop("headers", {})}, **kw)
+
+
+def test_requests_from_elsewhere_are_refused_and_change_nothing(server, tmp_path):
+    work = tmp_path / "work"
+    (work / "uploads" / "a.jpg").write_bytes(JPEG)
+    before = snapshot(work)
+    app = f"127.0.0.1:{server.port}"
+    for path, payload in POSTS:
+        # no token (a form or a no-cors fetch from another page), a guessed token
+        _one_line_403(*_post(server, path, payload, token=False), "token")
+        _one_line_403(*_post(server, path, payload, token="guessed"), "token")
+        # the right token (say, leaked) but sent from another origin, or marked cross-site /
+        # same-site (another port of localhost) by the browser
+        for headers, why in (({"Origin": "http://attacker.example"}, "another origin"),
+                             ({"Origin": f"http://localhost:{server.port + 1}"}, "another origin"),
+                             ({"Origin": "null"}, "another origin"),
+                             ({"Sec-Fetch-Site": "cross-site"}, "cross-site"),
+                             ({"Sec-Fetch-Site": "same-site", "Origin": f"http://{app}"}, "same-site")):
+            _one_line_403(*_post(server, path, payload, headers=headers), why)
+    # a large refused upload is read to its end: the client sees the refusal, not a reset
+    _one_line_403(*server.request("/api/upload?name=big.mp4", data=b"x" * 8_000_000, token=False), "token")
+    assert snapshot(work) == before
+    # the app's own page does the same: accepted
+    status, body = server.request("/api/consent", data=b"", headers={"Origin": f"http://{app}",
+                                                                      "Sec-Fetch-Site": "same-origin"})
+    assert status == 200 and body == {"consent": True}
+    # reading changes nothing and needs no token on loopback; another site's image or script
+    # tag is refused (only a plain navigation to a page is let through)
+    assert server.request("/api/state", token=False)[0] == 200
+    _one_line_403(*server.request("/files/uploads/a.jpg", headers={
+        "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}), "cross-site")
+    assert server.request("/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+                                        "Sec-Fetch-Dest": "document"})[0] == 200
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+
+
+def test_files_of_the_work_folder_are_never_active_content(server, tmp_path):
+    work = tmp_path / "work"
+    for name, data in (("page.html", b"<script>alert(1)</script>"),
+                       ("pic.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+                       ("a.jpg", JPEG)):
+        status, body = server.request(f"/api/upload?name={name}", data=data)
+        assert status == 200 and body["path"] == f"uploads/{name}", body
+    (work / "reports" / "m").mkdir(parents=True)
+    (work / "reports" / "m" / "report.html").write_text("<h1>report</h1>")
+    (work / "models" / "m").mkdir(parents=True)
+    (work / "models" / "m" / "state.json").write_text("{}")
+    for rel in ("uploads/page.html", "uploads/pic.svg", "models/m/state.json"):
+        status, h, _ = _get(f"{server.url}/files/{rel}")
+        assert status == 200 and h["content-disposition"].startswith("attachment"), (rel, h)
+        assert h["content-type"] == "application/octet-stream" and h["x-content-type-options"] == "nosniff"
+        assert h["content-security-policy"].startswith("sandbox"), rel
+    status, h, data = _get(f"{server.url}/files/uploads/a.jpg")
+    assert (h["content-type"], h["x-content-type-options"], data) == ("image/jpeg", "nosniff", JPEG)
+    assert "content-disposition" not in h
+    status, h, _ = _get(f"{server.url}/files/reports/m/report.html")      # the app's own report
+    assert h["content-type"].startswith("text/html") and "content-disposition" not in h
+    csp = h["content-security-policy"]
+    assert csp.startswith("sandbox allow-same-origin;") and "allow-scripts" not in csp
+    assert "script-src" not in csp and "default-src 'none'" in csp
+    assert "frame-ancestors 'self'" in csp and h["x-frame-options"] == "SAMEORIGIN"
+    # the app's own page: a strict policy, no framing, no referrer
+    status, h, page = _get(f"{server.url}/")
+    csp = h["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and h["x-frame-options"] == "DENY"
+    assert h["referrer-policy"] == "no-referrer" and h["x-content-type-options"] == "nosniff"
+    assert b"<script>" not in page.replace(b'<script src="/static/app.js"></script>', b"")
+
+
+def test_links_lead_nowhere_outside_the_work_folder(server, tmp_path):
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    (outside / "faces").mkdir(parents=True)
+    (outside / "faces" / "faceset.json").write_text('{"version": 1, "size": 64, "faces": []}')
+    (outside / "model").mkdir()
+    (outside / "model" / "state.json").write_text("{}")
+    (outside / "model" / "log.csv").write_text("step,time_s,loss_a,loss_b\n1,1,0.5,0.5\n")
+    (outside / "target.txt").write_text("keep me")
+    (work / "faces" / "linked").symlink_to(outside / "faces")
+    (work / "models" / "linked").symlink_to(outside / "model")
+    (work / "reports" / "linked").symlink_to(outside)
+    state = server.request("/api/state")[1]
+    assert "linked" not in state["facesets"] and "linked" not in state["models"]
+    for path in ("/api/faces/linked", "/api/models/linked", "/files/models/linked/log.csv",
+                 "/files/faces/linked/faceset.json"):
+        status, body = server.request(path)
+        assert status == 403 and str(tmp_path) not in json.dumps(body), (path, body)
+    for path, body in (("/api/train", {"model": "linked", "a": ["x"], "b": ["x"]}),
+                       ("/api/train", {"model": "m", "a": ["linked"], "b": ["linked"]}),
+                       ("/api/extract", {"name": "linked", "inputs": ["uploads"]}),
+                       ("/api/faces/linked/remove", {"files": ["a.jpg"]})):
+        status, answer = server.request(path, body)
+        assert status == 403 and "outside the work folder" in answer["error"], (path, answer)
+    # an upload's name that is a planted link (dangling, to a file outside) is not followed or
+    # replaced: the upload takes the next free name; the old temporary name leads nowhere either
+    (work / "uploads" / "x.jpg").symlink_to(outside / "new.txt")
+    (work / "uploads" / ".x.jpg.part").symlink_to(outside / "target.txt")
+    status, body = server.request("/api/upload?name=x.jpg", data=JPEG)
+    assert status == 200 and body["path"] == "uploads/x-2.jpg"
+    assert not (outside / "new.txt").exists() and (outside / "target.txt").read_text() == "keep me"
+    assert (work / "uploads" / "x-2.jpg").read_bytes() == JPEG
+    assert list((work / ".ui" / "incoming").iterdir()) == []
+    assert sorted(p.name for p in outside.iterdir()) == ["faces", "model", "target.txt"]
+
+
+def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
+    work = tmp_path / "work"
+    (work / "uploads" / "a.jpg").write_bytes(JPEG)
+    before = snapshot(work)
+    for name in ("x\n", "x\r", "x\x00", "a" * 65, "../x", " x", "x y"):
+        status, body = server.request("/api/extract", {"name": name, "inputs": ["uploads/a.jpg"]})
+        assert status == 400 and body["error"].startswith("bad name") and "\n" not in body["error"], name
+    for value in ("nan", "inf", "-inf", "1e999", "NaN"):
+        status, body = server.request("/api/extract", {"name": "x", "inputs": ["uploads/a.jpg"], "every": value})
+        assert status == 400 and body["error"] == f"every is not a number: {value!r}", body
+        status, body = server.request("/api/train", {"model": "m", "a": ["x"], "b": ["x"], "minutes": value})
+        assert status == 400, body
+    # a body that is not an object: one line, and the request is not echoed back
+    status, body = server.request("/api/extract", data=b'["SECRET-ECHO"]', headers={"Content-Type": "application/json"})
+    assert status == 400 and "SECRET" not in json.dumps(body) and "\n" not in body["error"]
+    assert snapshot(work) == before
+    # a long upload name is cut, not a 500 with the absolute path
+    status, body = server.request(f"/api/upload?name={'n' * 300}.jpg", data=JPEG)
+    assert status == 200 and body["path"] == f"uploads/{'n' * 100}.jpg"
+    # a user error from a stage names the file relative to the work folder, in one line
+    (work / "uploads" / "broken.jpg").write_bytes(b"not a picture")
+    status, body = server.request("/api/verify", {"path": "uploads/broken.jpg"})
+    assert status in (200, 400) and str(work) not in json.dumps(body)
+
+
+def test_uploads_stop_at_the_work_folders_total(tmp_path):
+    s = Server(tmp_path / "work", "--max-uploads-total-mb", 0.05)        # 52 kB
+    try:
+        assert s.request("/api/upload?name=a.bin", data=b"x" * 30_000)[0] == 200
+        status, body = s.request("/api/upload?name=b.bin", data=b"x" * 30_000)
+        assert status == 413 and "total limit" in body["error"]
+        chunks = (b"x" * 10_000 for _ in range(3))               # no length given first
+        status, body = s.request("/api/upload?name=c.bin", data=chunks, headers={"Transfer-Encoding": "chunked"})
+        assert status == 413 and "total limit" in body["error"]
+        assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["a.bin"]
+    finally:
+        s.stop()
+
+
+# ---- in a real browser -----------------------------------------------------------------------
+class Attacker:
+    """Another web site: pages served by this test on localhost (the app is on 127.0.0.1, so
+    the browser counts this as another site), with a recorder of what its scripts report."""
+
+    def __init__(self):
+        self.pages: dict[str, str] = {}
+        pages = self.pages
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = pages.get(self.path.split("?")[0], "").encode()
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def _attack_page(app: str, job: str) -> str:
+    """Every way a page elsewhere can send a request without a preflight, and the ways that
+    need one; the page's title reports what its scripts could see."""
+    return f"""<!doctype html><html><body>
+<iframe name="sink1"></iframe><iframe name="sink2"></iframe><iframe name="sink3"></iframe>
+<form id="f1" method="POST" action="{app}/api/consent" enctype="text/plain" target="sink1"><input name="a" value="b"></form>
+<form id="f2" method="POST" action="{app}/api/upload?name=planted2.html" enctype="multipart/form-data" target="sink2">
+  <input name="file" value="&lt;script&gt;alert(1)&lt;/script&gt;"></form>
+<form id="f3" method="POST" action="{app}/api/jobs/{job}/stop" target="sink3"><input name="a" value="b"></form>
+<img id="img" src="{app}/files/uploads/a.jpg">
+<iframe id="framed" src="{app}/"></iframe>
+<script>
+(async () => {{
+  const app = "{app}", seen = {{}};
+  for (const [k, url, body] of [["consent", "/api/consent", "x"],
+        ["upload", "/api/upload?name=planted.html", "<script>alert(1)<\\/script>"],
+        ["stop", "/api/jobs/{job}/stop", ""]]) {{
+    try {{ await fetch(app + url, {{method: "POST", mode: "no-cors", body, headers: {{"Content-Type": "text/plain"}}}}); seen[k] = "opaque"; }}
+    catch (e) {{ seen[k] = "error"; }}
+  }}
+  try {{ const r = await fetch(app + "/api/consent", {{method: "POST", headers: {{"X-Facepair-Token": "guess"}}}}); seen.preflighted = r.status; }}
+  catch (e) {{ seen.preflighted = "blocked"; }}
+  try {{ seen.read = (await (await fetch(app + "/")).text()).length; }} catch (e) {{ seen.read = "blocked"; }}
+  for (const f of ["f1", "f2", "f3"]) document.getElementById(f).submit();
+  await new Promise((r) => setTimeout(r, 1500));
+  seen.img = document.getElementById("img").naturalWidth;
+  document.title = "done " + JSON.stringify(seen);
+}})();
+</script></body></html>"""
+
+
+def _tagged_png(path: Path) -> None:
+    """A PNG whose metadata tag and C2PA manifest (validly signed with this machine's key)
+    carry markup."""
+    import c2pa
+    from PIL import Image, PngImagePlugin
+
+    from facepair.provenance import credentials
+    from facepair.provenance.label import TAG_KEY
+    info = PngImagePlugin.PngInfo()
+    info.add_text(TAG_KEY, f"synthetic {MARKUP}")
+    buf = io.BytesIO()
+    Image.open(OBAMA_PHOTOS / "obama.jpg").convert("RGB").resize((256, 256)).save(buf, "PNG", pnginfo=info)
+    m = credentials.manifest(path.name)
+    m["claim_generator_info"][0]["name"] = f"gen {MARKUP}"
+    m["assertions"][0]["data"]["actions"][0]["digitalSourceType"] = f"http://example.test/{MARKUP}"
+    out = io.BytesIO()
+    with credentials._signer() as signer, c2pa.Builder(m) as b:
+        b.sign(signer, "image/png", io.BytesIO(buf.getvalue()), out)
+    path.write_bytes(out.getvalue())
+
+
+def test_the_browser_runs_no_attack_and_no_markup_from_data(tmp_path):
+    chromium = _browser_path()
+    from playwright.sync_api import expect, sync_playwright
+    work = tmp_path / "work"
+    srv, evil = Server(work), Attacker()
+    try:
+        # a legitimate job to stop, and a legitimate photo to show elsewhere
+        shutil.copy(ADDRESS, work / "uploads" / "clip.mp4")         # a long extract
+        (work / "uploads" / "a.jpg").write_bytes(JPEG)
+        status, job = srv.request("/api/extract", {"name": "reagan", "inputs": ["uploads/clip.mp4"], "every": 1})
+        assert status == 200 and job["state"] == "running"
+        before = snapshot(work / "uploads")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            ctx = browser.new_context()
+            page = ctx.new_page()
+            answers = []
+            page.on("response", lambda r: answers.append((r.request.method, r.url, r.status))
+                    if r.url.startswith(srv.url) else None)
+
+            # 1. another site acts in the user's name: every request refused, nothing changed
+            evil.pages["/attack.html"] = _attack_page(srv.url, job["id"])
+            page.goto(f"{evil.url}/attack.html")
+            expect(page).to_have_title(re.compile("^done "), timeout=30_000)
+            seen = json.loads(page.title()[5:])
+            assert seen["preflighted"] == "blocked" and seen["read"] == "blocked" and seen["img"] == 0, seen
+            time.sleep(0.5)
+            reached = [a for a in answers if a[0] != "GET" or "/files/" in a[1] or a[1].rstrip("/") == srv.url]
+            assert reached and all(status == 403 for _, _, status in reached), reached
+            assert not (work / ".ui" / "consent.json").exists()
+            assert snapshot(work / "uploads") == before
+            assert srv.request(f"/api/jobs/{job['id']}")[1]["state"] == "running"
+            assert srv.request(f"/api/jobs/{job['id']}/stop", data=b"")[0] == 200   # the user's Stop
+
+            # 2. a page planted in the work folder (an upload, a report) runs no script there
+            (work / "uploads" / "planted.html").write_text(
+                "<title>planted</title><script>document.title='pwned'; fetch('/api/consent', {method: 'POST'})</script>")
+            (work / "uploads" / "planted.svg").write_text(
+                '<svg xmlns="http://www.w3.org/2000/svg"><script>document.title="pwned"</script></svg>')
+            for rel in ("uploads/planted.html", "uploads/planted.svg"):
+                with page.expect_download() as download:
+                    try:
+                        page.goto(f"{srv.url}/files/{rel}")
+                    except Exception as e:          # a download is not a page: goto says so
+                        assert "Download is starting" in str(e)
+                assert download.value.suggested_filename == Path(rel).name
+            (work / "reports" / "m" / "report_files").mkdir(parents=True)
+            shutil.copy(OBAMA_PHOTOS / "obama.jpg", work / "reports" / "m" / "report_files" / "p.jpg")
+            (work / "reports" / "m" / "report.html").write_text(
+                "<title>report</title><style>h1{color:red}</style><h1>report</h1><img src='report_files/p.jpg'>"
+                "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">")
+            page.goto(f"{srv.url}/files/reports/m/report.html")
+            time.sleep(0.5)
+            assert page.title() == "report"
+            assert page.locator("img").first.evaluate("i => i.naturalWidth") > 0     # its pictures show
+            assert page.locator("h1").evaluate("h => getComputedStyle(h).color") == "rgb(255, 0, 0)"
+            assert not (work / ".ui" / "consent.json").exists()
+
+            # 3. markup in a media file name, a face-set name, a model name, a job's target, a
+            # file's tag and its C2PA fields: shown as text on every screen
+            (work / "uploads" / f"{MARKUP}.jpg").write_bytes(JPEG)
+            for kind, marker in (("faces", "faceset.json"), ("models", "state.json")):
+                (work / kind / MARKUP).mkdir()
+                (work / kind / MARKUP / marker).write_text('{"version": 1, "size": 64, "faces": []}')
+            (work / "models" / "m").mkdir()
+            (work / "models" / "m" / "state.json").write_text("{}")
+            assert srv.request("/api/consent", data=b"")[0] == 200
+            status, swap = srv.request("/api/swap", {"model": "m", "input": f"uploads/{MARKUP}.jpg"})
+            assert status == 200 and MARKUP in swap["target"]       # a job whose target holds it
+            tagged = tmp_path / "tagged.png"
+            _tagged_png(tagged)
+
+            page.add_init_script("""new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes)
+                if (n.nodeType === 1 && (n.matches('.pwned, img[src="x"]') || n.querySelector('.pwned, img[src="x"]')))
+                  window.made = (window.made || 0) + 1; }).observe(document, {childList: true, subtree: true});""")
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(srv.url)
+            expect(page.locator("#media")).to_contain_text(MARKUP)
+            expect(page.locator("#jobs")).to_contain_text(MARKUP)
+            assert MARKUP in page.locator("#faceset").evaluate("s => [...s.options].map(o => o.text).join()")
+            for screen in ("train", "swap", "report", "verify"):
+                page.click(f"#tab-{screen}")
+                page.wait_for_timeout(300)
+            assert MARKUP in page.locator("#swap-model").evaluate("s => [...s.options].map(o => o.text).join()")
+            assert MARKUP in page.locator("#model-names").evaluate("d => [...d.options].map(o => o.value).join()")
+            page.set_input_files("#verify-file", str(tagged))
+            expect(page.locator("#v-tag")).to_contain_text(f"synthetic {MARKUP}", timeout=60_000)
+            expect(page.locator("#v-c2pa")).to_contain_text(f"gen {MARKUP}")
+            expect(page.locator("#v-c2pa")).to_contain_text(MARKUP)
+            page.wait_for_timeout(500)
+            made = page.evaluate("""() => ({made: window.made || 0, pwned: window.pwned || 0,
+                                            now: document.querySelectorAll('.pwned, img[src="x"]').length})""")
+            assert made == {"made": 0, "pwned": 0, "now": 0}, made
+            assert errors == []
+            browser.close()
+    finally:
+        evil.close()
+        srv.stop()
