@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADDRESS, OBAMA_PHOTOS
+from conftest import ADDRESS, OBAMA_PHOTOS, REAGAN_CLIP
 from test_ui import CHROMIUM_ARGS, Server, _browser_path
 
 # markup that would make elements (class "pwned") and run script if written as HTML, and that
@@ -89,12 +89,16 @@ def test_requests_from_elsewhere_are_refused_and_change_nothing(server, tmp_path
                                                                       "Sec-Fetch-Site": "same-origin"})
     assert status == 200 and body == {"consent": True}
     # reading changes nothing and needs no token on loopback; another site's image or script
-    # tag is refused (only a plain navigation to a page is let through)
+    # tag is refused, and so is a link to the app followed from another site's page (that page
+    # could time a double click onto the app's buttons), or to one of its files (which would
+    # tell that page which files exist)
     assert server.request("/api/state", token=False)[0] == 200
     _one_line_403(*server.request("/files/uploads/a.jpg", headers={
         "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}), "cross-site")
-    assert server.request("/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
-                                        "Sec-Fetch-Dest": "document"})[0] == 200
+    for path in ("/", "/files/uploads/a.jpg"):
+        _one_line_403(*server.request(path, headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate",
+                                                     "Sec-Fetch-Dest": "document"}), "type or paste its address")
+    assert server.request("/", headers={"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"})[0] == 200
 
 
 def _get(url: str):
@@ -194,6 +198,45 @@ def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
     (work / "uploads" / "broken.jpg").write_bytes(b"not a picture")
     status, body = server.request("/api/verify", {"path": "uploads/broken.jpg"})
     assert status in (200, 400) and str(work) not in json.dumps(body)
+
+
+def test_a_playlist_reads_no_video_from_elsewhere(server, tmp_path):
+    """An HLS playlist naming a video outside the work folder, uploaded under its own name or
+    as .mp4: no action decodes it (swap, verify and extract open videos the same way)."""
+    outside = tmp_path / "outside.mp4"
+    shutil.copy(REAGAN_CLIP, outside)
+    playlist = (f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\n{outside}\n"
+                "#EXT-X-ENDLIST\n").encode()
+    assert server.request("/api/consent", data=b"")[0] == 200
+    for name in ("hls.m3u8", "hls.mp4"):
+        rel = server.request(f"/api/upload?name={name}", data=playlist)[1]["path"]
+        for path, body in (("/api/still", {"input": rel, "seconds": 0}), ("/api/verify", {"path": rel})):
+            status, answer = server.request(path, body)
+            assert status == 400 and "\n" not in answer["error"], (name, path, answer)
+    assert list((tmp_path / "work" / ".ui" / "previews").iterdir()) == []
+
+
+def test_two_quick_clicks_start_one_job_and_parallel_uploads_keep_the_total(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    s = Server(tmp_path / "work", "--max-uploads-total-mb", 0.05)        # 52 kB
+    try:
+        shutil.copy(REAGAN_CLIP, tmp_path / "work" / "clip.mp4")      # not an upload
+        token = s.token
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda _: s.request("/api/extract", {"name": "same", "inputs": ["clip.mp4"]},
+                                                    token=token)[0], range(4)))
+        assert sorted(got) == [200, 409, 409, 409], got
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda k: s.request(f"/api/upload?name=u{k}.bin", data=b"x" * 20_000,
+                                                    token=token)[0], range(4)))
+        assert sorted(got) == [200, 200, 413, 413], got
+        assert sum(p.stat().st_size for p in (tmp_path / "work" / "uploads").glob("u*.bin")) == 40_000
+        # a steps field as the page sends it ("5.0") is a number like any other, not a 500
+        status, body = s.request("/api/train", {"model": "m", "a": ["same"], "b": ["same"], "steps": "5.0"},
+                                 token=token)
+        assert status in (200, 409), body
+    finally:
+        s.stop()
 
 
 def test_uploads_stop_at_the_work_folders_total(tmp_path):

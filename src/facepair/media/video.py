@@ -16,11 +16,22 @@ import numpy as np
 
 from ..errors import FacepairError, UnreadableMedia
 
+# The demuxers a video is read with: the containers of camera, phone and web video. Left out are
+# those that read other files or addresses named inside the file (HLS and DASH playlists, concat
+# lists, image sequences, SDP): a playlist handed to swap, verify or the web app would otherwise
+# pull in any video the user can read, outside the folder it was given in.
+DEMUXERS = "mov,mp4,matroska,webm,avi,mpegts,flv,asf,mpeg,ogg"
+
+
+def open_input(path) -> av.container.InputContainer:
+    """av.open for reading, with only the demuxers above (FFmpegError otherwise)."""
+    return av.open(str(path), options={"format_whitelist": DEMUXERS})
+
 
 def video_info(path: Path) -> dict:
     """Frame count, rate and size of a video's first video stream (raises UnreadableMedia)."""
     try:
-        with av.open(str(path)) as c:
+        with open_input(path) as c:
             if not c.streams.video:
                 raise UnreadableMedia(f"no video stream in {path}")
             s = c.streams.video[0]
@@ -47,7 +58,7 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
     not converted, which is most of a frame's cost). A stream that breaks part-way ends with a
     warning after the frames that decoded (a truncated file still gives what it has)."""
     try:
-        container = av.open(str(path))
+        container = open_input(path)
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise UnreadableMedia(f"cannot open video {path}: {e}") from None
     with container:
@@ -73,7 +84,7 @@ def frame_at(path: Path, seconds: float) -> np.ndarray:
     """The RGB frame shown at `seconds` (upright), or the last one when the video is shorter.
     Seeks to the keyframe before, then decodes forward."""
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             if not container.streams.video:
                 raise UnreadableMedia(f"no video stream in {path}")
             stream = container.streams.video[0]
@@ -136,7 +147,7 @@ class VideoReader:
     def __init__(self, path, end: float | None = None):
         self.path, self.end = Path(path), end
         try:
-            self.container = av.open(str(path))
+            self.container = open_input(path)
         except (av.error.FFmpegError, UnicodeDecodeError) as e:
             raise FacepairError(f"cannot open video {path}: {e}") from None
         if not self.container.streams.video:
@@ -154,7 +165,7 @@ class VideoReader:
 
     def _turns(self) -> int:
         """The quarter turns of the first frame's display matrix (read ahead in a second open)."""
-        with contextlib.suppress(av.error.FFmpegError, StopIteration), av.open(str(self.path)) as c:
+        with contextlib.suppress(av.error.FFmpegError, StopIteration), open_input(self.path) as c:
             return quarter_turns(next(c.decode(c.streams.video[0])).rotation)
         return 0
 

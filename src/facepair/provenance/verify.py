@@ -9,7 +9,7 @@ import av
 
 from ..errors import FacepairError, UnreadableMedia
 from ..media.image import is_image, read_image
-from ..media.video import iter_video
+from ..media.video import iter_video, open_input
 from . import credentials, label, watermark
 
 MAX_FRAMES = 90          # frames of a video read (their residuals add up)
@@ -80,7 +80,7 @@ class Verdict:
 
 def _video_tag(path: Path) -> str | None:
     try:
-        with av.open(str(path)) as c:
+        with open_input(path) as c:
             meta = {k.lower(): v for k, v in c.metadata.items()}   # MKV spells them in capitals
             text = meta.get("comment") or meta.get("description") or ""
     except av.error.FFmpegError:

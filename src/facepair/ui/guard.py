@@ -6,9 +6,10 @@ what a foreign page cannot forge or read:
   or with `--host` elsewhere the machine's names and each `--allow-host`): a page cannot reach it
   through a name of its own that resolves here (DNS rebinding).
 - Fetch metadata: a request the browser marks as coming from another site (`Sec-Fetch-Site`
-  cross-site or same-site, which includes another port of localhost) is refused, except a plain
-  navigation to a page (a link followed); an `Origin` other than the server's own is refused on
-  every request that is not a GET.
+  cross-site or same-site, which includes another port of localhost) is refused, a link followed
+  from another site's page included (else that page could open the app under the user's pointer
+  and time a double click onto its buttons); an `Origin` other than the server's own is refused
+  on every request that is not a GET.
 - A secret token, made at start and written only into the page the server renders (a page
   elsewhere cannot read it): every request that is not a GET carries it in X-Facepair-Token.
   Served on another address (exposed), every request needs it (header, `?token=` once, then an
@@ -23,8 +24,8 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import time
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 TOKEN_HEADER = "x-facepair-token"
@@ -43,12 +44,17 @@ HEADERS = {                              # on every answer; a route's own value 
 }
 
 
+HOST = re.compile(r"\[([0-9a-f:.]+)\](?::\d{1,5})?|([^\[\]:@\s/]+)(?::\d{1,5})?")
+
+
 def host_name(host: str) -> str:
-    """'Name:port', '[::1]:port' or 'name' -> the name, lower case, without brackets."""
+    """'name:port', '[::1]:port', 'name' or a bare address -> the name, lower case, without
+    brackets; '' for anything a browser would not send."""
     host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    m = HOST.fullmatch(host)
+    if m:
+        return m.group(1) or m.group(2)
+    return host if ":" in host and re.fullmatch(r"[0-9a-f:.]+", host) else ""   # a bare IPv6
 
 
 def cookie_name(port: int) -> str:
@@ -93,10 +99,9 @@ class Guard:
             return 403, (f"unknown host '{name[:100]}': start facepair ui with --allow-host "
                          f"{name[:100] or 'NAME'} to serve it under that name")
         site = h.get("sec-fetch-site")
-        navigation = (method in SAFE_METHODS and h.get("sec-fetch-mode") == "navigate"
-                      and h.get("sec-fetch-dest", "document") == "document")
-        if site not in (None, "same-origin", "none") and not navigation:
-            return 403, f"refused a {site} request: only the app's own page may call it"
+        if site not in (None, "same-origin", "none"):
+            return 403, (f"refused a {site[:20]} request: only the app's own page may call it "
+                         "(to open the app, type or paste its address)")
         origin = h.get("origin")
         if method not in SAFE_METHODS and origin is not None and \
                 (urlsplit(origin).netloc.lower() != h.get("host", "").lower() or origin == "null"):
@@ -105,7 +110,7 @@ class Guard:
             return 403, "missing or wrong token: reload the app's page"
         if self.exposed and method in SAFE_METHODS and not (
                 self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
-                or self.valid(_cookies(h).get(cookie_name(_port(scope))))):
+                or any(map(self.valid, _cookies(h, cookie_name(_port(scope)))))):
             return 403, "this server needs its token: open the address it printed (…/?token=…)"
         return None
 
@@ -116,7 +121,7 @@ class Guard:
         """Exposed: the first page opened with ?token= leaves a cookie for the rest (images, the
         report) that a request from another site never carries."""
         if self.exposed and self.valid(_query_token(scope)) and \
-                _cookies(h).get(cookie_name(_port(scope))) != self.token:
+                self.token not in _cookies(h, cookie_name(_port(scope))):
             return f"{cookie_name(_port(scope))}={self.token}; Path=/; HttpOnly; SameSite=Strict"
         return None
 
@@ -125,13 +130,10 @@ def _query_token(scope) -> str | None:
     return (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token") or [None])[0]
 
 
-def _cookies(h: dict) -> dict:
-    c = SimpleCookie()
-    try:
-        c.load(h.get("cookie", ""))
-    except Exception:           # a malformed cookie header: as if none
-        return {}
-    return {k: m.value for k, m in c.items()}
+def _cookies(h: dict, name: str) -> list[str]:
+    """Every value of the cookie `name` (another server on this host may have set one too)."""
+    pairs = (c.strip().partition("=") for c in h.get("cookie", "").split(";"))
+    return [v for k, _, v in pairs if k == name]
 
 
 def _port(scope) -> int:

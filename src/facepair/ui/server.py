@@ -22,8 +22,10 @@ import json
 import math
 import os
 import re
+import asyncio
 import secrets
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -56,7 +58,7 @@ INLINE = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".we
 # a report: no script runs (a sandbox without allow-scripts; it keeps its origin so that its own
 # pictures load), only its own pictures and inline style, and only the app may frame it
 REPORT_CSP = ("sandbox allow-same-origin; default-src 'none'; img-src 'self'; "
-              "style-src 'unsafe-inline'; frame-ancestors 'self'")
+              "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
 UPLOAD_NAME_CHARS = 100
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -92,11 +94,22 @@ class Workdir:
     def path(self, rel: str, must_exist: bool = True) -> Path:
         if not isinstance(rel, str) or not rel or "\0" in rel:
             raise HTTPException(400, "no path given")
-        p = (self.root / rel).resolve()
-        if not self.inside(p):
-            raise HTTPException(403, f"outside the work folder: {_short(rel)}")
-        if must_exist and not p.exists():
-            raise HTTPException(404, f"not found in the work folder: {_short(rel)}")
+        try:
+            p = (self.root / rel).resolve()
+            if not self.inside(p):
+                raise HTTPException(403, f"outside the work folder: {_short(rel)}")
+            if must_exist and not p.exists():
+                raise HTTPException(404, f"not found in the work folder: {_short(rel)}")
+        except (OSError, ValueError):         # a name too long, a loop of links
+            raise HTTPException(400, f"not a usable path: {_short(rel)}") from None
+        return p
+
+    def media(self, rel: str, folders: bool = False) -> Path:
+        """A video or picture (or, with folders, a folder) in the work folder: nothing else is
+        handed to the decoders (a playlist could name files elsewhere)."""
+        p = self.path(rel)
+        if not (p.is_file() and p.suffix.lower() in VIDEO_EXTS | IMAGE_EXTS or folders and p.is_dir()):
+            raise HTTPException(400, f"not a video or picture: {_short(rel)}")
         return p
 
     def rel(self, p: Path) -> str:
@@ -111,7 +124,7 @@ class Workdir:
             raise HTTPException(403, f"{kind}/{name} leads outside the work folder")
         return p
 
-    def media(self, limit: int = 500) -> list[dict]:
+    def listing(self, limit: int = 500) -> list[dict]:
         """Videos, images, and folders holding images, outside the app's own folders (which are
         not even walked: a face set holds thousands of crops)."""
         found = []
@@ -203,14 +216,17 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if not consented():
             raise HTTPException(403, "acknowledge the usage policy first")
 
+    starting = threading.RLock()       # routes run in a thread pool: one start at a time
+
     def start(kind: str, argv: list, target: str, **meta):
-        running = jobs.busy(target)
-        if running:
-            raise HTTPException(409, f"{target} is in use by job {running.id} ({running.kind})")
-        try:
-            return jobs.start(kind, argv, wd.root, target=target, **meta).status()
-        except OSError as e:
-            raise HTTPException(409, f"cannot start the job: {e}") from None
+        with starting:                  # so that two quick clicks cannot both find it free
+            running = jobs.busy(target)
+            if running:
+                raise HTTPException(409, f"{target} is in use by job {running.id} ({running.kind})")
+            try:
+                return jobs.start(kind, argv, wd.root, target=target, **meta).status()
+            except OSError as e:
+                raise HTTPException(409, f"cannot start the job: {e}") from None
 
     # ---- the page and the work folder's files ----------------------------------------------
     @app.get("/")
@@ -219,6 +235,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.get("/static/{name}")
     def static(name: str):
+        if "\0" in name or len(name) > 100:
+            raise HTTPException(404, "no such file")
         p = (STATIC / name).resolve()
         if p.parent != STATIC.resolve() or not p.is_file():
             raise HTTPException(404, "no such file")
@@ -247,7 +265,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     def state():
         return {"version": __version__, "workdir": str(wd.root), "policy": POLICY,
                 "consent": consented(), "presets": api.presets(), "choices": CHOICES,
-                "max_upload_mb": max_upload_mb, "media": wd.media(), "facesets": wd.facesets(),
+                "max_upload_mb": max_upload_mb, "media": wd.listing(), "facesets": wd.facesets(),
                 "models": wd.models(), "jobs": jobs.all()}
 
     @app.post("/api/consent")
@@ -256,8 +274,14 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                                          "acknowledged": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         return {"consent": True}
 
+    uploading = asyncio.Lock()          # one upload at a time: the total is checked for each
+
     @app.post("/api/upload")
     async def upload(request: Request, name: str):
+        async with uploading:
+            return await _upload(request, name)
+
+    async def _upload(request: Request, name: str):
         """The request body is the file, streamed into a temporary file the server owns (created
         new, following no link), then linked under uploads/ at a name that does not exist yet
         (never overwriting, not even through a planted link). Stopped at the per-file limit and
@@ -295,7 +319,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/extract")
     def extract(b: dict = Body(...)):
         out = wd.named("faces", b.get("name", ""))
-        inputs = [wd.rel(wd.path(p)) for p in b.get("inputs") or []]
+        inputs = [wd.rel(wd.media(p, folders=True)) for p in b.get("inputs") or []]
         if not inputs:
             raise HTTPException(400, "choose at least one video, image or folder")
         argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
@@ -343,15 +367,16 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                 "--calibrate-faces", _int(b, "calibrate_faces", 256, 0)]
         if b.get("preset"):
             if b["preset"] not in {p["name"] for p in api.presets()}:
-                raise HTTPException(400, f"unknown preset '{b['preset']}'")
+                raise HTTPException(400, f"unknown preset {_short(repr(b['preset']), 40)}")
             argv += ["--preset", b["preset"]]
+        budget = {"steps": None, "minutes": None}
         if b.get("steps"):
             argv += ["--steps", _int(b, "steps", 0, 1)]
+            budget["steps"] = int(argv[-1])
         else:
             argv += ["--minutes", _num(b, "minutes", 20, 0.01)]
-        return start("train", argv, wd.rel(model), model=model.name,
-                     budget={"steps": b.get("steps") and int(b["steps"]),
-                             "minutes": None if b.get("steps") else float(b.get("minutes") or 20)})
+            budget["minutes"] = float(argv[-1])
+        return start("train", argv, wd.rel(model), model=model.name, budget=budget)
 
     @app.get("/api/models/{name}")
     def model(name: str):
@@ -395,7 +420,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     # ---- 3. Swap ----------------------------------------------------------------------------
     @app.post("/api/still")
     def still(b: dict = Body(...)):
-        src = wd.path(b.get("input", ""))
+        src = wd.media(b.get("input", ""))
         if src.suffix.lower() in IMAGE_EXTS:
             return {"path": wd.rel(src), "url": f"/files/{wd.rel(src)}"}
         out = _preview_path(wd, "still")
@@ -408,7 +433,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/preview")
     def preview(b: dict = Body(...)):
         need_consent()
-        src, model = wd.path(b.get("still", "")), wd.model(b.get("model", ""))
+        src, model = wd.media(b.get("still", "")), wd.model(b.get("model", ""))
         out = _preview_path(wd, "swap")
         try:
             summary = api.swap(src, model, out, **_swap_options(b), progress=False)
@@ -419,21 +444,21 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/swap")
     def swap(b: dict = Body(...)):
         need_consent()
-        src, model = wd.path(b.get("input", "")), wd.model(b.get("model", ""))
+        src, model = wd.media(b.get("input", "")), wd.model(b.get("model", ""))
         ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTS else ".mp4"
-        out = _numbered(wd.path("swaps", must_exist=False) /
-                        f"{src.stem[:UPLOAD_NAME_CHARS]}-{model.name}-{_choice(b, 'direction', 'a2b')}{ext}")
         opts = _swap_options(b)
-        argv = [wd.rel(src), "--model", wd.rel(model), "-o", wd.rel(out),
-                *(x for k, v in opts.items() for x in (f"--{k}", v))]
-        if b.get("seconds"):
-            argv += ["--duration", _num(b, "seconds", 0, 0.01)]
-        return start("swap", argv, wd.rel(out), output=wd.rel(out), url=f"/files/{wd.rel(out)}")
+        seconds = ["--duration", _num(b, "seconds", 0, 0.01)] if b.get("seconds") else []
+        with starting:                  # the output's name and its job, together
+            out = _numbered(wd.path("swaps", must_exist=False) /
+                            f"{src.stem[:UPLOAD_NAME_CHARS]}-{model.name}-{opts['direction']}{ext}")
+            argv = [wd.rel(src), "--model", wd.rel(model), "-o", wd.rel(out),
+                    *(x for k, v in opts.items() for x in (f"--{k}", v)), *seconds]
+            return start("swap", argv, wd.rel(out), output=wd.rel(out), url=f"/files/{wd.rel(out)}")
 
     # ---- 4. Verify --------------------------------------------------------------------------
     @app.post("/api/verify")
     def verify(b: dict = Body(...)):
-        p = wd.path(b.get("path", ""))
+        p = wd.media(b.get("path", ""))
         try:
             v, = api.verify([p])
         except FacepairError as e:
