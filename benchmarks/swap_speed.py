@@ -1,5 +1,6 @@
 """Swap speed: end-to-end frames/s of `facepair swap` on the shared 720p video, with the share of
-time per stage (decode, detect, landmarks, model, blend, encode incl. watermark).
+time per stage (decode, detect, landmarks, model, blend, encode incl. watermark), for each engine
+(torch, the previous version's path; onnx, ONNX Runtime) side by side in one run.
 
     python benchmarks/swap_speed.py [--model MODEL_DIR] [--seconds 10]
 
@@ -35,16 +36,19 @@ def main():
             facepair.extract([DATA / "faces/reagan/reagan_clip1.mp4"], tmp / "b", every=10, progress=False)
             model = tmp / "model"
             facepair.train(a=[tmp / "a"], b=[tmp / "b"], model_dir=model, steps=5, progress=False)
+        fps = {}
         for every in (5, 1):
-            s = swap(args.video, model, tmp / "out.mp4",
-                     SwapOptions(detect_every=every, duration=args.seconds, progress=False))
-            stages = dict(s.stage_seconds)
-            other = s.seconds - sum(stages.values())
-            shares = "  ".join(f"{k} {v / s.seconds:.0%}" for k, v in stages.items())
-            print(f"swap --detect-every {every}: {s.fps:.1f} frames/s end to end "
-                  f"({s.frames} frames, {s.faces_swapped} faces; {s.fps / 25:.2f}x the 25 fps "
-                  f"target)\n  time shares: {shares}  other {other / s.seconds:.0%}")
-
+            for engine in ("torch", "onnx"):     # torch: the previous version's path
+                s = swap(args.video, model, tmp / "out.mp4", SwapOptions(
+                    detect_every=every, duration=args.seconds, engine=engine, progress=False))
+                fps[every, engine] = s.fps
+                stages = dict(s.stage_seconds)
+                other = s.seconds - sum(stages.values())
+                shares = "  ".join(f"{k} {v / s.seconds:.0%}" for k, v in stages.items())
+                print(f"swap --detect-every {every} --engine {engine}: {s.fps:.1f} frames/s end to end "
+                      f"({s.frames} frames, {s.faces_swapped} faces)\n  time shares: {shares}  "
+                      f"other {other / s.seconds:.0%}", flush=True)
+            print(f"  onnx / torch: {fps[every, 'onnx'] / fps[every, 'torch']:.2f}x", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -96,3 +96,31 @@ def test_no_false_positive_on_originals_and_their_renditions():
             jpg = cv2.imdecode(np.frombuffer(T.jpeg(change(pic), 75), np.uint8), cv2.IMREAD_COLOR)
             r = _read(cv2.cvtColor(jpg, cv2.COLOR_BGR2RGB))
             assert not r.found and r.z < watermark.Z_MIN - 2, r
+
+
+def test_found_after_a_flip_and_a_flip_with_a_rescale(frames, tmp_path):
+    """A horizontal flip (the most common edit of re-posted video): verify reads the mark from
+    the flipped picture too and says so; an unmarked picture flipped is still not found."""
+    import av
+
+    from facepair.provenance.verify import verify_file
+    flip = lambda f: np.ascontiguousarray(f[:, ::-1])        # noqa: E731
+    clip = [f for _, f in iter_video(ADDRESS)][:20]
+    marked = tmp_path / "marked.mp4"                          # as swap writes video: Y of 4:2:0
+    with av.open(str(marked), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.height, s.width, s.pix_fmt, s.options = 720, 1280, "yuv420p", {"crf": "18", "preset": "veryfast"}
+        for f in clip:
+            for p in s.encode(av.VideoFrame.from_ndarray(watermark.embed_i420(f), format="yuv420p")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    marked_frames = [f for _, f in iter_video(marked)]
+    for name, change, crf in (("flip", flip, 23), ("flip + 75 %", lambda f: T.rescale(flip(f), 0.75), 28)):
+        v = verify_file(T.transcode(marked_frames, tmp_path / "t.mp4", change, crf))
+        assert v.watermark and v.mirrored and "flipped" in str(v), (name, v.mark)
+        v = verify_file(T.transcode(clip, tmp_path / "o.mp4", change, crf))
+        assert not v.watermark and v.mark.z < watermark.Z_MIN - 2, (name, v.mark)
+    pic = verify_file(T.write_image(flip(watermark.embed(frames[0])), tmp_path / "p", 90))
+    assert pic.watermark and pic.mirrored and pic.to_json()["watermark"]["mirrored"] is True
+    assert not verify_file(T.write_image(watermark.embed(frames[0]), tmp_path / "q", 90)).mirrored

@@ -109,7 +109,7 @@ def _add_train(sub):
                    "hd: 128 px faces (extract's default size); in 20 minutes on a new recording "
                    "it beats mouth on identity, lip-sync and blinks. mouth: 64 px faces (extract "
                    "with --size 64), 1.5x hd's steps per minute: pick it for 64 px face sets or "
-                   "short runs (README: 'Resolution: the hd preset')")
+                   "short runs (docs/presets.md)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_number(int, 0), help="train until this total step count")
     budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")
@@ -164,7 +164,7 @@ def _run_train(a):
 def _add_swap(sub):
     from .faces.options import DETECTORS
     from .model.presets import DIRECTIONS
-    from .swap.options import BLENDS, COLORS, MASKS, SwapOptions
+    from .swap.options import BLENDS, COLORS, ENGINES, MASKS, SwapOptions
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
                        description="Swap faces with a trained model. Outputs carry an invisible "
@@ -197,6 +197,10 @@ def _add_swap(sub):
                    help="video: place each face by its landmarks as found in the frame (default: "
                         "smoothed over its neighbouring frames, both sides)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--engine", choices=ENGINES, default=d.engine,
+                   help="what runs the model: torch, or onnx (ONNX Runtime, the faster on a CPU); "
+                   "auto: onnx on the CPU where onnxruntime is installed and the preset exports, "
+                   f"else torch (default: {d.engine})")
     p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
     p.add_argument("--duration", type=_number(float, above=0), metavar="SECONDS",
                    help="video: swap only the first SECONDS (default: all)")
@@ -210,8 +214,8 @@ def _run_swap(a):
     opts = SwapOptions(direction=a.direction, detector=a.detector, detect_size=a.detect_size,
                        detect_every=a.detect_every, mask=a.mask, erode=a.erode, feather=a.feather,
                        color=a.color, blend=a.blend, identity=a.identity, threshold=a.threshold,
-                       smooth=not a.no_smooth, device=a.device, crf=a.crf, duration=a.duration,
-                       progress=not a.quiet)
+                       smooth=not a.no_smooth, device=a.device, engine=a.engine, crf=a.crf,
+                       duration=a.duration, progress=not a.quiet)
     print(swap(a.input, a.model, a.output, opts))
 
 
@@ -259,6 +263,28 @@ def _run_evaluate(a):
     if a.html:
         report.write_html(res, a.html)
         print(f"report: {a.html}")
+
+
+def _add_export(sub):
+    from .model.presets import DIRECTIONS
+    p = sub.add_parser("export", help="write one direction of a trained model as an ONNX graph",
+                       description="Write the shared encoder and one decoder (with the landmark "
+                       "cue's inputs and calibrated setting) as an ONNX graph: inputs 'faces' "
+                       "(N, 3, S, S, RGB in [0, 1], aligned crops) and, for cue models, 'marks' "
+                       "(N, 68, 2 landmarks in crop pixels); output 'swapped'. Its metadata holds "
+                       "the crop size, padding, alignment template, direction and cue setting.")
+    p.add_argument("model", metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b",
+                   help="a2b: A's faces decoded as B (default); b2a: the other way")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(a):
+    from .model.export import export
+    meta = export(a.model, a.output, a.direction)
+    print(f"{a.output}: {meta['direction']} of a {meta['preset']} model at step {meta['step']}, "
+          f"{meta['size']} px faces; inputs {', '.join(meta['inputs'])}")
 
 
 def _add_demo(sub):
@@ -373,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_swap(sub)
     _add_evaluate(sub)
     _add_verify(sub)
+    _add_export(sub)
     _add_demo(sub)
     _add_ui(sub)
     return parser

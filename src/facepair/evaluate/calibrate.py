@@ -43,11 +43,11 @@ from .frames import iter_source_frames, training_entries, training_means
 from .metrics import expression_figures, id_figures
 
 # gains to 2 only left a long-trained model's swaps with half the source's mouth movement: its
-# best setting lay at that edge, on the training frames themselves (README: "On a GPU")
+# best setting lay at that edge, on the training frames themselves (docs/results.md: "On a GPU")
 SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0, 3.0, 4.0)
 # cue_lids: the lids' offsets, at the mouth's kept setting (1 first: that setting itself, already
 # measured). A grid to 4x left every direction of two 20-minute models at its edge, their
-# eyelids still following better past it on the training frames (README: "The lids' gain to 32x")
+# eyelids still following better past it on the training frames (docs/results.md: "The lids' gain to 32x")
 LID_GAINS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 LID_MOUTH_SLACK = 0.02   # the lids' gain may lower the mouth r on the training frames this much
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
@@ -91,7 +91,9 @@ def _measure(model_dir, name: str, entries: list, settings: list, apply, lm, emb
     one at a time; each is searched and aligned once."""
     with warnings.catch_warnings():             # "never calibrated": this is the calibration
         warnings.simplefilter("ignore")
-        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
+        # torch: each setting is applied to the model's buffers, which an exported graph bakes in
+        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, engine="torch",
+                                                 progress=False))
     target = "ab".index(swapper.target)
     marks = np.zeros((len(settings), len(entries), 68, 2))
     chips = [[] for _ in settings]              # embedded only for the settings ranked first

@@ -7,6 +7,7 @@ import contextlib
 import io
 import queue
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -207,6 +208,11 @@ class VideoReader:
         except av.error.FFmpegError as e:
             warnings.warn(f"{self.path}: decoding stopped after frame {self.frames} ({e}); the "
                           "output holds what decoded")
+        else:                                         # a file cut short ends without an error
+            if end is None and self.total and self.frames < self.total:
+                warnings.warn(f"{self.path}: the video ends after frame {self.frames} of the "
+                              f"{self.total} its header declares (truncated?); the output holds "
+                              "what decoded")
 
     def close(self):
         self.container.close()
@@ -295,3 +301,57 @@ class VideoWriter:
             for packet in out.encode():
                 self.container.mux(packet)
         self.container.close()
+
+
+class BackgroundWriter:
+    """A VideoWriter fed from a thread of its own, so that preparing and encoding frames (x264,
+    and whatever `prepare` does to each picture first) overlaps the work on the next ones: PyAV,
+    x264 and OpenCV release the GIL. Frames and audio packets keep the order they were given in.
+    A failure in the thread comes back as the exception itself at the next call, or at close."""
+
+    def __init__(self, writer: VideoWriter, prepare=None, depth: int = 16):
+        self.writer, self.prepare = writer, prepare or (lambda picture: picture)
+        self.queue: queue.Queue = queue.Queue(depth)
+        self.error: BaseException | None = None
+        self.busy = 0.0                               # seconds the thread spent working
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self):
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue                              # failed: drop the rest, keep draining
+            t = time.perf_counter()
+            try:
+                if item[0] == "frame":
+                    self.writer.write(self.prepare(item[1]), like=item[2])
+                else:
+                    self.writer.copy(item[1])
+            except BaseException as e:  # noqa: BLE001 - handed back to the caller
+                self.error = e
+            self.busy += time.perf_counter() - t
+
+    def _put(self, item):
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def write(self, picture: np.ndarray, like) -> None:
+        self._put(("frame", picture, like))
+
+    def copy(self, packet) -> None:
+        self._put(("audio", packet))
+
+    def close(self) -> None:
+        """Write what is queued, then finish the file (VideoWriter.close)."""
+        self.queue.put(None)
+        self.thread.join()
+        t = time.perf_counter()
+        self.writer.close()
+        self.busy += time.perf_counter() - t
+        if self.error is not None:
+            raise self.error
+

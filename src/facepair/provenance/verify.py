@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 from ..errors import FacepairError, UnreadableMedia
 from ..media.image import is_image, read_image
@@ -22,6 +23,7 @@ class Verdict:
     tag: str | None                   # a tag calling the media synthetic, whoever wrote it
     manifest: credentials.Credentials | None = None
     frames: int = 1                   # pictures read for the watermark
+    mirrored: bool = False            # the mark was read from the picture flipped left to right
 
     @property
     def watermark(self) -> bool:
@@ -49,7 +51,8 @@ class Verdict:
             wm += (f" (z {m.z:.1f}, found at {watermark.Z_MIN:g}; bits agree {m.bits}/"
                    f"{watermark.BITS}; grid {m.period[0]:.1f} x {m.period[1]:.1f} px at offset "
                    f"{m.offset[0]:.0f}, {m.offset[1]:.0f}; {self.frames} "
-                   f"{'frame' if self.frames == 1 else 'frames'})")
+                   f"{'frame' if self.frames == 1 else 'frames'}"
+                   f"{'; the picture was flipped' if self.mirrored and self.watermark else ''})")
         else:
             wm += " (too small to read)"
         tag = "tag FOUND" if self.our_tag else \
@@ -70,7 +73,7 @@ class Verdict:
                           "bits_agree": None if m is None else m.bits, "bits": watermark.BITS,
                           "period_px": None if m is None else [round(p, 3) for p in m.period],
                           "offset_px": None if m is None else [round(o, 1) for o in m.offset],
-                          "frames": self.frames},
+                          "frames": self.frames, "mirrored": self.mirrored},
             "tag": self.tag if self.our_tag else None,
             "other_tag": None if self.our_tag else self.tag,
             "c2pa": None if c is None else {"generator": c.generator, "source_type": c.source_type,
@@ -111,8 +114,17 @@ def verify_file(path) -> Verdict:
         except UnreadableMedia:
             raise FacepairError(f"cannot read {path} as an image or video") from None
         tag = _video_tag(path)
-    mark = watermark.read(residual) if residual is not None else None
-    return Verdict(str(path), mark, tag, credentials.read(path), frames)
+    mark, mirrored = read_mark(residual) if residual is not None else (None, False)
+    return Verdict(str(path), mark, tag, credentials.read(path), frames, mirrored)
+
+
+def read_mark(residual: np.ndarray) -> tuple[watermark.Reading, bool]:
+    """The watermark read as made, and from the picture flipped left to right (the most common
+    edit of re-posted video, which the tile does not survive): the stronger reading, and whether
+    it was the flipped one. Two looks double the chance of a false find (docs/provenance.md)."""
+    plain = watermark.read(residual)
+    flipped = watermark.read(np.ascontiguousarray(residual[:, ::-1]))
+    return (flipped, True) if flipped.z > plain.z else (plain, False)
 
 
 def verify(paths) -> list[Verdict]:

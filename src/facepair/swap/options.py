@@ -9,6 +9,7 @@ from ..faces.options import DEFAULT_DETECT_SIZE, DEFAULT_THRESHOLD
 MASKS = ("hull", "box")
 COLORS = ("none", "mean", "lab", "hist")
 BLENDS = ("feather", "seamless")
+ENGINES = ("auto", "torch", "onnx")   # auto: onnx on the CPU where ONNX Runtime is installed
 
 
 @dataclass
@@ -26,6 +27,7 @@ class SwapOptions:
     threshold: float = DEFAULT_THRESHOLD
     smooth: bool = True
     device: str = "auto"
+    engine: str = "auto"              # what runs the model (ENGINES)
     batch: int = 8                    # video frames per model batch
     crf: int = 18
     duration: float | None = None     # video: seconds from the start to swap (None: all)

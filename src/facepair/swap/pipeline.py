@@ -26,14 +26,15 @@ from ..faces.identity import Embedder, distance, reference_embeddings
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.image import expand_inputs, is_image, read_image
-from ..media.video import VideoReader, VideoWriter
+from ..media.video import BackgroundWriter, VideoReader, VideoWriter
+from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import load_model
 from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from ..stopping import stop_requests
 from . import compose
-from .options import BLENDS, COLORS, MASKS, SwapOptions
+from .options import BLENDS, COLORS, ENGINES, MASKS, SwapOptions
 from .smooth import Lookahead
 from .tracker import FaceTracker
 from .window import Window
@@ -90,6 +91,7 @@ class Swapper:
                                    wanted if opts.identity else None)
         self.smoother = Lookahead.for_video(30.0, opts.smooth)
         self.amp = inference_autocast(self.device)
+        self.engine = self._engine(opts.engine)     # None: the torch model itself
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
                           "as offsets from the source's own mean face, which follows the mouth "
@@ -97,6 +99,21 @@ class Swapper:
         self.stage_times = {"model": 0.0, "blend": 0.0}
         k = self.model.cfg.context              # a temporal model: a rolling window per face
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
+
+    def _engine(self, name: str):
+        """ONNX Runtime on the CPU (the faster there: benchmarks/swap_speed.py) where it is
+        installed and the model can be exported; torch otherwise, or where asked."""
+        if name not in ENGINES:
+            raise FacepairError(f"bad --engine '{name}' (choose from {', '.join(ENGINES)})")
+        why = export.exportable(self.model)
+        if name == "onnx" and not why and not export.onnxruntime_available():
+            why = "ONNX Runtime is not installed (pip install onnx onnxruntime)"
+        if name == "onnx" and why:
+            raise FacepairError(f"--engine onnx: {why}")
+        if name == "torch" or name == "auto" and (why or self.device.type != "cpu"
+                                                  or not export.onnxruntime_available()):
+            return None
+        return export.OnnxSwap(export.to_onnx(self.model, self.state, self.opts.direction))
 
     @property
     def times(self) -> dict:
@@ -168,21 +185,28 @@ class Swapper:
         if not jobs:
             return
         t = time.perf_counter()
-        crops = to_tensor(np.stack([j[2] for j in jobs])).to(self.device, memory_format=torch.channels_last)
-        with torch.no_grad(), self.amp:
-            # a landmark cue: the mouth as found in this frame, placed by its own alignment as
-            # in training. Smoothed landmarks are the face's position averaged over neighbouring
-            # frames, which steadies the head but dulls the lips (the previous version's lagging
-            # One-Euro filter: mouth r 0.66 from them on obama_clip2, README, the cue)
-            marks = np.stack([j[4] for j in jobs])
-            x = self.model.inputs(crops, self.target, marks, self.source)
-            history = None
-            if self.window is not None and first_index is not None:
-                history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
-                                       for j, xi in zip(jobs, x)])
-            out = self.model.decode(x, self.target, history=history).clamp(0, 1)
+        # a landmark cue: the mouth as found in this frame, placed by its own alignment as in
+        # training. Smoothed landmarks are the face's position averaged over neighbouring frames,
+        # which steadies the head but dulls the lips (the previous version's lagging One-Euro
+        # filter: mouth r 0.66 from them on obama_clip2, docs/results.md, the cue)
+        crops, marks = np.stack([j[2] for j in jobs]), np.stack([j[4] for j in jobs])
+        if self.engine is not None:                 # ONNX Runtime (float32, NCHW)
+            out = torch.from_numpy(self.engine(crops.transpose(0, 3, 1, 2).astype(np.float32) / 255, marks))
+        else:
+            with torch.no_grad(), self.amp:
+                x = self.model.inputs(to_tensor(crops).to(self.device, memory_format=torch.channels_last),
+                                      self.target, marks, self.source)
+                history = None
+                if self.window is not None and first_index is not None:
+                    history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
+                                           for j, xi in zip(jobs, x)])
+                out = self.model.decode(x, self.target, history=history).clamp(0, 1)
         swapped = to_images(out)
         self.stage_times["model"] += time.perf_counter() - t
+        self._blend(frames, jobs, swapped, summary)
+
+    def _blend(self, frames: list[np.ndarray], jobs: list, swapped: np.ndarray, summary: SwapSummary):
+        """The swapped faces colour-matched, masked and blended into their frames in place."""
         t = time.perf_counter()
         o = self.opts
         for (k, m, crop, marks, _), face in zip(jobs, swapped):
@@ -237,14 +261,16 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     swapper.start_video(src.fps)
     tmp = out.with_name(f".{out.name}.partial{out.suffix}")
     try:
-        dst = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
+        writer = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
     except (av.error.FFmpegError, OSError) as e:
         src.close()
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"cannot write {out}: {e}") from None
+    # the watermark and the encoder run in a thread of their own, beside the faces' work
+    dst = BackgroundWriter(writer, watermark.embed_i420 if writer.yuv420 else watermark.embed)
     bar = tqdm(total=src.total, unit="frame", disable=not swapper.opts.progress, desc="swap",
                dynamic_ncols=True)
-    t_io = {"decode": 0.0, "encode": 0.0}
+    t_io = {"decode": 0.0}
     ready: list = []            # frames the smoothing has let go: (number, (rgb, av frame), faces)
     decoded = 0
 
@@ -252,10 +278,8 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         if not ready:
             return
         swapper.render_video(ready, summary)
-        t = time.perf_counter()
         for _, (rgb, f), _ in ready:
-            dst.write(watermark.embed_i420(rgb) if dst.yuv420 else watermark.embed(rgb), like=f)
-        t_io["encode"] += time.perf_counter() - t
+            dst.write(rgb, like=f)
         summary.frames += len(ready)
         bar.update(len(ready))
         ready.clear()
@@ -288,12 +312,11 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         failed = e
     finally:
         requests.close()
-        t = time.perf_counter()
         try:
             dst.close()
         except (av.error.FFmpegError, OSError) as e:
             failed = failed or e
-        t_io["encode"] += time.perf_counter() - t
+        t_io["encode"] = dst.busy             # watermark + encode, in the writer's thread
         src.close()
         bar.close()
         summary.stage_seconds.update(t_io)

@@ -1,0 +1,166 @@
+"""One direction of a trained pair as an ONNX graph (`facepair export`), and running such a graph
+with ONNX Runtime (`facepair swap --engine onnx`).
+
+The graph is the swap itself: the shared encoder, the target's decoder and, where the model has
+one, its landmark cue with the calibrated setting baked in, clamped to [0, 1]:
+    faces  (N, 3, S, S) float32 in [0, 1], RGB, aligned crops
+    marks  (N, 68, 2)   float32, the faces' landmarks in crop pixels (cue models only)
+ -> swapped (N, 3, S, S) float32 in [0, 1]
+Its metadata (key -> JSON text) says what a reader needs to cut and paste the crops: the crop
+size, padding and alignment template, the direction, the cue setting, the preset and the step.
+
+On the 2-core CPUs ONNX Runtime runs the hd model's forward faster than PyTorch's eager bf16
+(benchmarks/swap_speed.py prints both), so it is the CPU's default engine for swaps. Written with
+the TorchScript-based exporter: the torch.export-based one cannot trace upconv.py's choice,
+which depends on the batch size, with a dynamic batch."""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import FacepairError
+from ..faces import align
+from ..faces.options import DEFAULT_PADDING
+from ..media.files import atomic_write_bytes
+from .autoencoder import FacePair
+from .presets import DIRECTIONS, REBUILDS
+
+SIDES = {**DIRECTIONS, **REBUILDS}      # direction -> (source, target); aa, bb: rebuilds
+
+FORMAT, VERSION = "facepair-onnx", 1
+OPSET = 17
+
+
+class _Swap(torch.nn.Module):
+    """FacePair.swap for one direction, with fixed sides (what the graph computes)."""
+
+    def __init__(self, model: FacePair, target: str, source: str):
+        super().__init__()
+        self.model, self.target, self.source = model, target, source
+
+    def forward(self, faces, marks=None):
+        x = self.model.inputs(faces, self.target, marks, self.source)
+        return self.model.decode(x, self.target).clamp(0, 1)
+
+
+def exportable(model: FacePair) -> str | None:
+    """Why this model cannot be exported (None: it can)."""
+    if model.cfg.context:
+        return ("a temporal preset's decoders read the previous frames' codes: swap it with "
+                "--engine torch")
+    return None
+
+
+def to_onnx(model: FacePair, state: dict, direction: str) -> bytes:
+    """The graph of `direction` (a2b, b2a; aa, bb: a side rebuilt) as ONNX bytes, with its metadata."""
+    onnx = _onnx()
+    why = exportable(model)
+    if why:
+        raise FacepairError(f"cannot export this model: {why}")
+    source, target = SIDES[direction]
+    cfg = model.cfg
+    model = copy.deepcopy(model).float().to("cpu", memory_format=torch.contiguous_format).eval()
+    args = (torch.rand(8, 3, cfg.size, cfg.size),)          # the swap's batch (upconv.py's choice)
+    if cfg.cue_points:
+        args += (torch.rand(8, 68, 2) * cfg.size,)
+    names = ["faces", "marks"][:len(args)]
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # the TorchScript exporter's deprecation notice
+        torch.onnx.export(_Swap(model, target, source), args, buf, dynamo=False,
+                          opset_version=OPSET, input_names=names, output_names=["swapped"],
+                          dynamic_axes={**{n: {0: "n"} for n in names}, "swapped": {0: "n"}})
+    graph = onnx.load_from_string(buf.getvalue())
+    meta = metadata(model, state, direction)
+    graph.metadata_props.extend(onnx.StringStringEntryProto(key=k, value=json.dumps(v))
+                                for k, v in meta.items())
+    graph.producer_name, graph.producer_version = "facepair", __version__
+    return graph.SerializeToString()
+
+
+def metadata(model: FacePair, state: dict, direction: str) -> dict:
+    faces = state.get("faces", {})
+    t = "ab".index(SIDES[direction][1])
+    cue = model.cfg.cue_points
+    return {
+        "format": FORMAT, "version": VERSION, "facepair_version": __version__,
+        "preset": state.get("preset"), "step": state.get("step"), "direction": direction,
+        "source": SIDES[direction][0], "target": SIDES[direction][1],
+        "size": model.cfg.size, "padding": faces.get("padding", DEFAULT_PADDING),
+        "aligned": faces.get("aligned", True),
+        "template": {"landmarks_from": align.TEMPLATE_FROM, "mean_face": align.MEAN_FACE.tolist()},
+        "cue": None if not cue else {
+            "points": list(cue), "lids": bool(model.cfg.cue_lids),
+            "shift": float(model.cue_shift[t]), "gain": float(model.cue_gain[t]),
+            "lid_gain": float(model.cue_lid_gain[t])},
+        "inputs": ["faces", "marks"] if cue else ["faces"],
+    }
+
+
+def export(model_dir, output, direction: str = "a2b") -> dict:
+    """Write `model_dir`'s `direction` as an ONNX file; returns its metadata."""
+    from .store import load_model
+    if direction not in DIRECTIONS:
+        raise FacepairError(f"bad --direction '{direction}' (a2b or b2a)")
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise FacepairError(f"the output must be a .onnx file: {output}")
+    model, state = load_model(model_dir, torch.device("cpu"))
+    data = to_onnx(model, state, direction)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(output, data)
+    except OSError as e:
+        raise FacepairError(f"cannot write {output}: {e}") from None
+    return read_metadata(data)
+
+
+def read_metadata(data: bytes) -> dict:
+    graph = _onnx().load_from_string(data)
+    return {p.key: json.loads(p.value) for p in graph.metadata_props}
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise FacepairError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
+    return onnx
+
+
+def onnxruntime_available() -> bool:
+    """Whether this installation can export and run a graph (onnx and onnxruntime, both
+    dependencies; a trimmed installation may lack them, and swaps then run on torch)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class OnnxSwap:
+    """An exported graph in ONNX Runtime: faces (N, 3, S, S) and their landmarks in, swapped
+    faces out, as numpy float32. One session, using the threads torch would use."""
+
+    def __init__(self, data: bytes):
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, faces: np.ndarray, marks: np.ndarray) -> np.ndarray:
+        feed = {"faces": np.ascontiguousarray(faces, np.float32)}
+        if "marks" in self.inputs:
+            feed["marks"] = np.ascontiguousarray(marks, np.float32)
+        return self.session.run(["swapped"], feed)[0]
