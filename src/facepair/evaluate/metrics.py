@@ -129,3 +129,97 @@ def jitter(marks: list) -> float:
     acc = [np.linalg.norm(a[i] - 2 * b[i] + c[i], axis=1).mean() / inter_ocular(b[None])[0]
            for a, b, c in zip(marks, marks[1:], marks[2:]) if a is not None and b is not None and c is not None]
     return float(np.mean(acc)) if acc else float("nan")
+
+
+# ---- how the swapped face sits in its frame (issue: "swaps that sit in the frame") -----------
+BAND = 0.15          # the blend band's half-width around the face's outline, in inter-ocular distances
+SKIN_AB, SKIN_L = 10.0, 25.0   # outside pixels counted as skin: a*b* within 10, L* within 25 of the face's
+
+
+def composite_regions(marks: np.ndarray, shape) -> dict:
+    """Boolean (H, W) masks around a face with these 68 landmarks (frame pixels), with b =
+    BAND x the inter-ocular distance:
+    - band: the ring b/3 to 1.5b inside the outline of the landmark hull (jaw and brows; what
+      swap's mask follows): where the swapped face fades into the frame, clear of the outline's
+      own edge (jaw against neck or background);
+    - inside / outside: the rings b to 3b inside and outside that outline, below the eyes (the
+      cheeks and jaw inside; neck, ears, background outside: skin is picked out by colour);
+    - skin: the face inside the hull less b, without the eyes, brows, nose and mouth (cheeks,
+      chin, forehead between the brows)."""
+    b = max(2, int(round(BAND * inter_ocular(marks[None])[0])))
+    hull = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(marks).astype(np.int32)), 1)
+
+    def grown(mask, r):
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(r) + 1, 2 * abs(r) + 1))
+        return (cv2.dilate(mask, k) if r > 0 else cv2.erode(mask, k)).astype(bool)
+
+    below = np.zeros(shape[:2], bool)
+    below[int(marks[36:48, 1].max()) + b:] = True
+    parts = np.zeros(shape[:2], np.uint8)
+    for idx in (range(17, 22), range(22, 27), range(27, 36), range(36, 42), range(42, 48), range(48, 60)):
+        cv2.fillConvexPoly(parts, cv2.convexHull(np.round(marks[list(idx)]).astype(np.int32)), 1)
+    return {"band": grown(hull, -max(1, b // 3)) & ~grown(hull, -3 * b // 2),
+            "inside": grown(hull, -b) & ~grown(hull, -3 * b) & below,
+            "outside": grown(hull, 3 * b) & ~grown(hull, b) & below,
+            "skin": grown(hull, -b) & ~grown(parts, b)}
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    from skimage.color import rgb2lab
+    return rgb2lab(rgb.astype(np.float32) / 255).astype(np.float32)
+
+
+def composite(source: np.ndarray, swapped: np.ndarray, marks: np.ndarray) -> dict | None:
+    """How a swapped frame's face sits in it, each against the same figure on the source frame
+    (the face's landmarks `marks`, found on the source); None where the regions are too small:
+    - skin_tone: CIE ΔE2000 between the mean colour of the face's skin just inside its outline
+      and of the frame's skin just outside it (pixels of the outer ring within SKIN_AB of the
+      source face's a*b* and SKIN_L of its L*), swap minus source: 0 = as natural as the source;
+    - seam: the gradient energy (mean squared gradient magnitude) of L*, lightly smoothed, in
+      the blend band, swap / source: 1 = no added edge;
+    - mottling: the spread (standard deviation) of L* band-passed to patches of 0.1 to 0.5
+      inter-ocular distances over the face's skin (Gaussians taken within the skin alone, so
+      the outline's step stays out), swap / source; mottling_chroma: the same on a*b* (RMS of
+      both). Patches of another skin tone raise them (chroma most: shading moves L*, not a*b*),
+      a flat face lowers them."""
+    from skimage.color import deltaE_ciede2000
+    r = composite_regions(marks, source.shape)
+    if min(r["inside"].sum(), r["band"].sum(), r["skin"].sum()) < 50:
+        return None
+    ys, xs = np.nonzero(r["outside"] | r["band"] | r["skin"])
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    r = {k: v[box] for k, v in r.items()}
+    lab_s, lab_w = _lab(source[box]), _lab(swapped[box])
+    ref = np.median(lab_s[r["inside"]], axis=0)
+    skin_out = r["outside"] & (np.hypot(*(lab_s[..., 1:] - ref[1:]).transpose(2, 0, 1)) < SKIN_AB) & \
+        (np.abs(lab_s[..., 0] - ref[0]) < SKIN_L)
+    if skin_out.sum() < 50:
+        return None
+    iod = inter_ocular(marks[None])[0]
+
+    def tone(lab):
+        return float(deltaE_ciede2000(lab[r["inside"]].mean(0), lab[skin_out].mean(0)))
+
+    def edges(lab):
+        l = lab[..., 0]
+        l = cv2.GaussianBlur(l, (0, 0), 0.02 * iod)        # skin pores and noise out, edges kept
+        g = np.hypot(cv2.Sobel(l, cv2.CV_32F, 1, 0), cv2.Sobel(l, cv2.CV_32F, 0, 1))[r["band"]]
+        return float(np.mean(g ** 2))
+
+    w = r["skin"].astype(np.float32)
+
+    def blur(x, sigma):       # within the skin alone (normalised): the outline's step stays out
+        wx = x * (w[..., None] if x.ndim == 3 else w)
+        n = cv2.GaussianBlur(w, (0, 0), sigma) + 1e-6
+        return cv2.GaussianBlur(wx, (0, 0), sigma) / (n[..., None] if x.ndim == 3 else n)
+
+    def patches(lab, channels):
+        x = np.ascontiguousarray(lab[..., channels])
+        fine = blur(x, 0.1 * iod) - blur(x, 0.5 * iod)
+        return float(np.sqrt((fine[r["skin"]] ** 2).sum(-1).mean()) if fine.ndim == 3 else fine[r["skin"]].std())
+
+    return {"skin_tone": tone(lab_w) - tone(lab_s),
+            "seam": edges(lab_w) / max(edges(lab_s), 1e-6),
+            "mottling": patches(lab_w, 0) / max(patches(lab_s, 0), 1e-6),
+            "mottling_chroma": patches(lab_w, [1, 2]) / max(patches(lab_s, [1, 2]), 1e-6)}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..media.files import atomic_write_bytes, atomic_write_json
 from ..media.image import write_image
 
@@ -40,6 +41,9 @@ ROWS = [  # (label, key, format)
     ("video: eyelid-gap correlation / mean gap, swap / source", ("video_eyelid_corr", "video_eyelid_ratio"), "{:.2f}"),
     ("video: inner-face landmark error / inter-ocular", ("video_landmark_error",), "{:.3f}"),
     ("video: face detail, swap / source", ("video_detail",), "{:.2f}"),
+    ("video: skin tone at the outline, ΔE00 swap - source", ("video_skin_tone",), "{:.2f}"),
+    ("video: seam (gradient energy in the blend band), swap / source", ("video_seam",), "{:.2f}"),
+    ("video: mottling of lightness / of colour, swap / source", ("video_mottling", "video_mottling_chroma"), "{:.2f}"),
     ("video: rebuilt by its own side, SSIM / GMSD (face region)", ("video_rec_ssim", "video_rec_gmsd"), "{:.3f}"),
     ("video: rebuilt by its own side, mouth / eyelid correlation", ("video_rec_mouth_corr", "video_rec_eyelid_corr"), "{:.2f}"),
     ("video flicker  swap / source (ratio)", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}"),
@@ -137,7 +141,7 @@ tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style>
 <h1>facepair evaluation</h1>
 <p>Model <code>{html.escape(str(model_dir))}</code>, preset <b>{html.escape(res['preset'])}</b>,
 step {res['step']}; {res['faces_a']} faces of A and {res['faces_b']} of B ({html.escape(res['source'])}).
-All media made by facepair is synthetic and watermarked.</p>
+All media made by facepair is synthetic and watermarked. Report written by facepair {__version__}.</p>
 <h2>Metrics</h2><table>{rows}</table>
 {''.join(parts)}
 </body></html>"""

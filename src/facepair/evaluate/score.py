@@ -45,7 +45,7 @@ from ..swap.pipeline import Swapper, swap
 from . import EVAL_FACES
 from .frames import (embeddings, held_out_faces, landmarks_on_crops, run_model, source_frames, swap_frames,
                      training_means)
-from .metrics import (detail, expression_figures, face_region, gmsd, grid, id_figures, identity, jitter,
+from .metrics import (composite, detail, expression_figures, face_region, gmsd, grid, id_figures, identity, jitter,
                       reconstruction, ssim)
 
 
@@ -91,6 +91,10 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
     - landmark jitter and flicker (mean absolute frame-to-frame change of the face box's
       pixels), each swap / source;
     - face detail: the median over frames of mean |Laplacian| in the face region, swap / source;
+    - how the face sits in the frame (metrics.composite), medians over frames: video_skin_tone
+      (ΔE2000 across the face's outline, swap minus source), video_seam (gradient energy in the
+      blend band, swap / source), video_mottling and video_mottling_chroma (patches of lightness
+      and of colour over the face's skin, swap / source);
     - `reconstruct`: the same video rebuilt by its own side's decoder through the same pipeline,
       and against the source in the face region: SSIM (metrics.ssim) and GMSD, medians; and its
       expression figures as above (video_rec_mouth_corr, ...): what the shared code keeps of the
@@ -112,7 +116,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
             missed[what] = set(summary.missed)
         streams = [iter_video(Path(video)), iter_video(paths["swap"])] + \
             ([iter_video(paths["rec"])] if reconstruct else [])
-        fails, ms, mw, embs, details, rec_ssim, rec_gmsd = 0, [], [], [], [], [], []
+        fails, ms, mw, embs, details, rec_ssim, rec_gmsd, sits = 0, [], [], [], [], [], [], []
         m_src, m_rec = [], []                # landmarks of frames rebuilt, source and rebuild
         diffs_src, diffs_out, prev, pair = [], [], None, None
         for (n, f), (_, g), *rec in zip(*streams):
@@ -128,6 +132,9 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
             region = face_region(ms[-1], f.shape)
             if region.any():
                 details.append(detail(g, region) / max(detail(f, region), 1e-9))
+            c = composite(f, g, ms[-1])
+            if c is not None:
+                sits.append(c)
             if rec and n not in missed["rec"] and region.any():
                 ys, xs = np.nonzero(region)
                 sl = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
@@ -161,6 +168,8 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
     res.update({"flicker_source": src, "flicker_swap": out, "flicker_ratio": out / max(src, 1e-9),
                 "jitter_source": j_src, "jitter_swap": j_out, "jitter_ratio": j_out / max(j_src, 1e-9),
                 "video_detail": float(np.median(details))})
+    if sits:
+        res.update({f"video_{k}": float(np.median([c[k] for c in sits])) for k in sits[0]})
     if rec_ssim:
         res.update({"video_rec_ssim": float(np.median(rec_ssim)), "video_rec_gmsd": float(np.median(rec_gmsd))})
     if len(m_rec) >= 2:       # what of the expression survives the shared code, apart from the swap

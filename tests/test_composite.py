@@ -1,0 +1,61 @@
+"""How a swapped face sits in its frame (evaluate's composite figures, metrics.composite): each
+figure checked on a photo against itself (the neutral value) and on faces deliberately made
+worse the way a swap goes wrong: recoloured, patched with another skin tone, softened."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import BIDEN_PHOTO, OBAMA_PHOTOS
+from facepair.evaluate.metrics import composite, composite_regions
+from facepair.faces.detect import make_detector
+from facepair.faces.landmarks import Landmarker, inter_ocular
+from facepair.media.image import read_image
+
+
+@pytest.fixture(scope="module", params=[OBAMA_PHOTOS / "obama.jpg", BIDEN_PHOTO], ids=["obama", "biden"])
+def face(request):
+    f = read_image(request.param)
+    marks = Landmarker()(f, make_detector("hog")(f)[0])
+    hull = np.zeros(f.shape[:2], np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(marks).astype(np.int32)), 1)
+    # pasted as swap pastes: inside the landmark hull, eroded and feathered
+    alpha = cv2.GaussianBlur(cv2.erode(hull, np.ones((5, 5), np.uint8)).astype(np.float32), (0, 0), 3)[..., None]
+    return f, marks, lambda g: (g * alpha + f * (1 - alpha)).clip(0, 255).astype(np.uint8)
+
+
+def test_a_frame_against_itself_is_neutral(face):
+    f, marks, _ = face
+    regions = composite_regions(marks, f.shape)
+    assert all(m.sum() > 500 for m in regions.values())
+    assert not (regions["inside"] & regions["outside"]).any() and not (regions["skin"] & regions["outside"]).any()
+    assert composite(f, f, marks) == {"skin_tone": 0.0, "seam": 1.0, "mottling": 1.0, "mottling_chroma": 1.0}
+
+
+def test_a_face_of_another_tone_is_flagged_by_the_skin_tone(face):
+    """Pinker and lighter than the frame around it (the swap's most visible fault)."""
+    f, marks, paste = face
+    pinker = paste(f.astype(np.float32) * [1.12, 0.97, 0.88] + [8, 0, 0])
+    c = composite(f, pinker, marks)
+    assert c["skin_tone"] > 2.0 and 0.9 < c["mottling_chroma"] < 1.1, c       # uniform: no patches
+
+
+def test_a_face_of_patches_of_two_skin_tones_is_flagged_by_the_mottling(face):
+    """Brown patches on the face (the patchwork a small face set gave): the colour mottling
+    rises well above 1; a uniform recolouring or a blur does not raise it."""
+    f, marks, paste = face
+    rng = np.random.default_rng(0)
+    field = cv2.GaussianBlur(rng.standard_normal(f.shape[:2]).astype(np.float32), (0, 0),
+                             0.2 * inter_ocular(marks[None])[0])
+    patched = paste(f.astype(np.float32) + (field > 0.5 * field.std())[..., None] * np.array([-20., -35, -45]))
+    c = composite(f, patched, marks)
+    assert c["mottling_chroma"] > 1.4, c
+    soft = composite(f, paste(cv2.GaussianBlur(f, (0, 0), 3).astype(np.float32)), marks)
+    assert soft["mottling_chroma"] < 1.1 and soft["seam"] < 0.8, soft        # softer, not patched
+
+
+def test_no_figures_where_the_face_is_too_small_to_measure(face):
+    f, marks, _ = face
+    small = cv2.resize(f, None, fx=0.05, fy=0.05, interpolation=cv2.INTER_AREA)
+    assert composite(small, small, marks * 0.05) is None
