@@ -170,9 +170,13 @@ def _add_swap(sub):
                        description="Swap faces with a trained model. Outputs carry an invisible "
                        "watermark and a metadata tag labelling them as synthetic.")
     p.add_argument("input", metavar="INPUT", help="image, folder of images, or video")
-    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument("--model", metavar="MODEL_DIR", help="trained model folder (or --map)")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="output of the same kind (image file, folder, or .mp4/.mov/.mkv)")
+    p.add_argument("--map", action="append", metavar="PHOTO=MODEL_DIR", dest="maps",
+                   help="several people, each their own model (repeatable): the faces that match "
+                   "PHOTO (a photo with one face, or the person's face set) are swapped by "
+                   "MODEL_DIR; faces that match no entry pass through. Instead of --model")
     p.add_argument("--direction", choices=list(DIRECTIONS), default=d.direction,
                    help="a2b: faces of A become B (through B's decoder); b2a the reverse")
     p.add_argument("--detector", choices=DETECTORS, default=d.detector)
@@ -211,11 +215,17 @@ def _add_swap(sub):
 def _run_swap(a):
     from .api import swap
     from .swap.options import SwapOptions
+    from .swap.people import parse_map
+    if bool(a.model) == bool(a.maps):
+        raise FacepairError("give --model MODEL_DIR, or one --map PHOTO=MODEL_DIR per person (not both)")
+    if a.maps and a.identity:
+        raise FacepairError("--identity and --map both pick faces: with --map, each entry's photo does")
+    maps = [parse_map(m) for m in a.maps] if a.maps else None
     opts = SwapOptions(direction=a.direction, detector=a.detector, detect_size=a.detect_size,
                        detect_every=a.detect_every, mask=a.mask, erode=a.erode, feather=a.feather,
                        color=a.color, blend=a.blend, identity=a.identity, threshold=a.threshold,
                        smooth=not a.no_smooth, device=a.device, engine=a.engine, crf=a.crf,
-                       duration=a.duration, progress=not a.quiet)
+                       duration=a.duration, progress=not a.quiet, maps=maps)
     print(swap(a.input, a.model, a.output, opts))
 
 

@@ -56,6 +56,9 @@ def exportable(model: FacePair) -> str | None:
     if model.cfg.context:
         return ("a temporal preset's decoders read the previous frames' codes: swap it with "
                 "--engine torch")
+    if model.cfg.arch != "conv":
+        return ("the transformer presets' attention does not trace with a free batch size (the "
+                "exporter fixes it): swap them with --engine torch")
     return None
 
 
@@ -69,21 +72,41 @@ def to_onnx(model: FacePair, state: dict, direction: str) -> bytes:
     cfg = model.cfg
     model = copy.deepcopy(model).float().to("cpu", memory_format=torch.contiguous_format).eval()
     args = (torch.rand(8, 3, cfg.size, cfg.size),)          # the swap's batch (upconv.py's choice)
-    if cfg.cue_points:
-        args += (torch.rand(8, 68, 2) * cfg.size,)
+    if cfg.cue_points:                  # faces' landmarks: the template, moved a little
+        face = align.template(cfg.size, state.get("faces", {}).get("padding", DEFAULT_PADDING))
+        marks = np.concatenate([np.repeat(face.mean(0, keepdims=True), align.TEMPLATE_FROM, 0), face])
+        args += (torch.from_numpy(marks[None] + np.random.default_rng(0).normal(0, 1, (8, 68, 2))).float(),)
     names = ["faces", "marks"][:len(args)]
+    swap = _Swap(model, target, source)
+    small = tuple(a[:3] for a in args)          # the graph is checked on 3 faces (traced on 8)
+    with torch.no_grad():
+        want = swap(*small).numpy()             # before the export (its tracing runs the model)
     buf = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")             # the TorchScript exporter's deprecation notice
-        torch.onnx.export(_Swap(model, target, source), args, buf, dynamo=False,
+        torch.onnx.export(swap, args, buf, dynamo=False,
                           opset_version=OPSET, input_names=names, output_names=["swapped"],
                           dynamic_axes={**{n: {0: "n"} for n in names}, "swapped": {0: "n"}})
+    _check(buf.getvalue(), small, want)
     graph = onnx.load_from_string(buf.getvalue())
     meta = metadata(model, state, direction)
     graph.metadata_props.extend(onnx.StringStringEntryProto(key=k, value=json.dumps(v))
                                 for k, v in meta.items())
     graph.producer_name, graph.producer_version = "facepair", __version__
     return graph.SerializeToString()
+
+
+def _check(data: bytes, small: tuple, want: np.ndarray) -> None:
+    """The graph run on 3 faces (it was traced on 8) against the model's own answer `want`: a
+    graph that fixed the batch size, or computes otherwise, is refused rather than written or
+    used."""
+    try:
+        got = OnnxSwap(data)(*(a.numpy() for a in small)) if len(small) == 2 else \
+            OnnxSwap(data)(small[0].numpy(), None)
+    except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error types
+        raise FacepairError(f"cannot export this model: the graph fails on another batch size ({type(e).__name__})") from None
+    if got.shape != want.shape or float(np.abs(got - want).max()) > 1e-3:
+        raise FacepairError("cannot export this model: the graph does not compute what the model does")
 
 
 def metadata(model: FacePair, state: dict, direction: str) -> dict:

@@ -24,6 +24,7 @@ class SwapOptions:
     color: str = "lab"
     blend: str = "feather"
     identity: list | None = None
+    maps: list | None = None          # [(photo or face set, model folder)]: each person their model
     threshold: float = DEFAULT_THRESHOLD
     smooth: bool = True
     device: str = "auto"

@@ -22,19 +22,19 @@ from tqdm import tqdm
 from ..errors import FacepairError, Interrupted, UnreadableMedia
 from ..faces import align
 from ..faces.detect import make_detector
-from ..faces.identity import Embedder, distance, reference_embeddings
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.image import expand_inputs, is_image, read_image
 from ..media.video import BackgroundWriter, VideoReader, VideoWriter
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
-from ..model.store import load_model
+from ..model.store import load_model, read_state
 from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, ENGINES, MASKS, SwapOptions
+from .people import AMBIGUOUS, UNMATCHED, People
 from .smooth import Lookahead
 from .tracker import FaceTracker
 from .window import Window
@@ -49,6 +49,9 @@ class SwapSummary:
     missed: list = field(default_factory=list)      # video frames (numbers) with no face swapped
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
+    faces_unmatched: int = 0          # --identity, --map: faces (per frame) that matched no entry
+    faces_ambiguous: int = 0          # --map: faces as near two entries; both pass through
+    faces_per_entry: list = field(default_factory=list)   # --map: faces swapped by each entry
 
     @property
     def fps(self):
@@ -58,45 +61,36 @@ class SwapSummary:
         return dict({k: v for k, v in asdict(self).items() if k != "missed"}, fps=self.fps)
 
     def __str__(self):
+        people = ""
+        if len(self.faces_per_entry) > 1:
+            people = (f"\nper --map entry: {' / '.join(map(str, self.faces_per_entry))} faces; "
+                      f"unmatched {self.faces_unmatched}, ambiguous {self.faces_ambiguous} (passed through)")
+        elif self.faces_unmatched:
+            people = f"\nfaces of other people, passed through: {self.faces_unmatched}"
         return (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
-                f"{self.faces_swapped}   frames without a face: {self.frames_without_face}\n"
+                f"{self.faces_swapped}   frames without a face: {self.frames_without_face}{people}\n"
                 f"output: {self.output} (labelled synthetic: watermark, tag, and a signed C2PA "
                 f"manifest where the format takes one)")
 
 
-class Swapper:
-    """Swaps the faces of frames in place: faces found and tracked (tracker.py), aligned, through
-    the shared encoder and the target's decoder, then colour-matched, masked and blended back
-    (compose.py)."""
+class FaceModel:
+    """One trained model as a swap uses it: its crops (size, padding, alignment), the direction's
+    sides, and what runs it (ONNX Runtime or torch), with a temporal model's rolling window."""
 
-    def __init__(self, model_dir, opts: SwapOptions):
-        if opts.direction not in DIRECTIONS and opts.direction not in REBUILDS:
-            raise FacepairError(f"bad --direction '{opts.direction}' (a2b or b2a)")
-        self.opts = opts
-        self.device = resolve_device(opts.device)
-        self.model, self.state = load_model(model_dir, self.device)
+    def __init__(self, model_dir, opts: SwapOptions, device):
+        self.opts, self.device = opts, device
+        self.model, self.state = load_model(model_dir, device)
         faces = self.state.get("faces", {})
         self.size = self.model.cfg.size
         self.padding = faces.get("padding", DEFAULT_PADDING)
         self.aligned = faces.get("aligned", True)
         self.source, self.target = {**DIRECTIONS, **REBUILDS}[opts.direction]
-        detector, landmarker = make_detector(opts.detector, opts.detect_size), Landmarker()
-        if opts.identity:                 # swap only the person of these photos
-            embedder = Embedder()
-            refs = reference_embeddings(opts.identity, detector, landmarker, embedder)
-
-            def wanted(frame, marks) -> bool:
-                return bool(distance(embedder.from_landmarks(frame, marks), refs)[0] <= opts.threshold)
-        self.tracker = FaceTracker(detector, landmarker, opts.detect_every,
-                                   wanted if opts.identity else None)
-        self.smoother = Lookahead.for_video(30.0, opts.smooth)
-        self.amp = inference_autocast(self.device)
+        self.amp = inference_autocast(device)
         self.engine = self._engine(opts.engine)     # None: the torch model itself
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
                           "as offsets from the source's own mean face, which follows the mouth "
                           "less well (train again with --calibrate-faces N to measure it)")
-        self.stage_times = {"model": 0.0, "blend": 0.0}
         k = self.model.cfg.context              # a temporal model: a rolling window per face
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
 
@@ -114,6 +108,62 @@ class Swapper:
                                                   or not export.onnxruntime_available()):
             return None
         return export.OnnxSwap(export.to_onnx(self.model, self.state, self.opts.direction))
+
+    def transform(self, marks: np.ndarray) -> np.ndarray:
+        """2x3 frame -> crop transform of a face with these landmarks, cut as in training."""
+        return align.align_transform(marks, self.size, self.padding) if self.aligned else \
+            align.box_transform((*marks.min(0), *marks.max(0)), self.size)
+
+    def forward(self, jobs: list, first_index: int | None) -> np.ndarray:
+        """The jobs' crops through the model -> swapped faces, uint8 (N, S, S, 3)."""
+        # a landmark cue: the mouth as found in this frame, placed by its own alignment as in
+        # training. Smoothed landmarks are the face's position averaged over neighbouring frames,
+        # which steadies the head but dulls the lips (the previous version's lagging One-Euro
+        # filter: mouth r 0.66 from them on obama_clip2, README, the cue)
+        crops, marks = np.stack([j[2] for j in jobs]), np.stack([j[4] for j in jobs])
+        if self.engine is not None:                 # ONNX Runtime (float32, NCHW)
+            out = torch.from_numpy(self.engine(crops.transpose(0, 3, 1, 2).astype(np.float32) / 255, marks))
+        else:
+            with torch.no_grad(), self.amp:
+                x = self.model.inputs(to_tensor(crops).to(self.device, memory_format=torch.channels_last),
+                                      self.target, marks, self.source)
+                history = None
+                if self.window is not None and first_index is not None:
+                    history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
+                                           for j, xi in zip(jobs, x)])
+                out = self.model.decode(x, self.target, history=history).clamp(0, 1)
+        return to_images(out)
+
+
+class Swapper:
+    """Swaps the faces of frames in place: faces found and tracked (tracker.py), each given to its
+    model (people.py, with --map; else all to the one), aligned, through the shared encoder and
+    the target's decoder, then colour-matched, masked and blended back (compose.py)."""
+
+    def __init__(self, model_dir, opts: SwapOptions):
+        if opts.direction not in DIRECTIONS and opts.direction not in REBUILDS:
+            raise FacepairError(f"bad --direction '{opts.direction}' (a2b or b2a)")
+        self.opts = opts
+        self.device = resolve_device(opts.device)
+        detector, landmarker = make_detector(opts.detector, opts.detect_size), Landmarker()
+        entries = list(opts.maps) if opts.maps else [(opts.identity, model_dir)]
+        for _, md in entries:                   # every folder checked before any slow start
+            if not Path(md).is_dir():
+                raise FacepairError(f"model folder not found: {md}")
+            read_state(md)
+        refs = [ref for ref, _ in entries]
+        people = None if refs == [None] else People(refs, detector, landmarker, opts.threshold)
+        self.models = [FaceModel(md, opts, self.device) for _, md in entries]
+        self.tracker = FaceTracker(detector, landmarker, opts.detect_every, people)
+        self.smoother = Lookahead.for_video(30.0, opts.smooth)
+        self.stage_times = {"model": 0.0, "blend": 0.0}
+
+    # the one model of a swap without --map (calibration and evaluation drive it directly)
+    model = property(lambda self: self.models[0].model)
+    state = property(lambda self: self.models[0].state)
+    size = property(lambda self: self.models[0].size)
+    source = property(lambda self: self.models[0].source)
+    target = property(lambda self: self.models[0].target)
 
     @property
     def times(self) -> dict:
@@ -133,22 +183,25 @@ class Swapper:
         self.render_video(ready + self.smoother.flush(), summary)
 
     def faces(self, frame: np.ndarray, index: int, video: bool, summary: SwapSummary) -> list:
-        """The faces of one frame to swap: [(track, landmarks as found)]."""
+        """The faces of one frame to swap: [(track, landmarks as found)]; each track's `entry`
+        is the model that swaps it."""
         found = self.tracker.landmarks(frame, index, video)
         if not found:
             summary.frames_without_face += 1
-        return [(tr, tr.marks) for tr in found if tr.keep]
+        summary.faces_unmatched += sum(tr.entry == UNMATCHED for tr in found)
+        summary.faces_ambiguous += sum(tr.entry == AMBIGUOUS for tr in found)
+        return [(tr, tr.marks) for tr in found if isinstance(tr.entry, int)]
 
     def find(self, frames: list[np.ndarray], first_index: int, summary: SwapSummary) -> list:
         """Stills: the faces to swap, each frame alone (see `job`)."""
-        return [self.job(k, frame, marks, marks) for k, frame in enumerate(frames)
-                for _, marks in self.faces(frame, first_index + k, False, summary)]
+        return [self.job(k, frame, marks, marks, tr.entry) for k, frame in enumerate(frames)
+                for tr, marks in self.faces(frame, first_index + k, False, summary)]
 
     def stream(self, index: int, frame: np.ndarray, payload, summary: SwapSummary) -> list:
         """Video: find the faces of frame `index` and hold it for the smoothing (smooth.py);
-        gives the frames now ready, in order: [(frame number, (frame, payload), faces)]."""
+        gives the frames now ready, in order: [(frame number, (frame, payload, entries), faces)]."""
         faces = self.faces(frame, index, True, summary)
-        return self.smoother.push(index, (frame, payload), faces)
+        return self.smoother.push(index, (frame, payload, [tr.entry for tr, _ in faces]), faces)
 
     def start_video(self, fps: float):
         """A new video at this frame rate: fresh tracks and smoothing."""
@@ -161,56 +214,46 @@ class Swapper:
             return
         frames = [r[1][0] for r in ready]
         summary.missed += [r[0] for r in ready if not r[2]]
-        jobs = [self.job(k, r[1][0], smoothed, found)
-                for k, r in enumerate(ready) for smoothed, found in r[2]]
+        jobs = [self.job(k, r[1][0], smoothed, found, entry)
+                for k, r in enumerate(ready) for (smoothed, found), entry in zip(r[2], r[1][2])]
         self.render(frames, jobs, summary, ready[0][0])
 
-    def job(self, k: int, frame: np.ndarray, marks: np.ndarray, found: np.ndarray) -> tuple:
+    def job(self, k: int, frame: np.ndarray, marks: np.ndarray, found: np.ndarray, entry: int = 0) -> tuple:
         """One face to swap: (its frame's place in the list, frame -> crop transform, aligned
         crop, the 68 landmarks it is aligned and pasted by (smoothed on video), the landmarks
-        found in this frame in crop coordinates of their own alignment (a cue model's cue))."""
-        m = self.transform(marks)
-        own = m if found is marks else self.transform(found)     # stills, --no-smooth: one
-        return k, m, align.warp_crop(frame, m, self.size), marks, align.map_points(own, found)
+        found in this frame in crop coordinates of their own alignment (a cue model's cue), the
+        entry whose model swaps it)."""
+        fm = self.models[entry]
+        m = fm.transform(marks)
+        own = m if found is marks else fm.transform(found)      # stills, --no-smooth: one
+        return k, m, align.warp_crop(frame, m, fm.size), marks, align.map_points(own, found), entry
 
     def transform(self, marks: np.ndarray) -> np.ndarray:
-        """2x3 frame -> crop transform of a face with these landmarks, cut as in training."""
-        return align.align_transform(marks, self.size, self.padding) if self.aligned else \
-            align.box_transform((*marks.min(0), *marks.max(0)), self.size)
+        return self.models[0].transform(marks)
 
     def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary,
                first_index: int | None = None):
-        """The faces (`job`s) through the model, blended into their frames in place.
+        """The faces (`job`s) through their models, blended into their frames in place.
         first_index: the video frame number of frames[0] (None: stills, each face alone)."""
-        if not jobs:
-            return
-        t = time.perf_counter()
-        # a landmark cue: the mouth as found in this frame, placed by its own alignment as in
-        # training. Smoothed landmarks are the face's position averaged over neighbouring frames,
-        # which steadies the head but dulls the lips (the previous version's lagging One-Euro
-        # filter: mouth r 0.66 from them on obama_clip2, docs/results.md, the cue)
-        crops, marks = np.stack([j[2] for j in jobs]), np.stack([j[4] for j in jobs])
-        if self.engine is not None:                 # ONNX Runtime (float32, NCHW)
-            out = torch.from_numpy(self.engine(crops.transpose(0, 3, 1, 2).astype(np.float32) / 255, marks))
-        else:
-            with torch.no_grad(), self.amp:
-                x = self.model.inputs(to_tensor(crops).to(self.device, memory_format=torch.channels_last),
-                                      self.target, marks, self.source)
-                history = None
-                if self.window is not None and first_index is not None:
-                    history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
-                                           for j, xi in zip(jobs, x)])
-                out = self.model.decode(x, self.target, history=history).clamp(0, 1)
-        swapped = to_images(out)
-        self.stage_times["model"] += time.perf_counter() - t
-        self._blend(frames, jobs, swapped, summary)
+        for entry, fm in enumerate(self.models):
+            mine = [j for j in jobs if j[5] == entry]
+            if not mine:
+                continue
+            t = time.perf_counter()
+            swapped = fm.forward(mine, first_index)
+            self.stage_times["model"] += time.perf_counter() - t
+            self._blend(frames, mine, swapped, fm.size, summary)
+            if len(self.models) > 1:
+                summary.faces_per_entry = summary.faces_per_entry or [0] * len(self.models)
+                summary.faces_per_entry[entry] += len(mine)
 
-    def _blend(self, frames: list[np.ndarray], jobs: list, swapped: np.ndarray, summary: SwapSummary):
+    def _blend(self, frames: list[np.ndarray], jobs: list, swapped: np.ndarray, size: int,
+               summary: SwapSummary):
         """The swapped faces colour-matched, masked and blended into their frames in place."""
         t = time.perf_counter()
         o = self.opts
-        for (k, m, crop, marks, _), face in zip(jobs, swapped):
-            mask = compose.face_mask(o.mask, align.map_points(m, marks), self.size, o.erode, o.feather)
+        for (k, m, crop, marks, _, _), face in zip(jobs, swapped):
+            mask = compose.face_mask(o.mask, align.map_points(m, marks), size, o.erode, o.feather)
             face = compose.match_color(face, crop, mask, o.color)
             compose.paste(frames[k], face, mask, m, o.blend)
             summary.faces_swapped += 1
@@ -278,7 +321,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         if not ready:
             return
         swapper.render_video(ready, summary)
-        for _, (rgb, f), _ in ready:
+        for _, (rgb, f, _), _ in ready:
             dst.write(rgb, like=f)
         summary.frames += len(ready)
         bar.update(len(ready))

@@ -1,10 +1,10 @@
 """The faces of a stream of frames: the detector every few frames and on scene cuts, landmark
-tracking between, and which faces to swap (all, or those matching the --identity photos). Each
-face keeps its Track from frame to frame, which smooth.Lookahead smooths along."""
+tracking between, and which faces to swap and with which model (all with the one model, or as
+people.py assigns them: --identity, --map). Each face keeps its Track from frame to frame, which
+smooth.Lookahead smooths along."""
 from __future__ import annotations
 
 import time
-from typing import Callable
 
 import numpy as np
 
@@ -12,18 +12,21 @@ from .smooth import SceneCuts
 
 
 class Track:
-    """One face followed over frames: last detector box, landmarks, and whether to swap it."""
+    """One face followed over frames: last detector box, landmarks, and the sum of its distances
+    to each entry of people.py over the times the detector found it (`looks`)."""
 
-    def __init__(self, box, marks, keep):
-        self.box, self.marks, self.keep = np.array(box, float), marks, keep
+    def __init__(self, box, marks):
+        self.box, self.marks = np.array(box, float), marks
+        self.distances, self.looks = None, 0
+        self.entry = 0                 # the model that swaps it (index), or why none does
 
 
 class FaceTracker:
-    def __init__(self, detector, landmarker, detect_every: int = 5,
-                 keep: Callable[[np.ndarray, np.ndarray], bool] | None = None):
-        """`keep(frame, landmarks)`: whether a newly found face is one to swap (default: all)."""
+    def __init__(self, detector, landmarker, detect_every: int = 5, people=None):
+        """`people` (people.People): assigns each face to an entry from its distances, summed
+        over every detection of it (None: every face to the one model, entry 0)."""
         self.detector, self.landmarker = detector, landmarker
-        self.detect_every, self.keep = detect_every, keep
+        self.detect_every, self.people = detect_every, people
         self.tracks: list[Track] = []
         self.cuts = SceneCuts()
         self.times = {"detect": 0.0, "landmarks": 0.0}
@@ -48,10 +51,17 @@ class FaceTracker:
             if near is not None and np.linalg.norm(near.marks.mean(0) - c) < 0.2 * (box[2] - box[0]):
                 near.box, near.marks = np.array(box, float), marks
                 old.remove(near)
-                self.tracks.append(near)
+                track = near
             else:
-                keep = self.keep is None or self.keep(frame, marks)
-                self.tracks.append(Track(box, marks, keep))
+                track = Track(box, marks)
+            self.tracks.append(track)
+            if self.people is not None:            # who it is: every look adds to its evidence
+                t = time.perf_counter()
+                d = self.people.distances(frame, marks)
+                track.distances = d if track.distances is None else track.distances + d
+                track.looks += 1
+                track.entry = self.people.assign(track.distances, track.looks)
+                self.times["identity"] = self.times.get("identity", 0.0) + time.perf_counter() - t
 
     def _track(self, frame) -> bool:
         """Follow every face from its last landmarks without the detector; False if lost."""

@@ -1,0 +1,100 @@
+"""Who is who in a swap with several people (`swap --map PHOTO=MODEL_DIR ...`, and `--identity`):
+each entry's reference faces (a photo with one face, or a face set), and the entry each face
+followed over frames belongs to.
+
+A face is embedded (dlib's face descriptor) each time the detector finds it, and its track keeps
+the sum of its distances to every entry's nearest reference, so one profile view or a blink
+does not move it to another model. Its entry: the nearest on average, if within the threshold
+(0.5, dlib's own) and nearer than the next entry by MARGIN; else none (it passes through):
+'unmatched' when no entry is within the threshold, 'ambiguous' when two are."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FacepairError, UnreadableMedia
+from ..faces.faceset import crop_marks, load_index
+from ..faces.identity import Embedder
+from ..media.image import expand_inputs, read_image
+
+MARGIN = 0.08            # the nearest entry must be this much nearer than the next (mean distance)
+FACESET_REFS = 24        # a face set's references: this many of its faces, evenly spread
+UNMATCHED, AMBIGUOUS = "unmatched", "ambiguous"
+
+
+def parse_map(text: str) -> tuple[str, str]:
+    """'PHOTO=MODEL_DIR' -> (PHOTO, MODEL_DIR); a one-line error otherwise."""
+    ref, sep, model = text.rpartition("=")
+    if not sep or not ref or not model:
+        raise FacepairError(f"bad --map '{text}': write PHOTO=MODEL_DIR (a photo of the person, "
+                            "or their face set, = the model that swaps them)")
+    return ref, model
+
+
+class People:
+    """The references of each entry, and the rule that assigns a followed face to one."""
+
+    def __init__(self, refs: list, detector, landmarker, threshold: float):
+        """refs: per entry, a photo or a face-set folder (or a list of photos: --identity)."""
+        self.embedder, self.threshold = Embedder(), threshold
+        self.refs = [self._reference(r, detector, landmarker) for r in refs]
+        for i in range(len(self.refs)):
+            for j in range(i):
+                d = np.linalg.norm(self.refs[i][:, None] - self.refs[j][None], axis=2).min()
+                if d <= threshold:
+                    raise FacepairError(f"--map entries {j + 1} and {i + 1} show the same person "
+                                        f"(face distance {d:.2f}, within {threshold:g}): give "
+                                        "each person one entry")
+
+    def _reference(self, ref, detector, landmarker) -> np.ndarray:
+        """(K, 128) embeddings of one entry's reference faces."""
+        paths = [Path(p) for p in (ref if isinstance(ref, (list, tuple)) else [ref])]
+        out = []
+        for p in paths:
+            if not p.exists():
+                raise FacepairError(f"reference not found: {p}")
+            if p.is_dir() and (p / "faceset.json").exists():
+                out += self._faceset(p)
+                continue
+            for f in expand_inputs([p]):
+                try:
+                    img = read_image(f)
+                except UnreadableMedia as e:
+                    raise FacepairError(f"reference photo unreadable: {e}") from None
+                boxes = detector(img)
+                if len(boxes) != 1 and not isinstance(ref, (list, tuple)):
+                    raise FacepairError(f"reference photo {f} shows {len(boxes)} faces: give a photo "
+                                        "with exactly one face (or the person's face set)")
+                if not boxes:
+                    raise FacepairError(f"no face found in reference photo {f}")
+                box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+                out.append(self.embedder.from_landmarks(img, landmarker(img, box)))
+        if not out:
+            raise FacepairError(f"no reference face in {ref}")
+        return np.stack(out)
+
+    def _faceset(self, folder: Path) -> list:
+        meta = load_index(folder)
+        faces = meta["faces"]
+        if not faces:
+            raise FacepairError(f"face set {folder} holds no faces")
+        pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]
+        marks = crop_marks(pick)
+        return [self.embedder.from_landmarks(read_image(folder / e["file"]), m) for e, m in zip(pick, marks)]
+
+    def distances(self, frame: np.ndarray, marks: np.ndarray) -> np.ndarray:
+        """(entries,) distance of this face to each entry's nearest reference."""
+        e = self.embedder.from_landmarks(frame, marks)
+        return np.array([np.linalg.norm(r - e, axis=1).min() for r in self.refs])
+
+    def assign(self, total: np.ndarray, n: int):
+        """The entry (index) of a face whose distances to the entries add up to `total` over
+        `n` looks, or UNMATCHED / AMBIGUOUS."""
+        mean = total / max(n, 1)
+        order = np.argsort(mean)
+        if mean[order[0]] > self.threshold:
+            return UNMATCHED
+        if len(order) > 1 and mean[order[1]] - mean[order[0]] < MARGIN:
+            return AMBIGUOUS
+        return int(order[0])
