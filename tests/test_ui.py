@@ -343,3 +343,25 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
         code = srv.stop()
         print(srv.output()[-4000:])             # shown when the test fails
     assert code == 0                            # Ctrl-C stops the server cleanly
+
+
+def test_ui_swaps_several_people_each_with_their_model(server, tmp_path):
+    """The Swap screen's rows (a photo or face set, and a model) become `swap --map` entries;
+    each path is checked in the work folder like any other."""
+    work = tmp_path / "work"
+    (work / "uploads" / "clip.mp4").write_bytes(b"x")
+    (work / "uploads" / "her.jpg").write_bytes((OBAMA_PHOTOS / "obama.jpg").read_bytes())
+    for name in ("m1", "m2"):
+        (work / "models" / name).mkdir()
+        (work / "models" / name / "state.json").write_text("{}")
+    assert server.request("/api/consent", data=b"")[0] == 200
+    people = [{"ref": "uploads/her.jpg", "model": "m1"}, {"ref": "faces/him", "model": "m2"}]
+    status, job = server.request("/api/swap", {"input": "uploads/clip.mp4", "people": people})
+    assert status == 200 and job["output"].startswith("swaps/clip-people-a2b"), job
+    argv = json.loads((work / ".ui" / "jobs" / job["id"] / "job.json").read_text())["argv"]
+    assert argv[:1] == ["uploads/clip.mp4"] and "--model" not in argv
+    assert [a for a in argv if a.startswith("--map=")] == ["--map=uploads/her.jpg=models/m1",
+                                                            "--map=faces/him=models/m2"]
+    for bad, code in (([{"ref": "../x.jpg", "model": "m1"}], 403), ([{"ref": "uploads/her.jpg", "model": "nope"}], 404),
+                      ([{"ref": "uploads/clip.mp4x", "model": "m1"}], 404), (["x"], 400), ("x", 400)):
+        assert server.request("/api/swap", {"input": "uploads/clip.mp4", "people": bad})[0] == code, bad

@@ -430,13 +430,31 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             raise _user_error(e)
         return {"path": wd.rel(out), "url": f"/files/{wd.rel(out)}"}
 
+    def people(b: dict):
+        """The model to swap with, or with "people" [{"ref": photo or face set, "model": name}]
+        (swap --map), each checked in the work folder -> (model folder or None, [(ref, model)])."""
+        entries = b.get("people") or []
+        if not entries:
+            return wd.model(b.get("model", "")), None
+        if not isinstance(entries, list) or len(entries) > 16:
+            raise HTTPException(400, "people: a list of up to 16 {ref, model}")
+        maps = []
+        for e in entries:
+            if not isinstance(e, dict):
+                raise HTTPException(400, "people: each entry is {ref, model}")
+            ref = e.get("ref", "")
+            ref = wd.named("faces", ref[len("faces/"):]) if isinstance(ref, str) and ref.startswith("faces/") \
+                else wd.media(ref)
+            maps.append((ref, wd.model(e.get("model", ""))))
+        return None, maps
+
     @app.post("/api/preview")
     def preview(b: dict = Body(...)):
         need_consent()
-        src, model = wd.media(b.get("still", "")), wd.model(b.get("model", ""))
+        src, (model, maps) = wd.media(b.get("still", "")), people(b)
         out = _preview_path(wd, "swap")
         try:
-            summary = api.swap(src, model, out, **_swap_options(b), progress=False)
+            summary = api.swap(src, model, out, **_swap_options(b), maps=maps, progress=False)
         except FacepairError as e:
             raise _user_error(e)
         return {"url": f"/files/{wd.rel(out)}", "faces_swapped": summary.faces_swapped}
@@ -444,14 +462,17 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/swap")
     def swap(b: dict = Body(...)):
         need_consent()
-        src, model = wd.media(b.get("input", "")), wd.model(b.get("model", ""))
+        src, (model, maps) = wd.media(b.get("input", "")), people(b)
         ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTS else ".mp4"
         opts = _swap_options(b)
         seconds = ["--duration", _num(b, "seconds", 0, 0.01)] if b.get("seconds") else []
+        using = ["--model", wd.rel(model)] if model else \
+            [f"--map={wd.rel(ref)}={wd.rel(m)}" for ref, m in maps]
+        name = model.name if model else "people"
         with starting:                  # the output's name and its job, together
             out = _numbered(wd.path("swaps", must_exist=False) /
-                            f"{src.stem[:UPLOAD_NAME_CHARS]}-{model.name}-{opts['direction']}{ext}")
-            argv = [wd.rel(src), "--model", wd.rel(model), "-o", wd.rel(out),
+                            f"{src.stem[:UPLOAD_NAME_CHARS]}-{name}-{opts['direction']}{ext}")
+            argv = [wd.rel(src), *using, "-o", wd.rel(out),
                     *(x for k, v in opts.items() for x in (f"--{k}", v)), *seconds]
             return start("swap", argv, wd.rel(out), output=wd.rel(out), url=f"/files/{wd.rel(out)}")
 

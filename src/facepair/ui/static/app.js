@@ -63,6 +63,7 @@ async function refresh() {
   checklist($("train-a"), S.facesets, "a");
   checklist($("train-b"), S.facesets, "b");
   for (const id of ["swap-model", "report-model"]) options($(id), S.models);
+  refreshPeople();
   $("model-names").replaceChildren(...S.models.map((m) => el("option", { value: m })));
   renderJobs(S.jobs);
 }
@@ -242,9 +243,28 @@ async function pollModel() {
 
 // ---- 3. Swap ----------------------------------------------------------------------------------
 function swapBody() {
+  const people = [...$("people").querySelectorAll(".person")].map((row) =>
+    ({ ref: row.querySelector(".ref").value, model: row.querySelector(".model").value }));
   return { model: $("swap-model").value, direction: $("swap-direction").value, mask: $("swap-mask").value,
-           color: $("swap-color").value, blend: $("swap-blend").value };
+           color: $("swap-color").value, blend: $("swap-blend").value, people };
 }
+// several people: a row per person, a photo (or face set) and the model that swaps them
+function personRefs() {
+  return [...S.media.filter((m) => m.kind === "image").map((m) => m.path), ...S.facesets.map((f) => `faces/${f}`)];
+}
+function refreshPeople() {
+  for (const row of $("people").querySelectorAll(".person")) {
+    options(row.querySelector(".ref"), personRefs());
+    options(row.querySelector(".model"), S.models);
+  }
+}
+$("people-add").onclick = () => {
+  const row = el("div", { class: "person" }, el("select", { class: "ref" }), " swapped by ",
+                 el("select", { class: "model" }), " ", el("button", { class: "remove", textContent: "Remove" }));
+  row.querySelector(".remove").onclick = () => row.remove();
+  $("people").append(row);
+  refreshPeople();
+};
 let previewing = false;
 async function preview() {
   if (!$("swap-input").value || !$("swap-model").value) return;
