@@ -15,8 +15,8 @@ import numpy as np
 
 from ..errors import FacepairError, UnreadableMedia
 from ..faces.faceset import crop_marks, load_index
-from ..faces.identity import Embedder
-from ..media.image import expand_inputs, read_image
+from ..faces.identity import Embedder, reference_embeddings
+from ..media.image import read_image
 
 MARGIN = 0.08            # the nearest entry must be this much nearer than the next (mean distance)
 FACESET_REFS = 24        # a face set's references: this many of its faces, evenly spread
@@ -48,40 +48,36 @@ class People:
                                         "each person one entry")
 
     def _reference(self, ref, detector, landmarker) -> np.ndarray:
-        """(K, 128) embeddings of one entry's reference faces."""
-        paths = [Path(p) for p in (ref if isinstance(ref, (list, tuple)) else [ref])]
-        out = []
-        for p in paths:
-            if not p.exists():
-                raise FacepairError(f"reference not found: {p}")
-            if p.is_dir() and (p / "faceset.json").exists():
-                out += self._faceset(p)
-                continue
-            for f in expand_inputs([p]):
-                try:
-                    img = read_image(f)
-                except UnreadableMedia as e:
-                    raise FacepairError(f"reference photo unreadable: {e}") from None
-                boxes = detector(img)
-                if len(boxes) != 1 and not isinstance(ref, (list, tuple)):
-                    raise FacepairError(f"reference photo {f} shows {len(boxes)} faces: give a photo "
-                                        "with exactly one face (or the person's face set)")
-                if not boxes:
-                    raise FacepairError(f"no face found in reference photo {f}")
-                box = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-                out.append(self.embedder.from_landmarks(img, landmarker(img, box)))
-        if not out:
-            raise FacepairError(f"no reference face in {ref}")
-        return np.stack(out)
+        """(K, 128) embeddings of one entry's reference faces: --identity's photos (the largest
+        face of each), a face set's faces, or one photo that must show exactly one face."""
+        if isinstance(ref, (list, tuple)):
+            return reference_embeddings(ref, detector, landmarker, self.embedder)
+        p = Path(ref)
+        if not p.exists():
+            raise FacepairError(f"reference not found: {p}")
+        if p.is_dir() and (p / "faceset.json").exists():
+            return self._faceset(p)
+        if p.is_dir():
+            raise FacepairError(f"{p} is a folder but not a face set: give a photo or a face set")
+        try:
+            img = read_image(p)
+        except UnreadableMedia as e:
+            raise FacepairError(f"reference photo unreadable: {e}") from None
+        boxes = detector(img)
+        if len(boxes) != 1:
+            raise FacepairError(f"reference photo {p} shows {len(boxes)} faces: give a photo with "
+                                "exactly one face (or the person's face set)")
+        return self.embedder.from_landmarks(img, landmarker(img, boxes[0]))[None]
 
-    def _faceset(self, folder: Path) -> list:
+    def _faceset(self, folder: Path) -> np.ndarray:
         meta = load_index(folder)
         faces = meta["faces"]
         if not faces:
             raise FacepairError(f"face set {folder} holds no faces")
         pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]
         marks = crop_marks(pick)
-        return [self.embedder.from_landmarks(read_image(folder / e["file"]), m) for e, m in zip(pick, marks)]
+        return np.stack([self.embedder.from_landmarks(read_image(folder / e["file"]), m)
+                         for e, m in zip(pick, marks)])
 
     def distances(self, frame: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """(entries,) distance of this face to each entry's nearest reference."""
