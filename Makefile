@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup browser test bench demo ui clean
+.PHONY: setup browser test bench demo ui docs clean mutate
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,17 @@ demo: setup
 # the local web app on http://127.0.0.1:7860/ (work folder ./facepair-work)
 ui: setup
 	$(PY) -m facepair ui
+
+# the README's before/after picture and the web app's screenshots from the demo's model
+# (docs/make_pictures.py); DEMO_DIR=/path reuses a folder `facepair demo -o` wrote, else runs the demo there
+DEMO_DIR ?= demo
+docs: setup browser
+	$(PY) docs/make_pictures.py --demo-dir $(DEMO_DIR)
+
+# the mutation check of the pure modules (docs/testing.md); long, and not part of `make test`
+mutate: setup
+	$(PY) -c "import mutmut" 2>/dev/null || $(PY) -m pip install --quiet -e '.[mutate]'
+	nice -n 10 $(PY) tools/mutate.py
 
 bench: setup
 	$(PY) benchmarks/extract_speed.py

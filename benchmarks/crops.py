@@ -10,7 +10,7 @@ perfect face of that resolution can score.
 
     python benchmarks/crops.py MODEL_DIR... -o crops.jpg [--video CLIP] [--frames 4] [--px 192] [--every 10]
 
-The README's picture: models of `benchmarks/quality.py --split cross` (mouth, hd) on obama_clip2.
+The picture in docs/results.md: models of `benchmarks/quality.py --split cross` (mouth, hd) on obama_clip2.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Decoder (one per identity): Dense 512 (linear) -> Dense 1024 (ReLU) -> reshape -
 4 x [ConvTranspose2d (x2 upsampling) -> Conv2d 3x3 stride 1], conv filters 512, 256, 128, 3,
 LeakyReLU and BatchNorm between, the last conv linear.
 
-Choices where the published description is silent (also listed in the README):
+Choices where the published description is silent (also listed in docs/presets.md):
 - The 1024-d dense output is reshaped to 64 x 4 x 4: four x2 upsamplings then reach 64 x 64, the
   mirror of the encoder's four stride-2 halvings (64 -> 4).
 - Each ConvTranspose2d keeps its channel count and uses kernel 2, stride 2: a learned x2 upsampling
@@ -21,7 +21,7 @@ the region of some landmarks (the mouth) filled with the mean colour of the rest
 decoder takes those landmarks, as offsets from its side's mean face, next to the code. The codes of
 A and B lie far apart, so a decoder reads the other side's mouth badly (even inversely) from the
 code alone; a landmark offset means the same on both sides. `hd` also hands them each eye's lid
-gap (`cue_lids`): what the code keeps of the eye state does not survive a new recording (README:
+gap (`cue_lids`): what the code keeps of the eye state does not survive a new recording (docs/results.md:
 "The lids in the cue"), and a ratio of landmark distances, unlike their places, does.
 """
 from __future__ import annotations

@@ -127,7 +127,7 @@ PRESETS: dict[str, Preset] = {
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100)),
     ]
 }
-DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (README; benchmarks/quality.py)
+DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (docs/results.md; benchmarks/quality.py)
 
 
 def get_preset(name: str) -> Preset:

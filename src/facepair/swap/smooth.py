@@ -8,7 +8,7 @@ through the face's landmarks on both sides: steady motion passes without lag, sh
 out. On the sample clips other than obama_clip2, at sigma 0.05 s (1.5 frames at 30 fps) it leaves
 the landmarks steadier than One-Euro did (jitter 0.20 of the raw landmarks' against 0.26) while
 moving them 2.6x less far from where they were found (0.011 of the inter-ocular distance against
-0.029); `benchmarks/smoothing.py` measures this, and the README the swaps.
+0.029); `benchmarks/smoothing.py` measures this, and docs/results.md the swaps.
 """
 from __future__ import annotations
 

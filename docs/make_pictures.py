@@ -1,0 +1,271 @@
+"""Make the README's pictures from the model of `make demo`: the before/after frame
+(docs/before_after.jpg) and the web app's screenshots (docs/ui/*.jpg), with docs/pictures.json
+saying which facepair version, git commit and model made them.
+
+    python docs/make_pictures.py [--demo-dir DIR]        (or: make docs)
+
+--demo-dir names a folder that `facepair demo -o DIR` wrote (DIR/model, DIR/swap.mp4): it is
+reused as it is. Where it holds no demo yet, the demo runs there first (about 15 minutes on two
+cores). The screenshots come from a real `facepair ui` driven in headless Chromium through
+Playwright, by clicks on the page only (the page sends what the server asks of it), in a fresh
+work folder holding a copy of the demo's model and face sets. Every picture is a JPEG under
+300 KB.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+MAX_BYTES = 300_000
+ADDRESS = "video/obama_weekly_address_720p.mp4"
+FRAME = 150                 # the address's frame shown before and after (5 s in)
+SWAP_SECONDS = 2            # how much of the address the Swap screen swaps
+REPORT_FACES = 16           # faces per side the Report screen evaluates
+# every gallery picture inside the window has loaded (the gallery loads lazily)
+SHOWN_IMAGES_LOADED = """() => [...document.querySelectorAll('#gallery img')]
+    .filter((i) => i.getBoundingClientRect().top < innerHeight)
+    .every((i) => i.complete && i.naturalWidth > 0)"""
+# Debian's chromium, launched as tests/test_ui.py launches it
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def facepair(*args) -> None:
+    subprocess.run([sys.executable, "-m", "facepair", *map(str, args)], check=True)
+
+
+def ensure_demo(demo_dir: Path) -> None:
+    """Reuse the demo in demo_dir, or run it there."""
+    if (demo_dir / "model" / "state.json").exists() and (demo_dir / "swap.mp4").exists():
+        print(f"reusing the demo in {demo_dir}")
+        return
+    print(f"running `facepair demo -o {demo_dir}` (about 15 minutes on two cores)")
+    facepair("demo", "-o", demo_dir)
+
+
+def save_jpeg(rgb: np.ndarray | Image.Image, path: Path, width: int | None = None) -> None:
+    """A JPEG at most MAX_BYTES: the quality lowered step by step until it fits."""
+    img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    img = img.convert("RGB")
+    if width and img.width > width:
+        img = img.resize((width, round(img.height * width / img.width)), Image.LANCZOS)
+    for quality in (85, 80, 75, 70, 60, 50, 40):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality, optimize=True)
+        if buf.tell() <= MAX_BYTES:
+            break
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    print(f"wrote {path.relative_to(ROOT)} ({buf.tell() // 1024} KB, quality {quality})")
+
+
+def video_frame(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as c:
+        for k, frame in enumerate(c.decode(video=0)):
+            if k == index:
+                return frame.to_ndarray(format="rgb24")
+    raise SystemExit(f"{path} has no frame {index}")
+
+
+def before_after(address: Path, demo_dir: Path, out: Path) -> dict:
+    """The address's frame FRAME beside the same frame of the demo's swap.mp4."""
+    pair = np.concatenate([video_frame(address, FRAME), video_frame(demo_dir / "swap.mp4", FRAME)], 1)
+    save_jpeg(pair, out, width=1280)
+    return {"left": f"{ADDRESS} frame {FRAME}", "right": f"the demo's swap.mp4 frame {FRAME}"}
+
+
+# ---- the web app's screenshots ---------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def browser_path() -> str:
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if not found:
+        raise SystemExit("no Chromium on this machine: run `make browser` as root, or apt-get install chromium")
+    return found
+
+
+def work_folder(demo_dir: Path, address: Path, work: Path) -> None:
+    """A fresh work folder for the app: the demo's model, its two face sets and the address."""
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(demo_dir / "model", work / "models" / "demo")
+    for name in ("obama", "reagan"):
+        shutil.copytree(demo_dir / "faces" / name, work / "faces" / name)
+    shutil.copyfile(address, work / "address.mp4")
+
+
+def start_server(work: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "facepair", "ui", "--workdir", str(work),
+                                 "--port", str(port)], stdout=f, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/", timeout=2)
+            return proc, url
+        except urllib.error.HTTPError:
+            return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"facepair ui did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+def screenshots(work: Path, out_dir: Path, tmp: Path) -> dict:
+    """The five screens, each driven by clicks as a user would, shot as PNG then kept as JPEG."""
+    from playwright.sync_api import expect, sync_playwright
+
+    proc, url = start_server(work, tmp / "server.log")
+    shots, done = tmp / "shots", {}
+    shots.mkdir(exist_ok=True)
+    minute = 60_000
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=browser_path(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.click("#consent-ok")                       # the usage policy, once
+            expect(page.locator("#consent")).to_be_hidden()
+
+            # 1. Faces: the demo's face set of Reagan (once the first set's gallery is in: the
+            # page loads it on opening, and a second load started meanwhile may finish first)
+            expect(page.locator("#fs-counts")).to_contain_text(" faces", timeout=minute)
+            page.select_option("#faceset", "reagan")
+            faces = len(json.loads((work / "faces/reagan/faceset.json").read_text())["faces"])
+            expect(page.locator("#fs-counts")).to_contain_text(f"{faces} faces", timeout=minute)
+            page.wait_for_function(SHOWN_IMAGES_LOADED, timeout=minute)
+            page.screenshot(path=shots / "1-faces.png")
+            done["ui/1-faces.jpg"] = "Faces screen: the demo's face set of Reagan"
+
+            # 2. Train: the demo's model, its preview grid and loss curves
+            page.click("#tab-train")
+            page.fill("#model-name", "demo")
+            page.check("#train-a input[value='obama']")             # the sets the demo trained on
+            page.check("#train-b input[value='reagan']")
+            expect(page.locator("#train-preview")).to_have_attribute("src", re.compile("latest.png"),
+                                                                     timeout=minute)
+            expect(page.locator("#loss-chart polyline.loss_a")).to_have_count(1, timeout=minute)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=shots / "2-train.png")
+            done["ui/2-train.jpg"] = "Train screen: the demo model (not training), preview grid and loss curves"
+
+            # 3. Swap: one frame previewed, then the first seconds of the address swapped
+            page.click("#tab-swap")
+            page.select_option("#swap-model", "demo")
+            page.select_option("#swap-input", "address.mp4")
+            page.fill("#swap-time", str(FRAME / 30))
+            page.click("#preview-btn")
+            expect(page.locator("#preview-status")).to_contain_text("1 face(s) swapped", timeout=5 * minute)
+            page.fill("#swap-seconds", str(SWAP_SECONDS))
+            page.click("#swap-start")
+            expect(page.locator("#swap-job")).to_have_attribute("data-state", "done", timeout=10 * minute)
+            expect(page.locator("#swap-verify")).to_contain_text("SYNTHETIC (facepair)", timeout=2 * minute)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=shots / "3-swap.png")
+            done["ui/3-swap.jpg"] = (f"Swap screen: the address at {FRAME / 30:g} s before and after, "
+                                     f"then its first {SWAP_SECONDS} s swapped and verified")
+
+            # 4. Verify: the file just swapped
+            page.click("#tab-verify")
+            output = max((work / "swaps").glob("*.mp4"), key=lambda f: f.stat().st_mtime)
+            page.set_input_files("#verify-file", str(output))
+            expect(page.locator("#v-verdict")).to_have_text("SYNTHETIC (made by facepair)", timeout=2 * minute)
+            page.screenshot(path=shots / "4-verify.png")
+            done["ui/4-verify.jpg"] = "Verify screen: the swapped clip's watermark, tag and C2PA manifest"
+
+            # 5. Report: evaluate the demo's model on a few faces and read the report
+            page.click("#tab-report")
+            page.select_option("#report-model", "demo")
+            page.fill("#report-faces", str(REPORT_FACES))
+            page.click("#report-run")
+            expect(page.locator("#report-job")).to_have_attribute("data-state", "done", timeout=10 * minute)
+            frame = page.frame_locator("#report-frame")
+            expect(frame.locator("img").first).to_be_visible(timeout=minute)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=shots / "5-report.png")
+            done["ui/5-report.jpg"] = f"Report screen: evaluate on {REPORT_FACES} held-out faces per side"
+            browser.close()
+    finally:
+        proc.send_signal(2)                 # Ctrl-C, as a user stops it
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    for name in done:
+        save_jpeg(Image.open(shots / (Path(name).stem + ".png")), out_dir / name)
+    return done
+
+
+# ---- what made them ----------------------------------------------------------------------------------
+def git(*args) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def provenance(demo_dir: Path, pictures: dict) -> dict:
+    from facepair import __version__
+    state = json.loads((demo_dir / "model" / "state.json").read_text())
+    metrics_file = demo_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    keep = ("video_id_rate", "video_mouth_corr", "video_eyelid_corr", "video_landmark_error",
+            "video_detail", "frame_id_rate_a2b", "frame_id_rate_b2a")
+    return {
+        "made_by": "docs/make_pictures.py (make docs)",
+        "made_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "facepair_version": __version__,
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_tree_changed": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "model": {"made_by": "facepair demo (make demo): 10 minutes of training",
+                  "preset": state.get("preset"), "step": state.get("step"), "seed": state.get("seed"),
+                  "precision": state.get("precision"), "cue_shift": state.get("cue_shift"),
+                  "cue_gain": state.get("cue_gain"), "cue_lid_gain": state.get("cue_lid_gain")},
+        "demo_metrics": {k: round(metrics[k], 3) for k in keep if k in metrics},
+        "pictures": pictures,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo-dir", type=Path, default=ROOT / "demo",
+                    help="a folder `facepair demo -o DIR` wrote (reused), or where to run it (default: demo)")
+    args = ap.parse_args()
+    from facepair.demo import find_samples
+    demo_dir = args.demo_dir.resolve()
+    ensure_demo(demo_dir)
+    address = find_samples() / ADDRESS
+    pictures = {"before_after.jpg": before_after(address, demo_dir, DOCS / "before_after.jpg")}
+    with tempfile.TemporaryDirectory(prefix="facepair-pictures-") as tmp:
+        work = Path(tmp) / "work"
+        work_folder(demo_dir, address, work)
+        pictures.update(screenshots(work, DOCS, Path(tmp)))
+    (DOCS / "pictures.json").write_text(json.dumps(provenance(demo_dir, pictures), indent=2) + "\n")
+    print("wrote docs/pictures.json")
+
+
+if __name__ == "__main__":
+    main()
