@@ -7,21 +7,53 @@ from conftest import OBAMA_PHOTOS, ROOT, run_cli
 HEAVY = ("torch", "dlib", "skimage")
 
 
-def _loaded_after(*argv) -> list[str]:
-    code = ("import sys\nfrom facepair.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "print('LOADED:', *(m for m in %r if m in sys.modules))" % (list(argv), HEAVY))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+COMMANDS = ("extract", "train", "swap", "evaluate", "verify", "demo", "ui")
+
+
+def _loaded_after(*argv, code=0) -> list[str]:
+    """The heavy modules loaded by `facepair ARGV` run in a fresh interpreter, which must end
+    with exit code `code` (main's return value, or argparse's SystemExit for --help)."""
+    prog = ("import sys\nfrom facepair.cli import main\ntry:\n    rc = main(%r)\n"
+            "except SystemExit as e:\n    rc = e.code\n"
+            "print('EXIT:', rc or 0, 'LOADED:', *(m for m in %r if m in sys.modules))" % (list(argv), HEAVY))
+    r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    return r.stdout.strip().splitlines()[-1].split()[1:]
+    last = r.stdout.strip().splitlines()[-1].split()
+    assert last[:2] == ["EXIT:", str(code)], (argv, r.stdout[-2000:], r.stderr[-2000:])
+    return last[3:]
 
 
-def test_version_verify_and_help_load_no_torch_dlib_or_scikit_image():
+def test_version_verify_and_help_load_no_torch_dlib_or_scikit_image(tmp_path):
+    """README: `--version`, `verify` and every `--help` (the web app's `ui --help` too) load no
+    torch, dlib or scikit-image, and still do their work: verify gives its verdict."""
+    import numpy as np
+    from facepair.provenance import label
+    marked = tmp_path / "marked.png"
+    rng = np.random.default_rng(0)
+    label.write_image(marked, np.clip(rng.normal(128, 30, (360, 480, 1)).repeat(3, 2), 0, 255).astype(np.uint8))
     assert _loaded_after("--version") == []
-    assert _loaded_after("verify", str(OBAMA_PHOTOS / "obama.jpg")) == []
-    for command in ("extract", "train", "swap", "evaluate", "verify", "demo"):
+    assert _loaded_after("verify", str(marked)) == []                                  # ours: 0
+    assert _loaded_after("verify", str(OBAMA_PHOTOS / "obama.jpg"), code=1) == []     # an original: 1
+    for command in COMMANDS:
         assert _loaded_after(command, "--help") == [], command
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("facepair ")
+
+
+def test_every_command_has_help_describing_its_options():
+    """Every command's --help exits 0 and prints its usage line and each of its options."""
+    for command in COMMANDS:
+        r = run_cli(command, "--help")
+        assert r.returncode == 0 and r.stderr == "", (command, r.stderr)
+        assert r.stdout.startswith(f"usage: facepair {command} "), r.stdout[:200]
+        assert "-h, --help" in r.stdout
+        from facepair.cli import build_parser
+        sub = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == command)[1]
+        for action in sub._actions:
+            for flag in action.option_strings:
+                assert flag in r.stdout, (command, flag)
+    r = run_cli("--help")
+    assert r.returncode == 0 and all(c in r.stdout for c in COMMANDS)
 
 
 def test_imports_go_one_way():

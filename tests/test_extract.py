@@ -169,18 +169,38 @@ def test_dlib_models_load_once():
     """Each dlib model loads once (a second each; evaluate builds several users of them): the
     landmark predictor for all threads, the detectors and the embedding network once per thread,
     since they keep scratch state while they run."""
-    import threading
-
-    from facepair.faces.detect import make_detector
-    from facepair.faces.identity import Embedder
-    from facepair.faces.landmarks import Landmarker
-    assert Landmarker().predictor is Landmarker().predictor
-    assert Embedder().net is Embedder().net
-    assert make_detector("hog").det is make_detector("hog").det
-    other = []
-    t = threading.Thread(target=lambda: other.extend([Landmarker().predictor, Embedder().net]))
-    t.start(), t.join()
-    assert other[0] is Landmarker().predictor and other[1] is not Embedder().net
+    import subprocess
+    import sys
+    prog = """
+import threading, dlib
+loads = {}
+def counted(name, make):
+    def f(*a, **k):
+        loads[name] = loads.get(name, 0) + 1
+        return make(*a, **k)
+    return f
+for name in ("shape_predictor", "face_recognition_model_v1", "get_frontal_face_detector"):
+    setattr(dlib, name, counted(name, getattr(dlib, name)))
+from facepair.faces.detect import make_detector
+from facepair.faces.identity import Embedder
+from facepair.faces.landmarks import Landmarker
+from facepair.media.image import read_image
+img = read_image(%r)
+users = [(Landmarker(), Embedder(), make_detector("hog")) for _ in range(3)]
+box = users[0][2](img)[0]
+marks = [lm(img, box) for lm, _, _ in users]
+same = all((m == marks[0]).all() for m in marks)
+def other_thread():
+    lm, emb, det = Landmarker(), Embedder(), make_detector("hog")
+    lm(img, det(img)[0]), emb.from_landmarks(img, marks[0])
+t = threading.Thread(target=other_thread)
+t.start(), t.join()
+print(same, loads["shape_predictor"], loads["face_recognition_model_v1"], loads["get_frontal_face_detector"])
+""" % str(OBAMA_PHOTOS / "obama.jpg")
+    r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    # landmarks: one load for every user in every thread; the rest: one per thread (two threads)
+    assert r.stdout.split() == ["True", "1", "2", "2"], r.stdout
 
 
 def test_an_embedding_from_a_cut_chip_is_the_frames_own():

@@ -25,7 +25,16 @@ def test_detail_and_full_reference_figures(faces):
     frames, marks = faces
     f, region = frames[0], face_region(marks[0], frames[0].shape)
     assert 0.03 < region.mean() < 0.5                         # the inner face, not the frame
-    assert detail(f, region) / detail(f, region) == 1.0
+    d = detail(f, region)
+    assert d > 0                                              # a real face has detail
+    # the Laplacian's answer: half the contrast halves it, a brightness offset leaves it, and the
+    # same face moved with its region keeps it (detail is the face's, not its place's or light's)
+    x = f.astype(np.float32)                                  # (unrounded grey: the same to 1 %)
+    assert detail(x, region) == pytest.approx(d, rel=0.01)
+    assert detail(x * 0.5, region) == pytest.approx(detail(x, region) / 2, rel=1e-5)
+    assert detail(x + 20, region) == pytest.approx(detail(x, region), rel=1e-5)
+    moved = np.roll(f, (7, -5), axis=(0, 1)), np.roll(region, (7, -5), axis=(0, 1))
+    assert detail(*moved) == pytest.approx(d, rel=1e-6)
     blurred = cv2.GaussianBlur(f, (0, 0), 1.5)
     assert detail(blurred, region) / detail(f, region) < 0.6
     face_w = np.ptp(marks[0][:, 0])                           # the face squeezed to 64 px wide

@@ -137,9 +137,10 @@ def test_kill_9_at_random_points_while_saving_every_step(extracted, tmp_path):
                     break
                 time.sleep(0.05)
             time.sleep(rng.uniform(0, 0.5))
-            os.kill(p.pid, signal.SIGKILL)
+            p.kill()                                     # SIGKILL (nothing, if it has ended)
         finally:
             p.wait()
+        assert p.returncode == -signal.SIGKILL, (attempt, p.returncode)    # running until killed
         saved = json.loads((model / "state.json").read_text())["step"]
         r = subprocess.run(args + ["--steps", str(saved + 1)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, (attempt, r.stderr)

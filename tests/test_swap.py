@@ -1,5 +1,6 @@
 """facepair swap and verify: outputs keep the input's form, carry the mark, and are steady."""
 import json
+import re
 import sys
 
 import av
@@ -9,9 +10,10 @@ import pytest
 
 from facepair.faces.detect import make_detector
 from facepair.evaluate.metrics import jitter
-from facepair.faces.landmarks import INNER_FACE, inter_ocular
+from facepair.faces.landmarks import INNER_FACE
 from facepair.media.image import read_image
 from facepair.media.video import iter_video
+from facepair.provenance import watermark
 from facepair.swap.options import SwapOptions
 from facepair.swap.pipeline import SwapSummary, Swapper
 
@@ -53,6 +55,26 @@ def test_video_keeps_frames_rate_size_and_audio(swapped_video):
     box = make_detector("hog")(first_in[..., :3].astype(np.uint8))[0]
     x0, y0, x1, y1 = map(int, box)
     assert np.abs(first_out[y0:y1, x0:x1] - first_in[y0:y1, x0:x1]).mean() > 5
+
+
+def test_video_keeps_timestamps_and_copies_audio_packets_byte_for_byte(swapped_video):
+    """README: same timestamps; every audio stream is copied untouched. Each output frame shows
+    at the time its source frame did, and the output's audio packets are the source's first
+    2 s of packets, byte for byte, with their timestamps."""
+    out, _ = swapped_video
+    def video_times(path, n):
+        with av.open(str(path)) as c:
+            return [float(f.pts * f.time_base) for f, _ in zip(c.decode(video=0), range(n))]
+    def audio_packets(path):
+        with av.open(str(path)) as c:
+            s = c.streams.audio[0]
+            return [(bytes(p), float(p.pts * p.time_base)) for p in c.demux(s) if p.size]
+    got, src = video_times(out, 60), video_times(ADDRESS, 60)
+    assert len(got) == 60 and got == pytest.approx(src, abs=1e-3)
+    out_audio, src_audio = audio_packets(out), audio_packets(ADDRESS)
+    assert len(out_audio) >= 90                                # 2 s of 48 kHz AAC: ~94 packets
+    assert [p for p, _ in out_audio] == [p for p, _ in src_audio[:len(out_audio)]]
+    assert [t for _, t in out_audio] == pytest.approx([t for _, t in src_audio[:len(out_audio)]], abs=1e-3)
 
 
 def test_verify_survives_h264_crf23(swapped_video, tmp_path):
@@ -149,27 +171,39 @@ def test_frames_without_faces_pass_through(trained_model, tmp_path):
     r = run_cli("swap", folder, "--model", trained_model, "-o", tmp_path / "out", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "faces swapped: 1" in r.stdout and "frames without a face: 1" in r.stdout
-    out = read_image(tmp_path / "out/empty.png").astype(int)
-    change = np.abs(out - background)                    # only the invisible mark
-    assert change.mean() < 1 and 10 * np.log10(255 ** 2 / np.mean(change ** 2)) >= 45
+    out = read_image(tmp_path / "out/empty.png")
+    assert np.array_equal(out, watermark.embed(background))   # as it was, plus the mark (PNG: exact)
+    assert not np.array_equal(out, background)                # and the mark is there
 
 
 def test_truncated_video_gives_what_decoded(trained_model, tmp_path):
     cut = tmp_path / "cut.mp4"
-    # a fragmented copy cut in the middle: decodable up to the cut
-    with av.open(str(REAGAN_CLIP)) as src, av.open(str(tmp_path / "frag.mp4"), "w",
-                                                  options={"movflags": "frag_keyframe+empty_moov"}) as dst:
+    # a copy with its index first (as a phone or a web upload has it) cut in the middle:
+    # decodable up to the cut, its header still saying 782 frames
+    with av.open(str(REAGAN_CLIP)) as src, av.open(str(tmp_path / "whole.mp4"), "w",
+                                                  options={"movflags": "faststart"}) as dst:
         s = dst.add_stream_from_template(src.streams.video[0])
         for p in src.demux(src.streams.video[0]):
             if p.dts is not None:
                 p.stream = s
                 dst.mux(p)
-    frag = (tmp_path / "frag.mp4").read_bytes()
-    cut.write_bytes(frag[:len(frag) // 4])
+    whole = (tmp_path / "whole.mp4").read_bytes()
+    cut.write_bytes(whole[:len(whole) // 4])
+    decodable = 0                                         # what a player gets from the cut file
+    with av.open(str(cut)) as c:
+        try:
+            for _ in c.decode(video=0):
+                decodable += 1
+        except av.error.FFmpegError:
+            pass
+    assert 0 < decodable < 782
     r = run_cli("swap", cut, "--model", trained_model, "-o", tmp_path / "out.mp4", "--quiet")
     assert r.returncode == 0, r.stderr
-    n = _info(tmp_path / "out.mp4")["frames"]
-    assert 0 < n < 782
+    assert _info(tmp_path / "out.mp4")["frames"] == decodable
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("facepair: warning:")]
+    assert len(warnings) == 1 and str(cut) in warnings[0], r.stderr
+    assert f"ends after frame {decodable} of the 782 its header declares" in warnings[0], warnings
+    assert warnings[0].endswith("the output holds what decoded"), warnings
     assert "Traceback" not in r.stderr
 
 
@@ -219,6 +253,8 @@ def test_swap_places_the_face_steadier_than_the_source_and_without_lag(swapped_v
     assert len(held) == _info(out)["frames"] == 60
     placed, found = ([faces[0][k] for _, _, faces in held] for k in (0, 1))
     assert jitter(placed) < 0.5 * jitter(found), (jitter(placed), jitter(found))
-    moved = np.mean([np.linalg.norm(p[INNER_FACE] - f[INNER_FACE], axis=1).mean() / inter_ocular(f[None])[0]
-                     for p, f in zip(placed, found)])
-    assert moved < 0.015, moved                 # One-Euro (the previous version) here: 0.021
+    # where the face is: pasted, on average, within one pixel of the landmarks found in its own
+    # frame (a face a pixel or more off shows at the mask's edge; a filter lagging one frame
+    # behind a moving head is several pixels off)
+    moved = np.mean([np.linalg.norm(p[INNER_FACE] - f[INNER_FACE], axis=1).mean() for p, f in zip(placed, found)])
+    assert moved < 1.0, moved

@@ -82,6 +82,7 @@ def test_kill_9_then_resume(extracted, tmp_path):
         os.kill(p.pid, signal.SIGKILL)
     finally:
         p.wait()
+    assert p.returncode == -signal.SIGKILL, p.returncode      # it was training, not crashed, when killed
     state, weights = _weights(model)
     saved = state["step"]
     assert saved >= 6 and saved % 3 == 0
@@ -176,13 +177,24 @@ def test_eye_repeat_draws_blinks_more_often_and_every_face_still_once_an_epoch(e
     blink = gap < 0.6 * np.median(gap)
     assert 0 < blink.sum() < 0.1 * n                     # blinks are rare in the clip
 
+    which = {side.marks[i].tobytes(): i for i in range(n)}        # a face by its landmarks
+    assert len(which) == n
+
     def one_epoch(c):
-        batches = Batches(side, side, c.batch_size, c, seed=0)
-        per_epoch = len(batches.order[0])
-        steps = -(-per_epoch // c.batch_size)
-        drawn = np.concatenate([batches._indices(0, s) for s in range(steps)])[:per_epoch]
+        """The faces the batches carry (side A), step by step, up to the draw that brings the
+        last face not seen yet: (draws per face, number of draws)."""
+        batches, drawn, step = Batches(side, side, c.batch_size, c, seed=0, marks=True), [], 0
+        while len(set(drawn)) < n:
+            marks = batches.make(step)[4].numpy()                  # a_in, a_t, b_in, b_t, a_marks
+            drawn += [which[m.tobytes()] for m in marks]
+            step += 1
         batches.close()
-        return np.bincount(drawn, minlength=n), per_epoch
+        seen, last = set(), 0
+        for k, face in enumerate(drawn):
+            if face not in seen:
+                seen.add(face)
+                last = k
+        return np.bincount(drawn[:last + 1], minlength=n), last + 1
 
     counts, per_epoch = one_epoch(cfg)
     assert per_epoch == n and counts.max() == 1          # off: a plain permutation
