@@ -1,17 +1,26 @@
-"""Swap speed: end-to-end frames/s of `facepair swap` on the shared 720p video, with the share of
-time per stage (decode, detect, landmarks, model, blend, encode incl. watermark), for each engine
-(torch, the previous version's path; onnx, ONNX Runtime) side by side in one run.
+"""Swap speed: frames/s of `facepair swap` on the shared 720p video, this version's engines
+(torch, onnx) and the previous version side by side in one run, with the share of time per stage.
 
-    python benchmarks/swap_speed.py [--model MODEL_DIR] [--seconds 10]
+    python benchmarks/swap_speed.py [--model MODEL_DIR] [--seconds 10] [--baseline REV] [--rounds 2]
 
-Without --model it trains a throwaway seed model for 5 steps first (speed does not depend on
-how well a model is trained).
+Each configuration runs as the `facepair swap` command (a process of its own, as users run it),
+in turn, `--rounds` times; printed: the median of its own counter (frames / seconds inside the
+swap, after the imports) and of the wall time of the whole command. `--baseline REV` (default:
+the commit before 0.2.0's speed work) is checked out from git into a temporary folder and run the
+same way. Without --model a throwaway model of the default preset is trained for 5 steps first
+(speed does not depend on how well a model is trained). Stage shares come from this version's
+in-process run (the writer thread's encode overlaps the rest, so shares can add up past 100 %).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import facepair
@@ -20,6 +29,20 @@ from facepair.swap.options import SwapOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEPAIR_SAMPLES", ROOT.parent / "shared" / "data"))
+BASELINE = "0da539d"        # main before 0.2.0's writer thread and ONNX engine
+
+
+def run_cli(src: Path, args: list) -> tuple[float, float]:
+    """(frames/s by the command's own counter, wall seconds) of `facepair swap ARGS` with the
+    package at `src`."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "facepair", "swap", *map(str, args), "--quiet"],
+                       env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"{src}: {r.stderr.strip()}")
+    return float(re.search(r"\(([\d.]+) frames/s\)", r.stdout).group(1)), wall
 
 
 def main():
@@ -27,6 +50,8 @@ def main():
     ap.add_argument("--model", type=Path)
     ap.add_argument("--video", type=Path, default=DATA / "video/obama_weekly_address_720p.mp4")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of video to swap")
+    ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with ('' : none)")
+    ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -36,19 +61,30 @@ def main():
             facepair.extract([DATA / "faces/reagan/reagan_clip1.mp4"], tmp / "b", every=10, progress=False)
             model = tmp / "model"
             facepair.train(a=[tmp / "a"], b=[tmp / "b"], model_dir=model, steps=5, progress=False)
-        fps = {}
-        for every in (5, 1):
-            for engine in ("torch", "onnx"):     # torch: the previous version's path
-                s = swap(args.video, model, tmp / "out.mp4", SwapOptions(
-                    detect_every=every, duration=args.seconds, engine=engine, progress=False))
-                fps[every, engine] = s.fps
-                stages = dict(s.stage_seconds)
-                other = s.seconds - sum(stages.values())
-                shares = "  ".join(f"{k} {v / s.seconds:.0%}" for k, v in stages.items())
-                print(f"swap --detect-every {every} --engine {engine}: {s.fps:.1f} frames/s end to end "
-                      f"({s.frames} frames, {s.faces_swapped} faces)\n  time shares: {shares}  "
-                      f"other {other / s.seconds:.0%}", flush=True)
-            print(f"  onnx / torch: {fps[every, 'onnx'] / fps[every, 'torch']:.2f}x", flush=True)
+        common = [args.video, "--model", model, "--duration", args.seconds]
+        runs = {f"this version, --engine {e}": (ROOT / "src", ["--engine", e]) for e in ("torch", "onnx")}
+        if args.baseline:
+            old = tmp / "baseline"
+            subprocess.run(f"git -C {ROOT} archive {args.baseline} src | tar -x -C {tmp} && mv {tmp}/src {old}",
+                           shell=True, check=True)
+            runs = {f"previous version ({args.baseline})": (old, []), **runs}
+        got = {name: [] for name in runs}
+        for k in range(args.rounds):                     # in turn, so that load hits all alike
+            for name, (src, extra) in runs.items():
+                got[name].append(run_cli(src, [*common, "-o", tmp / f"out{k}.mp4", *extra]))
+        first = next(iter(runs))
+        base = statistics.median(f for f, _ in got[first])
+        print(f"swap of {args.seconds:g} s of {args.video.name}, {args.rounds} rounds, medians:")
+        for name, rows in got.items():
+            fps, wall = statistics.median(f for f, _ in rows), statistics.median(w for _, w in rows)
+            print(f"  {name:34s} {fps:5.1f} frames/s ({fps / base:.2f}x)   whole command {wall:5.1f} s",
+                  flush=True)
+        for engine in ("torch", "onnx"):                  # where this version's time goes
+            s = swap(args.video, model, tmp / "out.mp4", SwapOptions(
+                duration=args.seconds, engine=engine, progress=False))
+            shares = "  ".join(f"{k} {v / s.seconds:.0%}" for k, v in s.stage_seconds.items())
+            print(f"  stage shares, --engine {engine} (in process, {s.fps:.1f} frames/s): {shares}")
+
 
 if __name__ == "__main__":
     main()

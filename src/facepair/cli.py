@@ -164,7 +164,7 @@ def _run_train(a):
 def _add_swap(sub):
     from .faces.options import DETECTORS
     from .model.presets import DIRECTIONS
-    from .swap.options import BLENDS, COLORS, ENGINES, MASKS, SwapOptions
+    from .swap.options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, SwapOptions
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
                        description="Swap faces with a trained model. Outputs carry an invisible "
@@ -202,9 +202,9 @@ def _add_swap(sub):
                         "smoothed over its neighbouring frames, both sides)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     p.add_argument("--engine", choices=ENGINES, default=d.engine,
-                   help="what runs the model: torch, or onnx (ONNX Runtime, the faster on a CPU); "
-                   "auto: onnx on the CPU where onnxruntime is installed and the preset exports, "
-                   f"else torch (default: {d.engine})")
+                   help="what runs the model: torch (PyTorch) or onnx (ONNX Runtime, on the "
+                   f"model's exported graph; default: {DEFAULT_ENGINE} on a CPU for the presets "
+                   "that export, else torch)")
     p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
     p.add_argument("--duration", type=_number(float, above=0), metavar="SECONDS",
                    help="video: swap only the first SECONDS (default: all)")

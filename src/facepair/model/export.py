@@ -9,9 +9,9 @@ one, its landmark cue with the calibrated setting baked in, clamped to [0, 1]:
 Its metadata (key -> JSON text) says what a reader needs to cut and paste the crops: the crop
 size, padding and alignment template, the direction, the cue setting, the preset and the step.
 
-On the 2-core CPUs ONNX Runtime runs the hd model's forward faster than PyTorch's eager bf16
-(benchmarks/swap_speed.py prints both), so it is the CPU's default engine for swaps. Written with
-the TorchScript-based exporter: the torch.export-based one cannot trace upconv.py's choice,
+An extra (`pip install 'facepair[onnx]'`): on the 2-core AMD with bf16, swaps through ONNX
+Runtime ran at 0.95x torch's speed (benchmarks/swap_speed.py prints both), so torch stays the
+default engine. Written with the TorchScript-based exporter: the torch.export-based one cannot trace upconv.py's choice,
 which depends on the batch size, with a dynamic batch."""
 from __future__ import annotations
 
@@ -160,8 +160,7 @@ def _onnx():
 
 
 def onnxruntime_available() -> bool:
-    """Whether this installation can export and run a graph (onnx and onnxruntime, both
-    dependencies; a trimmed installation may lack them, and swaps then run on torch)."""
+    """Whether this installation can export and run a graph (the `onnx` extra)."""
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -179,6 +178,9 @@ class OnnxSwap:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
         opts.inter_op_num_threads = 1
+        # no busy-waiting between runs: spinning threads took the cores from the swap's other
+        # work (the writer thread, detection) and from torch in the same process
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
 

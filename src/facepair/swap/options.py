@@ -9,7 +9,10 @@ from ..faces.options import DEFAULT_DETECT_SIZE, DEFAULT_THRESHOLD
 MASKS = ("hull", "box")
 COLORS = ("none", "mean", "lab", "hist")
 BLENDS = ("feather", "seamless")
-ENGINES = ("auto", "torch", "onnx")   # auto: onnx on the CPU where ONNX Runtime is installed
+ENGINES = ("torch", "onnx")          # what runs the model: PyTorch, or ONNX Runtime (model/export.py)
+# torch: on the 2-core AMD with bf16, 39.5 frames/s end to end against 37.5 for onnx, side by
+# side in one run of benchmarks/swap_speed.py (docs/results.md, 0.2.0)
+DEFAULT_ENGINE = "torch"
 
 
 @dataclass
@@ -28,7 +31,7 @@ class SwapOptions:
     threshold: float = DEFAULT_THRESHOLD
     smooth: bool = True
     device: str = "auto"
-    engine: str = "auto"              # what runs the model (ENGINES)
+    engine: str | None = None         # ENGINES; None: DEFAULT_ENGINE where it applies, else torch
     batch: int = 8                    # video frames per model batch
     crf: int = 18
     duration: float | None = None     # video: seconds from the start to swap (None: all)

@@ -25,7 +25,7 @@ from ..faces.detect import make_detector
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.image import expand_inputs, is_image, read_image
-from ..media.video import BackgroundWriter, VideoReader, VideoWriter
+from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import load_model, read_state
@@ -33,7 +33,7 @@ from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from ..stopping import stop_requests
 from . import compose
-from .options import BLENDS, COLORS, ENGINES, MASKS, SwapOptions
+from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, SwapOptions
 from .people import AMBIGUOUS, UNMATCHED, People
 from .smooth import Lookahead
 from .tracker import FaceTracker
@@ -94,18 +94,20 @@ class FaceModel:
         k = self.model.cfg.context              # a temporal model: a rolling window per face
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
 
-    def _engine(self, name: str):
-        """ONNX Runtime on the CPU (the faster there: benchmarks/swap_speed.py) where it is
-        installed and the model can be exported; torch otherwise, or where asked."""
-        if name not in ENGINES:
+    def _engine(self, name: str | None):
+        """What runs the model: None for torch, or an ONNX Runtime session of the exported
+        graph. name None: DEFAULT_ENGINE where it applies (the CPU, a preset that exports,
+        ONNX Runtime installed), else torch; an engine asked for by name that cannot run is an
+        error."""
+        if name is not None and name not in ENGINES:
             raise FacepairError(f"bad --engine '{name}' (choose from {', '.join(ENGINES)})")
-        why = export.exportable(self.model)
-        if name == "onnx" and not why and not export.onnxruntime_available():
-            why = "ONNX Runtime is not installed (pip install onnx onnxruntime)"
+        why = export.exportable(self.model) or (None if export.onnxruntime_available() else
+                                                "ONNX Runtime is not installed (pip install 'facepair[onnx]')")
         if name == "onnx" and why:
             raise FacepairError(f"--engine onnx: {why}")
-        if name == "torch" or name == "auto" and (why or self.device.type != "cpu"
-                                                  or not export.onnxruntime_available()):
+        if name is None:
+            name = DEFAULT_ENGINE if not why and self.device.type == "cpu" else "torch"
+        if name == "torch":
             return None
         return export.OnnxSwap(export.to_onnx(self.model, self.state, self.opts.direction))
 
@@ -164,6 +166,7 @@ class Swapper:
     size = property(lambda self: self.models[0].size)
     source = property(lambda self: self.models[0].source)
     target = property(lambda self: self.models[0].target)
+    window = property(lambda self: self.models[0].window)
 
     @property
     def times(self) -> dict:
@@ -331,14 +334,15 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     requests = contextlib.ExitStack()
     stop = requests.enter_context(stop_requests())
     interrupted, failed = False, None
+    # decoding and the RGB conversion in a thread of their own too (prefetch)
+    items = prefetch((kind, item, src.picture(item) if kind == "video" else None) for kind, item in src)
     try:
         t = time.perf_counter()
-        for kind, item in src:
+        for kind, item, rgb in items:
             if kind == "audio":
                 dst.copy(item)
                 continue
-            rgb = src.picture(item)
-            t_io["decode"] += time.perf_counter() - t
+            t_io["decode"] += time.perf_counter() - t          # waiting for the reader
             ready += swapper.stream(decoded, rgb, item, summary)
             decoded += 1
             if len(ready) >= swapper.opts.batch:
@@ -354,6 +358,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     except (av.error.FFmpegError, OSError) as e:     # the output could not be written (disk full...)
         failed = e
     finally:
+        items.close()                 # the reader stops before its file closes (else: a crash)
         requests.close()
         try:
             dst.close()

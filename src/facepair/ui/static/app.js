@@ -138,13 +138,15 @@ $("extract").onclick = async () => {
     });
   } catch (e) { jobBox("extract-job", { kind: "extract", state: "failed", message: e.message, seconds: 0 }); }
 };
+let galleryAsked = 0;             // the newest gallery asked for: an older answer is dropped
 async function loadGallery() {
-  const name = $("faceset").value;
+  const name = $("faceset").value, asked = ++galleryAsked;
   const g = $("gallery");
   if (!name) { g.replaceChildren(); $("fs-counts").textContent = ""; return; }
   let fs;
   try { fs = await get(`/api/faces/${encodeURIComponent(name)}`); }
-  catch (e) { $("fs-counts").textContent = e.message; g.replaceChildren(); return; }
+  catch (e) { if (asked === galleryAsked) { $("fs-counts").textContent = e.message; g.replaceChildren(); } return; }
+  if (asked !== galleryAsked) return;
   const s = fs.summary;
   $("fs-counts").textContent = `${fs.faces.length} faces, ${fs.size} px` + (s ?
     ` — last extract: ${s.frames_read} frames read, ${s.faces_kept} kept, ${s.frames_without_face} ` +
