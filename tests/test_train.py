@@ -225,3 +225,32 @@ def test_cue_mask_hides_each_cued_part_and_not_what_lies_between(extracted):
     assert hidden(both, 62) == 1 and hidden(both, 37) == 1 and hidden(both, 44) == 1   # lips, lids
     assert hidden(both, 30) < 0.5                                   # the nose tip stays visible
     assert hidden(mouth, 62) == 1 and hidden(mouth, 37) == 0 and hidden(mouth, 30) < 0.5
+
+
+def test_adam_steps_like_torch_and_training_loads_no_dynamo(extracted, tmp_path):
+    """training/adam.py: the same update as torch's Adam, bit for bit, and a training process
+    that never imports torch._dynamo (about a second of every start)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from facepair.training.adam import Adam, adam
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [adam(nets[0].parameters(), 1e-2, (0.5, 0.999)), torch.optim.Adam(nets[1].parameters(), lr=1e-2, betas=(0.5, 0.999))]
+    assert type(opts[0]) is Adam
+    x = torch.randn(32, 8)
+    for _ in range(5):
+        for net, opt in zip(nets, opts):
+            opt.zero_grad(set_to_none=True)
+            net(x).square().mean().backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+    assert opts[0].state_dict()["state"][0]["step"] == 5
+    code = ("import sys, facepair; facepair.train(a=[sys.argv[1]], b=[sys.argv[2]], model_dir=sys.argv[3], "
+            "preset='seed', steps=1, progress=False, calibrate_faces=0); print('torch._dynamo' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(extracted["obama1"][0]), str(extracted["reagan"][0]),
+                        str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "False", r.stderr[-2000:]

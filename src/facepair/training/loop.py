@@ -19,6 +19,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .adam import adam
 from ..errors import FacepairError, Interrupted
 from ..faces.faceset import load_index
 from ..media.files import atomic_write_bytes
@@ -175,14 +176,14 @@ def train(opts: TrainOptions) -> TrainResult:
     precision = resolve_precision(opts.precision, device)
     torch.manual_seed(seed)
     core = FacePair(mcfg)
-    opt_ = torch.optim.Adam(core.parameters(), lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2))
+    opt_ = adam(core.parameters(), tcfg.lr, (tcfg.beta1, tcfg.beta2), opts.compile)
     disc = opt_d = None
     if tcfg.gan_weight or tcfg.fm_weight:
         if world > 1:
             raise FacepairError(f"preset '{preset.name}' trains a discriminator: run it in one "
                                 "process (no torchrun) for now")
         disc = discriminators()
-        opt_d = torch.optim.Adam(disc.parameters(), lr=tcfg.d_lr, betas=(tcfg.beta1, tcfg.beta2))
+        opt_d = adam(disc.parameters(), tcfg.d_lr, (tcfg.beta1, tcfg.beta2), opts.compile)
     memfmt = torch.channels_last if device.type != "mps" else torch.contiguous_format
 
     def restore(st: dict | None):
