@@ -160,18 +160,25 @@ def test_mov_and_mkv_output_keep_the_video_and_audio_and_carry_the_mark(trained_
         assert "no C2PA manifest" in r.stdout, r.stdout
 
 
+def _interrupted_swap(model, clip, out, sig, written: int):
+    """`facepair swap clip` stopped with `sig` once its partial output holds `written` bytes
+    -> (exit code, stderr)."""
+    p = subprocess.Popen([sys.executable, "-m", "facepair", "swap", str(clip), "--model",
+                          str(model), "-o", str(out), "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = out.with_name(f".{out.name}.partial{out.suffix}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < written):
+        time.sleep(0.1)
+    p.send_signal(sig)
+    _, stderr = p.communicate(timeout=120)
+    return p.returncode, stderr
+
+
 def test_ctrl_c_during_a_video_swap_leaves_a_playable_labelled_file(trained_model, tmp_path):
     out = tmp_path / "out.mp4"
-    p = subprocess.Popen([sys.executable, "-m", "facepair", "swap", str(ADDRESS), "--model",
-                          str(trained_model), "-o", str(out), "--quiet"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    partial = tmp_path / ".out.mp4.partial.mp4"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 50_000):
-        time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    stdout, stderr = p.communicate(timeout=120)
-    assert p.returncode == 130 and "interrupted" in stderr, stderr
+    code, stderr = _interrupted_swap(trained_model, ADDRESS, out, signal.SIGINT, 50_000)
+    assert code == 130 and "interrupted" in stderr, stderr
     assert stderr.strip().count("\n") == 0 and "Traceback" not in stderr
     with av.open(str(out)) as c:
         n = sum(1 for _ in c.decode(video=0))
@@ -359,16 +366,9 @@ def test_sigterm_during_a_video_swap_keeps_a_playable_labelled_file(trained_mode
     """SIGTERM (the web app's Stop) finishes the batch under way and keeps a playable, labelled
     file of the frames written so far, exit code 130, the message giving their count."""
     out = tmp_path / "out.mp4"
-    p = subprocess.Popen([sys.executable, "-m", "facepair", "swap", str(REAGAN_CLIP), "--model",
-                          str(trained_model), "-o", str(out), "--quiet"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = tmp_path / ".out.mp4.partial.mp4"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not partial.exists() or partial.stat().st_size < 20_000):
-        time.sleep(0.1)
-    p.send_signal(signal.SIGTERM)
-    _, stderr = p.communicate(timeout=120)
-    assert p.returncode == 130 and "Traceback" not in stderr, stderr
+    code, stderr = _interrupted_swap(trained_model, REAGAN_CLIP, out, signal.SIGTERM, 20_000)
+    assert code == 130 and "Traceback" not in stderr, stderr
     line, = stderr.strip().splitlines()
     n = int(re.fullmatch(rf"facepair: error: interrupted: {re.escape(str(out))} holds the first (\d+) frames", line).group(1))
     with av.open(str(out)) as c:
