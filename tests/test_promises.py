@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -340,22 +341,21 @@ def test_ctrl_c_during_train_saves_once_and_a_second_ctrl_c_stops_at_once(extrac
     model = tmp_path / "m"
     args = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
             "--preset", "seed", "--batch-size", 8, "--save-every", 2, "--preview-every", 1000, "--quiet"]
-    p = _train_until_saved(args, model)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 130 and "Traceback" not in err, err
-    line, = err.strip().splitlines()
-    step = int(re.fullmatch(rf"facepair: error: interrupted at step (\d+); checkpoint saved in {re.escape(str(model))}", line).group(1))
+    def ctrl_c(p, times: int) -> int:
+        """Ctrl-C `times` times -> the step its one-line message says was saved."""
+        for k in range(times):
+            time.sleep(0.05 * k)
+            p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 130 and "Traceback" not in err, err
+        line, = err.strip().splitlines()
+        return int(re.fullmatch(rf"facepair: error: interrupted at step (\d+); checkpoint saved in "
+                                rf"{re.escape(str(model))}", line).group(1))
+
+    step = ctrl_c(_train_until_saved(args, model), 1)
     state = json.loads((model / "state.json").read_text())
     assert state["step"] == step > 0 and state["checkpoint"].endswith(f"step-{step:08d}")
-    p = _train_until_saved(args, model, started_at=step)              # resumes, then Ctrl-C twice
-    p.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 130 and "Traceback" not in err, err
-    line, = err.strip().splitlines()
-    again = int(re.fullmatch(r"facepair: error: interrupted at step (\d+); checkpoint saved in .*", line).group(1))
+    again = ctrl_c(_train_until_saved(args, model, started_at=step), 2)     # resumes, then Ctrl-C twice
     state = json.loads((model / "state.json").read_text())
     assert again > step and state["step"] == again and state["checkpoint"].endswith(f"step-{again:08d}")
     r = run_cli("train", *args, "--steps", again + 1)

@@ -1,6 +1,5 @@
 """facepair swap and verify: outputs keep the input's form, carry the mark, and are steady."""
 import json
-import re
 import sys
 
 import av

@@ -41,8 +41,9 @@ def _shape(landmarks: np.ndarray):
     return dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
 
 
-def reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
-    """Embeddings of the largest face in each reference photo (a photo without one is an error)."""
+def reference_embeddings(photos, detector, landmarker, embedder, exactly_one: bool = False) -> np.ndarray:
+    """Embeddings of the largest face in each reference photo (a photo without one is an error;
+    with exactly_one, so is a photo with several: it could show someone else)."""
     refs = []
     for p in expand_inputs(photos):
         try:
@@ -52,6 +53,9 @@ def reference_embeddings(photos, detector, landmarker, embedder) -> np.ndarray:
         boxes = detector(img)
         if not boxes:
             raise FacepairError(f"no face found in identity photo {p}")
+        if exactly_one and len(boxes) > 1:
+            raise FacepairError(f"reference photo {p} shows {len(boxes)} faces: give a photo with "
+                                "exactly one face (or the person's face set)")
         box = largest_first(boxes)[0]
         refs.append(embedder.from_landmarks(img, landmarker(img, box)))
     return np.stack(refs)

@@ -32,6 +32,7 @@ from ..faces.options import DEFAULT_PADDING
 from ..media.files import atomic_write_bytes
 from .autoencoder import FacePair
 from .presets import DIRECTIONS, REBUILDS
+from .store import load_model
 
 SIDES = {**DIRECTIONS, **REBUILDS}      # direction -> (source, target); aa, bb: rebuilds
 
@@ -101,8 +102,7 @@ def _check(data: bytes, small: tuple, want: np.ndarray) -> None:
     graph that fixed the batch size, or computes otherwise, is refused rather than written or
     used."""
     try:
-        got = OnnxSwap(data)(*(a.numpy() for a in small)) if len(small) == 2 else \
-            OnnxSwap(data)(small[0].numpy(), None)
+        got = OnnxSwap(data)(*(a.numpy() for a in small))
     except Exception as e:  # noqa: BLE001 - ONNX Runtime's own error types
         raise FacepairError(f"cannot export this model: the graph fails on another batch size ({type(e).__name__})") from None
     if got.shape != want.shape or float(np.abs(got - want).max()) > 1e-3:
@@ -130,7 +130,6 @@ def metadata(model: FacePair, state: dict, direction: str) -> dict:
 
 def export(model_dir, output, direction: str = "a2b") -> dict:
     """Write `model_dir`'s `direction` as an ONNX file; returns its metadata."""
-    from .store import load_model
     if direction not in DIRECTIONS:
         raise FacepairError(f"bad --direction '{direction}' (a2b or b2a)")
     output = Path(output)
@@ -155,7 +154,7 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise FacepairError("ONNX export needs the onnx package: pip install onnx onnxruntime") from None
+        raise FacepairError("ONNX export needs the onnx extra: pip install 'facepair[onnx]'") from None
     return onnx
 
 
@@ -184,7 +183,7 @@ class OnnxSwap:
         self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, faces: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    def __call__(self, faces: np.ndarray, marks: np.ndarray | None = None) -> np.ndarray:
         feed = {"faces": np.ascontiguousarray(faces, np.float32)}
         if "marks" in self.inputs:
             feed["marks"] = np.ascontiguousarray(marks, np.float32)

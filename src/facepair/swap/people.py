@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacepairError, UnreadableMedia
+from ..errors import FacepairError
 from ..faces.faceset import crop_marks, load_index
 from ..faces.identity import Embedder, reference_embeddings
 from ..media.image import read_image
@@ -59,15 +59,7 @@ class People:
             return self._faceset(p)
         if p.is_dir():
             raise FacepairError(f"{p} is a folder but not a face set: give a photo or a face set")
-        try:
-            img = read_image(p)
-        except UnreadableMedia as e:
-            raise FacepairError(f"reference photo unreadable: {e}") from None
-        boxes = detector(img)
-        if len(boxes) != 1:
-            raise FacepairError(f"reference photo {p} shows {len(boxes)} faces: give a photo with "
-                                "exactly one face (or the person's face set)")
-        return self.embedder.from_landmarks(img, landmarker(img, boxes[0]))[None]
+        return reference_embeddings([p], detector, landmarker, self.embedder, exactly_one=True)
 
     def _faceset(self, folder: Path) -> np.ndarray:
         meta = load_index(folder)

@@ -28,7 +28,7 @@ from ..media.image import expand_inputs, is_image, read_image
 from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
-from ..model.store import load_model, read_state
+from ..model.store import load_model
 from ..provenance import credentials, label, watermark
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from ..stopping import stop_requests
@@ -149,22 +149,15 @@ class Swapper:
         self.device = resolve_device(opts.device)
         detector, landmarker = make_detector(opts.detector, opts.detect_size), Landmarker()
         entries = list(opts.maps) if opts.maps else [(opts.identity, model_dir)]
-        for _, md in entries:                   # every folder checked before any slow start
-            if not Path(md).is_dir():
-                raise FacepairError(f"model folder not found: {md}")
-            read_state(md)
+        self.models = [FaceModel(md, opts, self.device) for _, md in entries]
         refs = [ref for ref, _ in entries]
         people = None if refs == [None] else People(refs, detector, landmarker, opts.threshold)
-        self.models = [FaceModel(md, opts, self.device) for _, md in entries]
         self.tracker = FaceTracker(detector, landmarker, opts.detect_every, people)
         self.smoother = Lookahead.for_video(30.0, opts.smooth)
         self.stage_times = {"model": 0.0, "blend": 0.0}
 
     # the one model of a swap without --map (calibration and evaluation drive it directly)
     model = property(lambda self: self.models[0].model)
-    state = property(lambda self: self.models[0].state)
-    size = property(lambda self: self.models[0].size)
-    source = property(lambda self: self.models[0].source)
     target = property(lambda self: self.models[0].target)
     window = property(lambda self: self.models[0].window)
 
@@ -230,9 +223,6 @@ class Swapper:
         m = fm.transform(marks)
         own = m if found is marks else fm.transform(found)      # stills, --no-smooth: one
         return k, m, align.warp_crop(frame, m, fm.size), marks, align.map_points(own, found), entry
-
-    def transform(self, marks: np.ndarray) -> np.ndarray:
-        return self.models[0].transform(marks)
 
     def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary,
                first_index: int | None = None):

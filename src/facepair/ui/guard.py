@@ -72,7 +72,7 @@ class Guard:
         refused = self.check(scope, h)
         if refused:
             status, line = refused
-            await _drain(receive)
+            await drain(receive)
             body = json.dumps({"error": line}).encode()
             await send({"type": "http.response.start", "status": status,
                         "headers": [(b"content-type", b"application/json"),
@@ -93,7 +93,7 @@ class Guard:
         return await self.app(scope, receive, send_safe)
 
     def check(self, scope, h: dict) -> tuple[int, str] | None:
-        method, path = scope["method"], scope["path"]
+        method = scope["method"]
         name = host_name(h.get("host", ""))
         if name not in self.hosts:
             return 403, (f"unknown host '{name[:100]}': start facepair ui with --allow-host "
@@ -144,8 +144,10 @@ def _encode(pairs):
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
 
 
-async def _drain(receive, seconds: float = LINGER_S):
-    """Read and drop a refused request's body (like nginx's lingering close), at most `seconds`."""
+async def drain(receive, seconds: float = LINGER_S):
+    """Read and drop a refused request's body before answering, at most `seconds` (like nginx's
+    lingering close): answered at once, a client still sending sees a reset connection instead
+    of the refusal (seen in CI). Nothing is written; a client that hangs up ends it."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         message = await receive()

@@ -17,12 +17,13 @@ Work folder layout: uploads/ (footage added from the page), faces/NAME/ (face se
 swaps/ (outputs), reports/MODEL/ (evaluate reports), .ui/ (jobs, previews, the acknowledgement)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import json
 import math
 import os
 import re
-import asyncio
 import secrets
 import socket
 import threading
@@ -31,7 +32,6 @@ import traceback
 import uuid
 import warnings
 from pathlib import Path
-from urllib.parse import quote
 
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,7 +45,7 @@ from ..model.presets import DIRECTIONS
 from ..media.files import atomic_write_json
 from ..swap.options import BLENDS, COLORS, MASKS
 from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
-from .guard import Guard, host_name
+from .guard import LINGER_S, Guard, host_name
 from .jobs import Jobs
 
 STATIC = Path(__file__).with_name("static")
@@ -71,7 +71,6 @@ POLICY = ("Use facepair only with the consent of every person whose face you use
 CHOICES = {"direction": tuple(DIRECTIONS), "mask": MASKS, "color": COLORS, "blend": BLENDS,
            "detector": DETECTORS}                  # the command line's own lists
 PREVIEWS_KEPT = 20
-UPLOAD_LINGER_S = 30.0      # a refused upload is read (and dropped) this long at most, then cut off
 LOG_POINTS = 400             # most points of a loss curve sent to the page
 
 
@@ -519,17 +518,6 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     return app
 
 
-async def _drain(request: Request, seconds: float = UPLOAD_LINGER_S):
-    """Read and drop the rest of a refused upload before answering. The client is still sending;
-    answered at once, the connection closes under it and it sees a reset instead of the refusal
-    (seen in CI). Like nginx's lingering close, for at most `seconds`; nothing is written."""
-    end = time.monotonic() + seconds
-    with contextlib.suppress(Exception):         # a client that hangs up: nothing left to answer
-        async for _ in request.stream():
-            if time.monotonic() > end:
-                break
-
-
 # ---- small helpers: checked options, a model's log, previews -----------------------------------
 def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
@@ -609,24 +597,37 @@ def _time_left(log: list[dict], job) -> float | None:
     return None
 
 
+async def _drain(request: Request, seconds: float = LINGER_S):
+    """Read and drop the rest of a refused upload before answering (guard.drain's work, through
+    Starlette's stream: it knows when a body already read to its end is over, where the raw
+    receive would wait for the client, which waits for the answer). At most `seconds`."""
+    end = time.monotonic() + seconds
+    with contextlib.suppress(Exception):         # a client that hangs up: nothing left to answer
+        async for _ in request.stream():
+            if time.monotonic() > end:
+                break
+
+
+def _names(path: Path):
+    """path, path-2, path-3 ...: the names an output or upload may take, in turn."""
+    yield path
+    yield from (path.with_name(f"{path.stem}-{n}{path.suffix}") for n in itertools.count(2))
+
+
 def _link_new(src: Path, dest: Path) -> Path:
-    """Give `src` the name dest, dest-2, dest-3 ... whichever does not exist yet (a hard link:
-    an existing name, even a dangling link, is never overwritten or followed)."""
-    n, out = 2, dest
-    while True:
+    """Give `src` the first of _names(dest) that does not exist yet (a hard link: an existing
+    name, even a dangling link, is never overwritten or followed)."""
+    for out in _names(dest):
         try:
             os.link(src, out, follow_symlinks=False)
             return out
         except FileExistsError:
-            out, n = dest.with_name(f"{dest.stem}-{n}{dest.suffix}"), n + 1
+            continue
 
 
 def _numbered(path: Path) -> Path:
-    """path, or path-2, path-3 ... where it exists: an earlier output is never overwritten."""
-    n, out = 2, path
-    while out.exists():
-        out, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
-    return out
+    """The first of _names(path) that does not exist: an earlier output is never overwritten."""
+    return next(out for out in _names(path) if not out.exists())
 
 
 def _preview_path(wd: Workdir, kind: str) -> Path:
