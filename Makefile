@@ -57,7 +57,9 @@ mutate: setup
 bench: setup
 	$(PY) benchmarks/extract_speed.py
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/swap_speed.py
+	$(PY) benchmarks/calibration.py
 	$(PY) benchmarks/watermark.py
 	$(PY) benchmarks/smoothing.py
 

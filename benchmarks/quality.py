@@ -8,12 +8,18 @@ model never saw (the real use: a new video of A), swapped as a video and scored 
 (evaluate's --video figures: failures, ID, mouth and eyelid r, landmark error, face detail, the
 clip rebuilt A->A (SSIM, GMSD), flicker, jitter); B->A on B's held-out blocks as before.
 
+--pair obama (default): Obama (A) and Reagan (B), as above. --pair feifeili: the second
+development pair, Fei-Fei Li (A: feifeili_clip1 + clip2, one talk) and Andrew Ng (B: andrew_clip1),
+judged with --split cross on feifeili_clip3, a recording never trained on (blocks: held out of
+the training clips); --pair both runs one after the other and prints both tables. Each pair works
+in its own folder under --out.
+
 --curve 20 40 60: train each preset to 20 minutes, evaluate, resume to 40, evaluate, ... (one run,
 the figures of each point in quality.json under "<preset>@<minutes>"). A preset at another crop
 size (hd: 128 px) gets its own face sets of the same clips, extracted at its size.
 
     python benchmarks/quality.py [--minutes 20 | --curve 20 40 60] [--presets seed quick ...]
-                                 [--split blocks|cross] [--out DIR] [--seed N]
+                                 [--split blocks|cross] [--pair obama|feifeili|both] [--out DIR] [--seed N]
 """
 from __future__ import annotations
 
@@ -45,7 +51,13 @@ CROSS = [("steps", "step", "{}"), ("fail", "video_failures", "{}"),
          ("A->A GMSD", "video_rec_gmsd", "{:.3f}"), ("A->A eyelid r", "video_rec_eyelid_corr", "{:.2f}"),
          ("flicker", "flicker_ratio", "{:.2f}"),
          ("jitter", "jitter_ratio", "{:.2f}"),
-         ("ID B->A", "frame_id_rate_b2a", "{:.0%}"), ("mouth B->A", "frame_mouth_corr_b2a", "{:.2f}")]
+         ("ID B->A", "frame_id_rate_b2a", "{:.0%}"), ("mouth B->A", "frame_mouth_corr_b2a", "{:.2f}"),
+         ("skin dE", "video_skin_tone", "{:.2f}"), ("seam", "video_seam", "{:.2f}"),
+         ("mottling", "video_mottling", "{:.2f}")]
+# per pair: A's training clips, A's recording never trained on, B's clips (under DATA/faces)
+PAIRS = {"obama": (["obama/obama_clip1.mp4"], "obama/obama_clip2.mp4", ["reagan/reagan_clip1.mp4"]),
+         "feifeili": (["feifeili/feifeili_clip1.mp4", "feifeili/feifeili_clip2.mp4"],
+                      "feifeili/feifeili_clip3.mp4", ["andrew/andrew_clip1.mp4"])}
 
 
 def main():
@@ -59,28 +71,40 @@ def main():
                     "recording never seen in training")
     ap.add_argument("--curve", nargs="+", type=float, metavar="MINUTES",
                     help="evaluate at each of these training times (one run per preset, resumed)")
+    ap.add_argument("--pair", choices=[*PAIRS, "both"], default="obama")
     args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    obama1, obama2 = DATA / "faces/obama/obama_clip1.mp4", DATA / "faces/obama/obama_clip2.mp4"
-    sets = {"obama": [obama1, obama2], "reagan": [DATA / "faces/reagan/reagan_clip1.mp4"]}
-    if args.split == "cross":
-        sets = {"obama1": [obama1], "reagan": sets["reagan"]}
-    a_name = "obama" if args.split == "blocks" else "obama1"
+    for pair in PAIRS if args.pair == "both" else [args.pair]:
+        run_pair(args, pair, args.out if args.pair == "obama" else args.out / pair)
+
+
+def run_pair(args, pair: str, out: Path):
+    out.mkdir(parents=True, exist_ok=True)
+    a_clips, unseen, b_clips = PAIRS[pair]
+    unseen = DATA / "faces" / unseen
+    if pair == "obama":             # the folder names earlier runs of this benchmark kept
+        sets = {"obama": [DATA / "faces" / c for c in (*a_clips, "obama/obama_clip2.mp4")],
+                "reagan": [DATA / "faces" / c for c in b_clips]}
+        a_name, b_name = ("obama", "reagan") if args.split == "blocks" else ("obama1", "reagan")
+        if args.split == "cross":
+            sets = {"obama1": [DATA / "faces" / a_clips[0]], "reagan": sets["reagan"]}
+    else:                           # blocks: held out of the training clips; cross: the unseen one
+        sets = {"a": [DATA / "faces" / c for c in a_clips], "b": [DATA / "faces" / c for c in b_clips]}
+        a_name, b_name = "a", "b"
     points = sorted(args.curve) if args.curve else [args.minutes]
-    saved = args.out / "quality.json"        # other presets' figures in this folder are kept
+    saved = out / "quality.json"        # other presets' figures in this folder are kept
     results = json.loads(saved.read_text()) if saved.exists() else {}
     for preset in args.presets:
         size = PRESETS[preset].model.size
-        folder = {name: args.out / (name if size == 64 else f"{name}-{size}") for name in sets}
+        folder = {name: out / (name if size == 64 else f"{name}-{size}") for name in sets}
         for name, clips in sets.items():
             if not (folder[name] / "faceset.json").exists():
                 facepair.extract(clips, folder[name], size=size, progress=False)
-        model, done = args.out / f"model-{preset}", 0.0
+        model, done = out / f"model-{preset}", 0.0
         for minutes in points:
             # a kept folder is re-evaluated, not trained further; a curve point is trained once
             mark = model / f"curve-{minutes:g}min"
             if not model.exists() or args.curve and not mark.exists():
-                facepair.train(a=[folder[a_name]], b=[folder["reagan"]], model_dir=str(model),
+                facepair.train(a=[folder[a_name]], b=[folder[b_name]], model_dir=str(model),
                                preset=preset, minutes=minutes - done, save_every=500,
                                preview_every=500, seed=args.seed, progress=False)
                 if args.curve:
@@ -88,16 +112,16 @@ def main():
             done = minutes
             # cross: A->B on the whole unseen recording, as a video; blocks: 4 s of it for flicker
             key = f"{preset}@{minutes:g}" if args.curve else preset
-            results[key] = figures(evaluate(model, video=obama2, video_seconds=None if
+            results[key] = figures(evaluate(model, video=unseen, video_seconds=None if
                                             args.split == "cross" else 4.0))
             saved.write_text(json.dumps(results, indent=1))
             print(f"{key}: done", flush=True)
     cols, width = (COLUMNS, 13) if args.split == "blocks" else (CROSS, 10)
     head = f"{'preset':17s}" + "".join(f"{c:>{width}s}" for c, _, _ in cols)
     where = "held-out faces" if args.split == "blocks" else \
-        "A->B on every frame of obama_clip2 (never seen), B->A on held-out faces"
+        f"A->B on every frame of {unseen.name} (never seen), B->A on held-out faces"
     budget = "/".join(f"{m:g}" for m in points)
-    print(f"\n{budget} minutes of training per preset, evaluated on {where}\n{head}")
+    print(f"\npair {pair}: {budget} minutes of training per preset, evaluated on {where}\n{head}")
     for preset, r in results.items():
         print(f"{preset:17s}" + "".join(f"{f.format(r[k]) if k in r else '-':>{width}s}" for _, k, f in cols))
 

@@ -114,7 +114,7 @@ def images_per_s(step, a, b, steps, device) -> float:
     return 2 * len(a) * steps / (time.perf_counter() - t)
 
 
-def matmul_peak(device, dtype, n=2048, reps=10) -> float:
+def matmul_peak(device, dtype, n: int = 2048, reps: int = 10) -> float:
     x, y = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         x @ y
@@ -151,9 +151,11 @@ def main():
         rn.append(images_per_s(naive, a, b, args.steps, device))
         ro.append(images_per_s(ours, a, b, args.steps, device))
     naive_ips, ours_ips = statistics.median(rn), statistics.median(ro)
-    peak_fp32 = matmul_peak(device, torch.float32)
+    n = 8192 if device.type == "cuda" else 2048          # a GPU needs a larger product to reach its peak
+    peak_fp32 = matmul_peak(device, torch.float32, n)
     # without native bf16 (AVX2-only CPUs) an emulated bf16 matmul takes minutes: no peak to reach
-    peak_bf16 = matmul_peak(device, torch.bfloat16) if precision == "bf16" else float("nan")
+    peak_bf16 = matmul_peak(device, torch.bfloat16, n) if precision == "bf16" else float("nan")
+    peak = peak_bf16 if precision == "bf16" else peak_fp32
     achieved = flops_per_step * ours_ips / (2 * args.batch_size)
 
     print(f"device: {device} ({torch.get_num_threads()} threads)   precision: {precision}   "
@@ -180,11 +182,14 @@ def main():
     for _ in range(args.rounds):
         for n in names:
             runs[n].append(images_per_s(steps[n], *inputs[n], args.steps, device))
-    print(f"\npresets side by side (batch {args.batch_size} per side, {precision}):")
-    print(f"{'preset':18s}{'params M':>10s}{'GFLOP/img':>11s}{'images/s':>10s}   rounds")
+    print(f"\npresets side by side (batch {args.batch_size} per side, {precision}; share of this "
+          f"machine's {precision} matmul peak, {peak / 1e9:.0f} GFLOP/s, counting the FLOPs of each "
+          f"real step; seed: {achieved / peak:.1%} above):")
+    print(f"{'preset':18s}{'params M':>10s}{'GFLOP/img':>11s}{'images/s':>10s}{'of peak':>9s}   rounds")
     for n in names:
-        print(f"{n:18s}{flops[n][1] / 1e6:10.1f}{flops[n][0] / 1e9:11.2f}{statistics.median(runs[n]):10.1f}   "
-              + " ".join(f"{x:.1f}" for x in runs[n]))
+        ips = statistics.median(runs[n])
+        print(f"{n:18s}{flops[n][1] / 1e6:10.1f}{flops[n][0] / 1e9:11.2f}{ips:10.1f}"
+              f"{flops[n][0] * ips / peak:9.1%}   " + " ".join(f"{x:.1f}" for x in runs[n]))
     for n in names[1:]:
         print(f"{n} / {names[0]} speed: {statistics.median(runs[n]) / statistics.median(runs[names[0]]):.2f}x")
 

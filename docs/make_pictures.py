@@ -3,6 +3,7 @@
 saying which facepair version, git commit and model made them.
 
     python docs/make_pictures.py [--demo-dir DIR]        (or: make docs)
+    python docs/make_pictures.py --only occlusion --occlusion-model MODEL_DIR
 
 --demo-dir names a folder that `facepair demo -o DIR` wrote (DIR/model, DIR/swap.mp4): it is
 reused as it is. Where it holds no demo yet, the demo runs there first (about 15 minutes on two
@@ -10,6 +11,12 @@ cores). The screenshots come from a real `facepair ui` driven in headless Chromi
 Playwright, by clicks on the page only (the page sends what the server asks of it), in a fresh
 work folder holding a copy of the demo's model and face sets. Every picture is a JPEG under
 300 KB.
+
+--occlusion-model names a Fei-Fei Li (A) -> Andrew Ng (B) model that never saw the headset
+microphone (trained on feifeili_clip3 + andrew_clip1; a model trained on clips 1 and 2 learns to
+draw the microphone, docs/results.md): docs/occlusion.jpg is then made too, a frame of
+feifeili_clip1 with the microphone on the cheek, as it is and swapped with --occlusion none and
+auto; `--only occlusion` makes that picture alone and updates its entry in docs/pictures.json.
 """
 from __future__ import annotations
 
@@ -90,6 +97,35 @@ def before_after(address: Path, demo_dir: Path, out: Path) -> dict:
     pair = np.concatenate([video_frame(address, FRAME), video_frame(demo_dir / "swap.mp4", FRAME)], 1)
     save_jpeg(pair, out, width=1280)
     return {"left": f"{ADDRESS} frame {FRAME}", "right": f"the demo's swap.mp4 frame {FRAME}"}
+
+
+OCCLUSION_CLIP = "faces/feifeili/feifeili_clip1.mp4"
+OCCLUSION_FRAME = 40            # the microphone's ball lies on the cheek, inside the face's outline
+
+
+def occlusion_picture(samples: Path, model_dir: Path, out: Path) -> dict:
+    """A frame of feifeili_clip1 (its microphone on the cheek), and the same frame swapped by
+    `model_dir` with --occlusion none and --occlusion auto, each the lower half of the face
+    enlarged 2x, side by side."""
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import SwapSummary, Swapper
+    frame = video_frame(samples / OCCLUSION_CLIP, OCCLUSION_FRAME)
+    panels = [frame]
+    for mode in ("none", "auto"):
+        out_frame = frame.copy()
+        Swapper(model_dir, SwapOptions(occlusion=mode, progress=False)).process(
+            [out_frame], 0, False, SwapSummary())
+        panels.append(out_frame)
+    zoom = [np.asarray(Image.fromarray(p[96:224, 24:216]).resize((384, 256), Image.LANCZOS)) for p in panels]
+    gap = np.full((256, 6, 3), 255, np.uint8)
+    save_jpeg(np.concatenate([zoom[0], gap, zoom[1], gap, zoom[2]], 1), out)
+    state = json.loads((model_dir / "state.json").read_text())
+    return {"what": f"{OCCLUSION_CLIP} frame {OCCLUSION_FRAME} (rows 96-224, columns 24-216, 2x): "
+                    "as it is; swapped with --occlusion none; with --occlusion auto",
+            "model": {"made_by": "facepair train --minutes 10 --calibrate-faces 0 "
+                                 "(feifeili_clip3 -> andrew_clip1, every frame, 128 px)",
+                      "preset": state.get("preset"), "step": state.get("step"),
+                      "seed": state.get("seed"), "precision": state.get("precision")}}
 
 
 # ---- the web app's screenshots ---------------------------------------------------------------------
@@ -253,12 +289,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo-dir", type=Path, default=ROOT / "demo",
                     help="a folder `facepair demo -o DIR` wrote (reused), or where to run it (default: demo)")
+    ap.add_argument("--occlusion-model", type=Path,
+                    help="a Fei-Fei Li -> Andrew Ng model folder: also make docs/occlusion.jpg")
+    ap.add_argument("--only", choices=["occlusion"],
+                    help="make only this picture (and update its entry in docs/pictures.json)")
     args = ap.parse_args()
     from facepair.demo import find_samples
+    occlusion = {}
+    if args.occlusion_model:
+        occlusion = {"occlusion.jpg": occlusion_picture(find_samples(), args.occlusion_model.resolve(),
+                                                        DOCS / "occlusion.jpg")}
+    if args.only == "occlusion":
+        if not occlusion:
+            raise SystemExit("--only occlusion needs --occlusion-model")
+        record = json.loads((DOCS / "pictures.json").read_text())
+        record["pictures"].update(occlusion)
+        (DOCS / "pictures.json").write_text(json.dumps(record, indent=2) + "\n")
+        print("updated docs/pictures.json")
+        return
+    if not occlusion and (DOCS / "pictures.json").exists():   # kept as made before, if it was
+        before = json.loads((DOCS / "pictures.json").read_text()).get("pictures", {})
+        occlusion = {k: v for k, v in before.items() if k == "occlusion.jpg"}
     demo_dir = args.demo_dir.resolve()
     ensure_demo(demo_dir)
     address = find_samples() / ADDRESS
-    pictures = {"before_after.jpg": before_after(address, demo_dir, DOCS / "before_after.jpg")}
+    pictures = {"before_after.jpg": before_after(address, demo_dir, DOCS / "before_after.jpg"), **occlusion}
     with tempfile.TemporaryDirectory(prefix="facepair-pictures-") as tmp:
         work = Path(tmp) / "work"
         work_folder(demo_dir, address, work)

@@ -74,14 +74,16 @@ def test_train_keeps_the_last_checkpoints_and_stops_on_minutes(extracted, tmp_pa
 
 def test_swap_identity_mask_and_blend(trained_model, tmp_path):
     """--identity swaps only the person of the photos; --mask box replaces a larger region than
-    the face hull; --blend seamless gives another composite than feathering."""
+    the face hull; --blend seamless gives another composite than feathering. (--occlusion none:
+    what is measured here is the whole hull or box; a model of 24 steps cannot rebuild a face
+    well enough for the occlusion mask, tests/test_occlusion.py.)"""
     group = tmp_path / "group.png"
     split = group_photo(group)
     before = read_image(group).astype(int)
     outs = {}
     for name, extra in (("all", []), ("obama", ["--identity", OBAMA_PHOTOS / "obama.jpg"])):
         r = run_cli("swap", group, "--model", trained_model, "-o", tmp_path / f"{name}.png",
-                    "--detect-size", 0, "--quiet", *extra)
+                    "--detect-size", 0, "--occlusion", "none", "--quiet", *extra)
         assert r.returncode == 0, r.stderr
         outs[name] = (_swapped(r.stdout), np.abs(read_image(tmp_path / f"{name}.png").astype(int) - before))
     assert outs["all"][0] == 2 and outs["obama"][0] == 1
@@ -95,7 +97,8 @@ def test_swap_identity_mask_and_blend(trained_model, tmp_path):
     src = read_image(photo).astype(int)
     changed = {}
     for name, extra in (("hull", []), ("box", ["--mask", "box"]), ("seamless", ["--blend", "seamless"])):
-        r = run_cli("swap", photo, "--model", trained_model, "-o", tmp_path / f"{name}.png", "--quiet", *extra)
+        r = run_cli("swap", photo, "--model", trained_model, "-o", tmp_path / f"{name}.png", "--quiet",
+                    "--occlusion", "none", *extra)
         assert r.returncode == 0 and _swapped(r.stdout) == 1, r.stderr
         changed[name] = read_image(tmp_path / f"{name}.png").astype(int)
     area = {k: int((np.abs(v - src).max(2) > 12).sum()) for k, v in changed.items()}
@@ -220,9 +223,9 @@ def test_swap_direction_picks_the_decoder(trained_model, tmp_path):
         for direction in ("a2b", "b2a"):
             mp.setattr(FacePair, "decode", lambda self, x, to, d=direction, **kw:
                        used.setdefault(d, set()).add(to) or decode(self, x, to, **kw))
-            Swapper(trained_model, SwapOptions(direction=direction, engine="torch", progress=False)).process(
-                [frame.copy()], 0, False, SwapSummary())
-    assert used == {"a2b": {"b"}, "b2a": {"a"}}
+            Swapper(trained_model, SwapOptions(direction=direction, engine="torch", occlusion="none",
+                                               progress=False)).process([frame.copy()], 0, False, SwapSummary())
+    assert used == {"a2b": {"b"}, "b2a": {"a"}}        # (--occlusion auto also rebuilds with the source's)
     outs = {d: _swap_still(trained_model, src, tmp_path / f"{d}.png", "--direction", d) for d in ("a2b", "b2a")}
     change = np.abs(outs["a2b"] - outs["b2a"]).max(2)
     box = make_detector("hog")(frame)[0]

@@ -12,7 +12,7 @@ from facepair.evaluate.metrics import jitter
 from facepair.faces.landmarks import INNER_FACE
 from facepair.media.image import read_image
 from facepair.media.video import iter_video
-from facepair.provenance import watermark
+from facepair.provenance import credentials, watermark
 from facepair.swap.options import SwapOptions
 from facepair.swap.pipeline import SwapSummary, Swapper
 
@@ -171,7 +171,8 @@ def test_frames_without_faces_pass_through(trained_model, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "faces swapped: 1" in r.stdout and "frames without a face: 1" in r.stdout
     out = read_image(tmp_path / "out/empty.png")
-    assert np.array_equal(out, watermark.embed(background))   # as it was, plus the mark (PNG: exact)
+    key = credentials.watermark_key()                         # both marks: this installation's key
+    assert np.array_equal(out, watermark.embed(background, key))   # as it was, plus the mark (PNG: exact)
     assert not np.array_equal(out, background)                # and the mark is there
 
 

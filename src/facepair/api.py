@@ -5,6 +5,7 @@ API costs nothing."""
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -18,7 +19,8 @@ def extract(inputs, output, **options):
 
 def train(opts=None, **fields):
     """Train (or resume) a pair -> TrainResult. Takes a TrainOptions, or its fields as keywords.
-    A landmark-cue model is then calibrated on `calibrate_faces` training frames per side."""
+    A landmark-cue model is then calibrated on `calibrate_faces` training frames per side (None:
+    as many as the training's length calls for)."""
     from .model.store import read_state
     from .training.loop import train as run
     from .training.options import TrainOptions
@@ -27,8 +29,10 @@ def train(opts=None, **fields):
     state = read_state(Path(opts.model_dir))
     cue_model = bool(state["model_config"].get("cue_points"))
     kept = result.step == result.start_step and "cue_shift" in state   # nothing new to measure
-    if cue_model and int(os.environ.get("RANK", 0)) == 0 and opts.calibrate_faces > 0 and not kept:
+    if cue_model and int(os.environ.get("RANK", 0)) == 0 and opts.calibrate_faces != 0 and not kept:
+        t = time.monotonic()
         result.cue = calibrate(opts.model_dir, opts.calibrate_faces, opts.device, opts.progress)
+        result.cue_seconds = time.monotonic() - t
     return result
 
 
@@ -37,11 +41,13 @@ def calibrate(model_dir, faces: int | None = None, device: str = "auto", progres
     (evaluate/calibrate.py) and recorded in state.json. The trained weights are saved already, so
     a failure here is a warning and leaves the default setting."""
     from .evaluate.calibrate import calibrate as run
-    from .training.options import TrainOptions
-    faces = TrainOptions.calibrate_faces if faces is None else faces
+    from .evaluate.calibrate import faces_for
+    from .model.store import read_state
+    seconds = read_state(Path(model_dir)).get("train_seconds", 0.0)
+    faces = faces_for(seconds) if faces is None else faces
     if progress:
-        print(f"measuring the landmark cue's setting on {faces} training frames per side ...",
-              flush=True)
+        print(f"measuring the landmark cue's setting on {faces} training frames per side "
+              f"(after {seconds / 60:.1f} minutes of training) ...", flush=True)
     try:
         return run(model_dir, faces, device)
     except Exception as e:  # noqa: BLE001 - a shorter video, an unreadable source: the weights stay
@@ -64,10 +70,12 @@ def evaluate(model_dir, **options) -> dict:
     return run(model_dir, **options)
 
 
-def verify(paths) -> list:
-    """Is each file one of ours? -> [Verdict] (watermark, tag, C2PA manifest)."""
+def verify(paths, key_file=None) -> list:
+    """Is each file one of ours? -> [Verdict] (watermark: public and installation mark, tag, C2PA
+    manifest). The installation mark is looked for with the key in `key_file` (another
+    installation's watermark.key), else with this installation's."""
     from .provenance.verify import verify_file
-    return [verify_file(p) for p in paths]
+    return [verify_file(p, key_file) for p in paths]
 
 
 def presets() -> list[dict]:

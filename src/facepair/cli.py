@@ -138,9 +138,9 @@ def _add_train(sub):
                        help=f"augmentation: {what} (default: the preset's)")
     p.add_argument("--calibrate-faces", type=_number(int, 0), default=T.calibrate_faces, metavar="N",
                    help="landmark-cue presets: after training, measure how to feed the cue in swaps "
-                   f"(centre, gain; hd: the lids' gain too) on N training frames per side, swapped "
-                   f"whole (default: "
-                   f"{T.calibrate_faces}; 0: skip)")
+                   "(centre, gain; hd: the lids' gain too) on N training frames per side, swapped "
+                   "whole (default: by the training's length, 32 per 2.5 minutes, 256 from 20 "
+                   "minutes on; 0: skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_train)
 
@@ -164,7 +164,7 @@ def _run_train(a):
 def _add_swap(sub):
     from .faces.options import DETECTORS
     from .model.presets import DIRECTIONS
-    from .swap.options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, SwapOptions
+    from .swap.options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
                        description="Swap faces with a trained model. Outputs carry an invisible "
@@ -194,6 +194,10 @@ def _add_swap(sub):
                    f"hist (histogram matching) (default: {d.color})")
     p.add_argument("--blend", choices=BLENDS, default=d.blend,
                    help=f"feather (alpha) or seamless (OpenCV Poisson clone) (default: {d.blend})")
+    p.add_argument("--occlusion", choices=OCCLUSIONS, default=d.occlusion,
+                   help="auto: keep the source's pixels where something lies in front of the face "
+                   "(a hand, a microphone: where the source's own rebuild by the model disagrees "
+                   f"with it); none: paint the whole mask (default: {d.occlusion})")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="swap only the person in these photos when several faces are present")
     p.add_argument("--threshold", type=_number(float, above=0), default=d.threshold)
@@ -223,7 +227,8 @@ def _run_swap(a):
     maps = [parse_map(m) for m in a.maps] if a.maps else None
     opts = SwapOptions(direction=a.direction, detector=a.detector, detect_size=a.detect_size,
                        detect_every=a.detect_every, mask=a.mask, erode=a.erode, feather=a.feather,
-                       color=a.color, blend=a.blend, identity=a.identity, threshold=a.threshold,
+                       color=a.color, blend=a.blend, occlusion=a.occlusion, identity=a.identity,
+                       threshold=a.threshold,
                        smooth=not a.no_smooth, device=a.device, engine=a.engine, crf=a.crf,
                        duration=a.duration, progress=not a.quiet, maps=maps)
     print(swap(a.input, a.model, a.output, opts))
@@ -313,7 +318,7 @@ def _add_demo(sub):
                    "are cut at its crop size")
     p.add_argument("--calibrate-faces", type=_number(int, 0), default=CALIBRATE_FACES, metavar="N",
                    help="as in train: frames per side measuring the landmark cue's swap setting "
-                   f"(default: {CALIBRATE_FACES}, half train's)")
+                   "(default: as train's, by the training's length)")
     p.add_argument("--eval-faces", type=_number(int, 1), default=EVAL_FACES, metavar="N",
                    help=f"as evaluate's --max-faces: faces per side scored (default: {EVAL_FACES}; "
                    "fewer is faster, the figures less precise)")
@@ -331,23 +336,30 @@ def _run_demo(a):
 
 def _add_verify(sub):
     p = sub.add_parser("verify", help="is this file one of ours? (watermark, tag, C2PA manifest)",
-                       description="Read facepair's invisible watermark, metadata tag and C2PA "
-                       "content-credentials manifest back. "
+                       description="Read facepair's invisible watermark (the public mark: made by "
+                       "facepair; the installation mark: made by this installation), metadata tag "
+                       "and C2PA content-credentials manifest back. "
                        "Exit 0 when every file carries a mark, 1 when one does not.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true",
                    help="print one JSON list (a record per file: watermark z-score, bits, grid "
-                   "period and offset; tag; C2PA manifest) instead of lines")
+                   "period and offset; installation mark; tag; C2PA manifest) instead of lines")
+    p.add_argument("--key", metavar="FILE",
+                   help="look for the installation mark of this watermark key file (another "
+                   "installation's watermark.key) instead of this installation's")
     p.set_defaults(run=_run_verify)
 
 
 def _run_verify(a):
     import json
     from .api import verify
+    if a.key is not None:                  # a bad key file: one error, before any file is read
+        from .provenance.credentials import read_watermark_key
+        read_watermark_key(a.key)
     all_marked, records = True, []
     for f in a.files:
         try:
-            v, = verify([f])
+            v, = verify([f], a.key)
         except FacepairError as e:
             records.append({"path": str(f), "error": str(e)})
             if not a.json:

@@ -22,7 +22,7 @@ from .training.options import TrainOptions
 
 DEFAULT_MINUTES = 10.0        # `make demo` stays near 15 minutes on 2 CPU cores
 SWAP_SECONDS = 10.0
-CALIBRATE_FACES = 128         # the cue's measurement on half train's frames (hd: about 2 min, not 4)
+CALIBRATE_FACES = None        # the cue's measurement as train's: by the training's length
 _STYLETALK = ("https://raw.githubusercontent.com/FuxiVirtualHuman/styletalk/"
               "17b046cbf72823991650896b661908118956b2d2/samples/source_video/video/")
 SAMPLES = {   # path under the samples folder: (origin, sha256)
@@ -94,7 +94,7 @@ def find_samples() -> Path:
 
 
 def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = None,
-         progress: bool = True, calibrate_faces: int = CALIBRATE_FACES,
+         progress: bool = True, calibrate_faces: int | None = CALIBRATE_FACES,
          eval_faces: int = EVAL_FACES, swap_seconds: float = SWAP_SECONDS) -> dict:
     from .api import evaluate, extract, swap, train
     from .evaluate import report

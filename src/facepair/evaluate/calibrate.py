@@ -23,11 +23,23 @@ A model with the lids in its cue (`cue_lids`) then has the lids' offsets scaled 
 (correlation), with the same identity check, among the gains that do not cost the mouth's
 correlation more than LID_MOUTH_SLACK (`cue_lid_gain`; figures under `lid_figures`): trained on a
 side that hardly blinks, a decoder answers the other side's blinks weakly, as it does its mouth.
+
+What it costs is kept in proportion to the training (issue 36): the frames per side follow the
+training's length (faces_for), and every setting is first swapped on the quarter of the frames
+whose identity is read (every ID_EVERY-th); only the REFINE best-following there are swapped on
+every frame, and asked in that order (where none of them stays the target, the rest in order,
+each that does swapped on every frame, until REFINE_PASSING do); the lids' gains likewise
+(REFINE_LIDS that keep the mouth). Each frame is searched and aligned once for every setting, and
+a setting's identity chips are embedded one at a time only until its verdict is sure (60 ms each,
+the largest cost). On synthetic figures with the noise of their frame counts this chooses as
+measuring everything does, or as well (tests/test_presets.py); on real models, benchmarks/
+calibration.py and docs/results.md ("Calibration in proportion").
 """
 from __future__ import annotations
 
 import itertools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +50,6 @@ from ..model.presets import DIRECTIONS
 from ..model.store import read_state, update_state
 from ..swap.options import SwapOptions
 from ..swap.pipeline import SwapSummary, Swapper
-from ..training.options import TrainOptions
 from .frames import iter_source_frames, training_entries, training_means
 from .metrics import expression_figures, id_figures
 
@@ -50,9 +61,13 @@ SHIFTS, GAINS = (0.0, 0.5, 1.0), (1.0, 1.5, 2.0, 3.0, 4.0)
 # eyelids still following better past it on the training frames (docs/results.md: "The lids' gain to 32x")
 LID_GAINS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 LID_MOUTH_SLACK = 0.02   # the lids' gain may lower the mouth r on the training frames this much
+FACES_PER_MINUTE, FACES_MIN, FACES_MAX = 12.8, 32, 256   # faces_for: 256 after 20 minutes
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
 ID_RATE = 0.95   # evaluate's identity target, asked of the kept setting's swaps
-ID_EVERY = 4     # of the calibration frames, these are embedded (114 ms each on 2 cores)
+ID_EVERY = 4     # of the calibration frames, these are embedded (60 ms each) and swapped first
+REFINE = 3       # the mouth's settings best on those frames, then swapped on every frame
+REFINE_LIDS = 2  # likewise the lids' gains
+REFINE_PASSING = 2   # where none of the leaders stays the target: of the rest, those that do
 
 
 def _chunks(numbered, n: int):
@@ -63,53 +78,141 @@ def _chunks(numbered, n: int):
         yield idx, list(frames)
 
 
-def choose(measured: list[dict], id_rate, key: str = "mouth_corr") -> int:
+class _Identity:
+    """Whether the swaps of one setting stay the target: the share of its chips (every
+    ID_EVERY-th calibration frame) evaluate's identity test recognises as the target. Each chip
+    is embedded once (60 ms each: most of what calibration costs), and only as far as the
+    verdict needs: a setting fails once so many chips have failed that ID_RATE is out of reach,
+    and passes once so many have passed that it is sure (`full`: every chip, for the rate)."""
+
+    def __init__(self, emb: Embedder, means, target: str, source: str):
+        """means(): {side: mean embedding of its training faces} (waited for when first needed)."""
+        self.emb, self.means, self.sides = emb, means, (target, source)
+        self.hits: dict = {}                    # per setting: whether each chip embedded so far passed
+
+    def verdict(self, setting, chips: list, full: bool = False) -> dict:
+        n, hits = len(chips), self.hits.setdefault(setting, [])
+        while len(hits) < n:
+            if not full and (sum(hits) >= ID_RATE * n or hits.count(False) > (1 - ID_RATE) * n):
+                break
+            e, means = self.emb.from_aligned(chips[len(hits)])[None], self.means()
+            hits.append(id_figures(e, means[self.sides[0]], means[self.sides[1]])["id_rate"] == 1.0)
+        return {"id_rate": float(np.mean(hits)) if hits else 0.0, "id_seen": len(hits),
+                "id_pass": n > 0 and sum(hits) >= ID_RATE * n}
+
+
+FALLBACK = 3     # where no setting stays the target: these, the closest so far, get every chip
+
+
+def choose(measured: list[dict], verdict, key: str = "mouth_corr") -> int:
     """Index of the setting to keep: the best `key` correlation among those whose swaps stay the
-    target (id_rate(index) >= ID_RATE, asked in order of correlation and recorded in `measured`);
-    where none does, the one that comes closest, and of those the best `key` (32 faces give few
-    distinct rates: a 10-minute demo model's settings tied at 81 %)."""
-    for s in sorted(range(len(measured)), key=lambda s: -measured[s][key]):
-        measured[s]["id_rate"] = id_rate(s)
-        if measured[s]["id_rate"] >= ID_RATE:
+    target (verdict(index, full=False)["id_pass"], asked in order and recorded in `measured`):
+    settings measured on more frames first (the coarse pass's leaders, on every frame), each
+    group by its `key`. Where none stays the target, the one that comes closest: of the FALLBACK
+    with the most chips recognised before their verdicts, the best rate over every chip, then
+    the best `key` (few chips give few distinct rates)."""
+    for s in sorted(range(len(measured)), key=lambda s: (-measured[s].get("frames", 0), -measured[s][key])):
+        measured[s].update(verdict(s, full=False))
+        if measured[s]["id_pass"]:
             return s
-    return max(range(len(measured)), key=lambda s: (measured[s]["id_rate"], measured[s][key]))
+    near = sorted(range(len(measured)), key=lambda s: (-round(measured[s]["id_rate"] * measured[s]["id_seen"]),
+                                                       -measured[s][key]))[:FALLBACK]
+    for s in near:
+        measured[s].update(verdict(s, full=True))
+    return max(near, key=lambda s: (measured[s]["id_rate"], measured[s][key]))
 
 
-def choose_lids(measured: list[dict], id_rate) -> int:
-    """Index of the lids' gain to keep: as choose() by the eyelids, among the gains whose swaps
-    follow the mouth (its r) at most LID_MOUTH_SLACK worse than gain 1, measured[0] (the mouth's
-    kept setting, always among them): driving the lids must not undo the mouth's choice."""
-    among = [k for k, f in enumerate(measured)
-             if f["mouth_corr"] >= measured[0]["mouth_corr"] - LID_MOUTH_SLACK]
-    return among[choose([measured[k] for k in among], lambda j: id_rate(among[j]), key="eyelid_corr")]
+def choose_lids(measured: list[dict], verdict) -> int:
+    """Index of the lids' gain to keep: as choose() by the eyelids, among the gains measured on
+    as many frames as gain 1, measured[0] (the mouth's kept setting, always among them), whose
+    swaps follow the mouth (its r) at most LID_MOUTH_SLACK worse than gain 1's: driving the lids
+    must not undo the mouth's choice."""
+    among = [k for k, f in enumerate(measured) if f.get("frames") == measured[0].get("frames")
+             and f["mouth_corr"] >= measured[0]["mouth_corr"] - LID_MOUTH_SLACK]
+    return among[choose([measured[k] for k in among], lambda j, full: verdict(among[j], full),
+                        key="eyelid_corr")]
 
 
-def _measure(model_dir, name: str, entries: list, settings: list, apply, lm, emb, device):
-    """Training frames of one direction swapped by the real pipeline with each setting
-    (apply(model, target index, setting) sets it) -> (expression figures per setting, per
-    setting the face chips of every ID_EVERY-th frame, for its identity). Frames stream through
-    one at a time; each is searched and aligned once."""
-    with warnings.catch_warnings():             # "never calibrated": this is the calibration
-        warnings.simplefilter("ignore")
-        # torch: each setting is applied to the model's buffers, which an exported graph bakes in
-        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, engine="torch",
-                                                 progress=False))
-    target = "ab".index(swapper.target)
-    marks = np.zeros((len(settings), len(entries), 68, 2))
-    chips = [[] for _ in settings]              # embedded only for the settings ranked first
-    summary = SwapSummary()
-    for idx, frames in _chunks(iter_source_frames(entries), CHUNK):
-        jobs = swapper.find(frames, 0, summary)                      # detect and align once
-        for s, setting in enumerate(settings):
-            apply(swapper.model, target, setting)
-            outs = [f.copy() for f in frames]
-            swapper.render(outs, jobs, summary)                      # CHUNK frames per model call
-            for i, out in zip(idx, outs):
-                marks[s, i] = lm(out, entries[i]["bbox"])
-                if i % ID_EVERY == 0:
-                    chips[s].append(emb.chip(out, marks[s, i]))
-    source_marks = np.array([e["landmarks"] for e in entries], float)
-    return [expression_figures(source_marks, m) for m in marks], chips
+class _Direction:
+    """One direction's calibration frames swapped by the real pipeline with settings (apply(model,
+    target index, setting) sets one): the 68 landmarks predicted on each swapped frame and, on
+    every ID_EVERY-th frame, the chip its identity is read from. Frames stream through once a
+    pass; each chunk is searched and aligned once for every setting."""
+
+    def __init__(self, model_dir, name: str, entries: list, lm, emb, device):
+        with warnings.catch_warnings():             # "never calibrated": this is the calibration
+            warnings.simplefilter("ignore")
+            # torch: each setting is applied to the model's buffers, which an exported graph bakes
+            # in; no occlusion mask: this measures what the model draws
+            self.swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, engine="torch",
+                                                          occlusion="none", progress=False))
+        self.entries, self.lm, self.emb = entries, lm, emb
+        self.target = "ab".index(self.swapper.target)
+        self.source = np.array([e["landmarks"] for e in entries], float)
+        self.marks, self.chips = {}, {}             # per setting: {frame: landmarks}, [chips]
+        self.found: dict = {}                       # per frame: its faces' jobs, less the place
+        self.every = list(range(len(entries)))
+        self.coarse = self.every[::ID_EVERY]        # the identity frames, swapped first
+
+    def run(self, settings: list, apply, frames: list[int]):
+        """Swap `frames` (indices into entries) with each setting (hashable)."""
+        todo = [s for s in settings if any(i not in self.marks.get(s, {}) for i in frames)]
+        frames = [i for i in frames if any(i not in self.marks.get(s, {}) for s in todo)]
+        if not todo:
+            return
+        summary = SwapSummary()
+        wanted = [self.entries[i] for i in frames]
+        for idx, images in _chunks(iter_source_frames(wanted), CHUNK):
+            idx = [frames[i] for i in idx]
+            new = [p for p, i in enumerate(idx) if i not in self.found]   # detect and align once
+            for job in self.swapper.find([images[p] for p in new], 0, summary):
+                self.found.setdefault(idx[new[job[0]]], []).append(job[1:])
+            jobs = [(p, *job) for p, i in enumerate(idx) for job in self.found.setdefault(i, [])]
+            for setting in todo:
+                have = self.marks.setdefault(setting, {})
+                if all(i in have for i in idx):
+                    continue
+                apply(self.swapper.model, self.target, setting)
+                outs = [f.copy() for f in images]
+                self.swapper.render(outs, jobs, summary)                 # CHUNK frames per call
+                for i, out in zip(idx, outs):
+                    if i not in have:
+                        have[i] = self.lm(out, self.entries[i]["bbox"])
+                        if i % ID_EVERY == 0:
+                            self.chips.setdefault(setting, []).append((i, self.emb.chip(out, have[i])))
+
+    def figures(self, setting, only=None) -> dict:
+        """Expression figures of a setting over the frames swapped with it so far (or those of
+        them in `only`); `frames`: how many."""
+        got = self.marks[setting]
+        idx = sorted(got) if only is None else [i for i in only if i in got]
+        return dict(expression_figures(self.source[idx], np.array([got[i] for i in idx])), frames=len(idx))
+
+    def id_chips(self, setting) -> list:
+        return [c for _, c in sorted(self.chips[setting], key=lambda ic: ic[0])]
+
+    def coarse_then_fine(self, settings: list, apply, key: str, refine: int, keep=None) -> list[dict]:
+        """Every setting on the identity frames (every ID_EVERY-th), then, in order of `key`
+        there, each on every frame until `refine` of them are kept by `keep(figures)` on every
+        frame (None: all) -> figures per setting (`frames`: on how many)."""
+        self.run(settings, apply, self.coarse)
+        figs = [self.figures(s) for s in settings]
+        kept = 0
+        for k in sorted(range(len(settings)), key=lambda k: -figs[k][key]):
+            if kept == refine:
+                break
+            self.run([settings[k]], apply, self.every)
+            figs[k] = self.figures(settings[k])
+            kept += keep is None or keep(figs[k])
+        return figs
+
+
+def faces_for(train_seconds: float) -> int:
+    """Calibration frames per side for a training this long: FACES_PER_MINUTE of it, in steps of
+    FACES_MIN, at most FACES_MAX (20 minutes on 2 cores), so that the measurement takes a share
+    of the training rather than minutes whatever it was (docs/results.md, "Calibration")."""
+    n = FACES_MIN * round(FACES_PER_MINUTE * train_seconds / 60 / FACES_MIN)
+    return int(min(FACES_MAX, max(FACES_MIN, n)))
 
 
 def _set_mouth(model, target: int, setting):       # with the lids' offsets as trained
@@ -117,54 +220,93 @@ def _set_mouth(model, target: int, setting):       # with the lids' offsets as t
     model.cue_lid_gain[target] = 1.0
 
 
-def calibrate(model_dir, faces: int = TrainOptions.calibrate_faces, device: str = "auto") -> dict:
+def _choose_refining(run, figs: list[dict], settings: list, verdict) -> int:
+    """choose() over settings of which the coarse pass's leaders are measured on every frame:
+    their identity asked in order of their r; where none of them stays the target, the rest in
+    order of their coarse r, each that does swapped on every frame too, until REFINE_PASSING
+    of them do (then the best r of those) or none is left (then choose()'s closest)."""
+    every = len(run.every)
+    full = [k for k in range(len(figs)) if figs[k]["frames"] == every]
+    for k in sorted(full, key=lambda k: -figs[k]["mouth_corr"]):
+        figs[k].update(verdict(k, False))
+        if figs[k]["id_pass"]:
+            return k
+    passing = []
+    for k in sorted(set(range(len(figs))) - set(full), key=lambda k: -figs[k]["mouth_corr"]):
+        figs[k].update(verdict(k, False))
+        if figs[k]["id_pass"]:
+            run.run([settings[k]], _set_mouth, run.every)
+            figs[k].update(run.figures(settings[k]))
+            passing.append(k)
+            if len(passing) == REFINE_PASSING:
+                break
+    if passing:
+        return max(passing, key=lambda k: figs[k]["mouth_corr"])
+    return choose(figs, verdict)            # none stays the target (every verdict known): closest
+
+
+def select(run, ident, lids: bool) -> tuple[dict, list, list | None]:
+    """One direction's setting from its swaps (`run`, a _Direction) and their identity (`ident`,
+    an _Identity) -> ({"shift", "gain"[, "lid_gain"]}, figures per setting (SHIFTS x GAINS),
+    figures per lids' gain (LID_GAINS; None without the lids))."""
+    settings = list(itertools.product(SHIFTS, GAINS))
+
+    def verdict(key, full):                     # key: a setting, or a lids' gain
+        return ident.verdict(key, run.id_chips(key), full)
+    figs = run.coarse_then_fine(settings, _set_mouth, "mouth_corr", REFINE)
+    s = _choose_refining(run, figs, settings, lambda k, full: verdict(settings[k], full))
+    mouth = settings[s]
+    run.run([mouth], _set_mouth, run.every)                      # the kept one: on every frame
+    figs[s].update(run.figures(mouth))
+    best = {"shift": mouth[0], "gain": mouth[1]}
+    if not lids:
+        return best, figs, None
+
+    def set_lids(model, target, g):             # then the lids' gain, at the kept setting
+        _set_mouth(model, target, mouth)
+        model.cue_lid_gain[target] = g
+    # in order of the eyelids' r on the identity frames, gains are swapped on every frame until
+    # REFINE_LIDS of them keep the mouth (the rule's slack); the rule sees those
+    floor = figs[s]["mouth_corr"] - LID_MOUTH_SLACK
+    measured = [figs[s]] + run.coarse_then_fine(list(LID_GAINS[1:]), set_lids, "eyelid_corr",
+                                                REFINE_LIDS, keep=lambda f: f["mouth_corr"] >= floor)
+    k = choose_lids(measured, lambda k, f: verdict(mouth if k == 0 else LID_GAINS[k], f))
+    return dict(best, lid_gain=LID_GAINS[k]), figs, measured
+
+
+def calibrate(model_dir, faces: int | None = None, device: str = "auto") -> dict:
     """Measure and record each direction's cue setting -> {"a2b": {"shift": s, "gain": g}, ...}
-    (and "lid_gain" for a model with the lids in its cue). Raises FileNotFoundError when the
-    training faces' source footage has gone."""
+    (and "lid_gain" for a model with the lids in its cue) on `faces` training frames per side
+    (None: faces_for the model's training time). Raises FileNotFoundError when the training
+    faces' source footage has gone."""
     model_dir = Path(model_dir)
     state = read_state(model_dir)
+    faces = faces_for(state.get("train_seconds", 0.0)) if faces is None else faces
     lids = bool(state["model_config"].get("cue_lids"))
     lm, emb = Landmarker(), Embedder()
-    settings = list(itertools.product(SHIFTS, GAINS))
-    entries, figures, chips, counts = {}, {}, {}, {}
-    for name, (side, _) in DIRECTIONS.items():
-        entries[name] = training_entries(state, side, faces)
-        counts[side] = len(entries[name])
-        figures[name], chips[name] = _measure(model_dir, name, entries[name], settings, _set_mouth,
-                                              lm, emb, device)
-    means = training_means(state, emb, faces=min(faces, 64))["frames"]   # the footage was read
-
-    def id_rate(chips_, side, other):        # of swaps from `side`'s frames into `other`
-        e = np.array([emb.from_aligned(c) for c in chips_])
-        return id_figures(e, means[other], means[side])["id_rate"]
-
-    best, lid_figures = {}, {}
+    for side in "ab":                   # the footage first: the means below read it too
+        gone = [e["source"] for e in training_entries(state, side, faces) if not Path(e["source"]).exists()]
+        if gone:
+            raise FileNotFoundError(gone[0])
+    # the sides' mean embeddings (7.7 s of dlib on 2 cores) in a thread of their own, with an
+    # embedder of their own, while the first direction swaps: dlib and torch let go of the GIL
+    pool = ThreadPoolExecutor(1)
+    means = pool.submit(lambda: training_means(state, Embedder(), faces=min(faces, 64), crops=False)["frames"])
+    best, figures, lid_figures, counts = {}, {}, {}, {}
     for name, (side, other) in DIRECTIONS.items():
-        s = choose(figures[name], lambda s: id_rate(chips[name][s], side, other))
-        kept = figures[name][s]
-        figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(settings, figures[name])}
-        best[name] = {"shift": settings[s][0], "gain": settings[s][1]}
-        if lids:        # then the lids' gain, at the kept setting, by how well the eyelids follow
-            mouth = settings[s]
-
-            def set_lids(model, target, g, mouth=mouth):
-                _set_mouth(model, target, mouth)
-                model.cue_lid_gain[target] = g
-            more, more_chips = _measure(model_dir, name, entries[name], LID_GAINS[1:], set_lids,
-                                        lm, emb, device)
-            measured, lid_chips = [dict(kept)] + more, [chips[name][s]] + more_chips  # 1x: kept
-
-            def lid_id_rate(k):         # the kept setting's identity was asked already
-                return measured[k]["id_rate"] if "id_rate" in measured[k] else \
-                    id_rate(lid_chips[k], side, other)
-            k = choose_lids(measured, lid_id_rate)
-            lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, measured)}
-            best[name]["lid_gain"] = LID_GAINS[k]
+        entries = training_entries(state, side, faces)
+        counts[side] = len(entries)
+        best[name], figs, lid_figs = select(_Direction(model_dir, name, entries, lm, emb, device),
+                                            _Identity(emb, means.result, other, side), lids)
+        figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(itertools.product(SHIFTS, GAINS), figs)}
+        if lids:
+            lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, lid_figs)}
     record = dict(cue_shift={k: v["shift"] for k, v in best.items()},
                   cue_gain={k: v["gain"] for k, v in best.items()},
                   cue_calibration={"faces": counts, "figures": figures})
     if lids:
         record["cue_lid_gain"] = {k: v["lid_gain"] for k, v in best.items()}
         record["cue_calibration"]["lid_figures"] = lid_figures
+    pool.shutdown()
     update_state(model_dir, **record)
     return best

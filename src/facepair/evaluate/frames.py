@@ -60,14 +60,17 @@ def training_entries(state: dict, side: str, faces: int) -> list[dict]:
     return [entries[i] for i in keep] if entries else []
 
 
-def training_means(state: dict, emb: Embedder, faces: int = 64, frames: bool = True) -> dict:
+def training_means(state: dict, emb: Embedder, faces: int = 64, frames: bool = True,
+                   crops: bool = True) -> dict:
     """Each side's mean dlib embedding over `faces` of its training faces, never the faces being
-    scored: {"crops": {"a", "b"}} from the aligned crops (as crop swaps are embedded) and, with
-    `frames`, {"frames": {"a", "b"}} from their whole source frames (as swapped frames are);
-    "frames" is missing when the training footage has gone."""
+    scored: with `crops`, {"crops": {"a", "b"}} from the aligned crops (as crop swaps are
+    embedded) and, with `frames`, {"frames": {"a", "b"}} from their whole source frames (as
+    swapped frames are); "frames" is missing when the training footage has gone."""
     ents = {side: training_entries(state, side, faces) for side in "ab"}
-    out = {"crops": {s: np.mean([emb.from_chip(read_image(Path(e["faceset"]) / e["file"])) for e in es], 0)
-                     for s, es in ents.items()}}
+    out = {}
+    if crops:
+        out["crops"] = {s: np.mean([emb.from_chip(read_image(Path(e["faceset"]) / e["file"])) for e in es], 0)
+                        for s, es in ents.items()}
     if not frames:
         return out
     try:

@@ -128,14 +128,15 @@ class FacePair(nn.Module):
         a temporal model the previous frames' decoder inputs, (N, k, W), most recent first)."""
         return self.decoder(side)(code if cue is None else torch.cat([code, cue], 1), history)
 
-    def inputs(self, faces, to: str, marks=None, source: str | None = None):
+    def inputs(self, faces, to: str, marks=None, source: str | None = None, code=None):
         """What the decoder of `to` takes for faces of `source`: the code, and the cue where the
-        model has one, (N, W). A temporal model's rolling window keeps these per frame."""
+        model has one, (N, W). A temporal model's rolling window keeps these per frame. `code`:
+        the faces' code when already encoded (a swap and its rebuild share one)."""
         source = source or {"a": "b", "b": "a"}[to]
         if self.cfg.cue_points and marks is None:
             raise ValueError("this model's decoders need the faces' landmarks (marks)")
         cue = self.cue(marks, source, to)
-        code = self.encode(faces)
+        code = self.encode(faces) if code is None else code
         return code if cue is None else torch.cat([code, cue], 1)
 
     def cue(self, marks, side: str, to: str | None = None):

@@ -6,12 +6,17 @@ The signing key and certificate are made on first use and kept in the user's con
 refuses a self-signed *signing* certificate, so the folder holds a self-signed local root and a
 signing certificate issued by it; the manifest carries both. Readers will call such a manifest
 valid (the signature and hashes check out) but not trusted (the root is on no trust list).
+
+Beside them, the installation's secret watermark key (`watermark.key`: 32 random bytes written
+as 64 hex digits, mode 600), made on first use and never replaced: the watermark's installation
+mark is drawn from it (watermark.py), and `verify --key FILE` checks another installation's.
 """
 from __future__ import annotations
 
 import datetime
 import io
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,8 @@ FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
            ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 KEY_FILE, CHAIN_FILE = "c2pa-signer.key", "c2pa-signer-chain.pem"
+WATERMARK_KEY_FILE = "watermark.key"
+WATERMARK_KEY_BYTES = 32
 
 
 def config_dir() -> Path:
@@ -116,7 +123,70 @@ def ensure_identity() -> Path:
         if have.exists() and not missing.exists():
             raise FacepairError(f"content-credentials identity incomplete: {missing} is missing "
                                 f"(restore it, or move {have} away to make a new identity)")
+    watermark_key()                              # made, or checked, before any work too
     return folder
+
+
+# --- the installation's watermark key --------------------------------------------------------
+def watermark_key(create: bool = True) -> bytes | None:
+    """This installation's secret watermark key, made on first use (None when there is none yet
+    and `create` is False). A malformed or unreadable key file is a user error, never replaced."""
+    path = config_dir() / WATERMARK_KEY_FILE
+    if not path.exists() and not path.is_symlink():
+        if not create:
+            return None
+        _make_watermark_key(path)
+    return read_watermark_key(path)
+
+
+def _make_watermark_key(path: Path) -> None:
+    """32 random bytes as hex, mode 600, written to a temp file and linked into place: the key
+    appears whole or not at all, and an existing one (another process's, made at the same
+    moment) is never replaced."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(WATERMARK_KEY_BYTES) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass                                 # another first run made it: theirs stands
+            except OSError:                          # no hard links here: exclusive create
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    return
+                with os.fdopen(fd, "w") as f:
+                    f.write(tmp.read_text())
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as e:
+        raise FacepairError(f"cannot make the watermark key {path}: {e.strerror or e}") from None
+
+
+def read_watermark_key(path) -> bytes:
+    """A watermark key file (this installation's, or another's given to `verify --key`): 64 hex
+    digits. Missing, unreadable or malformed: a one-line user error."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise FacepairError(f"watermark key file not found: {path}") from None
+    except OSError as e:
+        raise FacepairError(f"cannot read the watermark key file {path}: {e.strerror or e}") from None
+    try:
+        key = bytes.fromhex(text.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != WATERMARK_KEY_BYTES:
+        raise FacepairError(f"not a facepair watermark key: {path} (want {2 * WATERMARK_KEY_BYTES} "
+                            f"hex digits, as facepair writes in {WATERMARK_KEY_FILE})")
+    return key
 
 
 def _signer():

@@ -24,9 +24,18 @@ def is_ours(text: str | None) -> bool:
     return bool(text) and OURS in text
 
 
+def marker(yuv420: bool = False):
+    """The one place outputs get their watermark: a function that adds both marks (the public
+    one and this installation's, its key made on first use) to a picture, as `watermark.embed`
+    does, or as `embed_i420` for a video encoder fed YUV 4:2:0."""
+    key = credentials.watermark_key()
+    embed = watermark.embed_i420 if yuv420 else watermark.embed
+    return lambda rgb: embed(rgb, key)
+
+
 def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
     """Watermark the image and write it with the tag, atomically. Format from the suffix."""
-    img = Image.fromarray(watermark.embed(rgb))
+    img = Image.fromarray(marker()(rgb))
     buf = io.BytesIO()
     suffix = Path(path).suffix.lower()
     if suffix in (".jpg", ".jpeg"):

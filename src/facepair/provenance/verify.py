@@ -1,5 +1,6 @@
-"""`facepair verify`: is this file one of ours? Reads the watermark, the metadata tag and the
-C2PA manifest back."""
+"""`facepair verify`: is this file one of ours? Reads the watermark (the public mark: made by
+facepair; the installation mark: made by this installation, or by the one whose key file is
+given), the metadata tag and the C2PA manifest back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,6 +18,38 @@ MAX_FRAMES = 90          # frames of a video read (their residuals add up)
 
 
 @dataclass
+class KeyCheck:
+    """The installation mark, looked for with one installation's key."""
+    key_id: str | None                # the key's public name (None: this installation has no key yet)
+    own: bool                         # this installation's key (False: a key file given to --key)
+    reading: watermark.KeyReading | None = None    # None: not read (no key, or too small)
+
+    @property
+    def found(self) -> bool:
+        return self.reading is not None and self.reading.found
+
+    @property
+    def whose(self) -> str:
+        return "this installation" if self.own else f"the installation of key {self.key_id}"
+
+    def __str__(self):
+        r = self.reading
+        text = f"installation mark {'FOUND' if self.found else 'not found'}"
+        if self.key_id is None:
+            return text + " (this installation has no watermark key yet: it has made nothing)"
+        if r is None:
+            return text + f" (too small to read; key {self.key_id})"
+        return text + (f" (z {r.z:.1f}, found at {watermark.Z_KEY:g} and at {watermark.KEY_RATIO:g}x "
+                       f"the {r.expected:.1f} the public mark predicts; key {self.key_id})")
+
+    def to_json(self) -> dict:
+        r = self.reading
+        return {"found": self.found, "made_by": self.whose, "own_key": self.own, "key_id": self.key_id,
+                "z": None if r is None else round(r.z, 2), "z_min": watermark.Z_KEY,
+                "z_expected": None if r is None else round(r.expected, 2), "ratio_min": watermark.KEY_RATIO}
+
+
+@dataclass
 class Verdict:
     path: str
     mark: watermark.Reading | None    # what the watermark reader found (None: picture too small)
@@ -24,6 +57,7 @@ class Verdict:
     manifest: credentials.Credentials | None = None
     frames: int = 1                   # pictures read for the watermark
     mirrored: bool = False            # the mark was read from the picture flipped left to right
+    installation: KeyCheck | None = None   # the installation mark (None: not looked for)
 
     @property
     def watermark(self) -> bool:
@@ -40,9 +74,15 @@ class Verdict:
         return m is not None and m.generator == "facepair" and m.state in ("Valid", "Trusted")
 
     @property
+    def by_installation(self) -> bool:
+        """The installation mark of the key checked was found."""
+        return self.installation is not None and self.installation.found
+
+    @property
     def marked(self) -> bool:
-        """Ours only by our own marks: the watermark, our tag, or our valid manifest."""
-        return self.watermark or self.our_tag or self.our_manifest
+        """Ours only by our own marks: the watermark (public or installation mark), our tag, or
+        our valid manifest."""
+        return self.watermark or self.by_installation or self.our_tag or self.our_manifest
 
     def __str__(self):
         wm = f"watermark {'FOUND' if self.watermark else 'not found'}"
@@ -61,8 +101,13 @@ class Verdict:
         c2pa = (f"C2PA manifest FOUND ({c.generator or 'unknown generator'}, "
                 f"{c.source_type.rsplit('/', 1)[-1] or 'no source type'}, {c.state})" if c
                 else "no C2PA manifest")
-        return (f"{self.path}: {'SYNTHETIC (facepair)' if self.marked else 'no facepair marks'}: "
-                f"{wm}; {tag}; {c2pa}")
+        head = 'SYNTHETIC (facepair)' if self.marked else 'no facepair marks'
+        if self.installation is not None:
+            i = self.installation
+            head += (f": {'made by facepair, ' if self.marked else ''}"
+                     f"{'made by' if i.found else 'not by'} {i.whose}")
+            wm += f"; {i}"
+        return f"{self.path}: {head}: {wm}; {tag}; {c2pa}"
 
     def to_json(self) -> dict:
         m, c = self.mark, self.manifest
@@ -78,6 +123,7 @@ class Verdict:
             "other_tag": None if self.our_tag else self.tag,
             "c2pa": None if c is None else {"generator": c.generator, "source_type": c.source_type,
                                             "state": c.state, "ours": self.our_manifest},
+            "installation": None if self.installation is None else self.installation.to_json(),
         }
 
 
@@ -91,7 +137,30 @@ def _video_tag(path: Path) -> str | None:
     return text if "synthetic" in text.lower() else None
 
 
-def verify_file(path) -> Verdict:
+def key_check(key_file=None) -> tuple[bytes | None, KeyCheck]:
+    """The key to look for the installation mark with: `key_file`'s (verify --key), else this
+    installation's (none yet: nothing to find). A bad key file is a one-line user error."""
+    if key_file is not None:
+        key = credentials.read_watermark_key(key_file)
+        return key, KeyCheck(watermark.key_id(key), own=False)
+    key = credentials.watermark_key(create=False)
+    return key, KeyCheck(None if key is None else watermark.key_id(key), own=True)
+
+
+def verify_file(path, key_file=None) -> Verdict:
+    """What marks the file at `path` carries; the installation mark is looked for with the key in
+    `key_file`, else with this installation's."""
+    key, check = key_check(key_file)
+    residual, frames, tag = read_file(path)
+    mark, mirrored = read_mark(residual) if residual is not None else (None, False)
+    if key is not None and mark is not None:
+        check.reading = read_key(residual, mark, mirrored, key)
+    return Verdict(str(path), mark, tag, credentials.read(path), frames, mirrored, check)
+
+
+def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
+    """What the watermark reader looks at (the picture's residual, or up to MAX_FRAMES frames'
+    summed; None if too small), how many pictures went into it, and the file's tag."""
     path = Path(path)
     if not path.exists():
         raise FacepairError(f"file not found: {path}")
@@ -114,8 +183,7 @@ def verify_file(path) -> Verdict:
         except UnreadableMedia:
             raise FacepairError(f"cannot read {path} as an image or video") from None
         tag = _video_tag(path)
-    mark, mirrored = read_mark(residual) if residual is not None else (None, False)
-    return Verdict(str(path), mark, tag, credentials.read(path), frames, mirrored)
+    return residual, frames, tag
 
 
 def read_mark(residual: np.ndarray) -> tuple[watermark.Reading, bool]:
@@ -127,5 +195,10 @@ def read_mark(residual: np.ndarray) -> tuple[watermark.Reading, bool]:
     return (flipped, True) if flipped.z > plain.z else (plain, False)
 
 
-def verify(paths) -> list[Verdict]:
-    return [verify_file(p) for p in paths]
+def read_key(residual: np.ndarray, mark: watermark.Reading, mirrored: bool, key: bytes) -> watermark.KeyReading:
+    """The installation mark of `key`, on the public mark's grid and in its orientation."""
+    return watermark.read_key(np.ascontiguousarray(residual[:, ::-1]) if mirrored else residual, mark, key)
+
+
+def verify(paths, key_file=None) -> list[Verdict]:
+    return [verify_file(p, key_file) for p in paths]

@@ -29,6 +29,17 @@ Reading it (`read`):
 
 The key is in this public code: anyone can read, strip or forge the mark. It labels honest
 outputs; the signed C2PA manifest is the part that can't be forged.
+
+The installation mark (`embed(rgb, key)`, `read_key`): beside the public tile, a second pattern
+made from a secret key of this installation (credentials.watermark_key), which no one without
+the key can forge. It takes KEY_SHARE of the mark's energy (the total is unchanged, so the
+picture is changed no more than before) and lives on the same grid, in a super-tile KEY_SPAN x
+KEY_SPAN public tiles wide whose waves lie in the same band but between the public tile's
+lines: the public reader does not see it, and it does not see the public mark or another
+key's pattern beyond chance. It is read where the public reader found the grid, at the
+KEY_SPAN**2 places the super-tile can start: found at z >= Z_KEY and at least KEY_RATIO of the
+z that the public mark's z predicts for it (which keeps a strong mark of another key from
+passing as this one's; docs/provenance.md gives the false-positive bounds).
 """
 from __future__ import annotations
 
@@ -56,6 +67,11 @@ PSNR_MIN = 46.0             # each marked picture is held at least this close to
 Z_MIN = 8.0                 # z-score of the correlation peak at which the mark counts as found
 READ_SIZE = 720             # pictures are read at most this size (shorter side)
 PERIODS = (0.4, 2.0)        # rescales searched, relative to the tile of the read picture's size
+KEY_SHARE = 0.2             # share of the mark's energy given to the installation mark
+KEY_SPAN = 4                # the installation mark's super-tile spans 4 x 4 public tiles
+Z_KEY = 7.0                 # z at which the installation mark counts as found (16 places tried) ...
+KEY_RATIO = 0.5             # ... when also at least this share of the z the public mark predicts
+KEY_DOMAIN = b"facepair installation mark v1\0"
 
 
 def _band() -> tuple[np.ndarray, np.ndarray]:
@@ -83,27 +99,68 @@ def _coefficients() -> np.ndarray:
     return ((2.0 * PAYLOAD - 1) @ _basis()) / math.sqrt(BITS)
 
 
+def _key_band() -> tuple[np.ndarray, np.ndarray]:
+    """The installation mark's lines (m, n), in cycles per super-tile: the public band scaled by
+    KEY_SPAN, less the public tile's own lines (both multiples of KEY_SPAN) and the axes."""
+    k = KEY_SPAN
+    m, n = np.meshgrid(np.arange(1, int(BAND[1]) * k + 1), np.arange(-int(BAND[1]) * k, int(BAND[1]) * k + 1))
+    r = np.hypot(m, n)
+    keep = (r >= BAND[0] * k) & (r <= BAND[1] * k) & (n != 0) & ~((m % k == 0) & (n % k == 0))
+    return m[keep], n[keep]
+
+
+KEY_M, KEY_N = _key_band()
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a key (8 hex digits of a hash): says which key, reveals nothing."""
+    return hashlib.sha256(b"facepair key id\0" + key).hexdigest()[:8]
+
+
+def _render(lines_m, lines_n, coefficients, size: int) -> np.ndarray:
+    spec = np.zeros((size, size // 2 + 1), np.complex128)
+    spec[lines_n % size, lines_m] = coefficients
+    t = np.fft.irfft2(spec, s=(size, size))
+    return (t / t.std()).astype(np.float32)
+
+
 @lru_cache(maxsize=4)
 def tile(size: int) -> np.ndarray:
     """The keyed tile rendered at `size` x `size` px, unit RMS (float32)."""
-    spec = np.zeros((size, size // 2 + 1), np.complex128)
-    c = _coefficients()
-    spec[LINE_N % size, LINE_M] = c
-    t = np.fft.irfft2(spec, s=(size, size))
-    return (t / t.std()).astype(np.float32)
+    return _render(LINE_M, LINE_N, _coefficients(), size)
+
+
+@lru_cache(maxsize=8)
+def key_tile(key: bytes, size: int) -> np.ndarray:
+    """The installation mark's super-tile for a secret `key`, `size` x `size` px (KEY_SPAN public
+    tiles wide), unit RMS: a unit wave on each of its lines, phases drawn from SHAKE-256 of the
+    key."""
+    stream = hashlib.shake_256(KEY_DOMAIN + bytes(key)).digest(8 * len(KEY_M))
+    phase = np.frombuffer(stream, "<u8") / 2.0 ** 64
+    return _render(KEY_M, KEY_N, np.exp(2j * np.pi * phase), size)
 
 
 def tile_size(h: int, w: int) -> int:
     return int(np.clip(round(min(h, w) / TILE_SHARE), TILE_MIN, TILE_MAX))
 
 
-@lru_cache(maxsize=4)
-def _pattern(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """The tiled pattern over an (h, w) picture and the keyed rounding dither in [-0.5, 0.5)."""
-    t = tile(tile_size(h, w))
+def _tiled(t: np.ndarray, h: int, w: int) -> np.ndarray:
     reps = (-(-h // t.shape[0]), -(-w // t.shape[1]))
+    return np.tile(t, reps)[:h, :w]
+
+
+@lru_cache(maxsize=4)
+def _pattern(h: int, w: int, key: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The tiled pattern over an (h, w) picture and the keyed rounding dither in [-0.5, 0.5).
+    With an installation `key`: the public tile at sqrt(1 - KEY_SHARE) and the key's super-tile
+    at sqrt(KEY_SHARE), on the same grid (their waves share no line, so the sum keeps unit RMS)."""
+    size = tile_size(h, w)
+    pattern = _tiled(tile(size), h, w)
+    if key is not None:
+        pattern = (math.sqrt(1 - KEY_SHARE) * pattern +
+                   math.sqrt(KEY_SHARE) * _tiled(key_tile(key, KEY_SPAN * size), h, w))
     dither = np.random.default_rng([KEY, h, w]).random((h, w), dtype=np.float32) - 0.5
-    return np.ascontiguousarray(np.tile(t, reps)[:h, :w]), dither
+    return np.ascontiguousarray(pattern, dtype=np.float32), dither
 
 
 _work = threading.local()      # full-size float buffers, reused frame after frame
@@ -141,10 +198,10 @@ def strength(grey: np.ndarray, unit: float = 1.0, out: np.ndarray | None = None)
     return cv2.resize(s, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
-def _offsets(grey: np.ndarray, unit: float = 1.0) -> np.ndarray:
+def _offsets(grey: np.ndarray, unit: float = 1.0, key: bytes | None = None) -> np.ndarray:
     """The mark's offset per pixel (float32, in the units of `grey`), dithered so that rounding
     it is unbiased. The result lives in this thread's buffer until the next call."""
-    pattern, dither = _pattern(*grey.shape)
+    pattern, dither = _pattern(*grey.shape, key)
     mask, offsets = _buffers(*grey.shape)
     cv2.multiply(strength(grey, unit, out=mask), pattern, dst=offsets, scale=1 / unit)
     return cv2.add(offsets, dither, dst=offsets)
@@ -154,16 +211,17 @@ def _small(rgb: np.ndarray) -> bool:
     return min(rgb.shape[:2]) < 2 * TILE_MIN
 
 
-def embed(rgb: np.ndarray) -> np.ndarray:
-    """The image (uint8 RGB, H x W x 3) with the watermark added to its brightness."""
+def embed(rgb: np.ndarray, key: bytes | None = None) -> np.ndarray:
+    """The image (uint8 RGB, H x W x 3) with the watermark added to its brightness: the public
+    mark, and with `key` (an installation's secret key) the installation mark too."""
     if _small(rgb):
         return rgb                                  # too small to carry the tile twice
     rgb = np.ascontiguousarray(rgb)
-    offsets = _offsets(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    offsets = _offsets(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), key=key)
     return cv2.add(rgb, cv2.merge([offsets] * 3), dtype=cv2.CV_8U)
 
 
-def embed_i420(rgb: np.ndarray) -> np.ndarray:
+def embed_i420(rgb: np.ndarray, key: bytes | None = None) -> np.ndarray:
     """The same mark, for a video encoder: the frame as YUV 4:2:0 (BT.601, limited range, the
     (H * 3/2, W) layout of yuv420p) with the mark added to Y. OpenCV's conversion is 5x faster
     than the encoder's own, which pays for most of the mark. Even H and W only."""
@@ -171,7 +229,7 @@ def embed_i420(rgb: np.ndarray) -> np.ndarray:
     yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
     if not _small(rgb):
         y = yuv[:rgb.shape[0]]
-        cv2.add(y, _offsets(y, 255 / 219), dst=y, dtype=cv2.CV_8U)
+        cv2.add(y, _offsets(y, 255 / 219, key), dst=y, dtype=cv2.CV_8U)
     return yuv
 
 
@@ -227,13 +285,13 @@ def _comb(spectrum: np.ndarray, shape: tuple[int, int], px: np.ndarray, py: np.n
     return np.where(n >= 12, (best * ok).sum(1) / np.maximum(n, 1), 0)
 
 
-def _fold(r: np.ndarray, px: float, py: float) -> np.ndarray:
-    """The residual summed modulo the period into one GRID x GRID tile."""
+def _fold(r: np.ndarray, px: float, py: float, grid: int = GRID) -> np.ndarray:
+    """The residual summed modulo the period into one grid x grid tile."""
     h, w = r.shape
-    by = ((np.arange(h) % py) * (GRID / py)).astype(np.int64)
-    bx = ((np.arange(w) % px) * (GRID / px)).astype(np.int64)
-    idx = (by[:, None] * GRID + bx[None, :]).ravel()
-    return np.bincount(idx, r.ravel(), GRID * GRID).reshape(GRID, GRID)
+    by = ((np.arange(h) % py) * (grid / py)).astype(np.int64)
+    bx = ((np.arange(w) % px) * (grid / px)).astype(np.int64)
+    idx = (by[:, None] * grid + bx[None, :]).ravel()
+    return np.bincount(idx, r.ravel(), grid * grid).reshape(grid, grid)
 
 
 @lru_cache(maxsize=1)
@@ -296,3 +354,46 @@ def read(r: np.ndarray) -> Reading:
                     best = Reading(z, _bits(fold, off), (px0 * fx, py0 * fy),
                                    (off[1] * px0 * fx / GRID, off[0] * py0 * fy / GRID))
     return best
+
+
+@dataclass
+class KeyReading:
+    """What `read_key` found: z of the installation mark at the public grid (found at >= Z_KEY
+    and >= KEY_RATIO of `expected`), and `expected`: the z the public reading predicts for it."""
+    z: float
+    expected: float
+
+    @property
+    def found(self) -> bool:
+        return self.z >= Z_KEY and self.z >= KEY_RATIO * self.expected
+
+
+@lru_cache(maxsize=4)
+def _key_spectrum(key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    spec = np.fft.rfft2(key_tile(key, KEY_SPAN * GRID).astype(np.float64))
+    auto = np.fft.irfft2(np.abs(spec) ** 2, s=(KEY_SPAN * GRID,) * 2)
+    return np.conj(spec), auto / auto[0, 0]
+
+
+def read_key(r: np.ndarray, public: Reading, key: bytes) -> KeyReading:
+    """Look for the installation mark of `key` in a residual, on the grid the public reading
+    found: the residual folded at KEY_SPAN times its period and correlated with the key's
+    super-tile; the super-tile starts at one of KEY_SPAN**2 tile corners of the grid, the best
+    one is taken. z as for the public mark: the match over the spread of the correlation at
+    every offset, the peak's echo taken out."""
+    px, py = public.period
+    g = KEY_SPAN * GRID
+    expected = max(public.z, 0.0) * math.sqrt(KEY_SHARE / (1 - KEY_SHARE))
+    if not (px > 0 and py > 0):
+        return KeyReading(-np.inf, expected)
+    fold = _fold(r, KEY_SPAN * px, KEY_SPAN * py, g)
+    spec, auto = _key_spectrum(bytes(key))
+    c = np.fft.irfft2(np.fft.rfft2(fold) * spec, s=fold.shape)
+    oy, ox = round(public.offset[1] * GRID / py), round(public.offset[0] * GRID / px)
+    corners = [((oy + i * GRID) % g, (ox + j * GRID) % g) for i in range(KEY_SPAN) for j in range(KEY_SPAN)]
+    cy, cx = max(corners, key=lambda p: c[p])
+    rest = c - c[cy, cx] * np.roll(auto, (cy, cx), axis=(0, 1))
+    rest[cy, cx] = np.median(rest)
+    med = np.median(rest)
+    spread = 1.4826 * np.median(np.abs(rest - med)) + 1e-12
+    return KeyReading(float((c[cy, cx] - med) / spread), expected)

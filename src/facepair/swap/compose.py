@@ -79,3 +79,72 @@ def paste(frame: np.ndarray, face: np.ndarray, mask: np.ndarray, transform: np.n
             return
     a = alpha[..., None]
     roi[:] = (warped * a + roi * (1 - a)).round().astype(np.uint8)
+
+
+MOST = 0.5      # occlusion: a map covering more of the face than this is not believed
+
+
+def disagreement(crop: np.ndarray, rebuilt: np.ndarray, hull: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far a face's rebuild by its own decoder is from the crop, per pixel, at half the
+    crop's size (S/2 x S/2, float32, in ΔE units), and where the face is there (`hull` > 0.5,
+    halved too): both low-passed (sigma S/64 px) and in L*a*b*, the rebuild's overall colour
+    cast taken off (the medians of the difference over the face), L* at half weight (shading
+    the model misses)."""
+    size = crop.shape[0]
+    half = (size // 2, size // 2)
+    lab = [cv2.cvtColor(cv2.resize(cv2.GaussianBlur(im, (0, 0), size / 64), half, interpolation=cv2.INTER_AREA)
+                        .astype(np.float32) / 255, cv2.COLOR_RGB2LAB) for im in (crop, rebuilt)]
+    inside = cv2.resize(hull.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
+    diff = lab[0] - lab[1]
+    if inside.any():
+        diff -= np.median(diff[inside], 0)
+    diff[..., 0] *= 0.5
+    return np.sqrt((diff ** 2).sum(-1)), inside
+
+
+def occlusion(crop: np.ndarray, rebuilt: np.ndarray, hull: np.ndarray, prior: np.ndarray | None = None,
+              strength: float = 3.0, floor: float = 10.0, grow: float = 2.0) -> np.ndarray:
+    """Where something other than the face lies in front of it: a float32 (S, S) map in [0, 1]
+    (1: occluded) in crop space, from the source face's own rebuild (the crop through its own
+    side's decoder) against the crop. The model can draw only this person's face, so a hand or a
+    microphone comes back as skin: a large, local colour disagreement (`disagreement`, at half
+    size), less `prior`, what this model's rebuilds normally miss at each pixel of the aligned
+    crop (the median over the person's training faces: a highlight it always smears, the
+    teeth). A pixel is an occluder where that exceeds the face's median by `strength` robust
+    spreads (1.4826 MAD) and by at least `floor` ΔE units, grown (hysteresis) over pixels past
+    half that, specks under 0.4 % of the face dropped, holes closed, then (at full size)
+    dilated by `grow` px per 128 and softened. `hull` (the face mask) bounds it: nothing
+    outside it is ever an occluder. A map over more than MOST of the face is dropped: a model
+    that cannot rebuild this face at all (barely trained, or far from its footage) says nothing
+    about what lies in front of it."""
+    size = crop.shape[0]
+    none = np.zeros(hull.shape, np.float32)
+    d, inside = disagreement(crop, rebuilt, hull)
+    if inside.sum() < 16:
+        return none
+    if prior is not None:
+        d = np.maximum(d - prior, 0)
+    med = float(np.median(d[inside]))
+    spread = 1.4826 * float(np.median(np.abs(d[inside] - med))) + 1e-3
+    high = max(med + strength * spread, floor)
+    low = max(med + strength / 2 * spread, floor / 2)
+    strong = (d > high) & inside
+    if not strong.any():
+        return none
+    weak = ((d > low) & inside).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[strong])] = True
+    keep[stats[:, cv2.CC_STAT_AREA] < 0.004 * inside.sum()] = False
+    keep[0] = False
+    occ = keep[labels].astype(np.uint8)
+    if not occ.any() or occ.sum() > MOST * inside.sum():     # past MOST: the model, not the face
+        return none
+    k = max(1, int(round(size / 64)))               # close small holes inside an occluder
+    occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1,) * 2))
+    occ = cv2.resize(occ, (size, size), interpolation=cv2.INTER_NEAREST)
+    occ[hull <= 0] = 0
+    g = max(1, int(round(grow * size / 128)))
+    occ = cv2.dilate(occ, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2))
+    occ = cv2.GaussianBlur(occ.astype(np.float32), (0, 0), g / 2)
+    return np.minimum(occ * 1.5, 1.0).astype(np.float32)

@@ -9,6 +9,9 @@ from ..faces.options import DEFAULT_DETECT_SIZE, DEFAULT_THRESHOLD
 MASKS = ("hull", "box")
 COLORS = ("none", "mean", "lab", "hist")
 BLENDS = ("feather", "seamless")
+# what in front of the face is kept from the source (compose.occlusion): none, or auto (where the
+# source's own rebuild disagrees with it; benchmarks/occlusion.py, docs/results.md)
+OCCLUSIONS = ("none", "auto")
 ENGINES = ("torch", "onnx")          # what runs the model: PyTorch, or ONNX Runtime (model/export.py)
 # torch: on the 2-core AMD with bf16, 39.5 frames/s end to end against 37.5 for onnx, side by
 # side in one run of benchmarks/swap_speed.py (docs/results.md, 0.2.0)
@@ -26,6 +29,7 @@ class SwapOptions:
     feather: float = 4.0              # crop pixels
     color: str = "lab"
     blend: str = "feather"
+    occlusion: str = "auto"
     identity: list | None = None
     maps: list | None = None          # [(photo or face set, model folder)]: each person their model
     threshold: float = DEFAULT_THRESHOLD

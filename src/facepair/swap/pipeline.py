@@ -22,6 +22,7 @@ from tqdm import tqdm
 from ..errors import FacepairError, Interrupted, UnreadableMedia
 from ..faces import align
 from ..faces.detect import make_detector
+from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.image import expand_inputs, is_image, read_image
@@ -29,15 +30,20 @@ from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import load_model
-from ..provenance import credentials, label, watermark
+from ..provenance import credentials, label
 from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
 from ..stopping import stop_requests
 from . import compose
-from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, SwapOptions
+from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
 from .people import AMBIGUOUS, UNMATCHED, People
 from .smooth import Lookahead
 from .tracker import FaceTracker
 from .window import Window
+
+PRIOR_FACES = 32        # --occlusion auto: training faces that say what the rebuilds normally miss
+# --occlusion auto on video: faces rebuilt every this many frames (a rebuild is a second decoder
+# pass); a face between takes the union of its neighbours' occlusion maps
+OCCLUSION_STRIDE = 2
 
 
 @dataclass
@@ -86,13 +92,20 @@ class FaceModel:
         self.aligned = faces.get("aligned", True)
         self.source, self.target = {**DIRECTIONS, **REBUILDS}[opts.direction]
         self.amp = inference_autocast(device)
+        # --occlusion auto: the source's faces also through their own decoder (compose.occlusion);
+        # a rebuild (aa, bb) is its own reference
+        self.rebuild = opts.occlusion == "auto" and self.source != self.target
         self.engine = self._engine(opts.engine)     # None: the torch model itself
+        # ONNX: the rebuild is a graph of its own (the source side rebuilt, as export's aa, bb)
+        self.rebuilder = export.OnnxSwap(export.to_onnx(self.model, self.state, self.source * 2)) \
+            if self.rebuild and self.engine is not None else None
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
                           "as offsets from the source's own mean face, which follows the mouth "
                           "less well (train again with --calibrate-faces N to measure it)")
         k = self.model.cfg.context              # a temporal model: a rolling window per face
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
+        self.prior = self._occlusion_prior() if self.rebuild else None
 
     def _engine(self, name: str | None):
         """What runs the model: None for torch, or an ONNX Runtime session of the exported
@@ -111,30 +124,78 @@ class FaceModel:
             return None
         return export.OnnxSwap(export.to_onnx(self.model, self.state, self.opts.direction))
 
+    def _occlusion_prior(self, faces: int = PRIOR_FACES) -> np.ndarray | None:
+        """What this model's rebuilds of the source person normally miss, per crop pixel: the
+        median of compose.disagreement over `faces` of the source side's training faces (evenly
+        spread), for compose.occlusion. None where the face sets have gone (the mask then
+        judges each face by itself alone)."""
+        entries = []
+        try:
+            for fs in self.state.get("facesets", {}).get(self.source, []):
+                entries += [(Path(fs["path"]), e) for e in load_index(Path(fs["path"]))["faces"]]
+        except FacepairError:
+            return None
+        if not entries:
+            return None
+        jobs = []
+        for i in np.linspace(0, len(entries) - 1, min(faces, len(entries))).round().astype(int):
+            folder, e = entries[i]
+            try:
+                crop = read_image(folder / e["file"])
+            except (UnreadableMedia, OSError):
+                return None
+            if crop.shape[:2] != (self.size, self.size):
+                return None
+            marks = align.map_points(np.array(e["transform"], float), np.array(e["landmarks"], float))
+            jobs.append((0, None, crop, None, marks, 0))
+        d = []
+        for k in range(0, len(jobs), 8):
+            batch = jobs[k:k + 8]
+            _, rebuilt = self.forward(batch, None, range(len(batch)))
+            for i, (_, _, crop, _, marks, _) in enumerate(batch):
+                dis, inside = compose.disagreement(crop, rebuilt[i],
+                                                   compose.face_mask("hull", marks, self.size, 1.0, 0.0))
+                d.append(np.where(inside, dis, np.nan))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")             # pixels outside every hull: all-NaN
+            prior = np.nan_to_num(np.nanmedian(np.stack(d), 0)).astype(np.float32)
+        return prior
+
     def transform(self, marks: np.ndarray) -> np.ndarray:
         """2x3 frame -> crop transform of a face with these landmarks, cut as in training."""
         return align.align_transform(marks, self.size, self.padding) if self.aligned else \
             align.box_transform((*marks.min(0), *marks.max(0)), self.size)
 
-    def forward(self, jobs: list, first_index: int | None) -> np.ndarray:
-        """The jobs' crops through the model -> swapped faces, uint8 (N, S, S, 3)."""
+    def forward(self, jobs: list, first_index: int | None, rebuild=()) -> tuple:
+        """The jobs' crops through the model -> (swapped faces, uint8 (N, S, S, 3); the crops
+        of the jobs numbered in `rebuild` (with --occlusion auto) rebuilt by the source's own
+        decoder from the same code, {job number: uint8 (S, S, 3)})."""
         # a landmark cue: the mouth as found in this frame, placed by its own alignment as in
         # training. Smoothed landmarks are the face's position averaged over neighbouring frames,
         # which steadies the head but dulls the lips (the previous version's lagging One-Euro
         # filter: mouth r 0.66 from them on obama_clip2, README, the cue)
         crops, marks = np.stack([j[2] for j in jobs]), np.stack([j[4] for j in jobs])
+        keys = list(rebuild) if self.rebuild else []
+        rebuilt = None
         if self.engine is not None:                 # ONNX Runtime (float32, NCHW)
-            out = torch.from_numpy(self.engine(crops.transpose(0, 3, 1, 2).astype(np.float32) / 255, marks))
+            faces = crops.transpose(0, 3, 1, 2).astype(np.float32) / 255
+            out = torch.from_numpy(self.engine(faces, marks))
+            if keys:
+                rebuilt = torch.from_numpy(self.rebuilder(faces[keys], marks[keys]))
         else:
             with torch.no_grad(), self.amp:
-                x = self.model.inputs(to_tensor(crops).to(self.device, memory_format=torch.channels_last),
-                                      self.target, marks, self.source)
+                faces = to_tensor(crops).to(self.device, memory_format=torch.channels_last)
+                code = self.model.encode(faces)             # one encoding for both decoders
+                x = self.model.inputs(faces, self.target, marks, self.source, code=code)
                 history = None
                 if self.window is not None and first_index is not None:
                     history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
                                            for j, xi in zip(jobs, x)])
                 out = self.model.decode(x, self.target, history=history).clamp(0, 1)
-        return to_images(out)
+                if keys:               # the source's own decoder, from the same code
+                    x = self.model.inputs(faces[keys], self.source, marks[keys], self.source, code=code[keys])
+                    rebuilt = self.model.decode(x, self.source).clamp(0, 1)
+        return to_images(out), {} if rebuilt is None else dict(zip(keys, to_images(rebuilt)))
 
 
 class Swapper:
@@ -233,20 +294,41 @@ class Swapper:
             if not mine:
                 continue
             t = time.perf_counter()
-            swapped = fm.forward(mine, first_index)
+            swapped, rebuilt = fm.forward(mine, first_index, rebuilds(mine, first_index) if fm.rebuild else ())
             self.stage_times["model"] += time.perf_counter() - t
-            self._blend(frames, mine, swapped, fm.size, summary)
+            self._blend(frames, mine, swapped, rebuilt, fm, summary)
             if len(self.models) > 1:
                 summary.faces_per_entry = summary.faces_per_entry or [0] * len(self.models)
                 summary.faces_per_entry[entry] += len(mine)
 
-    def _blend(self, frames: list[np.ndarray], jobs: list, swapped: np.ndarray, size: int,
-               summary: SwapSummary):
-        """The swapped faces colour-matched, masked and blended into their frames in place."""
+    def hull(self, job: tuple, size: int) -> np.ndarray:
+        """A face's --mask in crop space (float32 in [0, 1]), the outer limit of what is pasted."""
+        o, (_, m, _, marks, _, _) = self.opts, job
+        return compose.face_mask(o.mask, align.map_points(m, marks), size, o.erode, o.feather)
+
+    def mask(self, job: tuple, size: int, rebuilt: np.ndarray | None = None) -> np.ndarray:
+        """One face's mask in crop space (float32 in [0, 1]): --mask, less (given the face's
+        rebuild by the source's own decoder) what the rebuild cannot explain (compose.occlusion)."""
+        mask = self.hull(job, size)
+        if rebuilt is not None:
+            mask *= 1 - compose.occlusion(job[2], rebuilt, mask, self.models[job[5]].prior)
+        return mask
+
+    def _blend(self, frames: list[np.ndarray], jobs: list, swapped: np.ndarray, rebuilt: dict,
+               fm: FaceModel, summary: SwapSummary):
+        """The swapped faces colour-matched (by the face's pixels alone), masked and blended
+        into their frames in place. `rebuilt`: {job number: rebuild} (--occlusion auto); a
+        face without one takes the union of the occlusion maps of its neighbours that have one."""
         t = time.perf_counter()
         o = self.opts
-        for (k, m, crop, marks, _, _), face in zip(jobs, swapped):
-            mask = compose.face_mask(o.mask, align.map_points(m, marks), size, o.erode, o.feather)
+        masks = [self.hull(job, fm.size) for job in jobs]
+        if fm.rebuild:
+            occ = {n: compose.occlusion(jobs[n][2], r, masks[n], fm.prior) for n, r in rebuilt.items()}
+            for n, mask in enumerate(masks):
+                near = [occ[i] for i in ([n] if n in occ else neighbours(jobs, n, occ))]
+                if near:
+                    mask *= 1 - np.maximum.reduce(near)
+        for (k, m, crop, *_), face, mask in zip(jobs, swapped, masks):
             face = compose.match_color(face, crop, mask, o.color)
             compose.paste(frames[k], face, mask, m, o.blend)
             summary.faces_swapped += 1
@@ -254,6 +336,26 @@ class Swapper:
 
 
 # ---------------------------------------------------------------------------------------------
+def neighbours(jobs: list, n: int, among) -> list[int]:
+    """The jobs in `among` (numbers) that show job n's face within OCCLUSION_STRIDE - 1 frames:
+    the same model's face whose landmarks' centre lies within a fifth of the face's width."""
+    k, marks = jobs[n][0], jobs[n][3]
+    centre, width = marks.mean(0), np.ptp(marks[:, 0])
+    return [i for i in among if i != n and abs(jobs[i][0] - k) < OCCLUSION_STRIDE
+            and np.linalg.norm(jobs[i][3].mean(0) - centre) < 0.2 * width]
+
+
+def rebuilds(jobs: list, first_index: int | None) -> list[int]:
+    """Which of one model's jobs are rebuilt for their occlusion maps (--occlusion auto): every
+    face of stills; on video the faces of every OCCLUSION_STRIDE-th frame, and any other face
+    with no such neighbour to borrow from (neighbours)."""
+    if first_index is None:
+        return list(range(len(jobs)))
+    keys = [n for n, j in enumerate(jobs) if j[0] % OCCLUSION_STRIDE == 0]
+    lone = [n for n, j in enumerate(jobs) if j[0] % OCCLUSION_STRIDE and not neighbours(jobs, n, keys)]
+    return sorted(keys + lone)
+
+
 def _check_output(inp: Path, out: Path):
     if out.exists() and inp.exists() and out.resolve() == inp.resolve():
         raise FacepairError(f"output would overwrite the input: {out}")
@@ -303,7 +405,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"cannot write {out}: {e}") from None
     # the watermark and the encoder run in a thread of their own, beside the faces' work
-    dst = BackgroundWriter(writer, watermark.embed_i420 if writer.yuv420 else watermark.embed)
+    dst = BackgroundWriter(writer, label.marker(writer.yuv420))
     bar = tqdm(total=src.total, unit="frame", disable=not swapper.opts.progress, desc="swap",
                dynamic_ncols=True)
     t_io = {"decode": 0.0}
@@ -374,7 +476,7 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
     """Swap the faces of an image, a folder of images, or a video into `output` (same kind)."""
     opts = opts or SwapOptions()
     for name, value, choices in (("--mask", opts.mask, MASKS), ("--color", opts.color, COLORS),
-                                 ("--blend", opts.blend, BLENDS)):
+                                 ("--blend", opts.blend, BLENDS), ("--occlusion", opts.occlusion, OCCLUSIONS)):
         if value not in choices:
             raise FacepairError(f"bad {name} '{value}' (choose from {', '.join(choices)})")
     inp, out = Path(inp), Path(output)

@@ -29,7 +29,9 @@ class TrainOptions:
     color: bool | None = None
     warp: bool | None = None
     progress: bool = True
-    calibrate_faces: int = 256          # landmark-cue models: training faces per side (0: skip)
+    # landmark-cue models: training faces per side the cue's setting is measured on (0: skip;
+    # None: by the training's length, evaluate/calibrate.faces_for)
+    calibrate_faces: int | None = None
 
 
 @dataclass
@@ -42,13 +44,15 @@ class TrainResult:
     images_per_s: float
     losses: dict = field(default_factory=dict)
     cue: dict | None = None             # measured by evaluate/calibrate.py (landmark-cue models)
+    cue_seconds: float | None = None    # how long that took
 
     def __str__(self):
         l = "   ".join(f"{k} {v:.4f}" for k, v in self.losses.items() if v is not None)
         cue = "" if self.cue is None else "\nlandmark cue in swaps (centre moved toward the " \
             "target's mean face, gain): " + ", ".join(
                 f"{k} {v['shift']:g}, {v['gain']:g}x"
-                + (f", lids {v['lid_gain']:g}x" if "lid_gain" in v else "") for k, v in self.cue.items())
+                + (f", lids {v['lid_gain']:g}x" if "lid_gain" in v else "") for k, v in self.cue.items()) \
+            + ("" if self.cue_seconds is None else f" (measured in {self.cue_seconds:.0f} s)")
         return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
                 f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
                 f"model: {self.model_dir}")

@@ -43,7 +43,7 @@ from ..errors import FacepairError
 from ..faces.options import DEFAULT_SIZE, DETECTORS
 from ..model.presets import DIRECTIONS
 from ..media.files import atomic_write_json
-from ..swap.options import BLENDS, COLORS, MASKS
+from ..swap.options import BLENDS, COLORS, MASKS, OCCLUSIONS, SwapOptions
 from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
 from .guard import LINGER_S, Guard, host_name
 from .jobs import Jobs
@@ -69,6 +69,7 @@ POLICY = ("Use facepair only with the consent of every person whose face you use
           "tag and, where the format allows, a signed C2PA manifest); the labels cannot be "
           "switched off.")
 CHOICES = {"direction": tuple(DIRECTIONS), "mask": MASKS, "color": COLORS, "blend": BLENDS,
+           "occlusion": OCCLUSIONS,
            "detector": DETECTORS}                  # the command line's own lists
 PREVIEWS_KEPT = 20
 LOG_POINTS = 400             # most points of a loss curve sent to the page
@@ -362,8 +363,9 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                 raise HTTPException(400, f"choose at least one face set for {side.upper()}")
             sides[side] = [wd.rel(s) for s in sets]
         argv = ["--a", *sides["a"], "--b", *sides["b"], "--model", wd.rel(model),
-                "--preview-every", _int(b, "preview_every", 25, 1),
-                "--calibrate-faces", _int(b, "calibrate_faces", 256, 0)]
+                "--preview-every", _int(b, "preview_every", 25, 1)]
+        if b.get("calibrate_faces") not in (None, ""):        # else train's: by the training's length
+            argv += ["--calibrate-faces", _int(b, "calibrate_faces", 0, 0)]
         if b.get("preset"):
             if b["preset"] not in {p["name"] for p in api.presets()}:
                 raise HTTPException(400, f"unknown preset {_short(repr(b['preset']), 40)}")
@@ -551,7 +553,8 @@ def _choice(b: dict, key: str, default: str) -> str:
 
 def _swap_options(b: dict) -> dict:
     return {k: _choice(b, k, d) for k, d in
-            (("direction", "a2b"), ("mask", "hull"), ("color", "lab"), ("blend", "feather"))}
+            (("direction", "a2b"), ("mask", "hull"), ("color", "lab"), ("blend", "feather"),
+             ("occlusion", SwapOptions.occlusion))}
 
 
 def _last_summary(jobs: Jobs, name: str) -> dict | None:

@@ -248,7 +248,8 @@ function swapBody() {
   const people = [...$("people").querySelectorAll(".person")].map((row) =>
     ({ ref: row.querySelector(".ref").value, model: row.querySelector(".model").value }));
   return { model: $("swap-model").value, direction: $("swap-direction").value, mask: $("swap-mask").value,
-           color: $("swap-color").value, blend: $("swap-blend").value, people };
+           color: $("swap-color").value, blend: $("swap-blend").value,
+           occlusion: $("swap-occlusion").value, people };
 }
 // several people: a row per person, a photo (or face set) and the model that swaps them
 function personRefs() {
@@ -283,7 +284,7 @@ async function preview() {
   previewing = false;
 }
 $("preview-btn").onclick = preview;
-for (const id of ["swap-direction", "swap-mask", "swap-color", "swap-blend", "swap-time"])
+for (const id of ["swap-direction", "swap-mask", "swap-color", "swap-blend", "swap-occlusion", "swap-time"])
   $(id).onchange = () => { if ($("after").getAttribute("src") && !previewing) preview(); };
 $("swap-start").onclick = async () => {
   $("swap-result").hidden = true;
@@ -317,6 +318,12 @@ async function verifyFile(file) {
     const w = v.watermark;
     $("v-watermark").replaceChildren(yes(w.found, w.found ? "found" : "not found"),
       w.z == null ? " (picture too small)" : ` z ${w.z} (found at ${w.z_min}); bits agree ${w.bits_agree}/${w.bits}; ${w.frames} frame(s)`);
+    const i = v.installation;
+    $("v-installation").replaceChildren(...(i ? [yes(i.found, i.found ? `made by ${i.made_by}` : `not by ${i.made_by}`),
+      i.key_id == null ? " (this installation has no watermark key yet)"
+        : i.z == null ? ` (picture too small; key ${i.key_id})`
+        : ` z ${i.z} (found at ${i.z_min} and at ${i.ratio_min}x the ${i.z_expected} the public mark predicts); key ${i.key_id}`]
+      : [yes(false, "not read")]));
     $("v-tag").replaceChildren(yes(!!v.tag, v.tag ? "found" : "none"),
       v.tag ? ` ${v.tag}` : v.other_tag ? ` (another tag: ${v.other_tag})` : "");
     $("v-c2pa").replaceChildren(...(v.c2pa ? [yes(v.c2pa.ours, v.c2pa.state), ` ${v.c2pa.generator || ""} ${v.c2pa.source_type || ""}`]
@@ -357,8 +364,8 @@ $("report-run").onclick = async () => {
   options($("fs-detector"), S.choices.detector); $("fs-detector").value = "hog";
   options($("preset"), S.presets.map((p) => p.name), S.presets.map((p) => p.name + (p.default ? " (default)" : "")));
   $("preset").onchange();
-  for (const k of ["direction", "mask", "color", "blend"]) options($(`swap-${k}`), S.choices[k]);
-  $("swap-color").value = "lab";
+  for (const k of ["direction", "mask", "color", "blend", "occlusion"]) options($(`swap-${k}`), S.choices[k]);
+  $("swap-color").value = "lab"; $("swap-occlusion").value = "auto";
   loadGallery();
   setInterval(pollModel, 1000);
   setInterval(() => { if (!document.hidden) refresh().catch(() => {}); }, 5000);
