@@ -60,9 +60,17 @@ def _samples():
 
 @pytest.fixture(scope="session", autouse=True)
 def config_dir(tmp_path_factory):
-    """A fresh user config folder (where the C2PA signing key is made on first use)."""
+    """A fresh user config folder (where the C2PA signing key is made on first use). Its
+    installation watermark key is a fixed one (every run, every worker): how strongly the
+    installation mark reads, and how it nudges the public reader, depend on the key
+    (docs/provenance.md), and a test run must not depend on a random draw; the making of a key
+    on first use is tested in test_installation_mark.py."""
     folder = tmp_path_factory.mktemp("config") / "facepair"
     os.environ["FACEPAIR_CONFIG_DIR"] = str(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder / "watermark.key"
+    key.write_text("5eed" * 16 + "\n")
+    key.chmod(0o600)
     return folder
 
 

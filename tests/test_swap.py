@@ -110,7 +110,10 @@ def test_watermark_survives_platform_renditions(swapped_video, tmp_path):
         wm = rec["watermark"]
         assert wm["found"] and wm["z"] >= wm["z_min"] and rec["tag"] is None and rec["c2pa"] is None, rec
     full, half = got[0]["watermark"]["period_px"][1], got[1]["watermark"]["period_px"][1]
-    assert half == pytest.approx(full / 2, rel=0.01)       # the grid found follows the rescale
+    # the grid found follows the rescale; with the installation mark beside the public one (a
+    # pattern drawn from each installation's own random key) the period read drifts by up to
+    # about 1 % per reading, by key (docs/provenance.md)
+    assert half == pytest.approx(full / 2, rel=0.025)
     r = run_cli("verify", "--json", *files[False])
     assert r.returncode == 1
     assert not any(rec["watermark"]["found"] or rec["synthetic"] for rec in json.loads(r.stdout))
