@@ -67,7 +67,7 @@ ID_RATE = 0.95   # evaluate's identity target, asked of the kept setting's swaps
 ID_EVERY = 4     # of the calibration frames, these are embedded (60 ms each) and swapped first
 REFINE = 3       # the mouth's settings best on those frames, then swapped on every frame
 REFINE_LIDS = 2  # likewise the lids' gains
-REFINE_PASSING = 2   # where none of the leaders stays the target: of the rest, those that do
+REFINE_PASSING = 3   # where none of the leaders stays the target: of the rest, those that do
 
 
 def _chunks(numbered, n: int):
@@ -224,7 +224,8 @@ def _choose_refining(run, figs: list[dict], settings: list, verdict) -> int:
     """choose() over settings of which the coarse pass's leaders are measured on every frame:
     their identity asked in order of their r; where none of them stays the target, the rest in
     order of their coarse r, each that does swapped on every frame too, until REFINE_PASSING
-    of them do (then the best r of those) or none is left (then choose()'s closest)."""
+    of them do (then the best r of those) or none is left (then the closest, as choose() takes
+    it, but with its candidates' ties broken by their r on every frame)."""
     every = len(run.every)
     full = [k for k in range(len(figs)) if figs[k]["frames"] == every]
     for k in sorted(full, key=lambda k: -figs[k]["mouth_corr"]):
@@ -242,7 +243,15 @@ def _choose_refining(run, figs: list[dict], settings: list, verdict) -> int:
                 break
     if passing:
         return max(passing, key=lambda k: figs[k]["mouth_corr"])
-    return choose(figs, verdict)            # none stays the target (every verdict known): closest
+    # none stays the target (every verdict known): of the FALLBACK with the most chips
+    # recognised, each read on every chip and swapped on every frame, the best rate, then r
+    near = sorted(range(len(figs)), key=lambda k: (-round(figs[k]["id_rate"] * figs[k]["id_seen"]),
+                                                   -figs[k]["mouth_corr"]))[:FALLBACK]
+    for k in near:
+        figs[k].update(verdict(k, True))
+        run.run([settings[k]], _set_mouth, run.every)
+        figs[k].update(run.figures(settings[k]))
+    return max(near, key=lambda k: (figs[k]["id_rate"], figs[k]["mouth_corr"]))
 
 
 def select(run, ident, lids: bool) -> tuple[dict, list, list | None]:
