@@ -104,13 +104,14 @@ class _Identity:
 FALLBACK = 3     # where no setting stays the target: these, the closest so far, get every chip
 
 
-def choose(measured: list[dict], verdict, key: str = "mouth_corr") -> int:
+def choose(measured: list[dict], verdict, key: str = "mouth_corr", settle=None) -> int:
     """Index of the setting to keep: the best `key` correlation among those whose swaps stay the
     target (verdict(index, full=False)["id_pass"], asked in order and recorded in `measured`):
     settings measured on more frames first (the coarse pass's leaders, on every frame), each
     group by its `key`. Where none stays the target, the one that comes closest: of the FALLBACK
     with the most chips recognised before their verdicts, the best rate over every chip, then
-    the best `key` (few chips give few distinct rates)."""
+    the best `key` (few chips give few distinct rates; `settle(index)`, where given, measures each
+    of those again before the tie is broken)."""
     for s in sorted(range(len(measured)), key=lambda s: (-measured[s].get("frames", 0), -measured[s][key])):
         measured[s].update(verdict(s, full=False))
         if measured[s]["id_pass"]:
@@ -119,6 +120,8 @@ def choose(measured: list[dict], verdict, key: str = "mouth_corr") -> int:
                                                        -measured[s][key]))[:FALLBACK]
     for s in near:
         measured[s].update(verdict(s, full=True))
+        if settle is not None:
+            settle(s)
     return max(near, key=lambda s: (measured[s]["id_rate"], measured[s][key]))
 
 
@@ -243,15 +246,10 @@ def _choose_refining(run, figs: list[dict], settings: list, verdict) -> int:
                 break
     if passing:
         return max(passing, key=lambda k: figs[k]["mouth_corr"])
-    # none stays the target (every verdict known): of the FALLBACK with the most chips
-    # recognised, each read on every chip and swapped on every frame, the best rate, then r
-    near = sorted(range(len(figs)), key=lambda k: (-round(figs[k]["id_rate"] * figs[k]["id_seen"]),
-                                                   -figs[k]["mouth_corr"]))[:FALLBACK]
-    for k in near:
-        figs[k].update(verdict(k, True))
+    def on_every_frame(k):                  # the closest candidates' ties: by r on every frame
         run.run([settings[k]], _set_mouth, run.every)
         figs[k].update(run.figures(settings[k]))
-    return max(near, key=lambda k: (figs[k]["id_rate"], figs[k]["mouth_corr"]))
+    return choose(figs, verdict, settle=on_every_frame)     # none stays the target: the closest
 
 
 def select(run, ident, lids: bool) -> tuple[dict, list, list | None]:
