@@ -14,12 +14,16 @@ judged with --split cross on feifeili_clip3, a recording never trained on (block
 the training clips); --pair both runs one after the other and prints both tables. Each pair works
 in its own folder under --out.
 
+--seconds 8: little footage: each side trains on the first 8 s of its first clip only (240 frames
+at 30 fps; cut losslessly enough, CRF 12, into --out/clips), judged as above.
+
 --curve 20 40 60: train each preset to 20 minutes, evaluate, resume to 40, evaluate, ... (one run,
 the figures of each point in quality.json under "<preset>@<minutes>"). A preset at another crop
 size (hd: 128 px) gets its own face sets of the same clips, extracted at its size.
 
     python benchmarks/quality.py [--minutes 20 | --curve 20 40 60] [--presets seed quick ...]
-                                 [--split blocks|cross] [--pair obama|feifeili|both] [--out DIR] [--seed N]
+                                 [--split blocks|cross] [--pair obama|feifeili|both] [--seconds S]
+                                 [--out DIR] [--seed N]
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ import argparse
 import json
 import os
 from pathlib import Path
+
+import av
 
 import facepair
 from facepair.api import evaluate
@@ -72,6 +78,8 @@ def main():
     ap.add_argument("--curve", nargs="+", type=float, metavar="MINUTES",
                     help="evaluate at each of these training times (one run per preset, resumed)")
     ap.add_argument("--pair", choices=[*PAIRS, "both"], default="obama")
+    ap.add_argument("--seconds", type=float, help="train each side on the first S seconds of its "
+                    "first clip only")
     args = ap.parse_args()
     for pair in PAIRS if args.pair == "both" else [args.pair]:
         run_pair(args, pair, args.out if args.pair == "obama" else args.out / pair)
@@ -90,6 +98,9 @@ def run_pair(args, pair: str, out: Path):
     else:                           # blocks: held out of the training clips; cross: the unseen one
         sets = {"a": [DATA / "faces" / c for c in a_clips], "b": [DATA / "faces" / c for c in b_clips]}
         a_name, b_name = "a", "b"
+    if args.seconds:
+        sets = {a_name: [cut(sets[a_name][0], out / "clips", args.seconds)],
+                b_name: [cut(sets[b_name][0], out / "clips", args.seconds)]}
     points = sorted(args.curve) if args.curve else [args.minutes]
     saved = out / "quality.json"        # other presets' figures in this folder are kept
     results = json.loads(saved.read_text()) if saved.exists() else {}
@@ -124,6 +135,28 @@ def run_pair(args, pair: str, out: Path):
     print(f"\npair {pair}: {budget} minutes of training per preset, evaluated on {where}\n{head}")
     for preset, r in results.items():
         print(f"{preset:17s}" + "".join(f"{f.format(r[k]) if k in r else '-':>{width}s}" for _, k, f in cols))
+
+
+def cut(clip: Path, folder: Path, seconds: float) -> Path:
+    """The first `seconds` of `clip` (video only), re-encoded at CRF 12 into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / f"{clip.stem}_{seconds:g}s.mp4"
+    if dst.exists():
+        return dst
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(clip)) as src, av.open(str(tmp), "w") as out:
+        vin = src.streams.video[0]
+        vout = out.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
+        vout.options = {"crf": "12"}
+        vout.time_base = vin.time_base
+        for frame in src.decode(vin):
+            if frame.time >= seconds:
+                break
+            out.mux(vout.encode(frame))
+        out.mux(vout.encode())
+    tmp.replace(dst)
+    return dst
 
 
 if __name__ == "__main__":
