@@ -23,6 +23,7 @@ size (hd: 128 px) gets its own face sets of the same clips, extracted at its siz
 
     python benchmarks/quality.py [--minutes 20 | --curve 20 40 60] [--presets seed quick ...]
                                  [--split blocks|cross] [--pair obama|feifeili|both] [--seconds S]
+                                 [--color lab|skin|...]
                                  [--out DIR] [--seed N]
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ import facepair
 from facepair.api import evaluate
 from facepair.evaluate.report import figures
 from facepair.model.presets import PRESETS
+from facepair.swap.options import COLORS, SwapOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("FACEPAIR_SAMPLES", ROOT.parent / "shared" / "data"))
@@ -78,6 +80,8 @@ def main():
     ap.add_argument("--curve", nargs="+", type=float, metavar="MINUTES",
                     help="evaluate at each of these training times (one run per preset, resumed)")
     ap.add_argument("--pair", choices=[*PAIRS, "both"], default="obama")
+    ap.add_argument("--color", choices=COLORS, help="the swaps' --color (default: swap's); a kept "
+                    "model is evaluated again, its figures kept as '<preset>+<color>'")
     ap.add_argument("--seconds", type=float, help="train each side on the first S seconds of its "
                     "first clip only")
     args = ap.parse_args()
@@ -122,9 +126,11 @@ def run_pair(args, pair: str, out: Path):
                     mark.touch()
             done = minutes
             # cross: A->B on the whole unseen recording, as a video; blocks: 4 s of it for flicker
-            key = f"{preset}@{minutes:g}" if args.curve else preset
+            key = (f"{preset}@{minutes:g}" if args.curve else preset) + \
+                (f"+{args.color}" if args.color else "")
             results[key] = figures(evaluate(model, video=unseen, video_seconds=None if
-                                            args.split == "cross" else 4.0))
+                                            args.split == "cross" else 4.0,
+                                            color=args.color or SwapOptions.color))
             saved.write_text(json.dumps(results, indent=1))
             print(f"{key}: done", flush=True)
     cols, width = (COLUMNS, 13) if args.split == "blocks" else (CROSS, 10)

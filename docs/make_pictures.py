@@ -4,6 +4,7 @@ saying which facepair version, git commit and model made them.
 
     python docs/make_pictures.py [--demo-dir DIR]        (or: make docs)
     python docs/make_pictures.py --only occlusion --occlusion-model MODEL_DIR
+    python docs/make_pictures.py --only pairs --pair-model obama=DIR --pair-model feifeili=DIR
 
 --demo-dir names a folder that `facepair demo -o DIR` wrote (DIR/model, DIR/swap.mp4): it is
 reused as it is. Where it holds no demo yet, the demo runs there first (about 15 minutes on two
@@ -17,6 +18,11 @@ microphone (trained on feifeili_clip3 + andrew_clip1; a model trained on clips 1
 draw the microphone, docs/results.md): docs/occlusion.jpg is then made too, a frame of
 feifeili_clip1 with the microphone on the cheek, as it is and swapped with --occlusion none and
 auto; `--only occlusion` makes that picture alone and updates its entry in docs/pictures.json.
+
+--pair-model PAIR=MODEL_DIR (obama: Obama -> Reagan trained on obama_clip1; feifeili: Fei-Fei Li
+-> Andrew Ng trained on feifeili_clip1 + clip2; benchmarks/quality.py --split cross makes both):
+docs/pair_PAIR.jpg, the middle frame of the pair's recording never trained on, as it is and
+swapped with --color lab (the previous default) and skin (this version's), the face enlarged.
 """
 from __future__ import annotations
 
@@ -124,6 +130,41 @@ def occlusion_picture(samples: Path, model_dir: Path, out: Path) -> dict:
                     "as it is; swapped with --occlusion none; with --occlusion auto",
             "model": {"made_by": "facepair train --minutes 10 --calibrate-faces 0 "
                                  "(feifeili_clip3 -> andrew_clip1, every frame, 128 px)",
+                      "preset": state.get("preset"), "step": state.get("step"),
+                      "seed": state.get("seed"), "precision": state.get("precision")}}
+
+
+PAIR_VIDEOS = {"obama": "faces/obama/obama_clip2.mp4", "feifeili": "faces/feifeili/feifeili_clip3.mp4"}
+
+
+def pair_picture(samples: Path, pair: str, model_dir: Path, out: Path) -> dict:
+    """The middle frame of the pair's recording never trained on, as it is and swapped with
+    --color lab and skin: the face's box (from the swap's own landmarks) grown 1.8x, 320 px high."""
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import SwapSummary, Swapper
+    video = samples / PAIR_VIDEOS[pair]
+    with av.open(str(video)) as c:
+        middle = c.streams.video[0].frames // 2
+    frame = video_frame(video, middle)
+    panels, marks = [frame], None
+    for color in ("lab", "skin"):
+        swapper = Swapper(model_dir, SwapOptions(color=color, progress=False))
+        out_frame = frame.copy()
+        swapper.process([out_frame], 0, False, SwapSummary())
+        panels.append(out_frame)
+        marks = swapper.tracker.landmarks(frame, 0, False)[0].marks
+    (x0, y0), (x1, y1) = marks.min(0), marks.max(0)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
+    box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(frame.shape[1], cx + half)),
+           int(min(frame.shape[0], cy + half))]
+    zoom = [Image.fromarray(p[box[1]:box[3], box[0]:box[2]]) for p in panels]
+    zoom = [np.asarray(z.resize((round(320 * z.width / z.height), 320), Image.LANCZOS)) for z in zoom]
+    gap = np.full((320, 6, 3), 255, np.uint8)
+    save_jpeg(np.concatenate([zoom[0], gap, zoom[1], gap, zoom[2]], 1), out)
+    state = json.loads((model_dir / "state.json").read_text())
+    return {"what": f"{PAIR_VIDEOS[pair]} frame {middle} (its middle; columns {box[0]}-{box[2]}, rows "
+                    f"{box[1]}-{box[3]}): as it is; swapped with --color lab; with --color skin",
+            "model": {"made_by": "benchmarks/quality.py --split cross --pair " + pair,
                       "preset": state.get("preset"), "step": state.get("step"),
                       "seed": state.get("seed"), "precision": state.get("precision")}}
 
@@ -291,7 +332,9 @@ def main() -> None:
                     help="a folder `facepair demo -o DIR` wrote (reused), or where to run it (default: demo)")
     ap.add_argument("--occlusion-model", type=Path,
                     help="a Fei-Fei Li -> Andrew Ng model folder: also make docs/occlusion.jpg")
-    ap.add_argument("--only", choices=["occlusion"],
+    ap.add_argument("--pair-model", action="append", default=[], metavar="PAIR=MODEL_DIR",
+                    help=f"also make docs/pair_PAIR.jpg (PAIR: {', '.join(PAIR_VIDEOS)})")
+    ap.add_argument("--only", choices=["occlusion", "pairs"],
                     help="make only this picture (and update its entry in docs/pictures.json)")
     args = ap.parse_args()
     from facepair.demo import find_samples
@@ -299,9 +342,15 @@ def main() -> None:
     if args.occlusion_model:
         occlusion = {"occlusion.jpg": occlusion_picture(find_samples(), args.occlusion_model.resolve(),
                                                         DOCS / "occlusion.jpg")}
-    if args.only == "occlusion":
+    for entry in args.pair_model:
+        pair, _, model = entry.partition("=")
+        if pair not in PAIR_VIDEOS or not model:
+            raise SystemExit(f"--pair-model {entry}: give PAIR=MODEL_DIR, PAIR one of {', '.join(PAIR_VIDEOS)}")
+        occlusion[f"pair_{pair}.jpg"] = pair_picture(find_samples(), pair, Path(model).resolve(),
+                                                     DOCS / f"pair_{pair}.jpg")
+    if args.only:
         if not occlusion:
-            raise SystemExit("--only occlusion needs --occlusion-model")
+            raise SystemExit(f"--only {args.only} needs --{args.only[:-1] if args.only == 'pairs' else args.only}-model")
         record = json.loads((DOCS / "pictures.json").read_text())
         record["pictures"].update(occlusion)
         (DOCS / "pictures.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -309,7 +358,7 @@ def main() -> None:
         return
     if not occlusion and (DOCS / "pictures.json").exists():   # kept as made before, if it was
         before = json.loads((DOCS / "pictures.json").read_text()).get("pictures", {})
-        occlusion = {k: v for k, v in before.items() if k == "occlusion.jpg"}
+        occlusion = {k: v for k, v in before.items() if k == "occlusion.jpg" or k.startswith("pair_")}
     demo_dir = args.demo_dir.resolve()
     ensure_demo(demo_dir)
     address = find_samples() / ADDRESS

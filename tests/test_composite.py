@@ -9,9 +9,11 @@ import pytest
 
 from conftest import BIDEN_PHOTO, OBAMA_PHOTOS
 from facepair.evaluate.metrics import composite, composite_regions
+from facepair.faces import align
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker, inter_ocular
 from facepair.media.image import read_image
+from facepair.swap.compose import face_mask, match_color, paste
 
 
 @pytest.fixture(scope="module", params=[OBAMA_PHOTOS / "obama.jpg", BIDEN_PHOTO], ids=["obama", "biden"])
@@ -59,3 +61,35 @@ def test_no_figures_where_the_face_is_too_small_to_measure(face):
     f, marks, _ = face
     small = cv2.resize(f, None, fx=0.05, fy=0.05, interpolation=cv2.INTER_AREA)
     assert composite(small, small, marks * 0.05) is None
+
+
+def test_color_skin_takes_the_frames_skin_tone_and_clears_the_patches(face):
+    """swap's --color skin on a face that is both pinker than the frame and patched with another
+    skin tone (as a barely trained model or a small face set gives): lab (the whole crop's mean
+    and spread) takes the tone but leaves the patches; skin brings both figures back near the
+    source's, and keeps the face's own fine detail."""
+    f, marks, _ = face
+    m = align.align_transform(marks, 128, 0.15)
+    crop, crop_marks = align.warp_crop(f, m, 128), align.map_points(m, marks)
+    rng = np.random.default_rng(1)
+    field = cv2.GaussianBlur(rng.standard_normal((128, 128)).astype(np.float32), (0, 0), 12)
+    bad = (crop.astype(np.float32) * [1.12, 0.97, 0.88] + [8, 0, 0] +
+           (field > 0.5 * field.std())[..., None] * np.array([-30., -52, -68])).clip(0, 255).astype(np.uint8)
+    mask = face_mask("hull", crop_marks, 128, 1.0, 4.0)
+    figures, faces = {}, {}
+    for mode in ("none", "lab", "skin"):
+        g = f.copy()
+        faces[mode] = match_color(bad, crop, mask, mode, crop_marks)
+        paste(g, faces[mode], mask, m)
+        figures[mode] = composite(f, g, marks)
+    none, lab, skin = figures["none"], figures["lab"], figures["skin"]
+    assert none["skin_tone"] > 3 and none["mottling_chroma"] > 1.5, figures
+    assert abs(lab["skin_tone"]) < 1 and lab["mottling_chroma"] > 1.3, figures
+    assert abs(skin["skin_tone"]) < 0.5 and skin["mottling_chroma"] < 1.15, figures
+
+    def fine(x):                      # the detail finer than the colour field: the swap's own
+        g = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return (g - cv2.GaussianBlur(g, (0, 0), 2))[mask > 0.5]
+    assert np.corrcoef(fine(faces["skin"]), fine(bad))[0, 1] > 0.9
+    # without landmarks skin is lab
+    assert np.array_equal(match_color(bad, crop, mask, "skin"), faces["lab"])

@@ -191,7 +191,8 @@ def _add_swap(sub):
     p.add_argument("--feather", type=_number(float, 0), default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
     p.add_argument("--color", choices=COLORS, default=d.color,
                    help="colour matching: none, mean (RGB shift), lab (mean/std in L*a*b*), "
-                   f"hist (histogram matching) (default: {d.color})")
+                   "hist (histogram matching), skin (lab, then the source's skin tone and light "
+                   f"across the face, from its bare skin) (default: {d.color})")
     p.add_argument("--blend", choices=BLENDS, default=d.blend,
                    help=f"feather (alpha) or seamless (OpenCV Poisson clone) (default: {d.blend})")
     p.add_argument("--occlusion", choices=OCCLUSIONS, default=d.occlusion,
@@ -236,6 +237,7 @@ def _run_swap(a):
 
 def _add_evaluate(sub):
     from .model.presets import DIRECTIONS
+    from .swap.options import COLORS, SwapOptions
     p = sub.add_parser("evaluate", help="measure a trained model: reconstruction, identity, expression",
                        description="Reconstruction (L1, PSNR, SSIM), identity of swaps (dlib "
                        "embeddings, ID retrieval), expression fidelity (landmark error, "
@@ -255,6 +257,8 @@ def _add_evaluate(sub):
     p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b", help="--video: swap direction")
     p.add_argument("--video-seconds", type=_number(float, above=0), default=None,
                    help="--video: seconds from the start to measure (default: all of it)")
+    p.add_argument("--color", choices=COLORS, default=SwapOptions.color,
+                   help=f"the whole-frame and video swaps' colour match (as swap's --color; default: {SwapOptions.color})")
     p.add_argument("--crops-only", action="store_true",
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
     p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
@@ -270,7 +274,7 @@ def _run_evaluate(a):
         raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
     res = evaluate(a.model, a=a.a, b=a.b, video=a.video, direction=a.direction,
                    max_faces=a.max_faces, video_seconds=a.video_seconds, device=a.device,
-                   frames=not a.crops_only)
+                   frames=not a.crops_only, color=a.color)
     print(report.format_table(res))
     if a.json:
         report.write_json(res, a.json)

@@ -165,6 +165,25 @@ def composite_regions(marks: np.ndarray, shape) -> dict:
             "skin": grown(hull, -b) & ~grown(parts, b)}
 
 
+BORDER_POINTS = (2, 5, 8, 11, 14)     # jaw landmarks: the cheeks, the jaw's corners, the chin
+
+
+def border_strip(source: np.ndarray, swapped: np.ndarray, marks: np.ndarray) -> np.ndarray | None:
+    """Full-resolution crops of the face's outline where the swap fades into the frame, for the
+    eye: squares of 0.8 inter-ocular distances centred on BORDER_POINTS of the jaw, the source's
+    above the swap's, side by side (uint8 RGB); None where the face reaches the frame's edge."""
+    side = max(8, int(round(0.8 * inter_ocular(marks[None])[0])))
+    h, w = source.shape[:2]
+    tiles = []
+    for i in BORDER_POINTS:
+        x, y = (int(round(v)) - side // 2 for v in marks[i])
+        if x < 0 or y < 0 or x + side > w or y + side > h:
+            return None
+        tiles.append(np.concatenate([source[y:y + side, x:x + side], swapped[y:y + side, x:x + side]], 0))
+    gap = np.full((2 * side, 2, 3), 255, np.uint8)
+    return np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], 1)
+
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
     from skimage.color import rgb2lab
     return rgb2lab(rgb.astype(np.float32) / 255).astype(np.float32)

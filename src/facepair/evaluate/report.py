@@ -134,6 +134,15 @@ def write_html(res: dict, path: Path) -> list[Path]:
         images.append(assets / "frames.png")
         parts.append("<h2>Before / after</h2><img style='max-width:100%' "
                      f"src='{assets.name}/frames.png'>")
+    border = res.get("_border")
+    if border is not None:
+        write_image(assets / "border.png", border)
+        images.append(assets / "border.png")
+        scale = max(1, 720 // border.shape[1])           # shown enlarged, pixels kept square
+        parts.append("<h2>The face's border</h2><p>Where the swap fades into the frame, at full "
+                     "resolution (shown enlarged): the source above, the swap below; along the "
+                     "jaw from one cheek to the other.</p><img style='width:{}px' src='{}/border.png'>"
+                     .format(border.shape[1] * scale, assets.name))
     rows = "".join(f"<tr><td>{html.escape(l)}</td><td>{html.escape(v)}</td></tr>" for l, v in table(res))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>facepair evaluation</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td{{padding:2px 12px}}

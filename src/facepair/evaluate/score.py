@@ -45,7 +45,7 @@ from ..swap.pipeline import Swapper, swap
 from . import EVAL_FACES
 from .frames import (embeddings, held_out_faces, landmarks_on_crops, run_model, source_frames, swap_frames,
                      training_means)
-from .metrics import (composite, detail, expression_figures, face_region, gmsd, grid, id_figures, identity, jitter,
+from .metrics import (border_strip, composite, detail, expression_figures, face_region, gmsd, grid, id_figures, identity, jitter,
                       reconstruction, ssim)
 
 
@@ -53,7 +53,8 @@ def expression(lm: Landmarker, src: np.ndarray, swapped: np.ndarray, boxes: np.n
     return expression_figures(landmarks_on_crops(lm, src, boxes), landmarks_on_crops(lm, swapped, boxes))
 
 
-def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: str = "auto") -> dict:
+def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: str = "auto",
+                 color: str = SwapOptions.color) -> dict:
     """The swap as users get it: each held-out face's source frame through `facepair swap`'s
     pipeline (detect, align, model, mask, colour, blend), then 68 landmarks and a dlib embedding
     predicted on the output frame (the face set's detector box), against the source frame's
@@ -63,7 +64,7 @@ def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: st
     res = {}
     for name, (side, other) in DIRECTIONS.items():
         ents = entries_a if side == "a" else entries_b
-        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, progress=False))
+        swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, color=color, progress=False))
         outs, lw, swapped = swap_frames(swapper, lm, source_frames(ents), ents)
         ok = np.flatnonzero(swapped)
         res[f"frame_swapped_{name}"] = len(ok) / max(len(ents), 1)
@@ -79,9 +80,9 @@ def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: st
 
 def video_figures(model_dir, video, direction: str = "a2b", seconds: float | None = None,
                   smooth: bool = True, reconstruct: bool = True, device: str = "auto",
-                  means: dict | None = None) -> dict:
+                  means: dict | None = None, color: str = SwapOptions.color) -> dict:
     """A video (its first `seconds`; None: all of it) swapped by `facepair swap` (a temporal
-    model with its rolling window; `smooth`: swap's landmark smoothing), then measured per
+    model with its rolling window; `smooth`: swap's landmark smoothing; `color`: its --color), then measured per
     frame in the source frame's HOG box (keys video_*, flicker_*, jitter_*):
     - failures: frames with no face found in the source, or left unswapped by the pipeline;
       counted, never scored;
@@ -112,13 +113,13 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
         missed = {}
         for what, d in runs.items():
             summary = swap(video, model_dir, paths[what], SwapOptions(
-                direction=d, duration=seconds, smooth=smooth, device=device, progress=False))
+                direction=d, duration=seconds, smooth=smooth, device=device, color=color, progress=False))
             missed[what] = set(summary.missed)
         streams = [iter_video(Path(video)), iter_video(paths["swap"])] + \
             ([iter_video(paths["rec"])] if reconstruct else [])
         fails, ms, mw, embs, details, rec_ssim, rec_gmsd, sits = 0, [], [], [], [], [], [], []
         m_src, m_rec = [], []                # landmarks of frames rebuilt, source and rebuild
-        diffs_src, diffs_out, prev, pair = [], [], None, None
+        diffs_src, diffs_out, prev, pair, border = [], [], None, None, None
         for (n, f), (_, g), *rec in zip(*streams):
             boxes = det(f)
             if not boxes or n in missed["swap"]:
@@ -148,6 +149,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
             if len(diffs_src) == 15:                  # a before/after pair for the report
                 pair = [cv2.resize(x, (480, round(480 * x.shape[0] / x.shape[1])),
                                    interpolation=cv2.INTER_AREA) for x in (f, g)]
+                border = border_strip(f, g, ms[-1])
             if prev is not None:
                 bx = prev[2]
                 sl = (slice(max(bx[1], 0), bx[3]), slice(max(bx[0], 0), bx[2]))
@@ -174,14 +176,14 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
         res.update({"video_rec_ssim": float(np.median(rec_ssim)), "video_rec_gmsd": float(np.median(rec_gmsd))})
     if len(m_rec) >= 2:       # what of the expression survives the shared code, apart from the swap
         res.update({f"video_rec_{k}": v for k, v in expression_figures(np.array(m_src), np.array(m_rec)).items()})
-    res["_frames"] = pair
+    res["_frames"], res["_border"] = pair, border
     return res
 
 
 def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
              max_faces: int = EVAL_FACES, video_seconds: float | None = None, device: str = "auto",
-             frames: bool = True) -> dict:
-    """Every figure as a flat dict (see the module docstring)."""
+             frames: bool = True, color: str = SwapOptions.color) -> dict:
+    """Every figure as a flat dict (see the module docstring); `color`: the swaps' --color."""
     dev = resolve_device(device)
     model, state = load_model(model_dir, dev)
     amp = inference_autocast(dev)
@@ -194,7 +196,7 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     rec_a, rec_b = run_model(model, real_a, mk_a, "a", "a", dev, amp), run_model(model, real_b, mk_b, "b", "b", dev, amp)
     a2b, b2a = run_model(model, real_a, mk_a, "a", "b", dev, amp), run_model(model, real_b, mk_b, "b", "a", dev, amp)
     lm, emb = Landmarker(), Embedder()
-    res = {"model": str(model_dir), "step": state["step"], "preset": state["preset"],
+    res = {"model": str(model_dir), "step": state["step"], "preset": state["preset"], "color": color,
            "faces_a": len(real_a), "faces_b": len(real_b),
            "source": "face sets given" if a or b else "held-out validation faces"}
     for side, real, rec in (("a", real_a, rec_a), ("b", real_b, rec_b)):
@@ -209,12 +211,12 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
         try:
             if "frames" not in means:
                 raise FileNotFoundError("the training faces' footage")
-            res.update(whole_frames(model_dir, ent_a, ent_b, means["frames"], device))
+            res.update(whole_frames(model_dir, ent_a, ent_b, means["frames"], device, color))
         except FileNotFoundError as e:
             warnings.warn(f"whole-frame figures skipped: source footage not found ({e})")
     if video is not None:
         res.update(video_figures(model_dir, video, direction, video_seconds, device=device,
-                                 means=means.get("frames")))
+                                 means=means.get("frames"), color=color))
     res["_samples"] = {"a": real_a[:6], "b": real_b[:6], "a2b": a2b[:6], "b2a": b2a[:6],
                        "rec_a": rec_a[:6], "rec_b": rec_b[:6]}
     return res

@@ -25,8 +25,36 @@ def face_mask(kind: str, crop_landmarks: np.ndarray, size: int, erode: float, fe
     return mask
 
 
-def match_color(face: np.ndarray, original: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
-    """The swapped face (uint8 RGB crop) recoloured to the original crop's colours inside the mask."""
+# --color skin: the source's skin tone and light, at features larger than this share of the crop
+# (1/16: 8 px of a 128 px crop, a fifth of the eyes' distance), are carried onto the swapped face
+SKIN_SIGMA = 1 / 16
+# the face's features, kept out of the skin (landmark index ranges: brows, nose, eyes, mouth)
+FEATURES = (range(17, 22), range(22, 27), range(27, 36), range(36, 42), range(42, 48), range(48, 60))
+
+
+def skin_mask(crop_landmarks: np.ndarray, size: int, mask: np.ndarray) -> np.ndarray:
+    """Boolean (size, size): the face's bare skin in crop space: inside the landmark hull (its
+    outline itself out) and the --mask (`mask` > 0.5: what an occluder covers is out), less the
+    brows, nose, eyes and mouth grown by size/25 px."""
+    marks = np.round(crop_landmarks).astype(np.int32)
+    hull = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(marks), 1)
+    parts = np.zeros((size, size), np.uint8)
+    for idx in FEATURES:
+        cv2.fillConvexPoly(parts, cv2.convexHull(marks[list(idx)]), 1)
+    r = max(1, int(round(size / 25)))
+    parts = cv2.dilate(parts, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    return (cv2.erode(hull, np.ones((3, 3), np.uint8)) > 0) & (parts == 0) & (mask > 0.5)
+
+
+def match_color(face: np.ndarray, original: np.ndarray, mask: np.ndarray, mode: str,
+                crop_landmarks: np.ndarray | None = None) -> np.ndarray:
+    """The swapped face (uint8 RGB crop) recoloured to the original crop's colours inside the
+    mask. skin (needs `crop_landmarks`; without them, or with too little bare skin, lab): lab,
+    then the difference between the original's and the face's skin (skin_mask), low-passed at
+    SKIN_SIGMA of the crop and spread over the features from the skin around them, added to
+    the face: the source's tone, its light and shade across the face and its skin at the
+    border, with the swap's own features and detail."""
     if mode == "none":
         return face
     sel = mask > 0.5
@@ -38,12 +66,28 @@ def match_color(face: np.ndarray, original: np.ndarray, mask: np.ndarray, mode: 
         f = face.astype(np.float32)
         f += original[sel].mean(0) - f[sel].mean(0)
         return f.clip(0, 255).astype(np.uint8)
-    # lab: mean and standard deviation transfer in L*a*b* (Reinhard et al. 2001)
+    # lab: mean and standard deviation transfer in L*a*b* (Reinhard et al. 2001), in OpenCV's
+    # 8-bit L*a*b* scale (linear in L*, a*, b*)
     fl = cv2.cvtColor(face, cv2.COLOR_RGB2LAB).astype(np.float32)
     ol = cv2.cvtColor(original, cv2.COLOR_RGB2LAB).astype(np.float32)
     fm, fs = fl[sel].mean(0), fl[sel].std(0) + 1e-3
     om, os_ = ol[sel].mean(0), ol[sel].std(0) + 1e-3
     out = (fl - fm) / fs * os_ + om
+    skin = None if mode != "skin" or crop_landmarks is None else \
+        skin_mask(crop_landmarks, face.shape[0], mask)
+    if skin is not None and skin.sum() >= 16:
+        # the difference where both are skin, spread by normalised convolution (a Gaussian of
+        # the masked difference over the Gaussian of the mask: the features take their
+        # surroundings' value), at a quarter of the size (the area average takes pores and noise
+        # out; about 0.25 ms a face more than lab, against 1.1 ms at full size)
+        size = face.shape[0]
+        small = (max(1, size // 4),) * 2
+        w = skin.astype(np.float32)
+        dw = cv2.resize((ol - out) * w[..., None], small, interpolation=cv2.INTER_AREA)
+        ws = cv2.resize(w, small, interpolation=cv2.INTER_AREA)
+        sigma = SKIN_SIGMA * size / 4
+        field = cv2.GaussianBlur(dw, (0, 0), sigma) / (cv2.GaussianBlur(ws, (0, 0), sigma)[..., None] + 1e-6)
+        out += cv2.resize(field, (size, size), interpolation=cv2.INTER_LINEAR)
     return cv2.cvtColor(out.clip(0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 

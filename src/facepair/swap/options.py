@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..faces.options import DEFAULT_DETECT_SIZE, DEFAULT_THRESHOLD
 
 MASKS = ("hull", "box")
-COLORS = ("none", "mean", "lab", "hist")
+COLORS = ("none", "mean", "lab", "hist", "skin")
 BLENDS = ("feather", "seamless")
 # what in front of the face is kept from the source (compose.occlusion): none, or auto (where the
 # source's own rebuild disagrees with it; benchmarks/occlusion.py, docs/results.md)

@@ -328,8 +328,8 @@ class Swapper:
                 near = [occ[i] for i in ([n] if n in occ else neighbours(jobs, n, occ))]
                 if near:
                     mask *= 1 - np.maximum.reduce(near)
-        for (k, m, crop, *_), face, mask in zip(jobs, swapped, masks):
-            face = compose.match_color(face, crop, mask, o.color)
+        for (k, m, crop, marks, *_), face, mask in zip(jobs, swapped, masks):
+            face = compose.match_color(face, crop, mask, o.color, align.map_points(m, marks))
             compose.paste(frames[k], face, mask, m, o.blend)
             summary.faces_swapped += 1
         self.stage_times["blend"] += time.perf_counter() - t

@@ -113,6 +113,19 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# a side with fewer training faces than this (10 s of video at 30 fps) is warned about
+SMALL_FACESET = 300
+
+
+def small_faceset(side: str, faces: int) -> str:
+    """What to expect of a side with few faces (measured with 8 s per person, docs/results.md)."""
+    return (f"side {side} has only {faces} faces to train on (under {SMALL_FACESET}, about 10 s of "
+            "video): expect a softer face that follows the mouth and eyes less on new footage, and "
+            "where the two people's skin differs, patches of the other's skin tone (swap's "
+            "--color skin, the default, lays the frame's own skin tone over them); a minute of "
+            "footage in several lights helps most")
+
+
 def train(opts: TrainOptions) -> TrainResult:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -153,6 +166,9 @@ def train(opts: TrainOptions) -> TrainResult:
     side_b = load_side(opts.b, mcfg.size, tcfg, rank, world, held.get("b"), mcfg.context)
     if len(side_a.train) == 0 or len(side_b.train) == 0:
         raise FacepairError("each side needs more faces to train on (found too few)")
+    for side, s in (("A", side_a), ("B", side_b)):
+        if len(s.train) < SMALL_FACESET and rank == 0 and not saved:     # said once, at the start
+            warnings.warn(small_faceset(side, len(s.train)))
     if saved:
         for side, s in (("a", side_a), ("b", side_b)):
             old = {f["path"]: f["fingerprint"] for f in saved["facesets"][side]}
