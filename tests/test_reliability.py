@@ -331,7 +331,7 @@ def test_relative_paths_work_from_any_working_folder(tmp_path):
     # a few dozen faces a side: said at the start (not on the resume below), with what to expect
     small = [l for l in r.stderr.splitlines() if "faces to train on" in l]
     assert len(small) == 2 and small[0].startswith("facepair: warning: side A has only") and \
-        "expect a softer face" in small[1], r.stderr
+        "expect swaps of new footage that follow the mouth less" in small[1], r.stderr
     r = run_cli("train", *[str(work / a) if a in ("a", "b", "m") else a for a in common], "--steps", 2,
                 cwd=elsewhere)
     assert r.returncode == 0 and "steps 1 -> 2" in r.stdout and "warning" not in r.stderr, r.stderr

@@ -191,8 +191,8 @@ def _add_swap(sub):
     p.add_argument("--feather", type=_number(float, 0), default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
     p.add_argument("--color", choices=COLORS, default=d.color,
                    help="colour matching: none, mean (RGB shift), lab (mean/std in L*a*b*), "
-                   "hist (histogram matching), skin (lab, then the source's skin tone and light "
-                   f"across the face, from its bare skin) (default: {d.color})")
+                   "hist (histogram matching), skin (lab, then the source's skin colour across "
+                   f"the face, from its bare skin: no patches of another skin's) (default: {d.color})")
     p.add_argument("--blend", choices=BLENDS, default=d.blend,
                    help=f"feather (alpha) or seamless (OpenCV Poisson clone) (default: {d.blend})")
     p.add_argument("--occlusion", choices=OCCLUSIONS, default=d.occlusion,
