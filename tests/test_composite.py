@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import BIDEN_PHOTO, OBAMA_PHOTOS
-from facepair.evaluate.metrics import composite, composite_regions
+from facepair.evaluate.metrics import border_strip, composite, composite_regions
+from facepair.evaluate.report import write_html
 from facepair.faces import align
 from facepair.faces.detect import make_detector
 from facepair.faces.landmarks import Landmarker, inter_ocular
@@ -95,3 +96,23 @@ def test_color_skin_clears_patches_of_another_skin_colour(face):
     assert np.corrcoef(fine(faces["skin"]), fine(bad))[0, 1] > 0.9
     # without landmarks skin is lab
     assert np.array_equal(match_color(bad, crop, mask, "skin"), faces["lab"])
+
+
+def test_the_reports_border_strip_shows_source_above_swap_at_full_resolution(face, tmp_path):
+    """evaluate's report: squares of the face's outline at five jaw points, the source's pixels
+    above the swap's, unscaled; none where the face reaches the frame's edge."""
+    f, marks, paste = face
+    pinker = paste(f.astype(np.float32) * [1.12, 0.97, 0.88] + [8, 0, 0])
+    strip = border_strip(f, pinker, marks)
+    side = strip.shape[0] // 2
+    assert strip.shape == (2 * side, 5 * side + 4 * 2, 3) and side >= 8
+    x, y = (int(round(v)) - side // 2 for v in marks[8])            # the chin's square: third
+    chin = slice(2 * (side + 2), 2 * (side + 2) + side)
+    assert np.array_equal(strip[:side, chin], f[y:y + side, x:x + side])
+    assert np.array_equal(strip[side:, chin], pinker[y:y + side, x:x + side])
+    assert border_strip(f[:int(marks[8, 1])], pinker[:int(marks[8, 1])], marks) is None
+    res = {"model": str(tmp_path), "preset": "hd", "step": 1, "faces_a": 0, "faces_b": 0,
+           "source": "test", "_samples": {"a": []}, "_border": strip}
+    images = write_html(res, tmp_path / "report.html")
+    assert tmp_path / "report_files" / "border.png" in images
+    assert "The face's border" in (tmp_path / "report.html").read_text()

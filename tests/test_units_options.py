@@ -52,7 +52,7 @@ def test_defaults_are_the_readmes():
     assert (d.direction, d.detector, d.detect_size, d.detect_every) == ("a2b", "hog", 480, 5)
     assert (d.mask, d.color, d.blend, d.smooth, d.identity, d.threshold) == ("hull", "lab", "feather", True, None, 0.6)
     assert (d.batch, d.duration) == (8, None)
-    assert MASKS == ("hull", "box") and COLORS == ("none", "mean", "lab", "hist") and BLENDS == ("feather", "seamless")
+    assert MASKS == ("hull", "box") and COLORS == ("none", "mean", "lab", "hist", "skin") and BLENDS == ("feather", "seamless")
     t = TrainOptions(a=[], b=[], model_dir="m")
     assert (t.keep, t.keep_previews, t.calibrate_faces, t.preset, t.steps, t.minutes, t.seed) == (3, 20, None, None, None, None, None)
     args = build_parser().parse_args(["swap", "in.jpg", "--model", "m", "-o", "o.jpg"])
