@@ -1,5 +1,5 @@
 """Swap speed: frames/s of `facepair swap` on the shared 720p video, this version's engines
-(torch, onnx; the default --occlusion auto, and none) and the previous version side by side in one
+(torch, onnx; the default --occlusion auto, and none; --color skin) and the previous version side by side in one
 run, with the share of time per stage.
 
     python benchmarks/swap_speed.py [--model MODEL_DIR] [--seconds 10] [--baseline REV] [--rounds 2]
@@ -65,6 +65,7 @@ def main():
         common = [args.video, "--model", model, "--duration", args.seconds]
         runs = {f"this version, --engine {e}": (ROOT / "src", ["--engine", e]) for e in ("torch", "onnx")}
         runs["this version, --occlusion none"] = (ROOT / "src", ["--engine", "torch", "--occlusion", "none"])
+        runs["this version, --color skin"] = (ROOT / "src", ["--engine", "torch", "--color", "skin"])
         if args.baseline:
             old = tmp / "baseline"
             subprocess.run(f"git -C {ROOT} archive {args.baseline} src | tar -x -C {tmp} && mv {tmp}/src {old}",
