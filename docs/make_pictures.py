@@ -134,6 +134,7 @@ def occlusion_picture(samples: Path, model_dir: Path, out: Path) -> dict:
                       "seed": state.get("seed"), "precision": state.get("precision")}}
 
 
+NEEDS = {"occlusion": "--occlusion-model", "pairs": "--pair-model"}      # what --only X needs
 PAIR_VIDEOS = {"obama": "faces/obama/obama_clip2.mp4", "feifeili": "faces/feifeili/feifeili_clip3.mp4"}
 
 
@@ -146,13 +147,13 @@ def pair_picture(samples: Path, pair: str, model_dir: Path, out: Path) -> dict:
     with av.open(str(video)) as c:
         middle = c.streams.video[0].frames // 2
     frame = video_frame(video, middle)
-    panels, marks = [frame], None
+    panels = [frame]
     for color in ("lab", "skin"):
         swapper = Swapper(model_dir, SwapOptions(color=color, progress=False))
         out_frame = frame.copy()
         swapper.process([out_frame], 0, False, SwapSummary())
         panels.append(out_frame)
-        marks = swapper.tracker.landmarks(frame, 0, False)[0].marks
+    marks = swapper.tracker.landmarks(frame, 0, False)[0].marks
     (x0, y0), (x1, y1) = marks.min(0), marks.max(0)
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
     box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(frame.shape[1], cx + half)),
@@ -350,7 +351,7 @@ def main() -> None:
                                                      DOCS / f"pair_{pair}.jpg")
     if args.only:
         if not occlusion:
-            raise SystemExit(f"--only {args.only} needs --{args.only[:-1] if args.only == 'pairs' else args.only}-model")
+            raise SystemExit(f"--only {args.only} needs {NEEDS[args.only]}")
         record = json.loads((DOCS / "pictures.json").read_text())
         record["pictures"].update(occlusion)
         (DOCS / "pictures.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -8,6 +8,7 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from ..faces.landmarks import INNER_FACE, eyelid_gap, inter_ocular, mouth_opening
+from ..swap.compose import FEATURES
 
 
 def reconstruction(real: np.ndarray, rec: np.ndarray) -> dict:
@@ -157,7 +158,7 @@ def composite_regions(marks: np.ndarray, shape) -> dict:
     below = np.zeros(shape[:2], bool)
     below[int(marks[36:48, 1].max()) + b:] = True
     parts = np.zeros(shape[:2], np.uint8)
-    for idx in (range(17, 22), range(22, 27), range(27, 36), range(36, 42), range(42, 48), range(48, 60)):
+    for idx in FEATURES:
         cv2.fillConvexPoly(parts, cv2.convexHull(np.round(marks[list(idx)]).astype(np.int32)), 1)
     return {"band": grown(hull, -max(1, b // 3)) & ~grown(hull, -3 * b // 2),
             "inside": grown(hull, -b) & ~grown(hull, -3 * b) & below,

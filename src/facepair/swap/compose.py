@@ -78,10 +78,11 @@ def match_color(face: np.ndarray, original: np.ndarray, mask: np.ndarray, mode: 
     if skin is not None and skin.sum() >= 16:
         # the colour (a*, b*; not L*: the light and shade across a face carry its identity:
         # carried over too, they left Reagan recognised in 45 % of a 20-minute model's swaps of
-        # obama_clip1 frames instead of lab's 90 %, docs/results.md) where both are skin, spread by normalised convolution (a Gaussian of the masked
-        # difference over the Gaussian of the mask: the features take their surroundings'
-        # value), at a quarter of the size (the area average takes pores and noise out; about
-        # 0.25 ms a face more than lab, against 1.1 ms at full size)
+        # obama_clip1 frames instead of lab's 90 %, docs/results.md) where both are skin,
+        # spread by normalised convolution (a Gaussian of the masked difference over the
+        # Gaussian of the mask: the features take their surroundings' value), at a quarter of
+        # the size (the area average takes pores and noise out; about 0.25 ms a face more than
+        # lab, against 1.1 ms at full size)
         size = face.shape[0]
         small = (max(1, size // 4),) * 2
         w = skin.astype(np.float32)

@@ -329,7 +329,8 @@ class Swapper:
                 if near:
                     mask *= 1 - np.maximum.reduce(near)
         for (k, m, crop, marks, *_), face, mask in zip(jobs, swapped, masks):
-            face = compose.match_color(face, crop, mask, o.color, align.map_points(m, marks))
+            face = compose.match_color(face, crop, mask, o.color,      # skin needs the landmarks
+                                       align.map_points(m, marks) if o.color == "skin" else None)
             compose.paste(frames[k], face, mask, m, o.blend)
             summary.faces_swapped += 1
         self.stage_times["blend"] += time.perf_counter() - t
