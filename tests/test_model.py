@@ -83,6 +83,32 @@ def test_fused_upsampling_equals_transposed_conv_then_conv():
         assert (got - ref).abs().max() < 1e-4 * ref.abs().max()
 
 
+def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
+    """Without gradients (swap, evaluate) each stage's combined kernel is kept and reused: the
+    same numbers as working it out afresh, in float32 and under bf16 autocast, and a weight
+    changed in place (a training step) is seen at the next call."""
+    import contextlib
+
+    from facepair.model.upconv import fused_up_conv
+    torch.manual_seed(0)
+    up, conv = nn.ConvTranspose2d(32, 32, 2, stride=2), nn.Conv2d(32, 16, 3, padding=1)
+    x = torch.randn(4, 32, 8, 8)
+    for amp in (contextlib.nullcontext(), torch.autocast("cpu", torch.bfloat16)):
+        with amp:
+            fresh = fused_up_conv(x, up, conv)              # with gradients: never kept
+            with torch.no_grad():
+                first, again = fused_up_conv(x, up, conv), fused_up_conv(x, up, conv)
+        assert getattr(up, "_fused_kept", None) is not None
+        assert torch.equal(first, fresh.detach()) and torch.equal(again, fresh.detach())
+    with torch.no_grad():
+        before = fused_up_conv(x, up, conv)                 # kept, in float32
+        conv.weight.mul_(1.5)
+        up.bias.add_(0.25)
+        changed = fused_up_conv(x, up, conv)
+    assert torch.equal(changed, fused_up_conv(x, up, conv).detach())
+    assert not torch.allclose(changed, before)
+
+
 def test_python_api_functions_survive_submodule_imports():
     import facepair
     import facepair.evaluate.score  # noqa: F401  (imports the swap and model modules)

@@ -125,6 +125,40 @@ def test_occlusion_none_is_the_swap_of_before(trained_model, frames):
     assert rebuilt == {} and swapped.shape[0] == 1 and sw.models[0].prior is None
 
 
+def test_the_prior_is_kept_in_the_model_folder(trained_model, frames, tmp_path, monkeypatch):
+    """The occlusion prior (rebuilds of 32 training faces, about 0.5 s at every swap's start) is
+    worked out at the first swap and kept in the model folder; the next swap reads it and gives
+    the same pixels without the rebuilds. A file made from another checkpoint or a damaged one
+    is worked out again; a folder that cannot be written still swaps."""
+    import shutil
+
+    from facepair.model import store
+    from facepair.swap import pipeline
+    model = tmp_path / "m"
+    shutil.copytree(trained_model, model)
+    kept = model / store.PRIOR_FILE.format(side="a")
+    kept.unlink(missing_ok=True)
+    frame = frames[0][1]
+    first = _swap(model, frame, occlusion="auto")
+    assert kept.exists()
+    worked_out, rework = [], pipeline.FaceModel._occlusion_prior
+    monkeypatch.setattr(pipeline.FaceModel, "_occlusion_prior",
+                        lambda self, *a: worked_out.append(1) or rework(self, *a))
+    assert np.array_equal(_swap(model, frame, occlusion="auto"), first) and worked_out == []
+    tensors, meta = store.read_tensors(kept)                       # as if from another checkpoint
+    store.save_tensors(kept, tensors, {"made_from": meta["made_from"].replace("step-", "step-9")})
+    assert np.array_equal(_swap(model, frame, occlusion="auto"), first) and worked_out == [1]
+    assert store.read_tensors(kept)[1] == meta                      # made again, and kept
+    kept.write_bytes(b"not a safetensors file")
+    assert np.array_equal(_swap(model, frame, occlusion="auto"), first) and len(worked_out) == 2
+    kept.unlink()
+
+    def refuse(*a, **k):
+        raise PermissionError("read-only")
+    monkeypatch.setattr(pipeline, "save_tensors", refuse)
+    assert np.array_equal(_swap(model, frame, occlusion="auto"), first) and not kept.exists()
+
+
 def test_bad_occlusion_is_one_line_exit_2(trained_model, tmp_path):
     r = run_cli("swap", OBAMA_CLIP2, "--model", trained_model, "-o", tmp_path / "o.mp4",
                 "--occlusion", "maybe")

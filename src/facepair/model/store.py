@@ -1,5 +1,6 @@
 """A model folder on disk: MODEL_DIR/state.json (versioned JSON: the recipe, the face sets, the
-step, and which checkpoint holds the weights) and the weights in safetensors (never pickles);
+step, and which checkpoint holds the weights), the weights in safetensors (never pickles) and,
+once it has swapped with --occlusion auto, the occlusion prior of each source side (PRIOR_FILE);
 `load_model` rebuilds a trained pair from its folder. Writing checkpoints is training's job
 (training/checkpoint.py)."""
 from __future__ import annotations
@@ -16,6 +17,9 @@ from .presets import ModelConfig, config_from_dict
 
 STATE = "state.json"
 FORMAT, VERSION = "facepair-model", 1
+# what a swap's occlusion mask expects this model's rebuilds of the side's faces to miss, worked
+# out at the first swap and kept (swap/pipeline.FaceModel._cached_prior)
+PRIOR_FILE = "occlusion-prior-{side}.safetensors"
 
 
 def read_state(model_dir: Path) -> dict:

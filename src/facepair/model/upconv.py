@@ -32,15 +32,33 @@ PHASE_TAPS = _phase_taps()
 
 
 def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> torch.Tensor:
+    """conv(up(x)) as one low-resolution conv and a pixel shuffle. Without gradients (a swap, an
+    evaluation) the combined kernel (cast as autocast would cast it) and the bias map are kept on
+    `up` and reused while the weights, the input's dtype and size and the autocast state stay the
+    same: the same numbers, without redoing the contraction, the cast and the bias map for every
+    batch (about 12 % of the hd model's CPU time in a swap, measured)."""
     wt, bt, wc, bc = up.weight, up.bias, conv.weight, conv.bias
+    tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()    # an export: as it was
+    key = None if torch.is_grad_enabled() or tracing else (
+        x.dtype, x.device, tuple(x.shape[2:]), torch.is_autocast_enabled(x.device.type),
+        torch.get_autocast_dtype(x.device.type), *((p.data_ptr(), p._version) for p in (wt, bt, wc, bc)))
+    kept = getattr(up, "_fused_kept", None)
+    if key is not None and kept is not None and kept[0] == key:
+        w, bias_map, bias = kept[1]
+        return F.pixel_shuffle(F.conv2d(x, w, padding=1), 2) + bias_map + bias
     c_out, c_in = wc.shape[0], wt.shape[0]
     s = PHASE_TAPS.to(x.device)
     t = torch.einsum("omyx,cmab->oyxcab", wc, wt)
-    w = torch.einsum("pyka,qxlb,oyxcab->opqckl", s.to(t.dtype), s.to(t.dtype), t)
-    y = F.pixel_shuffle(F.conv2d(x, w.reshape(c_out * 4, c_in, 3, 3), padding=1), 2)
+    w = torch.einsum("pyka,qxlb,oyxcab->opqckl", s.to(t.dtype), s.to(t.dtype), t).reshape(c_out * 4, c_in, 3, 3)
+    if key is not None and torch.is_autocast_enabled(x.device.type):
+        w = w.to(torch.get_autocast_dtype(x.device.type))   # as autocast casts it for the conv, once
+    y = F.pixel_shuffle(F.conv2d(x, w, padding=1), 2)
     kb = torch.einsum("omyx,m->oyx", wc, bt).unsqueeze(1)          # convT bias through the conv
     ones = torch.ones(1, 1, *y.shape[2:], device=x.device, dtype=y.dtype)
-    return y + F.conv2d(ones, kb.to(y.dtype), padding=1) + bc.to(y.dtype).view(1, -1, 1, 1)
+    bias_map, bias = F.conv2d(ones, kb.to(y.dtype), padding=1), bc.to(y.dtype).view(1, -1, 1, 1)
+    if key is not None:
+        up._fused_kept = (key, (w.detach(), bias_map.detach(), bias.detach()))
+    return y + bias_map + bias
 
 
 def up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> torch.Tensor:

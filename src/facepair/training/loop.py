@@ -27,7 +27,7 @@ from ..model.autoencoder import FacePair
 from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
-from ..model.store import STATE, load_weights, read_state, update_state
+from ..model.store import PRIOR_FILE, STATE, load_weights, read_state, update_state
 from ..runtime import autocast, resolve_device, resolve_precision, to_tensor
 from ..stopping import stop_requests
 from . import checkpoint, previews
@@ -39,7 +39,7 @@ from .step import train_step
 LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published (validation loss)
 LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s",
               "gan_adv", "gan_fm", "gan_d"]
-OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", STATE}
+OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", STATE, *(PRIOR_FILE.format(side=s) for s in "ab")}
 MAX_ROLLBACKS = 3
 
 
