@@ -1,11 +1,12 @@
 """Calibration time: how long measuring a landmark-cue model's swap setting takes after `train`,
 this version against the previous one, side by side in one run, with the settings each chose.
 
-    python benchmarks/calibration.py [--model MODEL_DIR ...] [--baseline REV] [--threads N]
+    python benchmarks/calibration.py [--model MODEL_DIR ...] [--baseline REV] [--baseline-faces N|auto]
+                                     [--threads N]
 
 Each model is copied twice and calibrated by each version in a process of its own (as `train`
-runs it after training): the previous version (`--baseline`, checked out from git) on its
-default 256 frames per side, this version on its default (by the training's length,
+runs it after training): the previous version (`--baseline`, checked out from git) on 256
+frames per side (`--baseline-faces`), this version on its default (by the training's length,
 evaluate/calibrate.faces_for). Printed per model: the training time recorded in its state.json,
 the budget the issue sets (5 % of it or 30 s, whichever is larger), each version's seconds and
 each direction's setting (centre, gain, lids' gain), and whether the choices agree. Without
@@ -56,6 +57,9 @@ def main():
     ap.add_argument("--model", type=Path, action="append", help="a trained landmark-cue model (repeatable)")
     ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of each run")
+    ap.add_argument("--baseline-faces", default="256",
+                    help="frames per side for the previous version ('auto': its own default, for a "
+                         "baseline that already sets them by training length)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -69,14 +73,14 @@ def main():
         old = tmp / "baseline"
         subprocess.run(f"git -C {ROOT} archive {args.baseline} src | tar -x -C {tmp} && mv {tmp}/src {old}",
                        shell=True, check=True)
-        print(f"calibration, previous version ({args.baseline}, 256 frames per side) against this one "
+        print(f"calibration, previous version ({args.baseline}, {args.baseline_faces} frames per side) against this one "
               f"(frames by training length), {args.threads} threads:")
         for model in models:
             state = json.loads((model / "state.json").read_text())
             trained = state.get("train_seconds", 0.0)
             budget = max(30.0, 0.05 * trained)
             got = {}
-            for name, (src, faces) in {"previous": (old, "256"), "this": (ROOT / "src", "auto")}.items():
+            for name, (src, faces) in {"previous": (old, args.baseline_faces), "this": (ROOT / "src", "auto")}.items():
                 copy = tmp / f"{model.name}-{name}"
                 shutil.rmtree(copy, ignore_errors=True)
                 shutil.copytree(model, copy, ignore=shutil.ignore_patterns("tb", "previews"))

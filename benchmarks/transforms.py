@@ -75,3 +75,66 @@ def write_image(rgb: np.ndarray, dst: Path, quality: int | None) -> Path:
     dst = dst.with_suffix(".jpg")
     dst.write_bytes(jpeg(rgb, quality))
     return dst
+
+
+def flip(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb[:, ::-1])
+
+
+def at_most(rgb: np.ndarray, height: int) -> np.ndarray:
+    """A platform's rendition of `height` lines: smaller pictures are left at their size."""
+    return to_height(rgb, height) if rgb.shape[0] > height else rgb
+
+
+def speed_up(frames: list, factor: float = 1.25) -> list:
+    """The frames of a video played `factor` times faster at the same frame rate: the frame
+    shown at each output time, the rest dropped (1 in 5 at 1.25x)."""
+    return [frames[int(j * factor)] for j in range(int(len(frames) / factor))]
+
+
+# issue 33's chains of platforms and re-uploads: name -> steps, each step (per-frame change, CRF)
+# re-encoded with H.264 in turn; SPEED as a step's change: speed_up, no per-frame change
+SPEED = "speed"
+CHAINS = {
+    "360p, CRF 32": [(lambda f: at_most(f, 360), 32)],
+    "360p, CRF 36": [(lambda f: at_most(f, 360), 36)],
+    "240p, CRF 28": [(lambda f: at_most(f, 240), 28)],
+    "flip, CRF 23": [(flip, 23)],
+    "flip + rescale 75 %, CRF 28": [(lambda f: rescale(flip(f), 0.75), 28)],
+    "crop 20 % each side, CRF 23": [(lambda f: crop(f, 0.20), 23)],
+    "speed-up 1.25x (frames dropped), CRF 28": [(SPEED, 28)],
+    "2 re-uploads: 75 % CRF 28, 67 % CRF 30": [(lambda f: rescale(f, 0.75), 28), (lambda f: rescale(f, 0.67), 30)],
+    "2 re-uploads: 60 % CRF 32, 80 % CRF 28": [(lambda f: rescale(f, 0.6), 32), (lambda f: rescale(f, 0.8), 28)],
+    "3 re-uploads: 80 % CRF 28, 70 % CRF 30, 60 % CRF 32": [(lambda f: rescale(f, 0.8), 28),
+                                                           (lambda f: rescale(f, 0.7), 30),
+                                                           (lambda f: rescale(f, 0.6), 32)],
+}
+# a picture's chains (a photo, or a video's middle frame as a screenshot): steps of (change,
+# JPEG quality or None for PNG), each written and read back in turn
+PICTURE_CHAINS = {
+    "screenshot at 1/3, JPEG q90": [(lambda f: rescale(f, 1 / 3), 90)],
+    "screenshot at 1/3, PNG": [(lambda f: rescale(f, 1 / 3), None)],
+    "flip, JPEG q85": [(flip, 85)],
+    "crop 20 % each side, JPEG q85": [(lambda f: crop(f, 0.20), 85)],
+    "2 re-saves: 75 % q85, 67 % q80": [(lambda f: rescale(f, 0.75), 85), (lambda f: rescale(f, 0.67), 80)],
+}
+
+
+def run_chain(frames: list, steps: list, tmp: Path, read) -> Path:
+    """The video of `frames` through a chain's steps (CHAINS), each re-encoded in turn; `read`
+    (path -> frames) decodes between steps. The last file's path."""
+    for k, (change, crf) in enumerate(steps):
+        if change == SPEED:
+            frames, change = speed_up(frames), (lambda f: f)
+        path = transcode(frames, tmp / f"chain{k}.mp4", change, crf)
+        if k < len(steps) - 1:
+            frames = read(path)
+    return path
+
+
+def run_picture_chain(rgb: np.ndarray, steps: list, tmp: Path) -> Path:
+    """A picture through a chain's steps (PICTURE_CHAINS), each written and read back in turn."""
+    for k, (change, quality) in enumerate(steps):
+        path = write_image(change(rgb), tmp / f"pic{k}", quality)
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    return path

@@ -15,6 +15,12 @@
   conversion (which `embed_i420` replaces in `swap`), and reading (`residual` per frame, `read`
   and `read_key` once per file).
 
+Chains (issue 33; alone with --chains-only): every shared clip (both pairs' and the 720p
+address) and photo, marked as `swap` marks them, through transforms.CHAINS (360p at CRF 32 and
+36, 240p, flips, a 20 % crop, a 1.25x speed-up, two and three re-uploads) and PICTURE_CHAINS
+(screenshots at a third of the size, flips, re-saves), and the unmarked originals through the
+same: found / tried per chain with each file's z, and the false positives.
+
 The installation mark (issue 33): every marked file is made twice, with the public mark alone
 (before) and with both marks under a fixed test key (after, as `swap` marks now), and read the
 way `verify` reads it: the public z before and after side by side, the installation mark's z,
@@ -99,9 +105,56 @@ def key_bounds() -> dict:
             "other_key": places * worst}
 
 
+def chains(nframes: int, key: bytes, tmp: Path) -> None:
+    """Issue 33's chains (transforms.CHAINS, PICTURE_CHAINS) on every shared clip, marked as
+    `swap` marks video, and on every photo, marked as `swap` marks pictures; the same chains on
+    the unmarked originals for the false positives. Printed per chain: found / tried and the z
+    on each file, as `verify` reads it."""
+    clips = sorted(DATA.glob("video/*.mp4")) + sorted(DATA.glob("faces/*/*.mp4"))
+    found, unmarked = defaultdict(dict), defaultdict(dict)      # chain -> {file: (z, installation)}
+
+    def note(table, chain, name, path):
+        r = read_file(path)[0]
+        mark, mirrored = read_mark(r)
+        table[chain][name] = (mark.z, read_key(r, mark, mirrored, key).found)
+
+    def read(path):
+        return [f for _, f in iter_video(path)]
+    for clip in clips:
+        frames = read(clip)[:nframes]
+        marked = read(mark_video(frames, tmp / "m.mp4", key))
+        for table, src in ((found, marked), (unmarked, frames)):
+            for chain, steps in T.CHAINS.items():
+                note(table, f"video: {chain}", clip.stem, T.run_chain(src, steps, tmp, read))
+            for chain, steps in T.PICTURE_CHAINS.items():
+                note(table, f"middle frame: {chain}", clip.stem,
+                     T.run_picture_chain(src[len(src) // 2], steps, tmp))
+        print(f"  {clip.name}: done", flush=True)
+    for photo in PHOTOS:
+        pic = read_image(photo)
+        for table, src in ((found, watermark.embed(pic, key)), (unmarked, pic)):
+            for chain, steps in T.PICTURE_CHAINS.items():
+                note(table, f"photo: {chain}", photo.stem, T.run_picture_chain(src, steps, tmp))
+    print(f"\n== chains ({nframes} frames of each clip): public mark found (z >= {watermark.Z_MIN:g}) / "
+          f"tried, installation mark found, z per file; unmarked originals: found, highest z")
+    for chain, got in found.items():
+        hits = sum(z >= watermark.Z_MIN for z, _ in got.values())
+        keys = sum(k for _, k in got.values())
+        fp = unmarked[chain]
+        each = "  ".join(f"{name} {z:.1f}" for name, (z, _) in got.items())
+        print(f"  {chain:58s} {hits}/{len(got)} (installation {keys}); originals {sum(z >= watermark.Z_MIN for z, _ in fp.values())}"
+              f"/{len(fp)}, highest z {max(z for z, _ in fp.values()):.1f}\n      {each}")
+    allfp = [v for t in unmarked.values() for v in t.values()]
+    allm = [v for t in found.values() for v in t.values()]
+    print(f"  in all: found on {sum(z >= watermark.Z_MIN for z, _ in allm)} of {len(allm)} marked files; "
+          f"false positives {sum(z >= watermark.Z_MIN for z, _ in allfp)} of {len(allfp)} unmarked "
+          f"(installation mark {sum(k for _, k in allfp)}); highest z there {max(z for z, _ in allfp):.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--chains-only", action="store_true", help="only the chains of re-uploads (issue 33)")
     ap.add_argument("--keys", type=int, default=50, help="other keys tried on each marked file")
     ap.add_argument("--no-speed", action="store_true", help="skip the timings")
     args = ap.parse_args()
@@ -109,6 +162,11 @@ def main():
     rng = np.random.default_rng(1)
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))               # "this installation"
     others = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)) for _ in range(args.keys)]
+
+    if args.chains_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            chains(nframes, key, Path(tmp))
+        return
 
     def readings(path: Path) -> tuple[float, float, float]:
         """z of the public mark, of `key`'s installation mark, and the highest of the others'."""
@@ -213,6 +271,8 @@ def main():
           f"{watermark.Z_KEY:g}: {b['key']:.2g}; a mark of another key ({b['dims']} dimensions): "
           f"{b['other_key']:.2g}")
 
+    with tempfile.TemporaryDirectory() as tmp:
+        chains(nframes, key, Path(tmp))
     if args.no_speed:
         return
     print("\n== speed per 720p frame (ms)")

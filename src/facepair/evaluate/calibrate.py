@@ -83,22 +83,39 @@ class _Identity:
     ID_EVERY-th calibration frame) evaluate's identity test recognises as the target. Each chip
     is embedded once (60 ms each: most of what calibration costs), and only as far as the
     verdict needs: a setting fails once so many chips have failed that ID_RATE is out of reach,
-    and passes once so many have passed that it is sure (`full`: every chip, for the rate)."""
+    and passes once so many have passed that it is sure (`full`: every chip, for the rate).
+    Chips are asked hardest first: those of the frames whose swaps failed most often with the
+    settings asked before (the same frames fail setting after setting: a turned head, a hand),
+    so a failing setting is found out after a few chips, not after half of them. The verdict
+    does not depend on the order; only how soon it is sure does."""
 
     def __init__(self, emb: Embedder, means, target: str, source: str):
         """means(): {side: mean embedding of its training faces} (waited for when first needed)."""
         self.emb, self.means, self.sides = emb, means, (target, source)
-        self.hits: dict = {}                    # per setting: whether each chip embedded so far passed
+        self.hits: dict = {}                    # per setting: {chip number: passed}, as embedded
+        self.failed: dict = {}                  # per chip number: the settings it failed with
 
-    def verdict(self, setting, chips: list, full: bool = False) -> dict:
-        n, hits = len(chips), self.hits.setdefault(setting, [])
-        while len(hits) < n:
-            if not full and (sum(hits) >= ID_RATE * n or hits.count(False) > (1 - ID_RATE) * n):
+    def verdict(self, setting, chips: list, full: bool | str = False) -> dict:
+        """{"id_pass", "id_rate", "id_seen"} of a setting's chips: the verdict, hardest chips
+        first, embedded until it is sure; `full` True: every chip; "prefix": the chips in frame
+        order up to where that order makes the verdict sure, and the rate over those (how close
+        a setting that fails comes: choose()'s fallback, which the order must not change)."""
+        n, hits = len(chips), self.hits.setdefault(setting, {})
+        order = range(n) if full == "prefix" else sorted(range(n), key=lambda i: (-self.failed.get(i, 0), i))
+        seen = []
+        for i in order:
+            passed = sum(hits[j] for j in seen) if full == "prefix" else sum(hits.values())
+            asked = len(seen) if full == "prefix" else len(hits)
+            if full is not True and (passed >= ID_RATE * n or asked - passed > (1 - ID_RATE) * n):
                 break
-            e, means = self.emb.from_aligned(chips[len(hits)])[None], self.means()
-            hits.append(id_figures(e, means[self.sides[0]], means[self.sides[1]])["id_rate"] == 1.0)
-        return {"id_rate": float(np.mean(hits)) if hits else 0.0, "id_seen": len(hits),
-                "id_pass": n > 0 and sum(hits) >= ID_RATE * n}
+            if i not in hits:
+                e, means = self.emb.from_aligned(chips[i])[None], self.means()
+                hits[i] = id_figures(e, means[self.sides[0]], means[self.sides[1]])["id_rate"] == 1.0
+                self.failed[i] = self.failed.get(i, 0) + (not hits[i])
+            seen.append(i)
+        got = [hits[i] for i in seen] if full == "prefix" else list(hits.values())
+        return {"id_rate": float(np.mean(got)) if got else 0.0, "id_seen": len(got),
+                "id_pass": n > 0 and sum(hits.values()) >= ID_RATE * n}
 
 
 FALLBACK = 3     # where no setting stays the target: these, the closest so far, get every chip
@@ -109,13 +126,17 @@ def choose(measured: list[dict], verdict, key: str = "mouth_corr", settle=None) 
     target (verdict(index, full=False)["id_pass"], asked in order and recorded in `measured`):
     settings measured on more frames first (the coarse pass's leaders, on every frame), each
     group by its `key`. Where none stays the target, the one that comes closest: of the FALLBACK
-    with the most chips recognised before their verdicts, the best rate over every chip, then
+    with the most chips recognised before their verdicts in frame order (verdict(index,
+    full="prefix"): the same whatever order the verdicts were first reached in), the best rate
+    over every chip, then
     the best `key` (few chips give few distinct rates; `settle(index)`, where given, measures each
     of those again before the tie is broken)."""
     for s in sorted(range(len(measured)), key=lambda s: (-measured[s].get("frames", 0), -measured[s][key])):
         measured[s].update(verdict(s, full=False))
         if measured[s]["id_pass"]:
             return s
+    for s in range(len(measured)):          # how close each came, read in frame order
+        measured[s].update(verdict(s, full="prefix"))
     near = sorted(range(len(measured)), key=lambda s: (-round(measured[s]["id_rate"] * measured[s]["id_seen"]),
                                                        -measured[s][key]))[:FALLBACK]
     for s in near:
