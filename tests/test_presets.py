@@ -320,6 +320,30 @@ def test_calibration_reads_identity_only_as_far_as_the_verdict_needs():
         assert Counting.calls == 64
 
 
+def test_calibration_asks_the_chips_that_failed_before_first():
+    """The frames whose swaps failed with one setting are asked first for the next: a setting
+    that fails on them is found out after 4 chips, not 60; how close it came is still read in
+    frame order ("prefix", choose()'s fallback), as for the first."""
+    from facepair.evaluate.calibrate import _Identity
+
+    class Counting:
+        calls = 0
+
+        def from_aligned(self, chip):
+            Counting.calls += 1
+            return np.asarray(chip, np.float32)
+    near, far = np.full(128, 0.01, np.float32), np.full(128, 0.99, np.float32)
+    ident = _Identity(Counting(), lambda: {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}, "b", "a")
+    chips = [near] * 56 + [far] * 8                     # the last frames fail
+    first = ident.verdict("first", chips)
+    assert not first["id_pass"] and Counting.calls == 60
+    Counting.calls = 0
+    second = ident.verdict("second", chips)
+    assert not second["id_pass"] and Counting.calls == 4
+    close = ident.verdict("second", chips, full="prefix")
+    assert (close["id_seen"], close["id_rate"]) == (first["id_seen"], first["id_rate"]) == (60, 56 / 60)
+
+
 def test_calibration_frames_grow_with_the_training():
     """Calibration measures on a number of frames that follows the training's length (so it
     takes a share of it): 32 for a short run, 128 after 10 minutes, at most 256."""
