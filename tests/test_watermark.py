@@ -124,3 +124,37 @@ def test_found_after_a_flip_and_a_flip_with_a_rescale(frames, tmp_path):
     pic = verify_file(T.write_image(flip(watermark.embed(frames[0])), tmp_path / "p", 90))
     assert pic.watermark and pic.mirrored and pic.to_json()["watermark"]["mirrored"] is True
     assert not verify_file(T.write_image(watermark.embed(frames[0]), tmp_path / "q", 90)).mirrored
+
+
+def test_found_after_two_uploads_in_a_row(frames, tmp_path):
+    """A two-step chain (benchmarks/transforms.run_chain): 20 frames marked as swap marks video,
+    rescaled to 75 % at CRF 23, then that file to 80 % at CRF 23; and a photo saved at 75 % as
+    JPEG q85, then that at 67 % as q80. Found both times; the unmarked originals through the same
+    chains are not. (Harsher chains, 360p at CRF 32 or two uploads at CRF 28 and 30, lose the
+    mark: benchmarks/watermark.py --chains-only, docs/provenance.md.)"""
+    import av
+
+    from facepair.provenance import label
+    from facepair.provenance.verify import verify_file
+    clip = [f for _, f in iter_video(ADDRESS)][:20]
+    mark = label.marker(yuv420=True)
+    marked = tmp_path / "marked.mp4"
+    with av.open(str(marked), "w") as out:
+        s = out.add_stream("libx264", rate=30)
+        s.height, s.width, s.pix_fmt, s.options = 720, 1280, "yuv420p", {"crf": "18", "preset": "veryfast"}
+        for f in clip:
+            for p in s.encode(av.VideoFrame.from_ndarray(mark(f), format="yuv420p")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    read = lambda path: [f for _, f in iter_video(path)]                   # noqa: E731
+    steps = [(lambda f: T.rescale(f, 0.75), 23), (lambda f: T.rescale(f, 0.8), 23)]
+    v = verify_file(T.run_chain(read(marked), steps, tmp_path, read))
+    assert v.watermark and v.mark.z >= watermark.Z_MIN, v.mark
+    v = verify_file(T.run_chain(clip, steps, tmp_path, read))
+    assert not v.watermark and v.mark.z < watermark.Z_MIN - 2, v.mark
+    photo = read_image(OBAMA_PHOTOS / "obama.jpg")
+    resaves = T.PICTURE_CHAINS["2 re-saves: 75 % q85, 67 % q80"]
+    assert verify_file(T.run_picture_chain(label.marker()(photo), resaves, tmp_path)).watermark
+    plain = verify_file(T.run_picture_chain(photo, resaves, tmp_path))
+    assert not plain.watermark and plain.mark.z < watermark.Z_MIN - 2, plain.mark
