@@ -344,6 +344,54 @@ def test_calibration_asks_the_chips_that_failed_before_first():
     assert (close["id_seen"], close["id_rate"]) == (first["id_seen"], first["id_rate"]) == (60, 56 / 60)
 
 
+def test_calibration_embeds_in_a_helper_process_as_here_with_the_same_verdicts():
+    """Identity chips go two at a time, one here and one in a helper process (dlib holds the
+    GIL, so a thread would not run beside it): the helper's numbers are this process's, and the
+    verdicts and frame-order rates are those of embedding one at a time."""
+    from concurrent.futures import Future
+
+    from facepair.evaluate.calibrate import _Identity
+    from facepair.faces.detect import make_detector
+    from facepair.faces.identity import Embedder, HelperEmbedder
+    from facepair.faces.landmarks import Landmarker
+    from facepair.media.image import read_image
+    photo = read_image(BIDEN_PHOTO)
+    chip = Embedder.chip(photo, Landmarker()(photo, make_detector("hog")(photo)[0]))
+    helper = HelperEmbedder.start()
+    assert helper is not None
+    try:
+        assert np.array_equal(helper.submit(chip).result(), Embedder().from_aligned(chip))
+        assert helper.local is None and helper.process.is_alive()     # its process answered
+    finally:
+        helper.close()
+
+    class Here:
+        def from_aligned(self, c):
+            return np.asarray(c, np.float32)
+
+    class Ahead:                            # a helper whose chip is done at once
+        asked = 0
+
+        def submit(self, c):
+            Ahead.asked += 1
+            f = Future()
+            f.set_result(np.asarray(c, np.float32))
+            return f
+    near, far = np.full(128, 0.01, np.float32), np.full(128, 0.99, np.float32)
+    means = lambda: {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}   # noqa: E731
+    alone, paired = _Identity(Here(), means, "b", "a"), _Identity(Here(), means, "b", "a", Ahead())
+    rng = np.random.default_rng(0)
+    for setting in range(12):
+        fails = rng.choice(64, int(rng.integers(0, 12)), replace=False)
+        chips = [far if i in fails else near for i in range(64)]
+        for full in (False, "prefix", True):
+            a, b = alone.verdict(setting, chips, full), paired.verdict(setting, chips, full)
+            assert a["id_pass"] == b["id_pass"] == (len(fails) <= 3)
+            if full:
+                assert a == b
+    assert Ahead.asked > 0
+
+
 def test_calibration_frames_grow_with_the_training():
     """Calibration measures on a number of frames that follows the training's length (so it
     takes a share of it): 32 for a short run, 128 after 10 minutes, at most 256."""

@@ -30,10 +30,11 @@ whose identity is read (every ID_EVERY-th); only the REFINE best-following there
 every frame, and asked in that order (where none of them stays the target, the rest in order,
 each that does swapped on every frame, until REFINE_PASSING do); the lids' gains likewise
 (REFINE_LIDS that keep the mouth). Each frame is searched and aligned once for every setting, and
-a setting's identity chips are embedded one at a time only until its verdict is sure (60 ms each,
-the largest cost). On synthetic figures with the noise of their frame counts this chooses as
-measuring everything does, or as well (tests/test_presets.py); on real models, benchmarks/
-calibration.py and docs/results.md ("Calibration in proportion").
+a setting's identity chips are embedded only until its verdict is sure (60 ms each, the largest
+cost), hardest first, two at a time: one here, one in a helper process (dlib holds the GIL). On
+synthetic figures with the noise of their frame counts this chooses as measuring everything
+does, or as well (tests/test_presets.py); on real models, benchmarks/calibration.py and
+docs/results.md ("Calibration in proportion", "Swap speed and calibration, second pass").
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..faces.identity import Embedder
+from ..faces.identity import Embedder, HelperEmbedder
 from ..faces.landmarks import Landmarker
 from ..model.presets import DIRECTIONS
 from ..model.store import read_state, update_state
@@ -89,30 +90,44 @@ class _Identity:
     so a failing setting is found out after a few chips, not after half of them. The verdict
     does not depend on the order; only how soon it is sure does."""
 
-    def __init__(self, emb: Embedder, means, target: str, source: str):
-        """means(): {side: mean embedding of its training faces} (waited for when first needed)."""
-        self.emb, self.means, self.sides = emb, means, (target, source)
+    def __init__(self, emb: Embedder, means, target: str, source: str, helper=None):
+        """means(): {side: mean embedding of its training faces} (waited for when first needed);
+        helper: a HelperEmbedder, which embeds the next chip in its own process while this one
+        embeds the current (None: one at a time here)."""
+        self.emb, self.means, self.sides, self.helper = emb, means, (target, source), helper
         self.hits: dict = {}                    # per setting: {chip number: passed}, as embedded
         self.failed: dict = {}                  # per chip number: the settings it failed with
+
+    def _record(self, hits: dict, i: int, embedding: np.ndarray) -> None:
+        means = self.means()
+        hits[i] = id_figures(embedding[None], means[self.sides[0]], means[self.sides[1]])["id_rate"] == 1.0
+        self.failed[i] = self.failed.get(i, 0) + (not hits[i])
 
     def verdict(self, setting, chips: list, full: bool | str = False) -> dict:
         """{"id_pass", "id_rate", "id_seen"} of a setting's chips: the verdict, hardest chips
         first, embedded until it is sure; `full` True: every chip; "prefix": the chips in frame
         order up to where that order makes the verdict sure, and the rate over those (how close
-        a setting that fails comes: choose()'s fallback, which the order must not change)."""
+        a setting that fails comes: choose()'s fallback, which the order must not change). A
+        chip the helper embedded ahead is kept whether or not the verdict needed it: the
+        verdict is the same, as is the prefix."""
         n, hits = len(chips), self.hits.setdefault(setting, {})
-        order = range(n) if full == "prefix" else sorted(range(n), key=lambda i: (-self.failed.get(i, 0), i))
-        seen = []
-        for i in order:
+        order = list(range(n)) if full == "prefix" else sorted(range(n), key=lambda i: (-self.failed.get(i, 0), i))
+        seen, ahead = [], {}                    # ahead: {chip number: the helper's future}
+        for k, i in enumerate(order):
             passed = sum(hits[j] for j in seen) if full == "prefix" else sum(hits.values())
             asked = len(seen) if full == "prefix" else len(hits)
             if full is not True and (passed >= ID_RATE * n or asked - passed > (1 - ID_RATE) * n):
                 break
             if i not in hits:
-                e, means = self.emb.from_aligned(chips[i])[None], self.means()
-                hits[i] = id_figures(e, means[self.sides[0]], means[self.sides[1]])["id_rate"] == 1.0
-                self.failed[i] = self.failed.get(i, 0) + (not hits[i])
+                if self.helper is not None and not ahead:
+                    nxt = next((j for j in order[k + 1:] if j not in hits), None)
+                    if nxt is not None:
+                        ahead[nxt] = self.helper.submit(chips[nxt])
+                embedding = ahead.pop(i).result() if i in ahead else self.emb.from_aligned(chips[i])
+                self._record(hits, i, embedding)
             seen.append(i)
+        for j, future in ahead.items():
+            self._record(hits, j, future.result())
         got = [hits[i] for i in seen] if full == "prefix" else list(hits.values())
         return {"id_rate": float(np.mean(got)) if got else 0.0, "id_seen": len(got),
                 "id_pass": n > 0 and sum(hits.values()) >= ID_RATE * n}
@@ -320,21 +335,26 @@ def calibrate(model_dir, faces: int | None = None, device: str = "auto") -> dict
     # embedder of their own, while the first direction swaps: dlib and torch let go of the GIL
     pool = ThreadPoolExecutor(1)
     means = pool.submit(lambda: training_means(state, Embedder(), faces=min(faces, 64), crops=False)["frames"])
+    helper = HelperEmbedder.start()         # identity chips two at a time: here and in a process
     best, figures, lid_figures, counts = {}, {}, {}, {}
-    for name, (side, other) in DIRECTIONS.items():
-        entries = training_entries(state, side, faces)
-        counts[side] = len(entries)
-        best[name], figs, lid_figs = select(_Direction(model_dir, name, entries, lm, emb, device),
-                                            _Identity(emb, means.result, other, side), lids)
-        figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(itertools.product(SHIFTS, GAINS), figs)}
-        if lids:
-            lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, lid_figs)}
+    try:
+        for name, (side, other) in DIRECTIONS.items():
+            entries = training_entries(state, side, faces)
+            counts[side] = len(entries)
+            best[name], figs, lid_figs = select(_Direction(model_dir, name, entries, lm, emb, device),
+                                                _Identity(emb, means.result, other, side, helper), lids)
+            figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(itertools.product(SHIFTS, GAINS), figs)}
+            if lids:
+                lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, lid_figs)}
+    finally:
+        pool.shutdown(wait=False)             # the means: done, unless calibration failed
+        if helper is not None:
+            helper.close()
     record = dict(cue_shift={k: v["shift"] for k, v in best.items()},
                   cue_gain={k: v["gain"] for k, v in best.items()},
                   cue_calibration={"faces": counts, "figures": figures})
     if lids:
         record["cue_lid_gain"] = {k: v["lid_gain"] for k, v in best.items()}
         record["cue_calibration"]["lid_figures"] = lid_figures
-    pool.shutdown()
     update_state(model_dir, **record)
     return best

@@ -34,6 +34,79 @@ class Embedder:
         return np.array(self.net.compute_face_descriptor(np.ascontiguousarray(chip)), dtype=np.float32)
 
 
+class HelperEmbedder:
+    """Embeds aligned chips in a process of its own, beside the caller's own work: dlib's
+    descriptor holds the GIL (two threads embed no faster than one, measured), a second process
+    does not. `submit(chip)` writes the chip to the process at once, in the caller's thread (a
+    pool's feeder thread would wait for the GIL until the caller's own dlib call ends: measured,
+    no overlap), and gives a pending result whose `result()` is what Embedder.from_aligned
+    gives (the same network, the same numbers). One chip at a time. If the process fails, the
+    chip is embedded here instead. `start` gives None where no process can be started."""
+
+    def __init__(self, process, conn):
+        self.process, self.conn, self.local = process, conn, None
+
+    @classmethod
+    def start(cls):
+        import multiprocessing
+        try:        # spawn: a fresh interpreter that imports this light module, not torch
+            ctx = multiprocessing.get_context("spawn")
+            here, there = ctx.Pipe()
+            process = ctx.Process(target=_serve, args=(there,), daemon=True)
+            process.start()
+            there.close()
+            return cls(process, here)
+        except (OSError, ValueError, ImportError, RuntimeError):
+            return None
+
+    def submit(self, chip: np.ndarray) -> "_Pending":
+        chip = np.ascontiguousarray(chip)
+        try:
+            self.conn.send(chip)
+            return _Pending(self, chip, sent=True)
+        except (OSError, ValueError):
+            return _Pending(self, chip, sent=False)
+
+    def here(self, chip: np.ndarray) -> np.ndarray:
+        self.local = self.local or Embedder()
+        return self.local.from_aligned(chip)
+
+    def close(self):
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.conn.close()
+
+
+class _Pending:
+    def __init__(self, helper: HelperEmbedder, chip: np.ndarray, sent: bool):
+        self.helper, self.chip, self.sent = helper, chip, sent
+
+    def result(self) -> np.ndarray:
+        if self.sent:
+            try:
+                got = self.helper.conn.recv()
+                if isinstance(got, np.ndarray):
+                    return got
+            except (EOFError, OSError):
+                pass
+        return self.helper.here(self.chip)
+
+
+def _serve(conn) -> None:
+    """A HelperEmbedder's process: chips in, Embedder.from_aligned's embeddings out, until None."""
+    net = dlib_model("embedding")
+    while (chip := conn.recv()) is not None:
+        try:
+            conn.send(np.array(net.compute_face_descriptor(chip), dtype=np.float32))
+        except Exception as e:  # noqa: BLE001 - said to the caller, which embeds it itself
+            conn.send(repr(e))
+
+
 def _shape(landmarks: np.ndarray):
     pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks]
     x0, y0 = landmarks.min(0)
