@@ -99,12 +99,15 @@ class _Pending:
 
 def _serve(conn) -> None:
     """A HelperEmbedder's process: chips in, Embedder.from_aligned's embeddings out, until None."""
-    net = dlib_model("embedding")
-    while (chip := conn.recv()) is not None:
-        try:
-            conn.send(np.array(net.compute_face_descriptor(chip), dtype=np.float32))
-        except Exception as e:  # noqa: BLE001 - said to the caller, which embeds it itself
-            conn.send(repr(e))
+    try:
+        net = dlib_model("embedding")
+        while (chip := conn.recv()) is not None:
+            try:
+                conn.send(np.array(net.compute_face_descriptor(chip), dtype=np.float32))
+            except Exception as e:  # noqa: BLE001 - said to the caller, which embeds it itself
+                conn.send(repr(e))
+    except (EOFError, OSError, KeyboardInterrupt):     # the caller has gone (or was stopped)
+        return
 
 
 def _shape(landmarks: np.ndarray):
