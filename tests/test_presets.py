@@ -355,13 +355,19 @@ def test_calibration_embeds_in_a_helper_process_as_here_with_the_same_verdicts()
     from facepair.faces.identity import Embedder, HelperEmbedder
     from facepair.faces.landmarks import Landmarker
     from facepair.media.image import read_image
-    photo = read_image(BIDEN_PHOTO)
-    chip = Embedder.chip(photo, Landmarker()(photo, make_detector("hog")(photo)[0]))
+    chips = []
+    for path in (BIDEN_PHOTO, OBAMA_PHOTOS / "obama.jpg"):
+        photo = read_image(path)
+        chips.append(Embedder.chip(photo, Landmarker()(photo, make_detector("hog")(photo)[0])))
+    here = [Embedder().from_aligned(c) for c in chips]
     helper = HelperEmbedder.start()
     assert helper is not None
     try:
-        assert np.array_equal(helper.submit(chip).result(), Embedder().from_aligned(chip))
+        assert np.array_equal(helper.submit(chips[0]).result(), here[0])
         assert helper.local is None and helper.process.is_alive()     # its process answered
+        unasked = helper.submit(chips[0])             # a reply nobody reads is not taken
+        assert np.array_equal(helper.submit(chips[1]).result(), here[1])   # for the next chip's
+        assert np.array_equal(unasked.result(), here[0])
     finally:
         helper.close()
 

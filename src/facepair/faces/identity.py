@@ -45,6 +45,7 @@ class HelperEmbedder:
 
     def __init__(self, process, conn):
         self.process, self.conn, self.local = process, conn, None
+        self.waiting = None             # the _Pending whose reply the pipe holds or will hold
 
     @classmethod
     def start(cls):
@@ -60,12 +61,17 @@ class HelperEmbedder:
             return None
 
     def submit(self, chip: np.ndarray) -> "_Pending":
-        chip = np.ascontiguousarray(chip)
+        pending = _Pending(self, np.ascontiguousarray(chip))
         try:
-            self.conn.send(chip)
-            return _Pending(self, chip, sent=True)
-        except (OSError, ValueError):
-            return _Pending(self, chip, sent=False)
+            if self.waiting is not None:        # a reply nobody asked for: read and dropped
+                self.waiting, earlier = None, self.waiting
+                self.conn.recv()
+                earlier.helper = None           # (asked later, it is embedded here)
+            self.conn.send(pending.chip)
+            self.waiting = pending
+        except (OSError, ValueError, EOFError):
+            pass
+        return pending
 
     def here(self, chip: np.ndarray) -> np.ndarray:
         self.local = self.local or Embedder()
@@ -83,18 +89,23 @@ class HelperEmbedder:
 
 
 class _Pending:
-    def __init__(self, helper: HelperEmbedder, chip: np.ndarray, sent: bool):
-        self.helper, self.chip, self.sent = helper, chip, sent
+    """A chip given to a HelperEmbedder; `result()` its embedding, from the helper's process
+    where that holds its reply, else embedded here."""
+
+    def __init__(self, helper: HelperEmbedder, chip: np.ndarray):
+        self.helper, self.chip = helper, chip
 
     def result(self) -> np.ndarray:
-        if self.sent:
+        helper = self.helper
+        if helper is not None and helper.waiting is self:
+            helper.waiting = None
             try:
-                got = self.helper.conn.recv()
+                got = helper.conn.recv()
                 if isinstance(got, np.ndarray):
                     return got
             except (EOFError, OSError):
                 pass
-        return self.helper.here(self.chip)
+        return (helper or HelperEmbedder(None, None)).here(self.chip)
 
 
 def _serve(conn) -> None:
