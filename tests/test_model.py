@@ -98,7 +98,11 @@ def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
             fresh = fused_up_conv(x, up, conv)              # with gradients: never kept
             with torch.no_grad():
                 first, again = fused_up_conv(x, up, conv), fused_up_conv(x, up, conv)
-        assert getattr(up, "_fused_kept", None) is not None
+        kept = getattr(up, "_fused_kept", None)
+        assert kept is not None
+        with amp, torch.no_grad():
+            fused_up_conv(x, up, conv)
+        assert up._fused_kept is kept                       # reused, not worked out again
         assert torch.equal(first, fresh.detach()) and torch.equal(again, fresh.detach())
     with torch.no_grad():
         before = fused_up_conv(x, up, conv)                 # kept, in float32

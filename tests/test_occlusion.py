@@ -151,6 +151,11 @@ def test_the_prior_is_kept_in_the_model_folder(trained_model, frames, tmp_path, 
     assert store.read_tensors(kept)[1] == meta                      # made again, and kept
     kept.write_bytes(b"not a safetensors file")
     assert np.array_equal(_swap(model, frame, occlusion="auto"), first) and len(worked_out) == 2
+    elsewhere = tmp_path / "elsewhere.safetensors"                  # a link, even to a good one:
+    kept.rename(elsewhere)                                          # not followed, replaced
+    kept.symlink_to(elsewhere)
+    assert np.array_equal(_swap(model, frame, occlusion="auto"), first) and len(worked_out) == 3
+    assert not kept.is_symlink() and store.read_tensors(kept)[1] == meta
     kept.unlink()
 
     def refuse(*a, **k):

@@ -364,10 +364,13 @@ def test_calibration_embeds_in_a_helper_process_as_here_with_the_same_verdicts()
     assert helper is not None
     try:
         assert np.array_equal(helper.submit(chips[0]).result(), here[0])
-        assert helper.local is None and helper.process.is_alive()     # its process answered
+        assert helper.local is None and helper.alive                  # its process answered
         unasked = helper.submit(chips[0])             # a reply nobody reads is not taken
         assert np.array_equal(helper.submit(chips[1]).result(), here[1])   # for the next chip's
         assert np.array_equal(unasked.result(), here[0])
+        helper.process.kill()                         # a helper that dies: embedded here
+        helper.process.wait()
+        assert np.array_equal(helper.submit(chips[1]).result(), here[1])
     finally:
         helper.close()
 

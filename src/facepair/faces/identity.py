@@ -37,60 +37,85 @@ class Embedder:
 class HelperEmbedder:
     """Embeds aligned chips in a process of its own, beside the caller's own work: dlib's
     descriptor holds the GIL (two threads embed no faster than one, measured), a second process
-    does not. `submit(chip)` writes the chip to the process at once, in the caller's thread (a
-    pool's feeder thread would wait for the GIL until the caller's own dlib call ends: measured,
-    no overlap), and gives a pending result whose `result()` is what Embedder.from_aligned
-    gives (the same network, the same numbers). One chip at a time. If the process fails, the
-    chip is embedded here instead. `start` gives None where no process can be started."""
+    does not. The process is `python -m facepair.faces.embed_helper`, fed through pipes;
+    `submit(chip)` writes the chip at once, in the caller's thread (a process pool's feeder
+    thread waited for the GIL until the caller's own dlib call had ended: measured, no overlap),
+    and gives a pending result whose `result()` is what Embedder.from_aligned gives (the same
+    network, the same numbers). One chip in flight at a time. A process that fails, or gives
+    no answer within TIMEOUT, is stopped, and its chips are embedded here. `start` gives None
+    where no process can be started."""
 
-    def __init__(self, process, conn):
-        self.process, self.conn, self.local = process, conn, None
-        self.waiting = None             # the _Pending whose reply the pipe holds or will hold
+    TIMEOUT = 60.0          # seconds for one chip's answer (about 0.06 s when all is well)
+
+    def __init__(self, process):
+        self.process, self.local = process, None
+        self.waiting = None             # the _Pending whose answer the process owes
 
     @classmethod
     def start(cls):
-        import multiprocessing
-        try:        # spawn: a fresh interpreter that imports this light module, not torch
-            ctx = multiprocessing.get_context("spawn")
-            here, there = ctx.Pipe()
-            process = ctx.Process(target=_serve, args=(there,), daemon=True)
-            process.start()
-            there.close()
-            return cls(process, here)
-        except (OSError, ValueError, ImportError, RuntimeError):
+        import subprocess
+        import sys
+        try:
+            return cls(subprocess.Popen([sys.executable, "-m", "facepair.faces.embed_helper"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL))
+        except Exception:  # noqa: BLE001 - no helper: every chip is embedded here
             return None
 
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def submit(self, chip: np.ndarray) -> "_Pending":
-        pending = _Pending(self, np.ascontiguousarray(chip))
+        pending = _Pending(self, np.ascontiguousarray(chip, dtype=np.uint8))
+        if not self.alive:
+            return pending
         try:
-            if self.waiting is not None:        # a reply nobody asked for: read and dropped
+            if self.waiting is not None:        # an answer nobody asked for: read and dropped
                 self.waiting, earlier = None, self.waiting
-                self.conn.recv()
+                self._answer()
                 earlier.helper = None           # (asked later, it is embedded here)
-            self.conn.send(pending.chip)
+            h, w = pending.chip.shape[:2]
+            self.process.stdin.write(np.array([h, w], "<u2").tobytes() + pending.chip.tobytes())
+            self.process.stdin.flush()
             self.waiting = pending
-        except (OSError, ValueError, EOFError):
-            pass
+        except (OSError, ValueError, EOFError, TimeoutError):
+            self._stop()
         return pending
+
+    def _answer(self) -> np.ndarray:
+        import select
+
+        from .embed_helper import REPLY, read_exactly
+        out = self.process.stdout
+        if not select.select([out], [], [], self.TIMEOUT)[0]:
+            raise TimeoutError
+        return np.frombuffer(read_exactly(out, REPLY), "<f4").copy()
 
     def here(self, chip: np.ndarray) -> np.ndarray:
         self.local = self.local or Embedder()
         return self.local.from_aligned(chip)
 
+    def _stop(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.waiting = None
+
     def close(self):
-        try:
-            self.conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self.process.join(timeout=5)
-        if self.process.is_alive():
-            self.process.terminate()
-        self.conn.close()
+        if self.alive:
+            try:
+                self.process.stdin.write(b"\0" * 4)
+                self.process.stdin.close()
+                self.process.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - it goes either way
+                self.process.kill()
+                self.process.wait()
 
 
 class _Pending:
     """A chip given to a HelperEmbedder; `result()` its embedding, from the helper's process
-    where that holds its reply, else embedded here."""
+    where that owes the answer, else embedded here."""
 
     def __init__(self, helper: HelperEmbedder, chip: np.ndarray):
         self.helper, self.chip = helper, chip
@@ -100,25 +125,12 @@ class _Pending:
         if helper is not None and helper.waiting is self:
             helper.waiting = None
             try:
-                got = helper.conn.recv()
-                if isinstance(got, np.ndarray):
+                got = helper._answer()
+                if np.isfinite(got).all():
                     return got
-            except (EOFError, OSError):
-                pass
-        return (helper or HelperEmbedder(None, None)).here(self.chip)
-
-
-def _serve(conn) -> None:
-    """A HelperEmbedder's process: chips in, Embedder.from_aligned's embeddings out, until None."""
-    try:
-        net = dlib_model("embedding")
-        while (chip := conn.recv()) is not None:
-            try:
-                conn.send(np.array(net.compute_face_descriptor(chip), dtype=np.float32))
-            except Exception as e:  # noqa: BLE001 - said to the caller, which embeds it itself
-                conn.send(repr(e))
-    except (EOFError, OSError, KeyboardInterrupt):     # the caller has gone (or was stopped)
-        return
+            except (OSError, ValueError, EOFError, TimeoutError):
+                helper._stop()
+        return (helper or HelperEmbedder(None)).here(self.chip)
 
 
 def _shape(landmarks: np.ndarray):

@@ -38,12 +38,10 @@ def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> t
     same: the same numbers, without redoing the contraction, the cast and the bias map for every
     batch (about 12 % of the hd model's CPU time in a swap, measured)."""
     wt, bt, wc, bc = up.weight, up.bias, conv.weight, conv.bias
-    tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()    # an export: as it was
-    key = None if torch.is_grad_enabled() or tracing else (
-        x.dtype, x.device, tuple(x.shape[2:]), torch.is_autocast_enabled(x.device.type),
-        torch.get_autocast_dtype(x.device.type), *((p.data_ptr(), p._version) for p in (wt, bt, wc, bc)))
+    key = None if torch.is_grad_enabled() or _exporting() else _key(x, (wt, bt, wc, bc))
     kept = getattr(up, "_fused_kept", None)
-    if key is not None and kept is not None and kept[0] == key:
+    if key is not None and kept is not None and kept[0] == key and all(
+            a is b for a, b in zip(kept[2], (wt, bt, wc, bc))):
         w, bias_map, bias = kept[1]
         return F.pixel_shuffle(F.conv2d(x, w, padding=1), 2) + bias_map + bias
     c_out, c_in = wc.shape[0], wt.shape[0]
@@ -56,9 +54,27 @@ def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> t
     kb = torch.einsum("omyx,m->oyx", wc, bt).unsqueeze(1)          # convT bias through the conv
     ones = torch.ones(1, 1, *y.shape[2:], device=x.device, dtype=y.dtype)
     bias_map, bias = F.conv2d(ones, kb.to(y.dtype), padding=1), bc.to(y.dtype).view(1, -1, 1, 1)
-    if key is not None:
-        up._fused_kept = (key, (w.detach(), bias_map.detach(), bias.detach()))
+    if key is not None:         # the weights themselves too: compared by identity, never reused
+        up._fused_kept = (key, (w.detach(), bias_map.detach(), bias.detach()), (wt, bt, wc, bc))
     return y + bias_map + bias
+
+
+def _exporting() -> bool:
+    """Tracing, an ONNX export or torch.compile: the kernel is worked out in the graph, as before."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
+def _key(x: torch.Tensor, weights) -> tuple | None:
+    """What the kept kernel depends on besides the weights' identity: their versions (bumped by
+    every in-place change through autograd's view of them, such as an optimizer step or
+    load_state_dict; not by writes through `.data`), the input's dtype, device and size, and
+    autocast. None (work it out afresh) where a weight has no version (inference tensors)."""
+    try:
+        versions = tuple(p._version for p in weights)
+    except RuntimeError:
+        return None
+    return (x.dtype, x.device, tuple(x.shape[2:]), torch.is_autocast_enabled(x.device.type),
+            torch.get_autocast_dtype(x.device.type), versions)
 
 
 def up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> torch.Tensor:

@@ -9,7 +9,10 @@ landmark smoothing looks both ways (smooth.py).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
+import os
+import stat
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -32,7 +35,7 @@ from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
 from ..provenance import credentials, label
-from ..runtime import inference_autocast, resolve_device, to_images, to_tensor
+from ..runtime import inference_autocast, resolve_device, resolve_precision, to_images, to_tensor
 from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
@@ -111,19 +114,29 @@ class FaceModel:
     def _cached_prior(self, model_dir: Path) -> np.ndarray | None:
         """The occlusion prior, kept in the model folder (PRIOR_FILE): working it out takes about
         0.5 s at every swap's start, 2 % of a 30 s video's swap. The file names what it was made
-        from (checkpoint, the source's face sets, PRIOR_FACES, engine, device); any other or a
-        damaged file is worked out again, and a folder that cannot be written is no error."""
-        key = json.dumps({"checkpoint": self.state.get("checkpoint"), "side": self.source,
-                          "facesets": [fs.get("fingerprint") for fs in
-                                       self.state.get("facesets", {}).get(self.source, [])],
+        from (checkpoint and its weights file's size and time, the source's face sets,
+        PRIOR_FACES, engine, device, precision); any other, a damaged one or anything but a
+        plain file (a link is not followed) is worked out again and replaced, and a folder that
+        cannot be written is no error."""
+        weights = model_dir / str(self.state.get("checkpoint")) / "model.safetensors"
+        with contextlib.suppress(OSError):
+            made = weights.stat()
+            weights = f"{made.st_size} bytes, modified {made.st_mtime_ns} ns"   # which weights, cheaply
+        key = json.dumps({"checkpoint": self.state.get("checkpoint"), "weights": str(weights),
+                          "side": self.source, "facesets": [fs.get("fingerprint") for fs in
+                                                            self.state.get("facesets", {}).get(self.source, [])],
                           "faces": PRIOR_FACES, "engine": "torch" if self.engine is None else "onnx",
-                          "device": self.device.type}, sort_keys=True)
+                          "device": self.device.type, "precision": resolve_precision("auto", self.device)},
+                         sort_keys=True)
         path = model_dir / PRIOR_FILE.format(side=self.source)
-        with contextlib.suppress(FacepairError, KeyError):
-            tensors, meta = read_tensors(path)
-            prior = tensors["prior"].numpy()
-            if meta.get("made_from") == key and prior.ndim == 2 and np.isfinite(prior).all():
-                return prior.astype(np.float32)
+        with contextlib.suppress(FacepairError, KeyError, OSError, TypeError, ValueError):
+            found = os.lstat(path)        # a plain file of the folder's own: no link, no device
+            if stat.S_ISREG(found.st_mode) and found.st_size < 16 * 2 ** 20:
+                tensors, meta = read_tensors(path)
+                prior = tensors["prior"].numpy()
+                if meta.get("made_from") == key and prior.dtype == np.float32 and prior.ndim == 2 \
+                        and prior.shape[0] == prior.shape[1] and np.isfinite(prior).all():
+                    return prior
         prior = self._occlusion_prior()
         if prior is not None:
             with contextlib.suppress(OSError):
@@ -145,6 +158,11 @@ class FaceModel:
             name = DEFAULT_ENGINE if not why and self.device.type == "cpu" else "torch"
         if name == "torch":
             return None
+        try:                        # installed (onnxruntime_available) but maybe broken
+            for module in ("onnx", "onnxruntime"):
+                importlib.import_module(module)
+        except ImportError as e:
+            raise FacepairError(f"--engine onnx: ONNX Runtime cannot be loaded ({e})") from None
         return export.OnnxSwap(export.to_onnx(self.model, self.state, self.opts.direction))
 
     def _occlusion_prior(self, faces: int = PRIOR_FACES) -> np.ndarray | None:
