@@ -98,23 +98,28 @@ def test_no_false_positive_on_originals_and_their_renditions():
             assert not r.found and r.z < watermark.Z_MIN - 2, r
 
 
-def test_found_after_a_flip_and_a_flip_with_a_rescale(frames, tmp_path):
-    """A horizontal flip (the most common edit of re-posted video): verify reads the mark from
-    the flipped picture too and says so; an unmarked picture flipped is still not found."""
+def _marked_video(clip, mark, path):
+    """720p frames written as swap writes video: `mark` (RGB -> YUV 4:2:0 with the mark on Y),
+    H.264 CRF 18."""
     import av
-
-    from facepair.provenance.verify import verify_file
-    flip = lambda f: np.ascontiguousarray(f[:, ::-1])        # noqa: E731
-    clip = [f for _, f in iter_video(ADDRESS)][:20]
-    marked = tmp_path / "marked.mp4"                          # as swap writes video: Y of 4:2:0
-    with av.open(str(marked), "w") as out:
+    with av.open(str(path), "w") as out:
         s = out.add_stream("libx264", rate=30)
         s.height, s.width, s.pix_fmt, s.options = 720, 1280, "yuv420p", {"crf": "18", "preset": "veryfast"}
         for f in clip:
-            for p in s.encode(av.VideoFrame.from_ndarray(watermark.embed_i420(f), format="yuv420p")):
+            for p in s.encode(av.VideoFrame.from_ndarray(mark(f), format="yuv420p")):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
+    return path
+
+
+def test_found_after_a_flip_and_a_flip_with_a_rescale(frames, tmp_path):
+    """A horizontal flip (the most common edit of re-posted video): verify reads the mark from
+    the flipped picture too and says so; an unmarked picture flipped is still not found."""
+    from facepair.provenance.verify import verify_file
+    flip = lambda f: np.ascontiguousarray(f[:, ::-1])        # noqa: E731
+    clip = [f for _, f in iter_video(ADDRESS)][:20]
+    marked = _marked_video(clip, watermark.embed_i420, tmp_path / "marked.mp4")
     marked_frames = [f for _, f in iter_video(marked)]
     for name, change, crf in (("flip", flip, 23), ("flip + 75 %", lambda f: T.rescale(flip(f), 0.75), 28)):
         v = verify_file(T.transcode(marked_frames, tmp_path / "t.mp4", change, crf))
@@ -132,21 +137,10 @@ def test_found_after_two_uploads_in_a_row(frames, tmp_path):
     JPEG q85, then that at 67 % as q80. Found both times; the unmarked originals through the same
     chains are not. (Harsher chains, 360p at CRF 32 or two uploads at CRF 28 and 30, lose the
     mark: benchmarks/watermark.py --chains-only, docs/provenance.md.)"""
-    import av
-
     from facepair.provenance import label
     from facepair.provenance.verify import verify_file
     clip = [f for _, f in iter_video(ADDRESS)][:20]
-    mark = label.marker(yuv420=True)
-    marked = tmp_path / "marked.mp4"
-    with av.open(str(marked), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.height, s.width, s.pix_fmt, s.options = 720, 1280, "yuv420p", {"crf": "18", "preset": "veryfast"}
-        for f in clip:
-            for p in s.encode(av.VideoFrame.from_ndarray(mark(f), format="yuv420p")):
-                out.mux(p)
-        for p in s.encode():
-            out.mux(p)
+    marked = _marked_video(clip, label.marker(yuv420=True), tmp_path / "marked.mp4")
     read = lambda path: [f for _, f in iter_video(path)]                   # noqa: E731
     steps = [(lambda f: T.rescale(f, 0.75), 23), (lambda f: T.rescale(f, 0.8), 23)]
     v = verify_file(T.run_chain(read(marked), steps, tmp_path, read))

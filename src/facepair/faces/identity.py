@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import FacepairError, UnreadableMedia
 from ..media.image import expand_inputs, read_image
 from .detect import dlib_model, largest_first
+from .embed_helper import HEADER, REPLY, read_exactly
 
 
 
@@ -72,9 +73,8 @@ class HelperEmbedder:
             return pending
         try:
             if self.waiting is not None:        # an answer nobody asked for: read and dropped
-                self.waiting, earlier = None, self.waiting
+                self.waiting = None             # (its chip, if asked later, is embedded here)
                 self._answer()
-                earlier.helper = None           # (asked later, it is embedded here)
             h, w = pending.chip.shape[:2]
             self.process.stdin.write(np.array([h, w], "<u2").tobytes() + pending.chip.tobytes())
             self.process.stdin.flush()
@@ -85,8 +85,6 @@ class HelperEmbedder:
 
     def _answer(self) -> np.ndarray:
         import select
-
-        from .embed_helper import REPLY, read_exactly
         out = self.process.stdout
         if not select.select([out], [], [], self.TIMEOUT)[0]:
             raise TimeoutError
@@ -105,7 +103,7 @@ class HelperEmbedder:
     def close(self):
         if self.alive:
             try:
-                self.process.stdin.write(b"\0" * 4)
+                self.process.stdin.write(bytes(HEADER))      # 0 x 0: the end
                 self.process.stdin.close()
                 self.process.wait(timeout=5)
             except Exception:  # noqa: BLE001 - it goes either way
@@ -122,7 +120,7 @@ class _Pending:
 
     def result(self) -> np.ndarray:
         helper = self.helper
-        if helper is not None and helper.waiting is self:
+        if helper.waiting is self:
             helper.waiting = None
             try:
                 got = helper._answer()
@@ -130,7 +128,7 @@ class _Pending:
                     return got
             except (OSError, ValueError, EOFError, TimeoutError):
                 helper._stop()
-        return (helper or HelperEmbedder(None)).here(self.chip)
+        return helper.here(self.chip)
 
 
 def _shape(landmarks: np.ndarray):

@@ -16,6 +16,7 @@ which depends on the batch size, with a dynamic batch."""
 from __future__ import annotations
 
 import copy
+import importlib
 import importlib.util
 import io
 import json
@@ -152,11 +153,17 @@ def read_metadata(data: bytes) -> dict:
 
 
 def _onnx():
+    return _module("onnx")
+
+
+def _module(name: str):
+    """onnx or onnxruntime, imported; missing or broken (installed, but its import fails): a
+    one-line user error naming why."""
     try:
-        import onnx
-    except ImportError:
-        raise FacepairError("ONNX export needs the onnx extra: pip install 'facepair[onnx]'") from None
-    return onnx
+        return importlib.import_module(name)
+    except ImportError as e:
+        raise FacepairError(f"ONNX export and --engine onnx need the onnx extra, which cannot be "
+                            f"loaded ({e}): pip install 'facepair[onnx]'") from None
 
 
 def onnxruntime_available() -> bool:
@@ -170,7 +177,7 @@ class OnnxSwap:
     faces out, as numpy float32. One session, using the threads torch would use."""
 
     def __init__(self, data: bytes):
-        import onnxruntime as ort
+        ort = _module("onnxruntime")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads())
         opts.inter_op_num_threads = 1

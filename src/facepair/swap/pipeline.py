@@ -9,7 +9,6 @@ landmark smoothing looks both ways (smooth.py).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import stat
@@ -158,11 +157,6 @@ class FaceModel:
             name = DEFAULT_ENGINE if not why and self.device.type == "cpu" else "torch"
         if name == "torch":
             return None
-        try:                        # installed (onnxruntime_available) but maybe broken
-            for module in ("onnx", "onnxruntime"):
-                importlib.import_module(module)
-        except ImportError as e:
-            raise FacepairError(f"--engine onnx: ONNX Runtime cannot be loaded ({e})") from None
         return export.OnnxSwap(export.to_onnx(self.model, self.state, self.opts.direction))
 
     def _occlusion_prior(self, faces: int = PRIOR_FACES) -> np.ndarray | None:
