@@ -2,15 +2,18 @@
 (torch, onnx; the default --occlusion auto, and none; --color skin) and the previous version side by side in one
 run, with the share of time per stage.
 
-    python benchmarks/swap_speed.py [--model MODEL_DIR] [--seconds 10] [--baseline REV] [--rounds 2]
+    python benchmarks/swap_speed.py [--model MODEL_DIR] [--also MODEL_DIR ...] [--seconds 10]
+                                    [--baseline REV] [--rounds 2]
 
 Each configuration runs as the `facepair swap` command (a process of its own, as users run it),
 in turn, `--rounds` times; printed: the median of its own counter (frames / seconds inside the
 swap, after the imports) and of the wall time of the whole command. `--baseline REV` (default:
 the commit before 0.2.0's speed work) is checked out from git into a temporary folder and run the
 same way. Without --model a throwaway model of the default preset is trained for 5 steps first
-(speed does not depend on how well a model is trained). Stage shares come from this version's
-in-process run (the writer thread's encode overlaps the rest, so shares can add up past 100 %).
+(speed does not depend on how well a model is trained). `--also`: other models (another
+preset's layout) swapped by this version in the same rounds, with the default options. Stage
+shares come from this version's in-process run (the writer thread's encode overlaps the rest, so
+shares can add up past 100 %).
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0, help="length of video to swap")
     ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with ('' : none)")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--also", type=Path, nargs="*", default=[], metavar="MODEL_DIR",
+                    help="other models to swap with this version in the same rounds")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -66,6 +71,8 @@ def main():
         runs = {f"this version, --engine {e}": (ROOT / "src", ["--engine", e]) for e in ("torch", "onnx")}
         runs["this version, --occlusion none"] = (ROOT / "src", ["--engine", "torch", "--occlusion", "none"])
         runs["this version, --color skin"] = (ROOT / "src", ["--engine", "torch", "--color", "skin"])
+        for other in args.also:
+            runs[f"this version, model {other.name}"] = (ROOT / "src", ["--engine", "torch", "--model", other])
         if args.baseline:
             old = tmp / "baseline"
             subprocess.run(f"git -C {ROOT} archive {args.baseline} src | tar -x -C {tmp} && mv {tmp}/src {old}",

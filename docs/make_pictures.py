@@ -22,7 +22,8 @@ auto; `--only occlusion` makes that picture alone and updates its entry in docs/
 --pair-model PAIR=MODEL_DIR (obama: Obama -> Reagan trained on obama_clip1; feifeili: Fei-Fei Li
 -> Andrew Ng trained on feifeili_clip1 + clip2; benchmarks/quality.py --split cross makes both):
 docs/pair_PAIR.jpg, the middle frame of the pair's recording never trained on, as it is and
-swapped with --color lab (the previous default) and skin (this version's), the face enlarged.
+swapped by each model given for that pair (in the order given: the previous version's first),
+with swap's default options, the face enlarged.
 """
 from __future__ import annotations
 
@@ -138,22 +139,26 @@ NEEDS = {"occlusion": "--occlusion-model", "pairs": "--pair-model"}      # what 
 PAIR_VIDEOS = {"obama": "faces/obama/obama_clip2.mp4", "feifeili": "faces/feifeili/feifeili_clip3.mp4"}
 
 
-def pair_picture(samples: Path, pair: str, model_dir: Path, out: Path) -> dict:
-    """The middle frame of the pair's recording never trained on, as it is and swapped with
-    --color lab and skin: the face's box (from the swap's own landmarks) grown 1.8x, 320 px high."""
+def pair_picture(samples: Path, pair: str, model_dirs: list[Path], out: Path) -> dict:
+    """The middle frame of the pair's recording never trained on, as it is and swapped by each
+    model (swap's defaults): the face's box (from the first swap's landmarks) grown 1.8x, 320 px high."""
     from facepair.swap.options import SwapOptions
     from facepair.swap.pipeline import SwapSummary, Swapper
     video = samples / PAIR_VIDEOS[pair]
     with av.open(str(video)) as c:
         middle = c.streams.video[0].frames // 2
     frame = video_frame(video, middle)
-    panels = [frame]
-    for color in ("lab", "skin"):
-        swapper = Swapper(model_dir, SwapOptions(color=color, progress=False))
+    panels, models, marks = [frame], [], None
+    for model_dir in model_dirs:
+        swapper = Swapper(model_dir, SwapOptions(progress=False))
         out_frame = frame.copy()
         swapper.process([out_frame], 0, False, SwapSummary())
         panels.append(out_frame)
-    marks = swapper.tracker.landmarks(frame, 0, False)[0].marks
+        marks = swapper.tracker.landmarks(frame, 0, False)[0].marks if marks is None else marks
+        state = json.loads((model_dir / "state.json").read_text())
+        models.append({"made_by": "benchmarks/quality.py --split cross --pair " + pair,
+                       "preset": state.get("preset"), "upsample": state["model_config"].get("upsample", "transpose"),
+                       "step": state.get("step"), "seed": state.get("seed"), "precision": state.get("precision")})
     (x0, y0), (x1, y1) = marks.min(0), marks.max(0)
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
     box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(frame.shape[1], cx + half)),
@@ -161,13 +166,10 @@ def pair_picture(samples: Path, pair: str, model_dir: Path, out: Path) -> dict:
     zoom = [Image.fromarray(p[box[1]:box[3], box[0]:box[2]]) for p in panels]
     zoom = [np.asarray(z.resize((round(320 * z.width / z.height), 320), Image.LANCZOS)) for z in zoom]
     gap = np.full((320, 6, 3), 255, np.uint8)
-    save_jpeg(np.concatenate([zoom[0], gap, zoom[1], gap, zoom[2]], 1), out)
-    state = json.loads((model_dir / "state.json").read_text())
+    save_jpeg(np.concatenate([x for z in zoom for x in (gap, z)][1:], 1), out)
     return {"what": f"{PAIR_VIDEOS[pair]} frame {middle} (its middle; columns {box[0]}-{box[2]}, rows "
-                    f"{box[1]}-{box[3]}): as it is; swapped with --color lab; with --color skin",
-            "model": {"made_by": "benchmarks/quality.py --split cross --pair " + pair,
-                      "preset": state.get("preset"), "step": state.get("step"),
-                      "seed": state.get("seed"), "precision": state.get("precision")}}
+                    f"{box[1]}-{box[3]}): as it is; swapped by each model in turn",
+            "models": models}
 
 
 # ---- the web app's screenshots ---------------------------------------------------------------------
@@ -334,7 +336,8 @@ def main() -> None:
     ap.add_argument("--occlusion-model", type=Path,
                     help="a Fei-Fei Li -> Andrew Ng model folder: also make docs/occlusion.jpg")
     ap.add_argument("--pair-model", action="append", default=[], metavar="PAIR=MODEL_DIR",
-                    help=f"also make docs/pair_PAIR.jpg (PAIR: {', '.join(PAIR_VIDEOS)})")
+                    help=f"also make docs/pair_PAIR.jpg (PAIR: {', '.join(PAIR_VIDEOS)}; "
+                         "one column per model given for PAIR, in order)")
     ap.add_argument("--only", choices=["occlusion", "pairs"],
                     help="make only this picture (and update its entry in docs/pictures.json)")
     args = ap.parse_args()
@@ -343,12 +346,14 @@ def main() -> None:
     if args.occlusion_model:
         occlusion = {"occlusion.jpg": occlusion_picture(find_samples(), args.occlusion_model.resolve(),
                                                         DOCS / "occlusion.jpg")}
+    pairs: dict = {}
     for entry in args.pair_model:
         pair, _, model = entry.partition("=")
         if pair not in PAIR_VIDEOS or not model:
             raise SystemExit(f"--pair-model {entry}: give PAIR=MODEL_DIR, PAIR one of {', '.join(PAIR_VIDEOS)}")
-        occlusion[f"pair_{pair}.jpg"] = pair_picture(find_samples(), pair, Path(model).resolve(),
-                                                     DOCS / f"pair_{pair}.jpg")
+        pairs.setdefault(pair, []).append(Path(model).resolve())
+    for pair, models in pairs.items():
+        occlusion[f"pair_{pair}.jpg"] = pair_picture(find_samples(), pair, models, DOCS / f"pair_{pair}.jpg")
     if args.only:
         if not occlusion:
             raise SystemExit(f"--only {args.only} needs {NEEDS[args.only]}")

@@ -99,3 +99,19 @@ def test_export_refuses_what_it_cannot_write_in_one_line(cue_model, tmp_path):
         assert len(r.stderr.strip().splitlines()) == 1 or says == "invalid choice"
     assert "temporal" in exportable(FacePair(get_preset("seq2seq-temporal").model))
     assert exportable(FacePair(get_preset("hd").model)) is None
+
+
+def test_the_default_layouts_resize_convolutions_export_as_they_compute():
+    """hd's decoders upsample by resize-convolutions (folded like the transposed convs were):
+    the graph is written only if it gives the model's own answer on another batch size
+    (export._check), for both directions."""
+    import torch
+
+    from facepair.model.autoencoder import FacePair
+    from facepair.model.export import read_metadata, to_onnx
+    from facepair.model.presets import get_preset
+    torch.manual_seed(0)
+    model = FacePair(get_preset("hd").model).eval()
+    assert model.cfg.upsample == "nearest" and model.decoder_b.blocks[-1].up is None
+    for direction in ("a2b", "b2a"):
+        assert read_metadata(to_onnx(model, {"faces": {}}, direction))["size"] == 128

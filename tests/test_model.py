@@ -81,6 +81,10 @@ def test_fused_upsampling_equals_transposed_conv_then_conv():
         ref, got = conv(up(x)), fused_up_conv(x, up, conv)
         assert got.shape == ref.shape
         assert (got - ref).abs().max() < 1e-4 * ref.abs().max()
+        ref = conv(nn.functional.interpolate(x, scale_factor=2, mode="nearest"))   # resize-conv
+        got = fused_up_conv(x, None, conv)
+        assert got.shape == ref.shape
+        assert (got - ref).abs().max() < 1e-4 * ref.abs().max()
 
 
 def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
@@ -98,11 +102,11 @@ def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
             fresh = fused_up_conv(x, up, conv)              # with gradients: never kept
             with torch.no_grad():
                 first, again = fused_up_conv(x, up, conv), fused_up_conv(x, up, conv)
-        kept = getattr(up, "_fused_kept", None)
+        kept = getattr(conv, "_fused_kept", None)
         assert kept is not None
         with amp, torch.no_grad():
             fused_up_conv(x, up, conv)
-        assert up._fused_kept is kept                       # reused, not worked out again
+        assert conv._fused_kept is kept                       # reused, not worked out again
         assert torch.equal(first, fresh.detach()) and torch.equal(again, fresh.detach())
     with torch.no_grad():
         before = fused_up_conv(x, up, conv)                 # kept, in float32
@@ -111,6 +115,11 @@ def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
         changed = fused_up_conv(x, up, conv)
     assert torch.equal(changed, fused_up_conv(x, up, conv).detach())
     assert not torch.allclose(changed, before)
+    fresh = fused_up_conv(x, None, conv)                    # the resize-convolution: kept too
+    with torch.no_grad():
+        first, kept = fused_up_conv(x, None, conv), conv._fused_kept
+        assert torch.equal(fused_up_conv(x, None, conv), first) and conv._fused_kept is kept
+    assert torch.equal(first, fresh.detach())
 
 
 def test_python_api_functions_survive_submodule_imports():
@@ -242,3 +251,23 @@ def test_temporal_decoder_attends_to_previous_frames_only_through_history():
         a_in = model.inputs(x, "a", marks, "a")
         assert torch.allclose(ra, model.decode(a_in, "a", history=a_in[prev]), atol=1e-5)
         assert torch.allclose(ra[0], model.decode(a_in[:1], "a")[0], atol=1e-5)   # no past: itself
+
+
+def test_resize_convolutions_draw_no_grid_where_transposed_convs_do():
+    """The decoders' x2 steps as transposed convs give each sub-pixel phase its own kernel: a
+    grid over the face (evaluate's grid figure: hundreds at initialisation, where a natural
+    picture scores about 1). Resize-convolutions (upsample "nearest") have no phases to learn."""
+    from dataclasses import replace
+
+    from facepair.evaluate.metrics import grid
+    from facepair.model.autoencoder import Decoder
+    from facepair.model.presets import get_preset
+    figures = {}
+    for up in ("transpose", "nearest"):
+        cfg = replace(get_preset("hd").model, upsample=up)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            out = Decoder(cfg).eval()(torch.randn(16, cfg.code + cfg.cue_width))
+        pixels = out.permute(0, 2, 3, 1).numpy()
+        figures[up] = grid(255 * (pixels - pixels.min()) / (pixels.max() - pixels.min()))
+    assert figures["transpose"] > 20 and figures["nearest"] < 1.5, figures

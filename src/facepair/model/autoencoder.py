@@ -9,7 +9,9 @@ Choices where the published description is silent (also listed in docs/presets.m
 - The 1024-d dense output is reshaped to 64 x 4 x 4: four x2 upsamplings then reach 64 x 64, the
   mirror of the encoder's four stride-2 halvings (64 -> 4).
 - Each ConvTranspose2d keeps its channel count and uses kernel 2, stride 2: a learned x2 upsampling
-  whose kernels do not overlap (so no checkerboard artefacts); the Conv2d after it sets the filters.
+  whose kernels do not overlap; the Conv2d after it sets the filters. Non-overlapping kernels still
+  draw a grid (each sub-pixel phase has its own kernel): `hd` replaces each ConvTranspose2d by a
+  nearest x2 upsampling (ModelConfig.upsample, a resize-convolution; docs/results.md).
 - "LeakyReLU, BatchNorm between" is taken literally: Conv2d -> LeakyReLU -> BatchNorm after each of
   the first three decoder convs. LeakyReLU slope 0.2 everywhere (the common DCGAN value).
 - Convs are "same"-padded (5x5: padding 2, 3x3: padding 1).
@@ -64,11 +66,13 @@ class Encoder(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """ConvTranspose2d (x2) -> Conv2d 3x3 -> [LeakyReLU -> BatchNorm] (none after the last)."""
+    """ConvTranspose2d (x2) -> Conv2d 3x3 -> [LeakyReLU -> BatchNorm] (none after the last);
+    upsample "nearest": a nearest x2 upsampling instead of the ConvTranspose2d (a resize-
+    convolution: no sub-pixel phases of its own, so no grid; the default preset's)."""
 
-    def __init__(self, c_in: int, c_out: int, slope: float, last: bool):
+    def __init__(self, c_in: int, c_out: int, slope: float, last: bool, upsample: str = "transpose"):
         super().__init__()
-        self.up = nn.ConvTranspose2d(c_in, c_in, 2, stride=2)
+        self.up = nn.ConvTranspose2d(c_in, c_in, 2, stride=2) if upsample == "transpose" else None
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.post = None if last else nn.Sequential(nn.LeakyReLU(slope), nn.BatchNorm2d(c_out))
 
@@ -85,7 +89,7 @@ class Decoder(nn.Module):
         self.dense = nn.Sequential(nn.Linear(cfg.code + cfg.cue_width, cfg.dec_dense1),  # linear
                                    nn.Linear(cfg.dec_dense1, cfg.dec_dense2), nn.ReLU())
         chans = (self.c0, *cfg.dec_filters)
-        self.blocks = nn.Sequential(*[UpBlock(i, o, cfg.slope, last=k == len(cfg.dec_filters) - 1)
+        self.blocks = nn.Sequential(*[UpBlock(i, o, cfg.slope, k == len(cfg.dec_filters) - 1, cfg.upsample)
                                       for k, (i, o) in enumerate(zip(chans, chans[1:]))])
 
     def forward(self, code, history=None):           # history: for temporal decoders only

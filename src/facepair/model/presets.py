@@ -20,6 +20,9 @@ class ModelConfig:
     dec_dense2: int = 1024
     dec_filters: tuple[int, ...] = (512, 256, 128, 3)
     slope: float = 0.2                               # LeakyReLU negative slope
+    upsample: str = "transpose"    # the decoder's x2 steps: transpose (ConvTranspose2d k2 s2, as
+                                   # published) or nearest (resize-convolution: no learned
+                                   # sub-pixel phases, so no grid of 2 and 4 px; autoencoder.py)
     joint_batch: bool = False      # A and B through the encoder as one batch (shared BatchNorm
                                    # statistics, one larger conv call); seed: two separate passes
     cue_points: tuple[int, ...] = ()   # landmarks (68-point indices) the decoders take as input;
@@ -115,11 +118,13 @@ PRESETS: dict[str, Preset] = {
                                  region_weight=3.0)),
         Preset("hd", "mouth at 128 px: a fifth stride-2 encoder layer (filters 32 to 512, so "
                      "the code stays 4 x 4 x 512 before its dense layer) and a fifth decoder "
-                     "stage (64 filters at 64 px, then 3 at 128 px); each eye's lid gap in the "
-                     "cue too (the eyes stay visible); needs 128 px face sets (extract's default)",
+                     "stage (64 filters at 64 px, then 3 at 128 px); the decoders upsample by "
+                     "resize-convolutions (nearest x2, then the 3x3 conv: no grid); each eye's "
+                     "lid gap in the cue too (the eyes stay visible); needs 128 px face sets "
+                     "(extract's default)",
                model=ModelConfig(size=128, enc_filters=(32, 64, 128, 256, 512),
                                  dec_filters=(512, 256, 128, 64, 3), joint_batch=True,
-                                 cue_points=MOUTH, cue_lids=True),
+                                 cue_points=MOUTH, cue_lids=True, upsample="nearest"),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
                                  region_weight=3.0)),
         Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",

@@ -1,5 +1,8 @@
 """ConvTranspose2d(k2, s2) followed by Conv2d(3x3, same): the decoder's upsampling step, computed
-exactly, but faster where it pays.
+exactly, but faster where it pays. Also the resize-convolution (nearest x2, then the 3x3 conv;
+Odena et al. 2016) that presets may use instead: without learned sub-pixel phases it draws no
+2-pixel grid, and it folds the same way (a nearest upsampling is a transposed conv whose kernel
+copies each pixel to its four sub-pixels).
 
 Both are linear, so conv3x3(convT(x)) equals ONE 3x3 conv at the low resolution with 4x the output
 channels (one set per sub-pixel phase), then a pixel shuffle: the combined kernel is a contraction
@@ -29,33 +32,43 @@ def _phase_taps() -> torch.Tensor:
 
 
 PHASE_TAPS = _phase_taps()
+NEAREST_TAPS = PHASE_TAPS.sum(-1)        # [p, d, k]: a nearest upsampling's sub-pixels are equal
 
 
-def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> torch.Tensor:
-    """conv(up(x)) as one low-resolution conv and a pixel shuffle. Without gradients (a swap, an
-    evaluation) the combined kernel (cast as autocast would cast it) and the bias map are kept on
-    `up` and reused while the weights, the input's dtype and size and the autocast state stay the
+def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d | None, conv: nn.Conv2d) -> torch.Tensor:
+    """conv(up(x)) as one low-resolution conv and a pixel shuffle (up None: nearest x2). Without
+    gradients (a swap, an evaluation) the combined kernel (cast as autocast would cast it) and the
+    bias map are kept on `conv` and reused while the weights, the input's dtype and size and the autocast state stay the
     same: the same numbers, without redoing the contraction, the cast and the bias map for every
     batch (about 12 % of the hd model's CPU time in a swap, measured)."""
-    wt, bt, wc, bc = up.weight, up.bias, conv.weight, conv.bias
-    key = None if torch.is_grad_enabled() or _exporting() else _key(x, (wt, bt, wc, bc))
-    kept = getattr(up, "_fused_kept", None)
+    wc, bc = conv.weight, conv.bias
+    weights = (wc, bc) if up is None else (up.weight, up.bias, wc, bc)
+    key = None if torch.is_grad_enabled() or _exporting() else _key(x, weights)
+    kept = getattr(conv, "_fused_kept", None)
     if key is not None and kept is not None and kept[0] == key and all(
-            a is b for a, b in zip(kept[2], (wt, bt, wc, bc))):
+            a is b for a, b in zip(kept[2], weights)):
         w, bias_map, bias = kept[1]
         return F.pixel_shuffle(F.conv2d(x, w, padding=1), 2) + bias_map + bias
-    c_out, c_in = wc.shape[0], wt.shape[0]
-    s = PHASE_TAPS.to(x.device)
-    t = torch.einsum("omyx,cmab->oyxcab", wc, wt)
-    w = torch.einsum("pyka,qxlb,oyxcab->opqckl", s.to(t.dtype), s.to(t.dtype), t).reshape(c_out * 4, c_in, 3, 3)
+    c_out, c_in = wc.shape[0], x.shape[1]
+    if up is None:
+        s = NEAREST_TAPS.to(x.device, wc.dtype)
+        w = torch.einsum("pyk,qxl,ocyx->opqckl", s, s, wc).reshape(c_out * 4, c_in, 3, 3)
+    else:
+        s = PHASE_TAPS.to(x.device)
+        t = torch.einsum("omyx,cmab->oyxcab", wc, up.weight)
+        w = torch.einsum("pyka,qxlb,oyxcab->opqckl", s.to(t.dtype), s.to(t.dtype), t).reshape(c_out * 4, c_in, 3, 3)
     if key is not None and torch.is_autocast_enabled(x.device.type):
         w = w.to(torch.get_autocast_dtype(x.device.type))   # as autocast casts it for the conv, once
     y = F.pixel_shuffle(F.conv2d(x, w, padding=1), 2)
-    kb = torch.einsum("omyx,m->oyx", wc, bt).unsqueeze(1)          # convT bias through the conv
-    ones = torch.ones(1, 1, *y.shape[2:], device=x.device, dtype=y.dtype)
-    bias_map, bias = F.conv2d(ones, kb.to(y.dtype), padding=1), bc.to(y.dtype).view(1, -1, 1, 1)
+    bias = bc.to(y.dtype).view(1, -1, 1, 1)
+    if up is None:
+        bias_map = torch.zeros((), device=x.device, dtype=y.dtype)
+    else:
+        kb = torch.einsum("omyx,m->oyx", wc, up.bias).unsqueeze(1)    # convT bias through the conv
+        ones = torch.ones(1, 1, *y.shape[2:], device=x.device, dtype=y.dtype)
+        bias_map = F.conv2d(ones, kb.to(y.dtype), padding=1)
     if key is not None:         # the weights themselves too: compared by identity, never reused
-        up._fused_kept = (key, (w.detach(), bias_map.detach(), bias.detach()), (wt, bt, wc, bc))
+        conv._fused_kept = (key, (w.detach(), bias_map.detach(), bias.detach()), weights)
     return y + bias_map + bias
 
 
@@ -77,8 +90,9 @@ def _key(x: torch.Tensor, weights) -> tuple | None:
             torch.get_autocast_dtype(x.device.type), versions)
 
 
-def up_conv(x: torch.Tensor, up: nn.ConvTranspose2d, conv: nn.Conv2d) -> torch.Tensor:
+def up_conv(x: torch.Tensor, up: nn.ConvTranspose2d | None, conv: nn.Conv2d) -> torch.Tensor:
+    """conv(up(x)); up None: conv(nearest x2 upsampling of x)."""
     n, _, h, w = x.shape
     if n * h * w > 9 * conv.out_channels:
         return fused_up_conv(x, up, conv)
-    return conv(up(x))
+    return conv(F.interpolate(x, scale_factor=2, mode="nearest") if up is None else up(x))
