@@ -271,3 +271,19 @@ def test_resize_convolutions_draw_no_grid_where_transposed_convs_do():
         pixels = out.permute(0, 2, 3, 1).numpy()
         figures[up] = grid(255 * (pixels - pixels.min()) / (pixels.max() - pixels.min()))
     assert figures["transpose"] > 20 and figures["nearest"] < 1.5, figures
+
+
+def test_a_model_saved_before_upsample_existed_keeps_its_transposed_convs():
+    """state.json of models trained before this option has no "upsample": they rebuild with the
+    transposed convs they were trained with, while hd builds new ones with
+    resize-convolutions."""
+    from dataclasses import asdict
+
+    from facepair.model.presets import ModelConfig, config_from_dict, get_preset
+    saved = asdict(get_preset("hd").model)
+    del saved["upsample"]
+    old = FacePair(config_from_dict(ModelConfig, saved))
+    assert old.cfg.upsample == "transpose"
+    assert isinstance(old.decoder_a.blocks[0].up, nn.ConvTranspose2d)
+    assert FacePair(get_preset("hd").model).decoder_a.blocks[0].up is None
+    assert all(isinstance(b.up, nn.ConvTranspose2d) for b in FacePair(get_preset("seed").model).decoder_b.blocks)

@@ -38,9 +38,9 @@ NEAREST_TAPS = PHASE_TAPS.sum(-1)        # [p, d, k]: a nearest upsampling's sub
 def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d | None, conv: nn.Conv2d) -> torch.Tensor:
     """conv(up(x)) as one low-resolution conv and a pixel shuffle (up None: nearest x2). Without
     gradients (a swap, an evaluation) the combined kernel (cast as autocast would cast it) and the
-    bias map are kept on `conv` and reused while the weights, the input's dtype and size and the autocast state stay the
-    same: the same numbers, without redoing the contraction, the cast and the bias map for every
-    batch (about 12 % of the hd model's CPU time in a swap, measured)."""
+    bias map are kept on `conv` and reused while the weights, the input's dtype and size and the
+    autocast state stay the same: the same numbers, without redoing the contraction, the cast and
+    the bias map for every batch (about 12 % of the hd model's CPU time in a swap, measured)."""
     wc, bc = conv.weight, conv.bias
     weights = (wc, bc) if up is None else (up.weight, up.bias, wc, bc)
     key = None if torch.is_grad_enabled() or _exporting() else _key(x, weights)
