@@ -60,6 +60,7 @@ bench: setup
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/swap_speed.py
 	$(PY) benchmarks/calibration.py
+	$(PY) benchmarks/embedding.py
 	$(PY) benchmarks/watermark.py
 	$(PY) benchmarks/smoothing.py
 

@@ -166,9 +166,10 @@ def test_chosen_video_frames_are_the_frames_a_full_pass_gives():
 
 
 def test_dlib_models_load_once():
-    """Each dlib model loads once (a second each; evaluate builds several users of them): the
-    landmark predictor for all threads, the detectors and the embedding network once per thread,
-    since they keep scratch state while they run."""
+    """Each model loads once (a second each; evaluate builds several users of them): the landmark
+    predictor and the embedding network (dlib's, read into torch) for all threads, the detectors
+    once per thread, since they keep scratch state while they run; dlib's own embedding network
+    is never loaded."""
     import subprocess
     import sys
     prog = """
@@ -195,12 +196,44 @@ def other_thread():
     lm(img, det(img)[0]), emb.from_landmarks(img, marks[0])
 t = threading.Thread(target=other_thread)
 t.start(), t.join()
-print(same, loads["shape_predictor"], loads["face_recognition_model_v1"], loads["get_frontal_face_detector"])
+from facepair.faces import descriptor
+print(same, loads["shape_predictor"], loads.get("face_recognition_model_v1", 0), loads["get_frontal_face_detector"],
+      len(descriptor._net))
 """ % str(OBAMA_PHOTOS / "obama.jpg")
     r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    # landmarks: one load for every user in every thread; the rest: one per thread (two threads)
-    assert r.stdout.split() == ["True", "1", "2", "2"], r.stdout
+    # landmarks and the embedding network (in torch, not dlib's): one load for every user in
+    # every thread; the detector: one per thread (two threads)
+    assert r.stdout.split() == ["True", "1", "0", "2", "1"], r.stdout
+
+
+def test_embeddings_are_dlibs_own_numbers():
+    """The face descriptor runs in torch from dlib's model file (faces/descriptor.py): the same
+    128 numbers as dlib's own network on real faces (photos and face-set crops of four people),
+    one at a time and in batches, and the same verdicts (distances within 1e-5)."""
+    import dlib
+
+    from facepair.faces.detect import make_detector, model_file
+    from facepair.faces.identity import Embedder
+    from facepair.faces.landmarks import Landmarker
+    from facepair.media.image import read_image
+    from facepair.media.video import iter_video
+    emb, det, lm = Embedder(), make_detector("hog"), Landmarker()
+    chips = []
+    for photo in (OBAMA_PHOTOS / "obama.jpg", OBAMA_PHOTOS / "obama2.jpg", BIDEN_PHOTO):
+        img = read_image(photo)
+        chips.append(emb.chip(img, lm(img, det(img)[0])))
+    for who in ("reagan/reagan_clip1.mp4", "feifeili/feifeili_clip1.mp4", "andrew/andrew_clip1.mp4"):
+        for _, frame in iter_video(DATA / "faces" / who, only={0, 40}):
+            chips.append(emb.chip(frame, lm(frame, det(frame)[0])))
+    net = dlib.face_recognition_model_v1(model_file("dlib_face_recognition_resnet_model_v1.dat"))
+    theirs = np.array([net.compute_face_descriptor(c) for c in chips], np.float32)
+    ours, one = emb.many(chips), np.stack([emb.from_aligned(c) for c in chips])
+    print(f"largest difference from dlib's: batched {np.abs(ours - theirs).max():.2e}, "
+          f"one at a time {np.abs(one - theirs).max():.2e}")
+    assert np.abs(ours - theirs).max() < 1e-5 and np.abs(one - theirs).max() < 1e-5
+    d = lambda e: np.linalg.norm(e[:, None] - e[None], axis=2)     # noqa: E731
+    assert np.abs(d(ours) - d(theirs)).max() < 1e-5 and (d(theirs) > 0.6).any() and (d(theirs) < 0.6).any()
 
 
 def test_an_embedding_from_a_cut_chip_is_the_frames_own():

@@ -245,6 +245,23 @@ def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
     moved = sum(not np.array_equal(a, b) for a, b in zip(outputs[True], outputs[False]))
     assert moved >= 4                                          # while the face itself was placed
     #                                                            by the smoothed landmarks
+    # calibration swaps the same faces with one cue setting after another: each is encoded once
+    # (FaceModel.codes), and the pictures are those of encoding it every time
+    fm, encoded = swapper.models[0], []
+    jobs = swapper.find(frames[:2], 0, SwapSummary())
+    real_encode = fm.model.encode
+    fm.model.encode = lambda x: encoded.append(len(x)) or real_encode(x)
+    with torch.no_grad():
+        fm.model.cue_gain[1] = 1.0
+        plain = [fm.forward(jobs, None)[0], None]
+        fm.model.cue_gain[1] = 3.0
+        plain[1] = fm.forward(jobs, None)[0]
+        fm.codes = {}
+        kept = [fm.forward(jobs, None)[0]]
+        fm.model.cue_gain[1] = 1.0
+        kept.insert(0, fm.forward(jobs, None)[0])
+    assert encoded == [2, 2, 2] and len(fm.codes) == 2       # the last pass encoded nothing
+    assert all(np.array_equal(a, b) for a, b in zip(plain, kept)) and not np.array_equal(*plain)
     out = tmp_path / "swap.png"
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", out, "--quiet")
     assert r.returncode == 0 and out.is_file(), r.stderr
@@ -296,110 +313,33 @@ def test_cue_calibration_passes_over_settings_that_lose_the_identity():
     assert choose(measured, _verdicts([1.0, 1.0], asked)) == 1 and asked == [1]
 
 
-def test_calibration_reads_identity_only_as_far_as_the_verdict_needs():
-    """A setting's chips are embedded one by one until its verdict is sure (61 of 64 recognised:
-    passes; 4 not: fails), the verdict the same as over every chip; `full` embeds them all."""
+def test_calibration_identity_verdicts_and_how_close_a_failing_setting_comes():
+    """A setting's chips are embedded once, in one batch; it keeps the target when ID_RATE of
+    them are recognised (61 of 64), and its rate is over every chip; "prefix" (choose()'s
+    fallback) reads them in frame order up to where that order makes the verdict sure."""
     from facepair.evaluate.calibrate import ID_RATE, _Identity
 
     class Counting:                     # an embedder whose "embedding" is the chip itself
-        calls = 0
+        batches = chips = 0
 
-        def from_aligned(self, chip):
-            Counting.calls += 1
-            return np.asarray(chip, np.float32)
-    target, source = np.zeros(128, np.float32), np.ones(128, np.float32)
+        def many(self, chips):
+            Counting.batches, Counting.chips = Counting.batches + 1, Counting.chips + len(chips)
+            return np.asarray(chips, np.float32)
     near, far = np.full(128, 0.01, np.float32), np.full(128, 0.99, np.float32)   # target / source
-    ident = _Identity(Counting(), lambda: {"b": target, "a": source}, "b", "a")
-    for misses, passes, embedded in ((0, True, 61), (3, True, 64), (4, False, 4), (30, False, 4)):
+    ident = _Identity(Counting(), {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}, "b", "a")
+    for misses, passes in ((0, True), (3, True), (4, False), (30, False)):
         chips = [far] * misses + [near] * (64 - misses)
-        Counting.calls = 0
         v = ident.verdict(("m", misses), chips)
         assert v["id_pass"] == passes == ((64 - misses) / 64 >= ID_RATE)
-        assert Counting.calls == v["id_seen"] == embedded
-        full = ident.verdict(("m", misses), chips, full=True)   # the rest of them, once
-        assert full["id_seen"] == 64 and full["id_rate"] == (64 - misses) / 64 and full["id_pass"] == passes
-        assert Counting.calls == 64
-
-
-def test_calibration_asks_the_chips_that_failed_before_first():
-    """The frames whose swaps failed with one setting are asked first for the next: a setting
-    that fails on them is found out after 4 chips, not 60; how close it came is still read in
-    frame order ("prefix", choose()'s fallback), as for the first."""
-    from facepair.evaluate.calibrate import _Identity
-
-    class Counting:
-        calls = 0
-
-        def from_aligned(self, chip):
-            Counting.calls += 1
-            return np.asarray(chip, np.float32)
-    near, far = np.full(128, 0.01, np.float32), np.full(128, 0.99, np.float32)
-    ident = _Identity(Counting(), lambda: {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}, "b", "a")
-    chips = [near] * 56 + [far] * 8                     # the last frames fail
-    first = ident.verdict("first", chips)
-    assert not first["id_pass"] and Counting.calls == 60
-    Counting.calls = 0
-    second = ident.verdict("second", chips)
-    assert not second["id_pass"] and Counting.calls == 4
-    close = ident.verdict("second", chips, full="prefix")
-    assert (close["id_seen"], close["id_rate"]) == (first["id_seen"], first["id_rate"]) == (60, 56 / 60)
-
-
-def test_calibration_embeds_in_a_helper_process_as_here_with_the_same_verdicts():
-    """Identity chips go two at a time, one here and one in a helper process (dlib holds the
-    GIL, so a thread would not run beside it): the helper's numbers are this process's, and the
-    verdicts and frame-order rates are those of embedding one at a time."""
-    from concurrent.futures import Future
-
-    from facepair.evaluate.calibrate import _Identity
-    from facepair.faces.detect import make_detector
-    from facepair.faces.identity import Embedder, HelperEmbedder
-    from facepair.faces.landmarks import Landmarker
-    from facepair.media.image import read_image
-    chips = []
-    for path in (BIDEN_PHOTO, OBAMA_PHOTOS / "obama.jpg"):
-        photo = read_image(path)
-        chips.append(Embedder.chip(photo, Landmarker()(photo, make_detector("hog")(photo)[0])))
-    here = [Embedder().from_aligned(c) for c in chips]
-    helper = HelperEmbedder.start()
-    assert helper is not None
-    try:
-        assert np.array_equal(helper.submit(chips[0]).result(), here[0])
-        assert helper.local is None and helper.alive                  # its process answered
-        unasked = helper.submit(chips[0])             # a reply nobody reads is not taken
-        assert np.array_equal(helper.submit(chips[1]).result(), here[1])   # for the next chip's
-        assert np.array_equal(unasked.result(), here[0])
-        helper.process.kill()                         # a helper that dies: embedded here
-        helper.process.wait()
-        assert np.array_equal(helper.submit(chips[1]).result(), here[1])
-    finally:
-        helper.close()
-
-    class Here:
-        def from_aligned(self, c):
-            return np.asarray(c, np.float32)
-
-    class Ahead:                            # a helper whose chip is done at once
-        asked = 0
-
-        def submit(self, c):
-            Ahead.asked += 1
-            f = Future()
-            f.set_result(np.asarray(c, np.float32))
-            return f
-    near, far = np.full(128, 0.01, np.float32), np.full(128, 0.99, np.float32)
-    means = lambda: {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}   # noqa: E731
-    alone, paired = _Identity(Here(), means, "b", "a"), _Identity(Here(), means, "b", "a", Ahead())
-    rng = np.random.default_rng(0)
-    for setting in range(12):
-        fails = rng.choice(64, int(rng.integers(0, 12)), replace=False)
-        chips = [far if i in fails else near for i in range(64)]
-        for full in (False, "prefix", True):
-            a, b = alone.verdict(setting, chips, full), paired.verdict(setting, chips, full)
-            assert a["id_pass"] == b["id_pass"] == (len(fails) <= 3)
-            if full:
-                assert a == b
-    assert Ahead.asked > 0
+        assert v["id_seen"] == 64 and v["id_rate"] == (64 - misses) / 64
+        assert ident.verdict(("m", misses), chips, full=True) == v
+    assert (Counting.batches, Counting.chips) == (4, 4 * 64)        # once per setting
+    # in frame order: passes stop being counted once 61 passed or 4 failed
+    close = ident.verdict("late", [near] * 56 + [far] * 8, full="prefix")
+    assert (close["id_seen"], close["id_rate"], close["id_pass"]) == (60, 56 / 60, False)
+    early = ident.verdict("early", [far] * 4 + [near] * 60, full="prefix")
+    assert (early["id_seen"], early["id_rate"]) == (4, 0.0)
+    assert ident.verdict("all", [near] * 64, full="prefix")["id_seen"] == 61
 
 
 def test_calibration_frames_grow_with_the_training():
@@ -503,7 +443,7 @@ def test_seq2seq_temporal_learns_resumes_and_swaps_a_video(extracted, tmp_path):
 
 def test_calibration_coarse_then_fine_chooses_as_measuring_everything():
     """The calibration's shortcuts (every setting on the identity frames first, only the leaders
-    on every frame, identity read only as far as the verdict needs) choose what swapping every
+    on every frame, identity asked only of the settings the rule reaches) choose what swapping every
     setting on every frame and reading every identity chooses (the previous version's rule),
     for a fraction of the swaps: on synthetic measurements whose correlations carry the noise
     of their frame counts, as real ones do."""
@@ -512,8 +452,8 @@ def test_calibration_coarse_then_fine_chooses_as_measuring_everything():
     from facepair.evaluate import calibrate as C
 
     class Chips:                           # "embeddings": the chip is its own embedding
-        def from_aligned(self, chip):
-            return chip
+        def many(self, chips):
+            return np.asarray(chips, np.float32)
 
     near, far = np.full(128, 0.01, np.float32), np.full(128, 0.99, np.float32)
 
@@ -549,15 +489,15 @@ def test_calibration_coarse_then_fine_chooses_as_measuring_everything():
         truth = {s: (rng.uniform(0.4, 0.9), rng.uniform(0.3, 0.5)) for s in settings}
         truth.update({g: (rng.uniform(0.7, 0.9), 0.4 + 0.05 * np.log2(g)) for g in C.LID_GAINS[1:]})
         ids = {k: rng.choice([0.85, 0.95, 1.0]) for k in truth}
-        ident = C._Identity(Chips(), lambda: {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}, "b", "a")
+        ident = C._Identity(Chips(), {"b": np.zeros(128, np.float32), "a": np.ones(128, np.float32)}, "b", "a")
         fast = Measured(truth, ids, seed)
         chosen = C.select(fast, ident, lids=True)[0]
         with pytest.MonkeyPatch.context() as mp:                # everything, as before
             for name in ("REFINE", "REFINE_LIDS", "FALLBACK"):
                 mp.setattr(C, name, 99)
             everything = Measured(truth, ids, seed)
-            reference = C.select(everything, C._Identity(Chips(), lambda: {"b": np.zeros(128, np.float32),
-                                                                           "a": np.ones(128, np.float32)}, "b", "a"),
+            reference = C.select(everything, C._Identity(Chips(), {"b": np.zeros(128, np.float32),
+                                                                   "a": np.ones(128, np.float32)}, "b", "a"),
                                  lids=True)[0]
         same += chosen == reference
         for got, key in ((chosen, "fast"), (reference, "ref")):

@@ -29,23 +29,24 @@ training's length (faces_for), and every setting is first swapped on the quarter
 whose identity is read (every ID_EVERY-th); only the REFINE best-following there are swapped on
 every frame, and asked in that order (where none of them stays the target, the rest in order,
 each that does swapped on every frame, until REFINE_PASSING do); the lids' gains likewise
-(REFINE_LIDS that keep the mouth). Each frame is searched and aligned once for every setting, and
-a setting's identity chips are embedded only until its verdict is sure (60 ms each, the largest
-cost), hardest first, two at a time: one here, one in a helper process (dlib holds the GIL). On
-synthetic figures with the noise of their frame counts this chooses as measuring everything
+(REFINE_LIDS that keep the mouth). Each frame is read, searched and aligned once for every
+setting and each face encoded once (the encoder does not see the cue); a setting's identity
+chips are embedded only when the rule asks for its verdict, in one batch (dlib's network in
+torch, faces/descriptor.py: 2.1 ms a chip, where dlib's own took 57 and was half of the time).
+On synthetic figures with the noise of their frame counts this chooses as measuring everything
 does, or as well (tests/test_presets.py); on real models, benchmarks/calibration.py and
-docs/results.md ("Calibration in proportion", "Swap speed and calibration, second pass").
+docs/results.md ("Calibration in proportion", "Swap speed and calibration, second pass",
+"Identity in torch").
 """
 from __future__ import annotations
 
 import itertools
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..faces.identity import Embedder, HelperEmbedder
+from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
 from ..model.presets import DIRECTIONS
 from ..model.store import read_state, update_state
@@ -64,8 +65,9 @@ LID_GAINS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 LID_MOUTH_SLACK = 0.02   # the lids' gain may lower the mouth r on the training frames this much
 FACES_PER_MINUTE, FACES_MIN, FACES_MAX = 12.8, 32, 256   # faces_for: 256 after 20 minutes
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
+HOLD_BYTES = 512 << 20   # calibration frames kept in memory between passes (256 of 720p: 700 MB)
 ID_RATE = 0.95   # evaluate's identity target, asked of the kept setting's swaps
-ID_EVERY = 4     # of the calibration frames, these are embedded (60 ms each) and swapped first
+ID_EVERY = 4     # of the calibration frames, these are embedded (identity) and swapped first
 REFINE = 3       # the mouth's settings best on those frames, then swapped on every frame
 REFINE_LIDS = 2  # likewise the lids' gains
 REFINE_PASSING = 3   # where none of the leaders stays the target: of the rest, those that do
@@ -81,56 +83,36 @@ def _chunks(numbered, n: int):
 
 class _Identity:
     """Whether the swaps of one setting stay the target: the share of its chips (every
-    ID_EVERY-th calibration frame) evaluate's identity test recognises as the target. Each chip
-    is embedded once (60 ms each: most of what calibration costs), and only as far as the
-    verdict needs: a setting fails once so many chips have failed that ID_RATE is out of reach,
-    and passes once so many have passed that it is sure (`full`: every chip, for the rate).
-    Chips are asked hardest first: those of the frames whose swaps failed most often with the
-    settings asked before (the same frames fail setting after setting: a turned head, a hand),
-    so a failing setting is found out after a few chips, not after half of them. The verdict
-    does not depend on the order; only how soon it is sure does."""
+    ID_EVERY-th calibration frame) evaluate's identity test recognises as the target. A
+    setting's chips are embedded once, together (2.1 ms each: faces/descriptor.py)."""
 
-    def __init__(self, emb: Embedder, means, target: str, source: str, helper=None):
-        """means(): {side: mean embedding of its training faces} (waited for when first needed);
-        helper: a HelperEmbedder, which embeds the next chip in its own process while this one
-        embeds the current (None: one at a time here)."""
-        self.emb, self.means, self.sides, self.helper = emb, means, (target, source), helper
-        self.hits: dict = {}                    # per setting: {chip number: passed}, as embedded
-        self.failed: dict = {}                  # per chip number: the settings it failed with
-
-    def _record(self, hits: dict, i: int, embedding: np.ndarray) -> None:
-        means = self.means()
-        hits[i] = id_figures(embedding[None], means[self.sides[0]], means[self.sides[1]])["id_rate"] == 1.0
-        self.failed[i] = self.failed.get(i, 0) + (not hits[i])
+    def __init__(self, emb: Embedder, means, target: str, source: str):
+        """means: {side: mean embedding of its training faces}."""
+        self.emb, self.means, self.sides = emb, means, (target, source)
+        self.hits: dict = {}                    # per setting: [recognised as the target] per chip
 
     def verdict(self, setting, chips: list, full: bool | str = False) -> dict:
-        """{"id_pass", "id_rate", "id_seen"} of a setting's chips: the verdict, hardest chips
-        first, embedded until it is sure; `full` True: every chip; "prefix": the chips in frame
-        order up to where that order makes the verdict sure, and the rate over those (how close
-        a setting that fails comes: choose()'s fallback, which the order must not change). A
-        chip the helper embedded ahead is kept whether or not the verdict needed it: the
-        verdict is the same, as is the prefix."""
-        n, hits = len(chips), self.hits.setdefault(setting, {})
-        order = list(range(n)) if full == "prefix" else sorted(range(n), key=lambda i: (-self.failed.get(i, 0), i))
-        seen, ahead = [], {}                    # ahead: {chip number: the helper's future}
-        for k, i in enumerate(order):
-            passed = sum(hits[j] for j in seen) if full == "prefix" else sum(hits.values())
-            asked = len(seen) if full == "prefix" else len(hits)
-            if full is not True and (passed >= ID_RATE * n or asked - passed > (1 - ID_RATE) * n):
-                break
-            if i not in hits:
-                if self.helper is not None and not ahead:
-                    nxt = next((j for j in order[k + 1:] if j not in hits), None)
-                    if nxt is not None:
-                        ahead[nxt] = self.helper.submit(chips[nxt])
-                embedding = ahead.pop(i).result() if i in ahead else self.emb.from_aligned(chips[i])
-                self._record(hits, i, embedding)
-            seen.append(i)
-        for j, future in ahead.items():
-            self._record(hits, j, future.result())
-        got = [hits[i] for i in seen] if full == "prefix" else list(hits.values())
+        """{"id_pass", "id_rate", "id_seen"} of a setting's chips: whether ID_RATE of them are
+        recognised, and the rate over every chip; `full` "prefix": the rate over the chips in
+        frame order up to where that order makes the verdict sure (61 of 64 recognised, or 4
+        not): how close a setting that fails comes, as choose()'s fallback reads it."""
+        if setting not in self.hits:
+            target, source = (self.means[side] for side in self.sides)
+            self.hits[setting] = [id_figures(e[None], target, source)["id_rate"] == 1.0
+                                  for e in self.emb.many(chips)]
+        hits, n = self.hits[setting], len(chips)
+        seen = n
+        if full == "prefix":
+            passed = 0
+            for seen, hit in enumerate(hits):
+                if passed >= ID_RATE * n or seen - passed > (1 - ID_RATE) * n:
+                    break
+                passed += hit
+            else:
+                seen = n
+        got = hits[:seen]
         return {"id_rate": float(np.mean(got)) if got else 0.0, "id_seen": len(got),
-                "id_pass": n > 0 and sum(hits.values()) >= ID_RATE * n}
+                "id_pass": n > 0 and sum(hits) >= ID_RATE * n}
 
 
 FALLBACK = 3     # where no setting stays the target: these, the closest so far, get every chip
@@ -192,6 +174,19 @@ class _Direction:
         self.found: dict = {}                       # per frame: its faces' jobs, less the place
         self.every = list(range(len(entries)))
         self.coarse = self.every[::ID_EVERY]        # the identity frames, swapped first
+        self.held, self.held_bytes = {}, 0          # frames kept in memory (HOLD_BYTES)
+        self.swapper.models[0].codes = {}           # each crop encoded once, whatever the setting
+
+    def frames(self, wanted: list[int]):
+        """(position in `wanted`, frame) of calibration frames: those held in memory, then the
+        rest read from their footage (one pass) and held while they fit in HOLD_BYTES: each
+        pass would otherwise decode every video again up to its last wanted frame."""
+        missing = [k for k, i in enumerate(wanted) if i not in self.held]
+        yield from ((k, self.held[i]) for k, i in enumerate(wanted) if i in self.held)
+        for m, frame in iter_source_frames([self.entries[wanted[k]] for k in missing]):
+            if self.held_bytes + frame.nbytes <= HOLD_BYTES:
+                self.held[wanted[missing[m]]], self.held_bytes = frame, self.held_bytes + frame.nbytes
+            yield missing[m], frame
 
     def run(self, settings: list, apply, frames: list[int]):
         """Swap `frames` (indices into entries) with each setting (hashable)."""
@@ -200,8 +195,7 @@ class _Direction:
         if not todo:
             return
         summary = SwapSummary()
-        wanted = [self.entries[i] for i in frames]
-        for idx, images in _chunks(iter_source_frames(wanted), CHUNK):
+        for idx, images in _chunks(self.frames(frames), CHUNK):
             idx = [frames[i] for i in idx]
             new = [p for p, i in enumerate(idx) if i not in self.found]   # detect and align once
             for job in self.swapper.find([images[p] for p in new], 0, summary):
@@ -331,25 +325,16 @@ def calibrate(model_dir, faces: int | None = None, device: str = "auto") -> dict
         gone = [e["source"] for e in training_entries(state, side, faces) if not Path(e["source"]).exists()]
         if gone:
             raise FileNotFoundError(gone[0])
-    # the sides' mean embeddings (7.7 s of dlib on 2 cores) in a thread of their own, with an
-    # embedder of their own, while the first direction swaps: dlib and torch let go of the GIL
-    pool = ThreadPoolExecutor(1)
-    means = pool.submit(lambda: training_means(state, Embedder(), faces=min(faces, 64), crops=False)["frames"])
-    helper = HelperEmbedder.start()         # identity chips two at a time: here and in a process
+    means = training_means(state, emb, faces=min(faces, 64), crops=False)["frames"]
     best, figures, lid_figures, counts = {}, {}, {}, {}
-    try:
-        for name, (side, other) in DIRECTIONS.items():
-            entries = training_entries(state, side, faces)
-            counts[side] = len(entries)
-            best[name], figs, lid_figs = select(_Direction(model_dir, name, entries, lm, emb, device),
-                                                _Identity(emb, means.result, other, side, helper), lids)
-            figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(itertools.product(SHIFTS, GAINS), figs)}
-            if lids:
-                lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, lid_figs)}
-    finally:
-        pool.shutdown(wait=False)             # the means: done, unless calibration failed
-        if helper is not None:
-            helper.close()
+    for name, (side, other) in DIRECTIONS.items():
+        entries = training_entries(state, side, faces)
+        counts[side] = len(entries)
+        best[name], figs, lid_figs = select(_Direction(model_dir, name, entries, lm, emb, device),
+                                            _Identity(emb, means, other, side), lids)
+        figures[name] = {f"shift {sh:g} gain {g:g}": f for (sh, g), f in zip(itertools.product(SHIFTS, GAINS), figs)}
+        if lids:
+            lid_figures[name] = {f"lid gain {g:g}": f for g, f in zip(LID_GAINS, lid_figs)}
     record = dict(cue_shift={k: v["shift"] for k, v in best.items()},
                   cue_gain={k: v["gain"] for k, v in best.items()},
                   cue_calibration={"faces": counts, "figures": figures})

@@ -73,7 +73,7 @@ def whole_frames(model_dir, entries_a, entries_b, means: dict | None, device: st
         marks = np.array([ents[i]["landmarks"] for i in ok], float)
         res.update({f"frame_{k}_{name}": v for k, v in expression_figures(marks, lw[ok]).items()})
         if means is not None:
-            e = np.array([emb.from_landmarks(outs[i], lw[i]) for i in ok])
+            e = emb.many([emb.chip(outs[i], lw[i]) for i in ok])
             res.update({f"frame_{k}_{name}": v for k, v in id_figures(e, means[other], means[side]).items()})
     return res
 

@@ -34,8 +34,9 @@ _shared, _per_thread = {}, threading.local()
 
 
 def dlib_model(kind: str):
-    """A dlib model, loaded once and kept: `hog`, `cnn`, `landmarks` or `embedding`. Loading one
-    takes up to a second and `evaluate` or a swap builds several users of each. The landmark
+    """A dlib model, loaded once and kept: `hog`, `cnn` or `landmarks` (dlib's embedding network
+    runs in torch: descriptor.py). Loading one takes up to a second and `evaluate` or a swap
+    builds several users of each. The landmark
     predictor (100 MB) is shared (dlib's shape_predictor_abstract.h: one instance may be used
     from several threads at once); dlib's detectors and networks keep scratch state while they
     run, so each thread has its own."""
@@ -43,9 +44,7 @@ def dlib_model(kind: str):
     if kind not in cache:
         make = {"hog": dlib.get_frontal_face_detector,
                 "cnn": lambda: dlib.cnn_face_detection_model_v1(model_file("mmod_human_face_detector.dat")),
-                "landmarks": lambda: dlib.shape_predictor(model_file("shape_predictor_68_face_landmarks.dat")),
-                "embedding": lambda: dlib.face_recognition_model_v1(
-                    model_file("dlib_face_recognition_resnet_model_v1.dat"))}[kind]
+                "landmarks": lambda: dlib.shape_predictor(model_file("shape_predictor_68_face_landmarks.dat"))}[kind]
         cache[kind] = make()
     return cache[kind]
 

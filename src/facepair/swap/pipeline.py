@@ -95,6 +95,10 @@ class FaceModel:
         self.aligned = faces.get("aligned", True)
         self.source, self.target = {**DIRECTIONS, **REBUILDS}[opts.direction]
         self.amp = inference_autocast(device)
+        # {id(crop): (crop, code)} where the caller swaps the same crops many times (calibration:
+        # one setting of the cue after another; the encoder does not see the cue): each crop is
+        # encoded once. The crop is held with its code, so its id names no other array
+        self.codes: dict | None = None
         # --occlusion auto: the source's faces also through their own decoder (compose.occlusion);
         # a rebuild (aa, bb) is its own reference
         self.rebuild = opts.occlusion == "auto" and self.source != self.target
@@ -201,6 +205,16 @@ class FaceModel:
         return align.align_transform(marks, self.size, self.padding) if self.aligned else \
             align.box_transform((*marks.min(0), *marks.max(0)), self.size)
 
+    def _encode(self, faces: torch.Tensor, crops: list) -> torch.Tensor:
+        """The faces' code (the shared encoder's output), from self.codes where kept."""
+        if self.codes is None:
+            return self.model.encode(faces)
+        new = [k for k, c in enumerate(crops) if id(c) not in self.codes]
+        if new:
+            for k, code in zip(new, self.model.encode(faces[new])):
+                self.codes[id(crops[k])] = (crops[k], code)
+        return torch.stack([self.codes[id(c)][1] for c in crops])
+
     def forward(self, jobs: list, first_index: int | None, rebuild=()) -> tuple:
         """The jobs' crops through the model -> (swapped faces, uint8 (N, S, S, 3); the crops
         of the jobs numbered in `rebuild` (with --occlusion auto) rebuilt by the source's own
@@ -220,7 +234,7 @@ class FaceModel:
         else:
             with torch.no_grad(), self.amp:
                 faces = to_tensor(crops).to(self.device, memory_format=torch.channels_last)
-                code = self.model.encode(faces)             # one encoding for both decoders
+                code = self._encode(faces, [j[2] for j in jobs])   # one encoding for both decoders
                 x = self.model.inputs(faces, self.target, marks, self.source, code=code)
                 history = None
                 if self.window is not None and first_index is not None:
