@@ -218,15 +218,19 @@ def test_embeddings_are_dlibs_own_numbers():
     from facepair.faces.landmarks import Landmarker
     from facepair.media.image import read_image
     from facepair.media.video import iter_video
+    from facepair.faces.identity import _shape
     emb, det, lm = Embedder(), make_detector("hog"), Landmarker()
+    net = dlib.face_recognition_model_v1(model_file("dlib_face_recognition_resnet_model_v1.dat"))
     chips = []
     for photo in (OBAMA_PHOTOS / "obama.jpg", OBAMA_PHOTOS / "obama2.jpg", BIDEN_PHOTO):
         img = read_image(photo)
-        chips.append(emb.chip(img, lm(img, det(img)[0])))
+        marks = lm(img, det(img)[0])
+        chips.append(emb.chip(img, marks))
+        # from the frame, as dlib cuts and embeds it itself
+        assert np.abs(emb.from_landmarks(img, marks) - np.array(net.compute_face_descriptor(img, _shape(marks)))).max() < 1e-5
     for who in ("reagan/reagan_clip1.mp4", "feifeili/feifeili_clip1.mp4", "andrew/andrew_clip1.mp4"):
         for _, frame in iter_video(DATA / "faces" / who, only={0, 40}):
             chips.append(emb.chip(frame, lm(frame, det(frame)[0])))
-    net = dlib.face_recognition_model_v1(model_file("dlib_face_recognition_resnet_model_v1.dat"))
     theirs = np.array([net.compute_face_descriptor(c) for c in chips], np.float32)
     ours, one = emb.many(chips), np.stack([emb.from_aligned(c) for c in chips])
     print(f"largest difference from dlib's: batched {np.abs(ours - theirs).max():.2e}, "
@@ -236,20 +240,21 @@ def test_embeddings_are_dlibs_own_numbers():
     assert np.abs(d(ours) - d(theirs)).max() < 1e-5 and (d(theirs) > 0.6).any() and (d(theirs) < 0.6).any()
 
 
-def test_an_embedding_from_a_cut_chip_is_the_frames_own():
-    """Calibration cuts the swapped faces' chips as it goes and embeds only those it needs later:
-    the same 128 numbers as embedding the frame, on a real photo, and another face is far."""
-    from facepair.faces.detect import make_detector
-    from facepair.faces.identity import Embedder
-    from facepair.faces.landmarks import Landmarker
-    from facepair.media.image import read_image
-    emb, det, lm = Embedder(), make_detector("hog"), Landmarker()
-    e = {}
-    for name, photo in (("obama", OBAMA_PHOTOS / "obama.jpg"), ("biden", BIDEN_PHOTO)):
-        img = read_image(photo)
-        marks = lm(img, det(img)[0])
-        chip = emb.chip(img, marks)
-        assert chip.shape == (150, 150, 3)
-        e[name] = emb.from_aligned(chip)
-        assert np.array_equal(e[name], emb.from_landmarks(img, marks))
-    assert np.linalg.norm(e["obama"] - e["biden"]) > 0.6
+def test_a_damaged_or_other_model_file_is_one_line_error(tmp_path):
+    """The descriptor's weights come from dlib's model file: a truncated copy, another network's
+    file (dlib's face detector), a changed layout (the first conv 5 x 5 instead of 7 x 7) or a
+    missing file is refused with one line."""
+    from facepair.errors import FacepairError
+    from facepair.faces.descriptor import DescriptorNet
+    from facepair.faces.detect import model_file
+    data = open(model_file("dlib_face_recognition_resnet_model_v1.dat"), "rb").read()
+    first = data.index(b"con_4")
+    sizes = b"\x01\x20\x01\x07\x01\x07\x01\x02"          # 32 filters, 7 x 7, stride 2
+    assert data.index(sizes, first) < first + 20000
+    cut, changed = tmp_path / "cut.dat", tmp_path / "changed.dat"
+    cut.write_bytes(data[:len(data) // 2])
+    changed.write_bytes(data.replace(sizes, b"\x01\x20\x01\x05\x01\x05\x01\x02", 1))
+    for path in (cut, model_file("mmod_human_face_detector.dat"), changed, tmp_path / "missing.dat"):
+        with pytest.raises(FacepairError) as e:
+            DescriptorNet(path)
+        assert "face descriptor model" in str(e.value) and "\n" not in str(e.value)

@@ -65,7 +65,7 @@ LID_GAINS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 LID_MOUTH_SLACK = 0.02   # the lids' gain may lower the mouth r on the training frames this much
 FACES_PER_MINUTE, FACES_MIN, FACES_MAX = 12.8, 32, 256   # faces_for: 256 after 20 minutes
 CHUNK = 16       # frames swapped per model call (hd, 2 cores: 46 -> 37 s for 32 faces per side)
-HOLD_BYTES = 512 << 20   # calibration frames kept in memory between passes (256 of 720p: 700 MB)
+HOLD_BYTES = 512 << 20   # calibration frames kept in memory between passes (720p: about 190)
 ID_RATE = 0.95   # evaluate's identity target, asked of the kept setting's swaps
 ID_EVERY = 4     # of the calibration frames, these are embedded (identity) and swapped first
 REFINE = 3       # the mouth's settings best on those frames, then swapped on every frame
@@ -96,7 +96,7 @@ class _Identity:
         recognised, and the rate over every chip; `full` "prefix": the rate over the chips in
         frame order up to where that order makes the verdict sure (61 of 64 recognised, or 4
         not): how close a setting that fails comes, as choose()'s fallback reads it."""
-        if setting not in self.hits:
+        if len(self.hits.get(setting, ())) != len(chips):
             target, source = (self.means[side] for side in self.sides)
             self.hits[setting] = [id_figures(e[None], target, source)["id_rate"] == 1.0
                                   for e in self.emb.many(chips)]

@@ -78,8 +78,8 @@ def _layer(r: _Reader) -> dict:
     out = {"name": name}
     if name == "con_4":
         out["params"] = r.tensor()
-        _, _, _, stride, _, padding, _ = (r.int() for _ in range(7))   # filters, size, strides, paddings
-        out.update(shape=r.sizes(), stride=stride, padding=padding)
+        _, nr, nc, stride, _, padding, _ = (r.int() for _ in range(7))   # filters, size, strides, paddings
+        out.update(kernel=(nr, nc), stride=stride, padding=padding, shape=r.sizes())
         r.sizes()
         for _ in range(4):                         # learning-rate and weight-decay multipliers
             r.float()
@@ -87,8 +87,7 @@ def _layer(r: _Reader) -> dict:
         out["params"] = r.tensor()
         r.sizes(), r.sizes(), r.int()
     elif name in ("max_pool_2", "avg_pool_2"):
-        for _ in range(6):
-            r.int()
+        out["pool"] = tuple(r.int() for _ in range(6))     # sizes, strides, paddings
     elif name == "fc_2":
         r.int(), r.int()
         out["params"] = r.tensor()
@@ -100,16 +99,37 @@ def _layer(r: _Reader) -> dict:
     return out
 
 
-def read_model(path) -> tuple[list, torch.Tensor]:
+def expected_convs() -> list[tuple]:
+    """(filters, inputs, kernel, stride, padding) of each conv of the network, in order (dlib
+    pads a conv of stride 1 by half its kernel, one of stride 2 not at all)."""
+    convs, width = [(32, 3, 7, 2, 0)], 32
+    for level, (n, blocks) in enumerate(WIDTHS):
+        for i in range(blocks):
+            down = level > 0 and i == 0
+            convs += [(n, width, 3, 2 if down else 1, 0 if down else 1), (n, n, 3, 1, 1)]
+            width = n
+    return convs
+
+
+POOLS = [("max_pool_2", (3, 3, 2, 2, 0, 0))] + [("avg_pool_2", (2, 2, 2, 2, 0, 0))] * 4 + \
+    [("avg_pool_2", (0, 0, 1, 1, 0, 0))]          # the stem's, the shortcuts' and the final mean
+
+
+def read_model(path) -> tuple[list, torch.Tensor, torch.Tensor]:
     """The convs of the model file at `path`, each (weight, bias, stride, padding) with its
-    affine folded in, in the order they run, and the final (256, 128) linear map."""
+    affine folded in, in the order they run; the final (256, 128) linear map; the input's
+    channel means. Raises ValueError where the file holds another network."""
     r = _Reader(open(path, "rb").read())
     r.int()                                        # add_loss_layer: version, then loss_metric_2
     r.str(), r.float(), r.float()
     nesting = []                                   # add_layer 2 / tag and skip 1 / input layer 3
     while not nesting or nesting[-1] != 3:
         nesting.append(r.int())
-    r.str(), [r.float() for _ in range(3)], r.int(), r.int()     # input_rgb_image_sized<150>
+    if r.str() != "input_rgb_image_sized":
+        raise ValueError("another input layer")
+    mean = torch.tensor([r.float() for _ in range(3)], dtype=torch.float32).view(1, 3, 1, 1)
+    if (r.int(), r.int()) != (150, 150):
+        raise ValueError("another input size")
     layers = [_layer(r)]
     for _ in range(3):
         r.bool()
@@ -125,7 +145,10 @@ def read_model(path) -> tuple[list, torch.Tensor]:
     convs = [d for d in layers if d["name"] == "con_4"]
     affines = [d["params"].ravel() for d in layers if d["name"] == "affine_"]
     fc = [d["params"] for d in layers if d["name"] == "fc_2"]
-    if len(convs) != 1 + 2 * sum(n for _, n in WIDTHS) or len(affines) != len(convs) or len(fc) != 1:
+    layout = [(*d["shape"], *d["kernel"], d["stride"], d["padding"]) for d in convs]
+    if layout != [(n, k, h, h, h, h, s, p) for n, k, h, s, p in expected_convs()] or len(affines) != len(convs) \
+            or [(d["name"], d["pool"]) for d in layers if "pool" in d] != POOLS or len(fc) != 1 \
+            or any(a.size != 2 * n for a, (n, *_) in zip(affines, expected_convs())):
         raise ValueError("not the face descriptor network")
     folded = []
     for conv, affine in zip(convs, affines):
@@ -134,7 +157,7 @@ def read_model(path) -> tuple[list, torch.Tensor]:
         weight, bias = torch.from_numpy(p[:n * k * h * w].reshape(n, k, h, w).copy()), torch.from_numpy(p[n * k * h * w:].copy())
         gamma, beta = torch.from_numpy(affine[:n].copy()), torch.from_numpy(affine[n:].copy())
         folded.append((weight * gamma[:, None, None, None], gamma * bias + beta, conv["stride"], conv["padding"]))
-    return folded, torch.from_numpy(fc[0].reshape(256, 128).copy())
+    return folded, torch.from_numpy(fc[0].reshape(256, 128).copy()), mean
 
 
 def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -145,18 +168,15 @@ def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out
 
 
-MEAN = torch.tensor([122.782, 117.001, 104.298]).view(1, 3, 1, 1)     # input_rgb_image_sized
-
-
 class DescriptorNet:
     def __init__(self, path):
         try:
-            self.convs, self.linear = read_model(path)
-        except (OSError, ValueError, IndexError) as e:
+            self.convs, self.linear, self.mean = read_model(path)
+        except (OSError, ValueError, IndexError, OverflowError, RuntimeError) as e:   # a damaged file
             raise FacepairError(f"cannot read dlib's face descriptor model {path}: {e}") from None
 
     def _forward(self, chips: np.ndarray) -> torch.Tensor:
-        x = (torch.from_numpy(chips).permute(0, 3, 1, 2).float() - MEAN) / 256
+        x = (torch.from_numpy(chips).permute(0, 3, 1, 2).float() - self.mean) / 256
         convs = iter(self.convs)
 
         def conv(t):
