@@ -69,7 +69,7 @@ def training_means(state: dict, emb: Embedder, faces: int = 64, frames: bool = T
     ents = {side: training_entries(state, side, faces) for side in "ab"}
     out = {}
     if crops:
-        out["crops"] = {s: embeddings(emb, c=[read_image(Path(e["faceset"]) / e["file"]) for e in es])["c"].mean(0)
+        out["crops"] = {s: emb.many([emb.upscaled(read_image(Path(e["faceset"]) / e["file"])) for e in es]).mean(0)
                         for s, es in ents.items()}
     if not frames:
         return out
@@ -102,8 +102,7 @@ def landmarks_on_crops(lm: Landmarker, crops: np.ndarray, boxes: np.ndarray) -> 
 
 def embeddings(emb: Embedder, **crops) -> dict:
     """{name: (N, 128) dlib embeddings of each crop, upscaled to dlib's chip}."""
-    return {k: emb.many([cv2.resize(c, (150, 150), interpolation=cv2.INTER_CUBIC) for c in v])
-            for k, v in crops.items()}
+    return {k: emb.many([emb.upscaled(c) for c in v]) for k, v in crops.items()}
 
 
 def iter_source_frames(entries):

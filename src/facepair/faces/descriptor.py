@@ -145,10 +145,11 @@ def read_model(path) -> tuple[list, torch.Tensor, torch.Tensor]:
     convs = [d for d in layers if d["name"] == "con_4"]
     affines = [d["params"].ravel() for d in layers if d["name"] == "affine_"]
     fc = [d["params"] for d in layers if d["name"] == "fc_2"]
+    expected = expected_convs()
     layout = [(*d["shape"], *d["kernel"], d["stride"], d["padding"]) for d in convs]
-    if layout != [(n, k, h, h, h, h, s, p) for n, k, h, s, p in expected_convs()] or len(affines) != len(convs) \
+    if layout != [(n, k, h, h, h, h, s, p) for n, k, h, s, p in expected] or len(affines) != len(convs) \
             or [(d["name"], d["pool"]) for d in layers if "pool" in d] != POOLS or len(fc) != 1 \
-            or any(a.size != 2 * n for a, (n, *_) in zip(affines, expected_convs())):
+            or any(a.size != 2 * n for a, (n, *_) in zip(affines, expected)):
         raise ValueError("not the face descriptor network")
     folded = []
     for conv, affine in zip(convs, affines):

@@ -34,12 +34,18 @@ class Embedder:
         return self.net(chip)[0]
 
     def many(self, chips) -> np.ndarray:
-        """(N, 128) embeddings of chips cut by `chip`, in batches (2.1 ms a chip against 4.8)."""
-        return self.net(np.stack(chips)) if len(chips) else np.zeros((0, 128), np.float32)
+        """(N, 128) embeddings of chips cut by `chip` (or `upscaled`), in batches (2.1 ms a chip
+        against 4.8)."""
+        return self.net(np.asarray(chips, np.uint8))
+
+    @staticmethod
+    def upscaled(crop: np.ndarray) -> np.ndarray:
+        """An already aligned face crop as dlib's 150 px chip."""
+        return cv2.resize(crop, (150, 150), interpolation=cv2.INTER_CUBIC)
 
     def from_chip(self, crop: np.ndarray) -> np.ndarray:
         """Embedding of an already aligned face crop, upscaled to dlib's 150 px chip."""
-        return self.from_aligned(cv2.resize(crop, (150, 150), interpolation=cv2.INTER_CUBIC))
+        return self.from_aligned(self.upscaled(crop))
 
 
 def _shape(landmarks: np.ndarray):
