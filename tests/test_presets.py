@@ -8,7 +8,7 @@ import torch
 
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
-from facepair.training.losses import gradient_difference, make_loss, region_weights, ssim
+from facepair.training.losses import face_weights, gradient_difference, make_loss, region_weights, ssim
 
 from conftest import BIDEN_PHOTO, EVERY, OBAMA_CLIP1, OBAMA_CLIP2, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
 
@@ -134,6 +134,49 @@ def test_losses():
     y = x.clone().requires_grad_()
     assert float(loss(y, x).detach()) == 0
     loss(torch.zeros_like(x).requires_grad_(), x).backward()
+
+
+def test_masked_training_weighs_the_face_and_reaches_the_step(extracted):
+    """hd-masked's loss (outside_weight 0.1): on real faces and their landmarks, the weights are
+    1 on every landmark and 0.1 in the crop's corners; an error in the background costs a tenth
+    of the same error on the face (the plain loss: the same), the SSIM term too; train_step gives
+    each side's loss that side's landmarks."""
+    from facepair.faces.faceset import crop_marks, load_faces
+    from facepair.training.step import train_step
+    faces, entries = load_faces([extracted["obama1"][0]])[:2]
+    marks = torch.from_numpy(crop_marks(entries[:4]))
+    x = torch.from_numpy(faces[:4]).permute(0, 3, 1, 2).float() / 255
+    size = x.shape[-1]
+    w = face_weights(marks.numpy(), size, 0.1)
+    ix = marks.round().long().clamp(0, size - 1)
+    assert w.shape == (4, 1, size, size) and torch.all(w[torch.arange(4)[:, None], 0, ix[..., 1], ix[..., 0]] > 0.98)
+    assert float(w[:, :, :3, :3].max()) < 0.11 and 0.2 < float((w > 0.99).float().mean()) < 0.8
+    face = (w > 0.99).float().expand_as(x)
+    back = (w < 0.11).float().expand_as(x)
+    # the same error (0.2 on average over the crop), all of it on the face or all in the background
+    err_face, err_back = x + 0.2 * face / face.mean(), x + 0.2 * back / back.mean()
+    l1, masked_l1 = make_loss("l1"), make_loss("l1", outside_weight=0.1)
+    masked = make_loss("l1", 0.5, outside_weight=0.1)             # hd's L1 + SSIM, masked
+    assert float(masked(x, x, marks)) < 1e-6
+    assert abs(float(l1(err_face, x, marks)) - float(l1(err_back, x, marks))) < 1e-5
+    f, b = float(masked_l1(err_face, x, marks)), float(masked_l1(err_back, x, marks))
+    assert abs(b / f - 0.1) < 0.02, (f, b)
+    assert float(masked(err_back, x, marks)) < 0.2 * float(masked(err_face, x, marks))   # SSIM too
+    assert abs(float(masked_l1(err_back, x)) - 0.2) < 1e-5      # without landmarks: unmasked
+    seen = []
+
+    def spy(rec, target, marks=None):
+        seen.append(marks)
+        return (rec - target).abs().mean()
+    model = FacePair(PRESETS["hd-masked"].model)
+    assert PRESETS["hd-masked"].model == PRESETS["hd"].model and PRESETS["hd-masked"].train.outside_weight == 0.1
+    k = 128 / size
+    big = torch.nn.functional.interpolate(x, size=128)
+    opt = torch.optim.Adam(model.parameters())
+    train_step(model, opt, torch.amp.GradScaler("cpu", enabled=False),
+               (big[:2], big[:2], big[2:], big[2:], k * marks[:2], k * marks[2:]),
+               torch.autocast("cpu", enabled=False), spy)
+    assert torch.equal(seen[0], k * marks[:2]) and torch.equal(seen[1], k * marks[2:])
 
 
 def test_gan_step_losses_are_finite_and_feature_matching_is_in_the_generator_loss():

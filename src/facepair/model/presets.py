@@ -1,7 +1,7 @@
 """Named presets: each is data (a model config and a training config), never a branch in code."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import FacepairError
 from ..faces.landmarks import MOUTH
@@ -55,6 +55,8 @@ class TrainConfig:
     ssim_weight: float = 0.0                         # + w * (1 - SSIM)
     region_weight: float = 1.0                       # L1 weight on eyes and mouth (aligned crops)
     edge_weight: float = 0.0                         # + w * gradient difference loss (losses.py)
+    outside_weight: float = 1.0    # masked training: the pixel losses' weight outside each face's
+                                   # grown landmark hull (losses.face_weights; 1: off)
     warmup_steps: int = 0                            # linear learning-rate warm-up
     # the seed's future work: a discriminator per side (0 = off), switched on at gan_start
     gan_weight: float = 0.0                          # LSGAN adversarial term
@@ -132,6 +134,14 @@ PRESETS: dict[str, Preset] = {
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100)),
     ]
 }
+# hd with masked training (DeepFaceLab's default): measured against hd on both pairs
+# (docs/results.md, "Masked training")
+PRESETS["hd-masked"] = replace(
+    PRESETS["hd"], name="hd-masked",
+    description="hd, with masked training: the pixel losses weighted 0.1 outside each face's "
+                "landmark hull grown by 1/16 of the crop (the decoders spend themselves on the "
+                "face rather than the background)",
+    train=replace(PRESETS["hd"].train, outside_weight=0.1))
 DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (docs/results.md; benchmarks/quality.py)
 
 

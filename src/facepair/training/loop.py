@@ -147,8 +147,8 @@ def train(opts: TrainOptions) -> TrainResult:
     if tcfg.batch_size < 1 or tcfg.batch_size % world:
         raise FacepairError(f"--batch-size {tcfg.batch_size} must be a positive multiple of the "
                             f"number of processes ({world})")
-    if mcfg.cue_points and (tcfg.flip or tcfg.affine):
-        raise FacepairError(f"preset '{preset.name}' feeds the decoders landmarks: --flip and "
+    if (mcfg.cue_points or tcfg.outside_weight != 1) and (tcfg.flip or tcfg.affine):
+        raise FacepairError(f"preset '{preset.name}' reads the faces' landmarks: --flip and "
                             "--affine would move the faces away from them")
     if opts.steps is not None and opts.steps < 0 or opts.minutes is not None and opts.minutes <= 0:
         raise FacepairError("--steps must be >= 0 and --minutes > 0")
@@ -244,7 +244,7 @@ def train(opts: TrainOptions) -> TrainResult:
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     weights = region_weights(mcfg.size, geometry["padding"], tcfg.region_weight) \
         if tcfg.region_weight != 1 and geometry.get("aligned", True) else None
-    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights, tcfg.edge_weight)
+    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights, tcfg.edge_weight, tcfg.outside_weight)
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
 
@@ -304,8 +304,10 @@ def train(opts: TrainOptions) -> TrainResult:
     # --- the loop -----------------------------------------------------------------------------
     target = opts.steps
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
+    # the faces' landmarks come along for the cue, clips and masked training
+    marks = bool(mcfg.cue_points or mcfg.context or tcfg.outside_weight != 1)
     batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles, workers=opts.workers,
-                      pin=device.type == "cuda", marks=bool(mcfg.cue_points or mcfg.context))
+                      pin=device.type == "cuda", marks=marks)
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
     step, rollbacks, failed_at = start_step, 0, -1     # rollbacks since the run last got past failed_at
@@ -351,8 +353,7 @@ def train(opts: TrainOptions) -> TrainResult:
                 state["reshuffles"] = reshuffles
                 batches.close()
                 batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles,
-                                  workers=opts.workers, pin=device.type == "cuda",
-                                  marks=bool(mcfg.cue_points or mcfg.context))
+                                  workers=opts.workers, pin=device.type == "cuda", marks=marks)
                 log_rows = [r for r in log_rows if int(r["step"]) <= step]
                 continue
             step += 1

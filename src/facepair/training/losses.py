@@ -20,8 +20,9 @@ def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 _WINDOW = _gauss()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5).
+def ssim(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean SSIM of images in [0, 1] (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5), or
+    its map's mean weighted by `weights` (N or 1, 1, H, W; cut to the map's valid part).
     Written out because it must be differentiable in torch; the evaluation computes the same
     figure with scikit-image (evaluate/metrics.ssim)."""
     w = _WINDOW.to(x)
@@ -33,7 +34,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     mx, my = blur(x), blur(y)
     sxx, syy, sxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
     s = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
-    return s.mean()
+    if weights is None:
+        return s.mean()
+    r = (w.shape[-1] - 1) // 2                  # the map lacks the window's half at each edge
+    wm = weights[..., r:weights.shape[-2] - r, r:weights.shape[-1] - r].expand_as(s)
+    return (s * wm).sum() / wm.sum()
 
 
 def region_weights(size: int, padding: float, weight: float) -> torch.Tensor:
@@ -48,6 +53,19 @@ def region_weights(size: int, padding: float, weight: float) -> torch.Tensor:
     return torch.from_numpy(1 + (weight - 1) * mask)[None, None]
 
 
+def face_weights(marks: np.ndarray, size: int, outside: float) -> torch.Tensor:
+    """Masked training's weights (N, 1, S, S): 1 on each face's landmark hull grown by S/16 px
+    and softened over S/64, `outside` beyond it (marks: (N, 68, 2) crop pixels of the targets)."""
+    grow = max(1, round(size / 16))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
+    out = np.empty((len(marks), 1, size, size), np.float32)
+    for i, m in enumerate(np.asarray(marks)):
+        hull = np.zeros((size, size), np.float32)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(m).astype(np.int32)), 1.0)
+        out[i, 0] = cv2.GaussianBlur(cv2.dilate(hull, kernel), (0, 0), size / 64)
+    return torch.from_numpy(outside + (1 - outside) * out)
+
+
 def gradient_difference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean | |dx x| - |dx y| | + | |dy x| - |dy y| | over neighbouring pixels: the gradient
     difference loss of Mathieu et al. 2016 (alpha 1), made against the blur of pixel losses: a
@@ -57,19 +75,25 @@ def gradient_difference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def make_loss(kind: str, ssim_weight: float = 0.0, weights: torch.Tensor | None = None,
-              edge_weight: float = 0.0):
-    """loss(reconstruction, target) -> scalar, from a preset's settings."""
+              edge_weight: float = 0.0, outside_weight: float = 1.0):
+    """loss(reconstruction, target, marks=None) -> scalar, from a preset's settings; `marks`
+    (the targets' landmarks) with masked training (outside_weight < 1): the pixel losses (L1 and
+    SSIM) weighted by face_weights."""
     if kind != "l1":
         raise ValueError(f"unknown loss {kind}")
 
-    def loss(rec, target):
-        if weights is None:
+    def loss(rec, target, marks=None):
+        face = None
+        if outside_weight != 1 and marks is not None:
+            face = face_weights(marks.cpu().numpy(), rec.shape[-1], outside_weight).to(rec)
+        w = weights.to(rec) if weights is not None else None
+        w = face if w is None else w if face is None else w * face
+        if w is None:
             l = F.l1_loss(rec, target)
         else:
-            w = weights.to(rec)
             l = ((rec - target).abs() * w).mean() / w.mean()
         if ssim_weight:
-            l = l + ssim_weight * (1 - ssim(rec, target))
+            l = l + ssim_weight * (1 - ssim(rec, target, face))
         if edge_weight:
             l = l + edge_weight * gradient_difference(rec, target)
         return l

@@ -18,7 +18,8 @@ def train_step(model, opt, scaler, batch, amp, loss_fn, world: int = 1, gan=None
     a_in, a_target, b_in, b_target, *marks = batch          # marks: for a landmark-cue model
     with amp:
         rec_a, rec_b = model(a_in, b_in, *marks)
-    loss_a, loss_b = loss_fn(rec_a.float(), a_target), loss_fn(rec_b.float(), b_target)
+    faces = marks[:2] if len(marks) >= 2 else (None, None)  # the targets' landmarks: masked training
+    loss_a, loss_b = loss_fn(rec_a.float(), a_target, faces[0]), loss_fn(rec_b.float(), b_target, faces[1])
     total = loss_a + loss_b
     parts = [loss_a, loss_b]
     if gan is not None:
