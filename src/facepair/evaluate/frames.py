@@ -69,7 +69,7 @@ def training_means(state: dict, emb: Embedder, faces: int = 64, frames: bool = T
     ents = {side: training_entries(state, side, faces) for side in "ab"}
     out = {}
     if crops:
-        out["crops"] = {s: emb.many([emb.upscaled(read_image(Path(e["faceset"]) / e["file"])) for e in es]).mean(0)
+        out["crops"] = {s: embeddings(emb, c=[read_image(Path(e["faceset"]) / e["file"]) for e in es])["c"].mean(0)
                         for s, es in ents.items()}
     if not frames:
         return out

@@ -83,11 +83,10 @@ def make_loss(kind: str, ssim_weight: float = 0.0, weights: torch.Tensor | None 
         raise ValueError(f"unknown loss {kind}")
 
     def loss(rec, target, marks=None):
-        face = None
+        w, face = (None if weights is None else weights.to(rec)), None
         if outside_weight != 1 and marks is not None:
             face = face_weights(marks.cpu().numpy(), rec.shape[-1], outside_weight).to(rec)
-        w = weights.to(rec) if weights is not None else None
-        w = face if w is None else w if face is None else w * face
+            w = face if w is None else w * face
         if w is None:
             l = F.l1_loss(rec, target)
         else:
