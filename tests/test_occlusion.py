@@ -183,3 +183,18 @@ def test_video_rebuilds_every_second_frame_and_lends_maps_to_the_frames_between(
     assert OCCLUSION_STRIDE == 2 and keys == [0, 2, 4, 5]    # frames 0, 2, 4; the lone face of frame 1
     assert neighbours(jobs, 1, keys) == [0, 2] and neighbours(jobs, 3, keys) == [2, 4]
     assert rebuilds(jobs, first_index=None) == list(range(6))        # stills: every face
+
+
+def test_the_summary_says_how_much_of_the_face_was_kept(trained_model, frames):
+    """swap says how much of the faces it kept from the source (video_kept in evaluate): about
+    the occluder's share of the hull with auto, nothing with none."""
+    clean, occluded, disc, hull, marks = frames[0]
+    kept, text = {}, {}
+    for m in ("none", "auto"):
+        s = SwapSummary()
+        Swapper(trained_model, SwapOptions(progress=False, occlusion=m)).process([occluded.copy()], 0, False, s)
+        kept[m], text[m] = s.kept_share, str(s)
+    share = (disc & hull).sum() / hull.sum()
+    assert kept["none"] == 0 and "kept from the source" not in text["none"]
+    assert 0.7 * share <= kept["auto"] <= 0.5, (kept, share)
+    assert f"{kept['auto']:.1%} of the face" in text["auto"]

@@ -41,6 +41,7 @@ ROWS = [  # (label, key, format)
     ("video: eyelid-gap correlation / mean gap, swap / source", ("video_eyelid_corr", "video_eyelid_ratio"), "{:.2f}"),
     ("video: inner-face landmark error / inter-ocular", ("video_landmark_error",), "{:.3f}"),
     ("video: face detail, swap / source", ("video_detail",), "{:.2f}"),
+    ("video: share of the face kept from the source (--occlusion auto)", ("video_kept",), "{:.1%}"),
     ("video: skin tone at the outline, ΔE00 swap - source", ("video_skin_tone",), "{:.2f}"),
     ("video: seam (gradient energy in the blend band), swap / source", ("video_seam",), "{:.2f}"),
     ("video: mottling of lightness / of colour, swap / source", ("video_mottling", "video_mottling_chroma"), "{:.2f}"),

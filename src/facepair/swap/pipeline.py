@@ -61,6 +61,9 @@ class SwapSummary:
     faces_unmatched: int = 0          # --identity, --map: faces (per frame) that matched no entry
     faces_ambiguous: int = 0          # --map: faces as near two entries; both pass through
     faces_per_entry: list = field(default_factory=list)   # --map: faces swapped by each entry
+    # --occlusion auto: the share of each face's mask kept from the source (what the map took for
+    # something in front of the face), the mean over the faces swapped
+    kept_share: float = 0.0
 
     @property
     def fps(self):
@@ -76,8 +79,11 @@ class SwapSummary:
                       f"unmatched {self.faces_unmatched}, ambiguous {self.faces_ambiguous} (passed through)")
         elif self.faces_unmatched:
             people = f"\nfaces of other people, passed through: {self.faces_unmatched}"
+        kept = "" if self.kept_share < 0.001 else \
+            f"\nkept from the source, as in front of the face: {self.kept_share:.1%} of the face on " \
+            "average (--occlusion none paints it all)"
         return (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
-                f"{self.faces_swapped}   frames without a face: {self.frames_without_face}{people}\n"
+                f"{self.faces_swapped}   frames without a face: {self.frames_without_face}{people}{kept}\n"
                 f"output: {self.output} (labelled synthetic: watermark, tag, and a signed C2PA "
                 f"manifest where the format takes one)")
 
@@ -371,17 +377,20 @@ class Swapper:
         t = time.perf_counter()
         o = self.opts
         masks = [self.hull(job, fm.size) for job in jobs]
+        whole = [float(m.sum()) for m in masks]
         if fm.rebuild:
             occ = {n: compose.occlusion(jobs[n][2], r, masks[n], fm.prior) for n, r in rebuilt.items()}
             for n, mask in enumerate(masks):
                 near = [occ[i] for i in ([n] if n in occ else neighbours(jobs, n, occ))]
                 if near:
                     mask *= 1 - np.maximum.reduce(near)
-        for (k, m, crop, marks, *_), face, mask in zip(jobs, swapped, masks):
+        for (k, m, crop, marks, *_), face, mask, full in zip(jobs, swapped, masks, whole):
             face = compose.match_color(face, crop, mask, o.color,      # skin needs the landmarks
                                        align.map_points(m, marks) if o.color == "skin" else None)
             compose.paste(frames[k], face, mask, m, o.blend)
             summary.faces_swapped += 1
+            kept = 1 - float(mask.sum()) / full if full > 0 else 0.0
+            summary.kept_share += (kept - summary.kept_share) / summary.faces_swapped
         self.stage_times["blend"] += time.perf_counter() - t
 
 
