@@ -61,7 +61,8 @@ CROSS = [("steps", "step", "{}"), ("fail", "video_failures", "{}"),
          ("jitter", "jitter_ratio", "{:.2f}"),
          ("ID B->A", "frame_id_rate_b2a", "{:.0%}"), ("mouth B->A", "frame_mouth_corr_b2a", "{:.2f}"),
          ("skin dE", "video_skin_tone", "{:.2f}"), ("seam", "video_seam", "{:.2f}"),
-         ("mottling", "video_mottling", "{:.2f}"), ("mott. col", "video_mottling_chroma", "{:.2f}")]
+         ("mottling", "video_mottling", "{:.2f}"), ("mott. col", "video_mottling_chroma", "{:.2f}"),
+         ("kept", "video_kept", "{:.1%}")]      # the face kept from the source (--occlusion auto)
 # per pair: A's training clips, A's recording never trained on, B's clips (under DATA/faces)
 PAIRS = {"obama": (["obama/obama_clip1.mp4"], "obama/obama_clip2.mp4", ["reagan/reagan_clip1.mp4"]),
          "feifeili": (["feifeili/feifeili_clip1.mp4", "feifeili/feifeili_clip2.mp4"],
