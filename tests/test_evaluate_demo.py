@@ -21,7 +21,7 @@ FIGURES = {"l1_a", "l1_b", "psnr_a", "psnr_b", "ssim_a", "ssim_b", "id_rate_a2b"
            "frame_eyelid_corr_a2b", "frame_id_dist_b2a", "video_id_rate", "video_id_forced_rate",
            "video_mouth_corr", "video_eyelid_corr", "video_eyelid_ratio", "video_landmark_error",
            "video_detail", "video_rec_ssim", "video_rec_gmsd", "video_rec_mouth_corr",
-           "video_rec_eyelid_corr", "jitter_ratio", "grid_a2b", "grid_b2a"}
+           "video_rec_eyelid_corr", "jitter_ratio", "grid_a2b", "grid_b2a", "video_kept"}
 
 
 def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
@@ -39,6 +39,7 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     assert figures["frame_swapped_a2b"] == 1.0 and figures["frame_swapped_b2a"] == 1.0
     assert figures["video_frames"] == 30 and figures["video_failures"] == 0   # 1 s of the address
     assert 0 < figures["video_rec_ssim"] <= 1 and figures["video_rec_gmsd"] >= 0 and figures["video_detail"] > 0
+    assert 0 <= figures["video_kept"] <= 0.5 and "share of the face kept from the source" in r.stdout
     # the table printed says the same figures as the JSON (what a user reads is what was measured)
     assert f"{figures['video_detail']:.2f}" in r.stdout and f"{figures['video_rec_ssim']:.3f}" in r.stdout
     html = (tmp_path / "r/report.html").read_text()
