@@ -147,7 +147,9 @@ def train(opts: TrainOptions) -> TrainResult:
     if tcfg.batch_size < 1 or tcfg.batch_size % world:
         raise FacepairError(f"--batch-size {tcfg.batch_size} must be a positive multiple of the "
                             f"number of processes ({world})")
-    if (mcfg.cue_points or tcfg.outside_weight != 1) and (tcfg.flip or tcfg.affine):
+    # the cue and masked training read each face's landmarks: the batches carry them
+    landmarked = bool(mcfg.cue_points or tcfg.outside_weight != 1)
+    if landmarked and (tcfg.flip or tcfg.affine):
         raise FacepairError(f"preset '{preset.name}' reads the faces' landmarks: --flip and "
                             "--affine would move the faces away from them")
     if opts.steps is not None and opts.steps < 0 or opts.minutes is not None and opts.minutes <= 0:
@@ -304,8 +306,7 @@ def train(opts: TrainOptions) -> TrainResult:
     # --- the loop -----------------------------------------------------------------------------
     target = opts.steps
     deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
-    # the faces' landmarks come along for the cue, clips and masked training
-    marks = bool(mcfg.cue_points or mcfg.context or tcfg.outside_weight != 1)
+    marks = landmarked or bool(mcfg.context)      # clips need them too
     batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles, workers=opts.workers,
                       pin=device.type == "cuda", marks=marks)
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
