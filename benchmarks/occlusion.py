@@ -121,6 +121,9 @@ def fill(frame: np.ndarray, mask: np.ndarray, kind: str, marks: np.ndarray, text
     elif kind == "texture":
         tex = textures[rng.integers(len(textures))]
         th, tw = tex.shape[:2]
+        if th < h or tw < w:                     # a frame larger than the textures (the 720p address)
+            th, tw = max(th, h), max(tw, w)
+            tex = cv2.resize(tex, (tw, th), interpolation=cv2.INTER_LINEAR)
         y, x = rng.integers(0, th - h + 1), rng.integers(0, tw - w + 1)
         paint = tex[y:y + h, x:x + w].astype(np.float32)
     else:                     # skin: the face's own cheek colour, lit from one side (the hard case)
