@@ -5,6 +5,7 @@ saying which facepair version, git commit and model made them.
     python docs/make_pictures.py [--demo-dir DIR]        (or: make docs)
     python docs/make_pictures.py --only occlusion --occlusion-model MODEL_DIR
     python docs/make_pictures.py --only pairs --pair-model obama=DIR --pair-model feifeili=DIR
+    python docs/make_pictures.py --only address --address-model DIR
 
 --demo-dir names a folder that `facepair demo -o DIR` wrote (DIR/model, DIR/swap.mp4): it is
 reused as it is. Where it holds no demo yet, the demo runs there first (about 15 minutes on two
@@ -24,6 +25,10 @@ auto; `--only occlusion` makes that picture alone and updates its entry in docs/
 docs/pair_PAIR.jpg, the middle frame of the pair's recording never trained on, as it is and
 swapped by each model given for that pair (in the order given: the previous version's first),
 with swap's default options, the face enlarged.
+
+--address-model MODEL_DIR (Obama -> Reagan): docs/occlusion_address.jpg, frame ADDRESS_FRAME of
+the 720p address (a recording the model never trained on, nothing in front of the face) as it
+is and swapped with --occlusion none and auto: what the occlusion map takes for occluders there.
 """
 from __future__ import annotations
 
@@ -135,7 +140,8 @@ def occlusion_picture(samples: Path, model_dir: Path, out: Path) -> dict:
                       "seed": state.get("seed"), "precision": state.get("precision")}}
 
 
-NEEDS = {"occlusion": "--occlusion-model", "pairs": "--pair-model"}      # what --only X needs
+NEEDS = {"occlusion": "--occlusion-model", "pairs": "--pair-model",     # what --only X needs
+         "address": "--address-model"}
 PAIR_VIDEOS = {"obama": "faces/obama/obama_clip2.mp4", "feifeili": "faces/feifeili/feifeili_clip3.mp4"}
 
 
@@ -159,17 +165,52 @@ def pair_picture(samples: Path, pair: str, model_dirs: list[Path], out: Path) ->
         models.append({"made_by": "benchmarks/quality.py --split cross --pair " + pair,
                        "preset": state.get("preset"), "upsample": state["model_config"].get("upsample", "transpose"),
                        "step": state.get("step"), "seed": state.get("seed"), "precision": state.get("precision")})
+    box = save_faces(panels, marks, out)
+    return {"what": f"{PAIR_VIDEOS[pair]} frame {middle} (its middle; columns {box[0]}-{box[2]}, rows "
+                    f"{box[1]}-{box[3]}): as it is; swapped by each model in turn",
+            "models": models}
+
+
+def save_faces(panels: list[np.ndarray], marks: np.ndarray, out: Path) -> list[int]:
+    """The frames `panels` side by side, each cut to the face's box (from `marks`, its 68
+    landmarks) grown 1.8x and 320 px high -> the box [x0, y0, x1, y1]."""
     (x0, y0), (x1, y1) = marks.min(0), marks.max(0)
     cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.9 * max(x1 - x0, y1 - y0)
-    box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(frame.shape[1], cx + half)),
-           int(min(frame.shape[0], cy + half))]
+    h, w = panels[0].shape[:2]
+    box = [int(max(0, cx - half)), int(max(0, cy - half)), int(min(w, cx + half)), int(min(h, cy + half))]
     zoom = [Image.fromarray(p[box[1]:box[3], box[0]:box[2]]) for p in panels]
     zoom = [np.asarray(z.resize((round(320 * z.width / z.height), 320), Image.LANCZOS)) for z in zoom]
     gap = np.full((320, 6, 3), 255, np.uint8)
     save_jpeg(np.concatenate([x for z in zoom for x in (gap, z)][1:], 1), out)
-    return {"what": f"{PAIR_VIDEOS[pair]} frame {middle} (its middle; columns {box[0]}-{box[2]}, rows "
-                    f"{box[1]}-{box[3]}): as it is; swapped by each model in turn",
-            "models": models}
+    return box
+
+
+ADDRESS_FRAME = 300             # the 720p address: highlights on the nose and forehead
+
+
+def address_picture(samples: Path, model_dir: Path, out: Path) -> dict:
+    """A frame of the 720p address (a recording the model never trained on, nothing in front of
+    the face) as it is and swapped by `model_dir` with --occlusion none and auto: where the
+    occlusion map takes parts of the face for occluders and keeps the source there."""
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import SwapSummary, Swapper
+    frame = video_frame(samples / ADDRESS, ADDRESS_FRAME)
+    panels, marks = [frame], None
+    for mode in ("none", "auto"):
+        swapper = Swapper(model_dir, SwapOptions(occlusion=mode, progress=False))
+        out_frame = frame.copy()
+        summary = SwapSummary()
+        swapper.process([out_frame], 0, False, summary)
+        panels.append(out_frame)
+        marks = swapper.tracker.landmarks(frame, 0, False)[0].marks if marks is None else marks
+    box = save_faces(panels, marks, out)
+    state = json.loads((model_dir / "state.json").read_text())
+    return {"what": f"{ADDRESS} frame {ADDRESS_FRAME} (columns {box[0]}-{box[2]}, rows {box[1]}-{box[3]}): "
+                    "as it is; swapped with --occlusion none; with --occlusion auto; kept from the source "
+                    f"by auto: {summary.kept_share:.1%} of the face",
+            "model": {"made_by": "benchmarks/quality.py --split cross --pair obama",
+                      "preset": state.get("preset"), "step": state.get("step"),
+                      "seed": state.get("seed"), "precision": state.get("precision")}}
 
 
 # ---- the web app's screenshots ---------------------------------------------------------------------
@@ -338,7 +379,9 @@ def main() -> None:
     ap.add_argument("--pair-model", action="append", default=[], metavar="PAIR=MODEL_DIR",
                     help=f"also make docs/pair_PAIR.jpg (PAIR: {', '.join(PAIR_VIDEOS)}; "
                          "one column per model given for PAIR, in order)")
-    ap.add_argument("--only", choices=["occlusion", "pairs"],
+    ap.add_argument("--address-model", type=Path,
+                    help="an Obama -> Reagan model folder: also make docs/occlusion_address.jpg")
+    ap.add_argument("--only", choices=["occlusion", "pairs", "address"],
                     help="make only this picture (and update its entry in docs/pictures.json)")
     args = ap.parse_args()
     from facepair.demo import find_samples
@@ -354,6 +397,9 @@ def main() -> None:
         pairs.setdefault(pair, []).append(Path(model).resolve())
     for pair, models in pairs.items():
         occlusion[f"pair_{pair}.jpg"] = pair_picture(find_samples(), pair, models, DOCS / f"pair_{pair}.jpg")
+    if args.address_model:
+        occlusion["occlusion_address.jpg"] = address_picture(find_samples(), args.address_model.resolve(),
+                                                             DOCS / "occlusion_address.jpg")
     if args.only:
         if not occlusion:
             raise SystemExit(f"--only {args.only} needs {NEEDS[args.only]}")
@@ -364,7 +410,7 @@ def main() -> None:
         return
     if not occlusion and (DOCS / "pictures.json").exists():   # kept as made before, if it was
         before = json.loads((DOCS / "pictures.json").read_text()).get("pictures", {})
-        occlusion = {k: v for k, v in before.items() if k == "occlusion.jpg" or k.startswith("pair_")}
+        occlusion = {k: v for k, v in before.items() if k.startswith(("occlusion", "pair_"))}
     demo_dir = args.demo_dir.resolve()
     ensure_demo(demo_dir)
     address = find_samples() / ADDRESS

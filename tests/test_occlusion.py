@@ -198,3 +198,22 @@ def test_the_summary_says_how_much_of_the_face_was_kept(trained_model, frames):
     assert kept["none"] == 0 and "kept from the source" not in text["none"]
     assert 0.7 * share <= kept["auto"] <= 0.5, (kept, share)
     assert f"{kept['auto']:.1%} of the face" in text["auto"]
+
+
+def test_the_occlusion_benchmark_pastes_textures_on_frames_larger_than_its_textures():
+    """benchmarks/occlusion.py on the 720p address: its texture occluders are cut from 256 px
+    frames, scaled up where the frame is larger (it failed there before)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import occlusion as bench
+    rng = np.random.default_rng(0)
+    frame = np.full((720, 1280, 3), 128, np.uint8)
+    mask = np.zeros((720, 1280), np.uint8)
+    cv2.circle(mask, (640, 360), 60, 255, -1)
+    textures = [rng.integers(0, 256, (256, 256, 3)).astype(np.uint8)]
+    marks = np.array([[640 + 80 * np.cos(t), 360 + 100 * np.sin(t)] for t in np.linspace(0, 6.2, 68)])
+    out = bench.fill(frame, mask, "texture", marks, textures, rng)
+    assert out.shape == frame.shape
+    assert np.abs(out[mask > 0].astype(int) - 128).mean() > 20      # the texture is there
+    assert (out[mask == 0] == 128).mean() > 0.99                    # and only there
