@@ -1,7 +1,7 @@
 """Occlusion maps learnt per person: an experiment, not used by `facepair swap`.
 
     python benchmarks/occlusion_learned.py --model MODEL_DIR --video HELD_OUT.mp4
-                                           [--variant compare|crop] [--steps 1500] [--frames 30]
+                                           [--variant agree|compare|crop] [--steps 1500] [--frames 30]
                                            [--json FILE]
 
 `--occlusion auto` finds what lies in front of a face where the face's rebuild by its own decoder
@@ -14,7 +14,10 @@ gamma, light gradients, highlights, blur, noise), to mark the occluders within t
 - `crop`: from the face's crop alone (moved a little with its hull);
 - `compare`: from the crop beside its rebuild by side A's decoder (the model's own rebuilds of
   its training faces; the crop moved against the rebuild by up to 3 px, 3 % and 3 degrees, the
-  rebuild blurred at times), as the map it would replace is made.
+  rebuild blurred at times), as the map it would replace is made;
+- `agree` (the default): the `compare` network and swap's own map confirming each other: a
+  region of swap's map (compose.occluders) is kept where the network marks some of it, and a
+  region of the network's where swap's disagreement passes its low threshold somewhere in it.
 Then benchmarks/occlusion.py's figures (its `run` and `table`; occluder kept, face swapped, ID)
 with the network's map, thresholded at 0.5, dilated and softened as compose.occlusion's, in
 place of compose.occlusion: the `auto` column is the network's. Its occluder rows are flattered:
@@ -183,8 +186,8 @@ def train(model: Path, variant: str, steps: int, batch: int = 32) -> Net:
     rng = np.random.default_rng(0)
     faces, others = faces_of(model, "a"), [f[0] for f in faces_of(model, "b")]
     rebuilt = rebuilds(Swapper(model, SwapOptions(occlusion="auto", progress=False)), faces) \
-        if variant == "compare" else None
-    net = Net(cin=6 if variant == "compare" else 3)
+        if variant != "crop" else None
+    net = Net(cin=3 if variant == "crop" else 6)
     opt = torch.optim.Adam(net.parameters(), 2e-3)
     t = time.perf_counter()
     for step in range(steps):
@@ -210,24 +213,42 @@ def train(model: Path, variant: str, steps: int, batch: int = 32) -> Net:
 
 
 def learned_map(net: Net, variant: str):
-    """A stand-in for compose.occlusion: the network's map in crop space, thresholded at 0.5,
-    limited to the hull, dilated and softened as compose.occlusion's; nothing where it covers
-    more than compose.MOST of the face."""
-    def occlusion(crop, rebuilt, hull, prior=None, **_):
-        size = crop.shape[0]
-        ims = (crop, rebuilt) if variant == "compare" else (crop,)
+    """A stand-in for compose.occlusion. crop, compare: the network's map in crop space,
+    thresholded at 0.5, limited to the hull, dilated and softened as compose.occlusion's;
+    nothing where it covers more than compose.MOST of the face. agree: see the module's help."""
+    def probability(crop, rebuilt, shape):
+        ims = (crop,) if variant == "crop" else (crop, rebuilt)
         x = np.concatenate([cv2.resize(im, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
                             for im in ims], -1)
         with torch.no_grad():
             p = torch.sigmoid(net(torch.from_numpy(x).permute(2, 0, 1)[None]))[0].numpy()
-        occ = (cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
-        occ[hull <= 0] = 0
-        if not occ.any() or occ.sum() > compose.MOST * (hull > 0.5).sum():
+        return cv2.resize(p, shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+    def occlusion(crop, rebuilt, hull, prior=None, **_):
+        size = crop.shape[0]
+        if variant != "agree":
+            occ = (probability(crop, rebuilt, hull.shape) > 0.5).astype(np.uint8)
+            occ[hull <= 0] = 0
+            if not occ.any() or occ.sum() > compose.MOST * (hull > 0.5).sum():
+                return np.zeros(hull.shape, np.float32)
+            g = max(1, int(round(2.0 * size / 128)))
+            occ = cv2.dilate(occ, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2))
+            occ = cv2.GaussianBlur(occ.astype(np.float32), (0, 0), g / 2)
+            return np.minimum(occ * 1.5, 1.0).astype(np.float32)
+        found = compose.occluders(crop, rebuilt, hull, prior)
+        if found is None:
             return np.zeros(hull.shape, np.float32)
-        g = max(1, int(round(2.0 * size / 128)))
-        occ = cv2.dilate(occ, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2))
-        occ = cv2.GaussianBlur(occ.astype(np.float32), (0, 0), g / 2)
-        return np.minimum(occ * 1.5, 1.0).astype(np.float32)
+        ours, weak, inside = found                          # half size
+        learned = (probability(crop, rebuilt, inside.shape) > 0.5) & inside
+        n, labels = cv2.connectedComponents(ours.astype(np.uint8), connectivity=8)
+        confirmed = np.zeros(n, bool)
+        confirmed[np.unique(labels[learned])] = True
+        confirmed[0] = False
+        m, theirs = cv2.connectedComponents(learned.astype(np.uint8), connectivity=8)
+        backed = np.zeros(m, bool)
+        backed[np.unique(theirs[weak])] = True
+        backed[0] = False
+        return compose.soften(confirmed[labels] | backed[theirs], inside, hull)
     return occlusion
 
 
@@ -235,7 +256,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--video", type=Path, required=True, help="a recording of side A")
-    ap.add_argument("--variant", choices=("compare", "crop"), default="compare")
+    ap.add_argument("--variant", choices=("agree", "compare", "crop"), default="agree")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)

@@ -161,16 +161,27 @@ def occlusion(crop: np.ndarray, rebuilt: np.ndarray, hull: np.ndarray, prior: np
     crop (the median over the person's training faces: a highlight it always smears, the
     teeth). A pixel is an occluder where that exceeds the face's median by `strength` robust
     spreads (1.4826 MAD) and by at least `floor` ΔE units, grown (hysteresis) over pixels past
-    half that, specks under 0.4 % of the face dropped, holes closed, then (at full size)
-    dilated by `grow` px per 128 and softened. `hull` (the face mask) bounds it: nothing
-    outside it is ever an occluder. A map over more than MOST of the face is dropped: a model
-    that cannot rebuild this face at all (barely trained, or far from its footage) says nothing
-    about what lies in front of it."""
-    size = crop.shape[0]
-    none = np.zeros(hull.shape, np.float32)
+    half that, specks under 0.4 % of the face dropped (`occluders`), holes closed, then (at full
+    size) dilated by `grow` px per 128 and softened (`soften`). `hull` (the face mask) bounds
+    it: nothing outside it is ever an occluder. A map over more than MOST of the face is
+    dropped: a model that cannot rebuild this face at all (barely trained, or far from its
+    footage) says nothing about what lies in front of it."""
+    found = occluders(crop, rebuilt, hull, prior, strength, floor)
+    if found is None:
+        return np.zeros(hull.shape, np.float32)
+    occ, _, inside = found
+    return soften(occ, inside, hull, grow)
+
+
+def occluders(crop: np.ndarray, rebuilt: np.ndarray, hull: np.ndarray, prior: np.ndarray | None = None,
+              strength: float = 3.0, floor: float = 10.0) -> tuple | None:
+    """The first half of `occlusion`, at half the crop's size: boolean maps (occluders, weak,
+    inside): the connected regions of pixels past the low threshold that hold a pixel past the
+    high one (specks dropped), every pixel past the low threshold, and the face. None where the
+    face is too small to judge."""
     d, inside = disagreement(crop, rebuilt, hull)
     if inside.sum() < 16:
-        return none
+        return None
     if prior is not None:
         d = np.maximum(d - prior, 0)
     med = float(np.median(d[inside]))
@@ -178,17 +189,26 @@ def occlusion(crop: np.ndarray, rebuilt: np.ndarray, hull: np.ndarray, prior: np
     high = max(med + strength * spread, floor)
     low = max(med + strength / 2 * spread, floor / 2)
     strong = (d > high) & inside
+    weak = (d > low) & inside
     if not strong.any():
-        return none
-    weak = ((d > low) & inside).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+        return np.zeros(inside.shape, bool), weak, inside
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)
     keep[np.unique(labels[strong])] = True
     keep[stats[:, cv2.CC_STAT_AREA] < 0.004 * inside.sum()] = False
     keep[0] = False
-    occ = keep[labels].astype(np.uint8)
+    return keep[labels], weak, inside
+
+
+def soften(occ: np.ndarray, inside: np.ndarray, hull: np.ndarray, grow: float = 2.0) -> np.ndarray:
+    """The second half of `occlusion`: half-size occluders (boolean, `inside` the face) -> the
+    float32 (S, S) map: nothing where they are none or cover more than MOST of the face; else
+    small holes closed, brought to full size within `hull`, dilated by `grow` px per 128 and
+    softened."""
+    size = hull.shape[0]
+    occ = occ.astype(np.uint8)
     if not occ.any() or occ.sum() > MOST * inside.sum():     # past MOST: the model, not the face
-        return none
+        return np.zeros(hull.shape, np.float32)
     k = max(1, int(round(size / 64)))               # close small holes inside an occluder
     occ = cv2.morphologyEx(occ, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1,) * 2))
     occ = cv2.resize(occ, (size, size), interpolation=cv2.INTER_NEAREST)
