@@ -1,5 +1,7 @@
 """swap --occlusion: what lies in front of the face is kept from the source (auto), or painted
 over (none); the unoccluded face is still swapped; both engines; a bad value is one line."""
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +13,10 @@ from facepair.swap import compose
 from facepair.swap.options import SwapOptions
 from facepair.swap.pipeline import SwapSummary, Swapper
 
-from conftest import OBAMA_CLIP2, run_cli
+from conftest import OBAMA_CLIP2, ROOT, run_cli
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import occlusion as bench  # noqa: E402
 
 FRAMES = (100, 400, 700)          # of obama_clip2: frames the small model never trained on
 
@@ -203,10 +208,6 @@ def test_the_summary_says_how_much_of_the_face_was_kept(trained_model, frames):
 def test_the_occlusion_benchmark_pastes_textures_on_frames_larger_than_its_textures():
     """benchmarks/occlusion.py on the 720p address: its texture occluders are cut from 256 px
     frames, scaled up where the frame is larger (it failed there before)."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import occlusion as bench
     rng = np.random.default_rng(0)
     frame = np.full((720, 1280, 3), 128, np.uint8)
     mask = np.zeros((720, 1280), np.uint8)

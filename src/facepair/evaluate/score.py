@@ -113,11 +113,13 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"swap": Path(tmp) / "swap.mp4", "rec": Path(tmp) / "rec.mp4"}
         runs = {"swap": direction, "rec": source * 2} if reconstruct else {"swap": direction}   # "aa": A rebuilt
-        missed, kept = {}, {}
+        missed = {}
         for what, d in runs.items():
             summary = swap(video, model_dir, paths[what], SwapOptions(
                 direction=d, duration=seconds, smooth=smooth, device=device, color=color, progress=False))
-            missed[what], kept[what] = set(summary.missed), summary.kept_share
+            missed[what] = set(summary.missed)
+            if what == "swap":
+                kept = summary.kept_share
         streams = [iter_video(Path(video)), iter_video(paths["swap"])] + \
             ([iter_video(paths["rec"])] if reconstruct else [])
         fails, ms, mw, embs, details, rec_ssim, rec_gmsd, sits = 0, [], [], [], [], [], [], []
@@ -163,7 +165,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
     if len(found) < 2 or not diffs_src:
         raise FacepairError(f"{video}: a face was found and swapped in {len(found)} frames; "
                             "too few to measure")
-    res = {"video_frames": len(ms), "video_failures": fails, "video_kept": kept["swap"]}
+    res = {"video_frames": len(ms), "video_failures": fails, "video_kept": kept}
     res.update({f"video_{k}": v for k, v in expression_figures(
         np.array([ms[i] for i in found]), np.array([mw[i] for i in found])).items()})
     if means is not None:
