@@ -119,25 +119,35 @@ def occlusion_picture(samples: Path, model_dir: Path, out: Path) -> dict:
     """A frame of feifeili_clip1 (its microphone on the cheek), and the same frame swapped by
     `model_dir` with --occlusion none and --occlusion auto, each the lower half of the face
     enlarged 2x, side by side."""
-    from facepair.swap.options import SwapOptions
-    from facepair.swap.pipeline import SwapSummary, Swapper
     frame = video_frame(samples / OCCLUSION_CLIP, OCCLUSION_FRAME)
-    panels = [frame]
-    for mode in ("none", "auto"):
-        out_frame = frame.copy()
-        Swapper(model_dir, SwapOptions(occlusion=mode, progress=False)).process(
-            [out_frame], 0, False, SwapSummary())
-        panels.append(out_frame)
+    panels = [frame] + [swapped(frame, model_dir, occlusion=mode)[0] for mode in ("none", "auto")]
     zoom = [np.asarray(Image.fromarray(p[96:224, 24:216]).resize((384, 256), Image.LANCZOS)) for p in panels]
     gap = np.full((256, 6, 3), 255, np.uint8)
     save_jpeg(np.concatenate([zoom[0], gap, zoom[1], gap, zoom[2]], 1), out)
-    state = json.loads((model_dir / "state.json").read_text())
     return {"what": f"{OCCLUSION_CLIP} frame {OCCLUSION_FRAME} (rows 96-224, columns 24-216, 2x): "
                     "as it is; swapped with --occlusion none; with --occlusion auto",
-            "model": {"made_by": "facepair train --minutes 10 --calibrate-faces 0 "
-                                 "(feifeili_clip3 -> andrew_clip1, every frame, 128 px)",
-                      "preset": state.get("preset"), "step": state.get("step"),
-                      "seed": state.get("seed"), "precision": state.get("precision")}}
+            "model": model_record(model_dir, "facepair train --minutes 10 --calibrate-faces 0 "
+                                             "(feifeili_clip3 -> andrew_clip1, every frame, 128 px)")}
+
+
+def swapped(frame: np.ndarray, model_dir: Path, **options) -> tuple:
+    """`frame` swapped as a still by `model_dir` with these SwapOptions -> (the swapped copy, the
+    SwapSummary, the Swapper: its tracker finds the face's landmarks again)."""
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import SwapSummary, Swapper
+    swapper, summary, out = Swapper(model_dir, SwapOptions(progress=False, **options)), SwapSummary(), frame.copy()
+    swapper.process([out], 0, False, summary)
+    return out, summary, swapper
+
+
+def model_record(model_dir: Path, made_by: str, upsample: bool = False) -> dict:
+    """What a picture's entry in docs/pictures.json says of the model that made it (`upsample`:
+    also its decoders' upsampling)."""
+    state = json.loads((model_dir / "state.json").read_text())
+    record = {"made_by": made_by, "preset": state.get("preset")}
+    if upsample:
+        record["upsample"] = state["model_config"].get("upsample", "transpose")
+    return dict(record, step=state.get("step"), seed=state.get("seed"), precision=state.get("precision"))
 
 
 NEEDS = {"occlusion": "--occlusion-model", "pairs": "--pair-model",     # what --only X needs
@@ -148,23 +158,16 @@ PAIR_VIDEOS = {"obama": "faces/obama/obama_clip2.mp4", "feifeili": "faces/feifei
 def pair_picture(samples: Path, pair: str, model_dirs: list[Path], out: Path) -> dict:
     """The middle frame of the pair's recording never trained on, as it is and swapped by each
     model (swap's defaults): the face's box (from the first swap's landmarks) grown 1.8x, 320 px high."""
-    from facepair.swap.options import SwapOptions
-    from facepair.swap.pipeline import SwapSummary, Swapper
     video = samples / PAIR_VIDEOS[pair]
     with av.open(str(video)) as c:
         middle = c.streams.video[0].frames // 2
     frame = video_frame(video, middle)
     panels, models, marks = [frame], [], None
     for model_dir in model_dirs:
-        swapper = Swapper(model_dir, SwapOptions(progress=False))
-        out_frame = frame.copy()
-        swapper.process([out_frame], 0, False, SwapSummary())
+        out_frame, _, swapper = swapped(frame, model_dir)
         panels.append(out_frame)
         marks = swapper.tracker.landmarks(frame, 0, False)[0].marks if marks is None else marks
-        state = json.loads((model_dir / "state.json").read_text())
-        models.append({"made_by": "benchmarks/quality.py --split cross --pair " + pair,
-                       "preset": state.get("preset"), "upsample": state["model_config"].get("upsample", "transpose"),
-                       "step": state.get("step"), "seed": state.get("seed"), "precision": state.get("precision")})
+        models.append(model_record(model_dir, "benchmarks/quality.py --split cross --pair " + pair, upsample=True))
     box = save_faces(panels, marks, out)
     return {"what": f"{PAIR_VIDEOS[pair]} frame {middle} (its middle; columns {box[0]}-{box[2]}, rows "
                     f"{box[1]}-{box[3]}): as it is; swapped by each model in turn",
@@ -192,25 +195,14 @@ def address_picture(samples: Path, model_dir: Path, out: Path) -> dict:
     """A frame of the 720p address (a recording the model never trained on, nothing in front of
     the face) as it is and swapped by `model_dir` with --occlusion none and auto: where the
     occlusion map takes parts of the face for occluders and keeps the source there."""
-    from facepair.swap.options import SwapOptions
-    from facepair.swap.pipeline import SwapSummary, Swapper
     frame = video_frame(samples / ADDRESS, ADDRESS_FRAME)
-    panels, marks = [frame], None
-    for mode in ("none", "auto"):
-        swapper = Swapper(model_dir, SwapOptions(occlusion=mode, progress=False))
-        out_frame = frame.copy()
-        summary = SwapSummary()
-        swapper.process([out_frame], 0, False, summary)
-        panels.append(out_frame)
-        marks = swapper.tracker.landmarks(frame, 0, False)[0].marks if marks is None else marks
-    box = save_faces(panels, marks, out)
-    state = json.loads((model_dir / "state.json").read_text())
+    none, _, swapper = swapped(frame, model_dir, occlusion="none")
+    auto, summary, _ = swapped(frame, model_dir, occlusion="auto")
+    box = save_faces([frame, none, auto], swapper.tracker.landmarks(frame, 0, False)[0].marks, out)
     return {"what": f"{ADDRESS} frame {ADDRESS_FRAME} (columns {box[0]}-{box[2]}, rows {box[1]}-{box[3]}): "
                     "as it is; swapped with --occlusion none; with --occlusion auto; kept from the source "
                     f"by auto: {summary.kept_share:.1%} of the face",
-            "model": {"made_by": "benchmarks/quality.py --split cross --pair obama",
-                      "preset": state.get("preset"), "step": state.get("step"),
-                      "seed": state.get("seed"), "precision": state.get("precision")}}
+            "model": model_record(model_dir, "benchmarks/quality.py --split cross --pair obama")}
 
 
 # ---- the web app's screenshots ---------------------------------------------------------------------
