@@ -35,6 +35,7 @@ def test_a_few_steps_lower_both_losses(extracted, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = _log(model)
     assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    assert [float(r["lr"]) for r in rows] == [2e-4] * 12          # the rate each step used
     for side in "ab":
         first = sum(float(r[f"loss_{side}"]) for r in rows[:3]) / 3
         last = sum(float(r[f"loss_{side}"]) for r in rows[-3:]) / 3

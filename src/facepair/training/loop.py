@@ -38,7 +38,7 @@ from .step import train_step
 
 LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published (validation loss)
 LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s",
-              "gan_adv", "gan_fm", "gan_d"]
+              "gan_adv", "gan_fm", "gan_d", "lr"]
 OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", STATE, *(PRIOR_FILE.format(side=s) for s in "ab")}
 MAX_ROLLBACKS = 3
 
@@ -371,7 +371,7 @@ def train(opts: TrainOptions) -> TrainResult:
                 row = dict(step=step, time_s=round(state["train_seconds"] + now - t_run, 2),
                            loss_a=round(losses[0], 5), loss_b=round(losses[1], 5),
                            images_per_s=round(ips, 1), **{k: round(v, 5) for k, v in extra.items()},
-                           **gan_logs)
+                           **gan_logs, lr=f"{opt_.param_groups[0]['lr']:.4g}")    # the step's rate
                 log_rows.append(row)
                 for k in ("loss_a", "loss_b", "images_per_s", *extra, *gan_logs):
                     tb.add_scalar(k, row[k], step)
