@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
 from facepair.runtime import autocast, resolve_device, resolve_precision
-from facepair.training.loop import LOSSES
+from facepair.training.losses import make_loss
 from facepair.training.step import train_step
 
 
@@ -73,7 +73,7 @@ def project_setup(device, precision):
 
     def step(a, b):
         a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
-        train_step(model, opt, scaler, (a, a, b, b), amp, LOSSES["l1"])  # seed: plain L1
+        train_step(model, opt, scaler, (a, a, b, b), amp, make_loss("l1"))  # seed: plain L1
     return step, model
 
 
@@ -94,7 +94,7 @@ def preset_setup(name, device, precision):
             pos = torch.arange(len(a), device=device)
             prev = torch.maximum(pos[:, None] - torch.arange(1, k + 1, device=device), (pos - pos % (k + 1))[:, None])
             batch += (prev, prev)
-        train_step(model, opt, scaler, batch, amp, LOSSES["l1"])
+        train_step(model, opt, scaler, batch, amp, make_loss("l1"))
     return step, model
 
 

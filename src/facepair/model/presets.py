@@ -142,6 +142,14 @@ PRESETS["hd-masked"] = replace(
                 "landmark hull grown by 1/16 of the crop (the decoders spend themselves on the "
                 "face rather than the background)",
     train=replace(PRESETS["hd"].train, outside_weight=0.1))
+# hd with a structure-led loss (DeepFaceLab and faceswap weight SSIM first): measured against hd
+# on both pairs (docs/results.md, "A nonlinear stage at 128 px, an SSIM-led loss and two fixes
+# for the Obama eyelids")
+PRESETS["hd-ssim"] = replace(
+    PRESETS["hd"], name="hd-ssim",
+    description="hd, with a structure-led loss: L1 + 2 (1 - SSIM) (hd: 0.5), the eyes' and "
+                "mouth's 3x L1 weight as in hd",
+    train=replace(PRESETS["hd"].train, ssim_weight=2.0))
 DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (docs/results.md; benchmarks/quality.py)
 
 
