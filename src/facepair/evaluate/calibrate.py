@@ -254,6 +254,24 @@ def _set_mouth(model, target: int, setting):       # with the lids' offsets as t
     model.cue_lid_gain[target] = 1.0
 
 
+def _refine_passing(run, figs: list[dict], rest: list[int], settings, apply, verdict, key: str,
+                    keep=None) -> list[int]:
+    """Of the settings numbered `rest` (measured on the identity frames only), in order of their
+    `key` there: each whose swaps stay the target swapped on every frame too (figures updated),
+    until REFINE_PASSING of them also pass keep(figures) (None: all) -> those."""
+    passing = []
+    for k in sorted(rest, key=lambda k: -figs[k][key]):
+        figs[k].update(verdict(k, False))
+        if figs[k]["id_pass"]:
+            run.run([settings[k]], apply, run.every)
+            figs[k].update(run.figures(settings[k]))
+            if keep is None or keep(figs[k]):
+                passing.append(k)
+                if len(passing) == REFINE_PASSING:
+                    break
+    return passing
+
+
 def _choose_refining(run, figs: list[dict], settings: list, verdict) -> int:
     """choose() over settings of which the coarse pass's leaders are measured on every frame:
     their identity asked in order of their r; where none of them stays the target, the rest in
@@ -266,15 +284,8 @@ def _choose_refining(run, figs: list[dict], settings: list, verdict) -> int:
         figs[k].update(verdict(k, False))
         if figs[k]["id_pass"]:
             return k
-    passing = []
-    for k in sorted(set(range(len(figs))) - set(full), key=lambda k: -figs[k]["mouth_corr"]):
-        figs[k].update(verdict(k, False))
-        if figs[k]["id_pass"]:
-            run.run([settings[k]], _set_mouth, run.every)
-            figs[k].update(run.figures(settings[k]))
-            passing.append(k)
-            if len(passing) == REFINE_PASSING:
-                break
+    rest = [k for k in range(len(figs)) if k not in full]
+    passing = _refine_passing(run, figs, rest, settings, _set_mouth, verdict, "mouth_corr")
     if passing:
         return max(passing, key=lambda k: figs[k]["mouth_corr"])
     def on_every_frame(k):                  # the closest candidates' ties: by r on every frame
@@ -319,26 +330,16 @@ def select(run, ident, lids: bool) -> tuple[dict, list, list | None]:
 
 def _lids_past_the_leaders(run, measured: list[dict], set_lids, verdict, floor: float) -> int:
     """Where choose_lids kept gain 1 because the leaders lost the target: the other gains, in
-    order of their eyelid r on the identity frames, as _choose_refining goes on for the mouth:
-    each that stays the target swapped on every frame, until REFINE_PASSING of them also keep
-    the mouth (r >= floor) -> the best eyelid r of those and gain 1 (measured[0]). Without it,
+    order of their eyelid r on the identity frames, as _choose_refining goes on for the mouth
+    (_refine_passing), until REFINE_PASSING of them also keep the mouth (r >= floor) -> the best
+    eyelid r of those and gain 1 (measured[0]). Without it,
     three 20-minute models of the Obama pair whose 8x and 16x lost Reagan kept 1x, their 2x and
     4x never asked; with it 2x, 4x and 4x, eyelid r +0.05 to +0.11 on a new recording
     (docs/results.md: "A nonlinear stage at 128 px, an SSIM-led loss and two fixes for the
     Obama eyelids")."""
-    frames = measured[0].get("frames")
-    passing = [0]
-    for k in sorted((k for k in range(1, len(measured)) if measured[k].get("frames") != frames),
-                    key=lambda k: -measured[k]["eyelid_corr"]):
-        measured[k].update(verdict(k, False))
-        if not measured[k]["id_pass"]:
-            continue
-        run.run([LID_GAINS[k]], set_lids, run.every)
-        measured[k].update(run.figures(LID_GAINS[k]))
-        if measured[k]["mouth_corr"] >= floor:
-            passing.append(k)
-            if len(passing) > REFINE_PASSING:
-                break
+    rest = [k for k in range(1, len(measured)) if measured[k].get("frames") != measured[0].get("frames")]
+    passing = [0] + _refine_passing(run, measured, rest, LID_GAINS, set_lids, verdict, "eyelid_corr",
+                                    keep=lambda f: f["mouth_corr"] >= floor)
     return max(passing, key=lambda k: measured[k]["eyelid_corr"])
 
 
