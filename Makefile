@@ -59,6 +59,7 @@ bench: setup
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/model_speed.py
 	$(PY) benchmarks/swap_speed.py
+	$(PY) benchmarks/encoder.py
 	$(PY) benchmarks/calibration.py
 	$(PY) benchmarks/embedding.py
 	$(PY) benchmarks/watermark.py

@@ -3,6 +3,10 @@ landmark cue), per preset, batch size and device, side by side in one run.
 
     python benchmarks/model_speed.py [--device auto] [--batch 1 16 64] [--seconds 2]
 
+Each preset runs as a swap runs it (runtime.cast_for_inference: conv and dense weights stored
+in the autocast dtype once) and, in the row below it, with float32 weights that autocast casts
+at every call (the previous versions).
+
 This is the part of `facepair swap` a GPU speeds up (detection, landmarks, blending and the
 x264 encode stay on the CPU); it needs neither dlib nor PyAV, so it also runs where the whole
 swap cannot. Untrained weights: speed does not depend on training.
@@ -16,7 +20,7 @@ import torch
 
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
-from facepair.runtime import autocast, resolve_device, resolve_precision
+from facepair.runtime import autocast, cast_for_inference, resolve_device, resolve_precision
 
 
 def sync(device):
@@ -24,8 +28,10 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def faces_per_s(name: str, batch: int, device, precision: str, seconds: float) -> float:
+def faces_per_s(name: str, batch: int, device, precision: str, seconds: float, cast: bool = True) -> float:
     model = FacePair(PRESETS[name].model).to(device, memory_format=torch.channels_last).eval()
+    if cast:
+        cast_for_inference(model, precision)
     size = model.cfg.size
     faces = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
     marks = torch.rand(batch, 68, 2, device=device) * size
@@ -58,8 +64,9 @@ def main():
     print(f"model stage of a swap (encode + one decoder, no_grad, {precision}), {device} ({name}):")
     print(f"{'preset':10s}" + "".join(f"{'batch ' + str(b):>14s}" for b in args.batch) + "   faces/s")
     for p in args.presets:
-        row = [faces_per_s(p, b, device, precision, args.seconds) for b in args.batch]
-        print(f"{p:10s}" + "".join(f"{r:14.0f}" for r in row), flush=True)
+        for cast, label in ((True, p), (False, "  uncast")):
+            row = [faces_per_s(p, b, device, precision, args.seconds, cast) for b in args.batch]
+            print(f"{label:10s}" + "".join(f"{r:14.0f}" for r in row), flush=True)
 
 
 if __name__ == "__main__":

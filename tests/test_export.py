@@ -52,7 +52,8 @@ def test_export_writes_a_graph_that_swaps_like_the_model(cue_model, tmp_path):
     swapper, crops, marks = _faces(cue_model)
     faces = crops.transpose(0, 3, 1, 2).astype(np.float32) / 255
     got = OnnxSwap(data)(faces, marks)
-    model = swapper.model.float()
+    from facepair.model.store import load_model
+    model, _ = load_model(cue_model, torch.device("cpu"))      # float32 as stored (a swap's are cast)
     with torch.no_grad():
         want = model.swap(torch.from_numpy(faces), "b", marks, "a").numpy()
         ungained = model.cue_gain.clone()

@@ -122,6 +122,34 @@ def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
     assert torch.equal(first, fresh.detach())
 
 
+def test_weights_cast_once_for_inference_give_the_same_numbers():
+    """A swap stores the conv and dense weights in bf16 once instead of autocast casting them at
+    every batch: the same outputs under bf16 autocast, on the default preset, the seed's
+    transposed convs and the transformer's; BatchNorm keeps float32; fp32 casts nothing."""
+    from facepair.runtime import cast_for_inference
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 128, 128)
+    for name in ("hd", "seed", "seq2seq"):
+        model = FacePair(PRESETS[name].model).eval()
+        faces = x if model.cfg.size == 128 else x[:, :, ::2, ::2]
+        marks = torch.rand(4, 68, 2) * model.cfg.size if model.cfg.cue_points else None
+
+        def swap():
+            with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+                return model.swap(faces, "b", marks).float()
+        before, again = swap(), swap()                  # the second: fused kernels kept
+        assert torch.equal(again, before)
+        cast_for_inference(model, "bf16")
+        assert next(m for m in model.modules() if isinstance(m, nn.Linear)).weight.dtype == torch.bfloat16
+        assert all(p.dtype == torch.float32 for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+                   for p in m.parameters())
+        assert not any(p.requires_grad for p in model.parameters())
+        assert torch.equal(swap(), before), name
+    model = FacePair(PRESETS["mouth"].model)
+    cast_for_inference(model, "fp32")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_python_api_functions_survive_submodule_imports():
     import facepair
     import facepair.evaluate.score  # noqa: F401  (imports the swap and model modules)

@@ -122,7 +122,8 @@ def test_paste_puts_the_face_where_the_transform_says_and_nowhere_else():
     assert (out[outside] == 40).all()
     out = frame.copy()
     paste(out, face, full * 0.25, _shift(30, 50))                              # a quarter of the face
-    assert np.array_equal(out[50:70, 30:50], (face * 0.25 + 40 * 0.75).round().astype(np.uint8))
+    quarter = face * 0.25 + 40 * 0.75                                          # up to rounding
+    assert np.abs(out[50:70, 30:50] - quarter).max() <= 0.5 + 1e-3
     out = frame.copy()
     paste(out, face, np.zeros_like(full), _shift(30, 50))
     assert np.array_equal(out, frame)

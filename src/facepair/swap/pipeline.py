@@ -34,7 +34,8 @@ from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
 from ..provenance import credentials, label
-from ..runtime import inference_autocast, resolve_device, resolve_precision, to_images, to_tensor
+from ..runtime import (cast_for_inference, inference_autocast, resolve_device, resolve_precision, to_images,
+                       to_tensor)
 from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
@@ -112,6 +113,8 @@ class FaceModel:
         # ONNX: the rebuild is a graph of its own (the source side rebuilt, as export's aa, bb)
         self.rebuilder = export.OnnxSwap(export.to_onnx(self.model, self.state, self.source * 2)) \
             if self.rebuild and self.engine is not None else None
+        if self.engine is None:
+            cast_for_inference(self.model, resolve_precision("auto", device))
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
                           "as offsets from the source's own mean face, which follows the mouth "
