@@ -144,7 +144,7 @@ PRESETS["hd-masked"] = replace(
     train=replace(PRESETS["hd"].train, outside_weight=0.1))
 # hd with a structure-led loss (DeepFaceLab and faceswap weight SSIM first): measured against hd
 # on both pairs (docs/results.md, "A nonlinear stage at 128 px, an SSIM-led loss and two fixes
-# for the Obama eyelids")
+# for the Obama eyelids"), a second Obama seed in "`hd-ssim`'s second seed on the Obama pair"
 PRESETS["hd-ssim"] = replace(
     PRESETS["hd"], name="hd-ssim",
     description="hd, with a structure-led loss: L1 + 2 (1 - SSIM) (hd: 0.5), the eyes' and "
