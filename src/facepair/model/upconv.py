@@ -48,8 +48,8 @@ def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d | None, conv: nn.Conv2
     if key is not None and kept is not None and kept[0] == key and all(
             a is b for a, b in zip(kept[2], weights)):
         w, bias_map, bias = kept[1]
-        if bias_map is None:
-            return F.pixel_shuffle(F.conv2d(x, w, bias, padding=1), 2)
+        if bias_map is None:       # nearest: the bias added in place, no map (the same numbers)
+            return F.pixel_shuffle(F.conv2d(x, w, padding=1).add_(bias), 2)
         return F.pixel_shuffle(F.conv2d(x, w, padding=1), 2) + bias_map + bias
     c_out, c_in = wc.shape[0], x.shape[1]
     if up is None:
@@ -61,19 +61,19 @@ def fused_up_conv(x: torch.Tensor, up: nn.ConvTranspose2d | None, conv: nn.Conv2
         w = torch.einsum("pyka,qxlb,oyxcab->opqckl", s.to(t.dtype), s.to(t.dtype), t).reshape(c_out * 4, c_in, 3, 3)
     if key is not None and torch.is_autocast_enabled(x.device.type):
         w = w.to(torch.get_autocast_dtype(x.device.type))   # as autocast casts it for the conv, once
-    if up is None:       # each phase's bias goes in the conv itself: one pass over the output less
-        bias_map, bias = None, bc.repeat_interleave(4).to(w.dtype)
-        y = F.pixel_shuffle(F.conv2d(x, w, bias, padding=1), 2)
+    y = F.pixel_shuffle(F.conv2d(x, w, padding=1), 2)
+    bias = bc.to(y.dtype).view(1, -1, 1, 1)
+    if up is None:
+        bias_map = None          # kept: the bias goes to each phase in place, before the shuffle
+        y = y + bias
     else:
-        y = F.pixel_shuffle(F.conv2d(x, w, padding=1), 2)
-        bias = bc.to(y.dtype).view(1, -1, 1, 1)
         kb = torch.einsum("omyx,m->oyx", wc, up.bias).unsqueeze(1)    # convT bias through the conv
         ones = torch.ones(1, 1, *y.shape[2:], device=x.device, dtype=y.dtype)
         bias_map = F.conv2d(ones, kb.to(y.dtype), padding=1)
         y = y + bias_map + bias
     if key is not None:         # the weights themselves too: compared by identity, never reused
-        conv._fused_kept = (key, (w.detach(), None if bias_map is None else bias_map.detach(),
-                                  bias.detach()), weights)
+        conv._fused_kept = (key, (w.detach(), None, bias.detach().repeat_interleave(4, dim=1)) if up is None
+                            else (w.detach(), bias_map.detach(), bias.detach()), weights)
     return y
 
 
