@@ -62,15 +62,15 @@ def main():
         frames = [f.to_ndarray(format="yuv420p") for _, f in zip(range(args.frames), c.decode(video=0))]
     print(f"x264 on {len(frames)} frames of {args.video.name}, medians of {args.rounds} rounds:")
     for crf in args.crf:
-        rows = {"previous (veryfast)": PREVIOUS, f"this version ({X264['preset']}, {X264['x264-params']})": X264}
+        before = "previous (veryfast)"
+        rows = {before: PREVIOUS, f"this version ({X264['preset']}, {X264['x264-params']})": X264}
         cpu = {name: [] for name in rows}
         data = {}
         for _ in range(args.rounds):
             for name, opts in rows.items():
                 t, data[name] = encode(frames, {"crf": str(crf), **opts})
                 cpu[name].append(t)
-        base = statistics.median(cpu["previous (veryfast)"])
-        b0 = len(data["previous (veryfast)"])
+        base, b0 = statistics.median(cpu[before]), len(data[before])
         for name in rows:
             t = statistics.median(cpu[name])
             print(f"  CRF {crf} {name}: {1000 * t / len(frames):5.1f} ms CPU a frame ({t / base:.2f}x), "
