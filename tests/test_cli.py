@@ -56,6 +56,17 @@ def test_every_command_has_help_describing_its_options():
     assert r.returncode == 0 and all(c in r.stdout for c in COMMANDS)
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`facepair verify ... | head -1`: once stdout's reader has gone, the command stops with
+    141 (128 + SIGPIPE, as a Unix tool) and no "internal error" line (it was one before)."""
+    files = [str(OBAMA_PHOTOS / "obama.jpg"), str(OBAMA_PHOTOS / "obama2.jpg")]
+    p = subprocess.Popen([sys.executable, "-m", "facepair", "verify", *files], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                    # the reader goes before the first line is written
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == "", err
+
+
 def test_imports_go_one_way():
     """No module imports one above it, not even inside a function (the team's checker)."""
     checker = ROOT.parent / "shared" / "hooks" / "importcycles.py"

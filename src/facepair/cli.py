@@ -3,6 +3,7 @@ and turns user errors into one-line messages with a non-zero exit (never a trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -12,6 +13,7 @@ from .errors import FacepairError
 from .evaluate import EVAL_FACES
 
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
+EXIT_BROKEN_PIPE = 141      # 128 + SIGPIPE, as a Unix tool whose reader went away
 
 
 class _Parser(argparse.ArgumentParser):
@@ -433,9 +435,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     warnings.formatwarning = lambda msg, cat, *a, **k: f"facepair: warning: {msg}\n"
-    args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        try:
+            args = build_parser().parse_args(argv)
+            args.run(args)
+        finally:                   # a reader that went away (`| head`) shows here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:        # stop quietly, as `yes | head` does; nothing left to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except FacepairError as e:
         print(f"facepair: error: {e}", file=sys.stderr)
         return e.exit_code
