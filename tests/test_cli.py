@@ -7,7 +7,13 @@ from conftest import OBAMA_PHOTOS, ROOT, run_cli
 HEAVY = ("torch", "dlib", "skimage")
 
 
-COMMANDS = ("extract", "train", "swap", "evaluate", "verify", "demo", "ui")
+COMMANDS = ("extract", "train", "swap", "evaluate", "verify", "export", "demo", "ui")
+
+
+def test_the_command_list_is_every_command():
+    """The tests below go over COMMANDS: it must name every command the parser has."""
+    from facepair.cli import build_parser
+    assert set(build_parser()._subparsers._group_actions[0].choices) == set(COMMANDS)
 
 
 def _loaded_after(*argv, code=0) -> list[str]:

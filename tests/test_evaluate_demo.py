@@ -3,6 +3,7 @@ import json
 import math
 import os
 
+import av
 import pytest
 
 import facepair.demo as demo_mod
@@ -57,7 +58,8 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
     assert figures["faces_a"] == 16 and figures["source"] == "face sets given"
     assert "mouth_corr_a2b" in figures and not any(k.startswith("frame_") for k in figures)
     r = run_cli("evaluate", "--model", tmp_path / "nope")
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"facepair: error: model folder not found: {tmp_path / 'nope'}"], r.stderr
 
 
 def test_short_demo_produces_all_files(tmp_path):
@@ -69,6 +71,10 @@ def test_short_demo_produces_all_files(tmp_path):
         assert (out / name).is_file(), name
     assert run_cli("verify", out / "swap.mp4").returncode == 0
     assert str(out / "report.html") in r.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["id_rate_a2b"] <= 1 and metrics["step"] >= 1
+    with av.open(str(out / "swap.mp4")) as c:        # README: the address swapped with its audio
+        assert c.streams.audio and c.streams.video[0].frames >= 25
 
 
 def test_demo_samples_download_checks_sha256_and_fails_clearly_offline(tmp_path, monkeypatch):

@@ -127,19 +127,20 @@ def test_no_face_exits_nonzero_with_one_line(tmp_path):
     for i in range(3):
         cv2.imwrite(str(inputs / f"noise{i}.png"), rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))
     r = run_cli("extract", inputs, "-o", tmp_path / "fs", "--quiet")
-    assert r.returncode != 0
+    assert r.returncode == 1
     assert r.stderr.strip().splitlines() == ["facepair: error: no face found in 3 frame(s) of 3 input file(s)"]
     assert not (tmp_path / "fs").exists()
 
 
 def test_missing_input_and_non_empty_output(tmp_path):
     r = run_cli("extract", tmp_path / "nope.mp4", "-o", tmp_path / "fs")
-    assert r.returncode != 0 and r.stderr.strip().splitlines() == \
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == \
         [f"facepair: error: input not found: {tmp_path / 'nope.mp4'}"]
     photo = OBAMA_PHOTOS / "obama.jpg"
     assert run_cli("extract", photo, "-o", tmp_path / "fs", "--quiet").returncode == 0
     r = run_cli("extract", photo, "-o", tmp_path / "fs", "--quiet")
-    assert r.returncode != 0 and "--append" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"facepair: error: output folder is not empty: {tmp_path / 'fs'} (use --append to add faces to an existing face set)"]
     r = run_cli("extract", OBAMA_PHOTOS / "obama2.jpg", "-o", tmp_path / "fs", "--append", "--quiet")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "fs/faceset.json").read_text())

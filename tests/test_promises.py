@@ -189,6 +189,7 @@ def test_ctrl_c_during_a_video_swap_leaves_a_playable_labelled_file(trained_mode
     with av.open(str(ADDRESS)) as c:
         total = c.streams.video[0].frames
     assert 0 < n < total and f"first {n} frames" in stderr, (n, stderr)
+    assert not list(tmp_path.glob(".*"))                 # no hidden partial file left behind
     r = run_cli("verify", out)
     assert r.returncode == 0 and "watermark FOUND" in r.stdout, r.stdout
 
@@ -366,6 +367,27 @@ def test_ctrl_c_during_train_saves_once_and_a_second_ctrl_c_stops_at_once(extrac
     assert r.returncode == 0 and f"steps {again} -> {again + 1}" in r.stdout, r.stderr
 
 
+def test_sigterm_during_extract_keeps_every_face_found(tmp_path):
+    """SIGTERM (the web app's Stop) during `extract`: the frame under way is finished, every crop
+    written is in the index, exit code 130 with one line (SIGTERM killed it before: crops on
+    disk, no index)."""
+    out = tmp_path / "fs"
+    p = subprocess.Popen([sys.executable, "-m", "facepair", "extract", str(REAGAN_CLIP), "-o", str(out),
+                          "--size", "64", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out / "faces" / "000010.png").exists():
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    _, stderr = p.communicate(timeout=120)
+    line, = stderr.strip().splitlines()
+    m = re.fullmatch(rf"facepair: error: interrupted after \d+ frame\(s\): (\d+) face\(s\) kept in "
+                     rf"{re.escape(str(out))} \(add more with --append\)", line)
+    assert p.returncode == 130 and m, (p.returncode, stderr)
+    index = json.loads((out / "faceset.json").read_text())["faces"]
+    crops = sorted(f"faces/{c.name}" for c in (out / "faces").iterdir())
+    assert sorted(f["file"] for f in index) == crops and len(crops) == int(m.group(1)) >= 11
+
+
 def test_sigterm_during_a_video_swap_keeps_a_playable_labelled_file(trained_model, tmp_path):
     """SIGTERM (the web app's Stop) finishes the batch under way and keeps a playable, labelled
     file of the frames written so far, exit code 130, the message giving their count."""
@@ -378,6 +400,6 @@ def test_sigterm_during_a_video_swap_keeps_a_playable_labelled_file(trained_mode
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == n
     assert 0 < n < 782
-    assert not partial.exists()
+    assert not partial.exists() and not list(tmp_path.glob(".*"))
     r = run_cli("verify", out)
     assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout

@@ -185,6 +185,11 @@ def test_ui_on_another_host_only_when_asked_with_a_warning_and_its_token(tmp_pat
             cookie = r.headers["Set-Cookie"]
             assert r.status == 200 and b"facepair-token" in r.read()
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        # browsers send it to every port of this host: it opens pages, it is not the token
+        key = cookie.split(";")[0].split("=", 1)[1]
+        assert key and token not in cookie
+        status, _ = s.request("/api/consent", data=b"", token=key)
+        assert status == 403 and not (tmp_path / "work/.ui/consent.json").exists()
         assert s.request("/api/state", headers={"Cookie": cookie.split(";")[0]})[0] == 200
         assert s.request("/api/state", headers={"Host": f"facepair.test:{s.port}",
                                                 "Cookie": cookie.split(";")[0]})[0] == 200
@@ -329,7 +334,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.click("#report-run")
             expect(page.locator("#report-job")).to_have_attribute("data-state", "done", timeout=300_000)
             frame = page.frame_locator("#report-frame")
-            expect(frame.locator("body")).to_contain_text("pair", timeout=30_000)
+            expect(frame.locator("h1")).to_have_text("facepair evaluation", timeout=30_000)
+            expect(frame.locator("code").first).to_contain_text("models/pair")
             expect(frame.locator("img").first).to_be_visible()
             page.screenshot(path=SHOTS / "5-report.png", full_page=True)
 

@@ -197,7 +197,52 @@ def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
     # a user error from a stage names the file relative to the work folder, in one line
     (work / "uploads" / "broken.jpg").write_bytes(b"not a picture")
     status, body = server.request("/api/verify", {"path": "uploads/broken.jpg"})
-    assert status in (200, 400) and str(work) not in json.dumps(body)
+    assert status == 400 and "uploads/broken.jpg" in body["error"] and "\n" not in body["error"], body
+    assert str(work) not in json.dumps(body)
+
+
+def test_crafted_files_in_the_work_folder_delete_nothing_and_crash_nothing(server, tmp_path):
+    """Files planted in the work folder (an archive unpacked there, a copied face set): an index
+    naming files outside its face set deletes none of them; a loop of links does not take the
+    page down; a small picture declaring 144 megapixels is refused before it is decoded; a
+    refused report leaves no folder; a log with NaN still shows the model; the cookie-free
+    server answers each in one line."""
+    from PIL import Image
+    work = tmp_path / "work"
+    victim = work / "models" / "m" / "state.json"
+    victim.parent.mkdir(parents=True)
+    victim.write_text("{}")
+    (victim.parent / "log.csv").write_text("step,time_s,loss_a,loss_b\n1,1,0.5,0.5\n2,2,nan,inf\n")
+    (work / "faces" / "evil" / "faces").mkdir(parents=True)
+    (work / "faces" / "evil" / "faceset.json").write_text(json.dumps(
+        {"format": "facepair-faceset", "version": 1, "size": 64,
+         "faces": [{"file": "../../models/m/state.json"}]}))
+    status, body = server.request("/api/faces/evil")
+    assert status == 400 and "outside its faces/ folder" in body["error"], body
+    status, body = server.request("/api/faces/evil/remove", {"files": ["../../models/m/state.json"]})
+    assert status == 400 and victim.exists(), body
+    (work / "uploads" / "loop.jpg").symlink_to(work / "uploads" / "loop.jpg")
+    status, state = server.request("/api/state")
+    assert status == 200 and "uploads/loop.jpg" not in json.dumps(state["media"])
+    for path in ("/files/uploads/loop.jpg",):
+        status, body = server.request(path)
+        assert status == 400 and "\n" not in body["error"], body
+    status, body = server.request("/api/verify", {"path": "uploads/loop.jpg"})
+    assert status == 400, body
+    Image.new("L", (200_000, 720)).save(work / "uploads" / "wide.png")       # 0.14 MB on disk
+    t = time.monotonic()
+    status, body = server.request("/api/verify", {"path": "uploads/wide.png"})
+    assert status == 400 and "too large" in body["error"] and time.monotonic() - t < 10, body
+    status, body = server.request("/api/evaluate", {"model": "m", "faces": "abc"})
+    assert status == 400 and not (work / "reports" / "m").exists(), body
+    status, body = server.request("/api/models/m")
+    assert status == 200 and body["log"][-1] == {"step": 2.0, "time_s": 2.0}, body
+    for path, payload in (("/api/extract", {"name": "x", "inputs": 5}), ("/api/faces/evil/remove", {"files": 5}),
+                          ("/api/train", {"model": "n", "a": 5, "b": ["x"]}),
+                          ("/api/train", {"model": "n", "a": ["x"], "b": ["x"], "preset": {"x": 1}})):
+        status, body = server.request(path, payload)
+        assert status in (400, 404) and "internal error" not in body["error"], (path, body)
+    assert victim.exists() and sorted(p.name for p in (work / "models").iterdir()) == ["m"]
 
 
 def test_a_playlist_reads_no_video_from_elsewhere(server, tmp_path):

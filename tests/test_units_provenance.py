@@ -56,7 +56,7 @@ def test_the_key_payload_and_pattern_do_not_change():
     on = np.zeros_like(spec, bool)
     on[W.LINE_N % 64, W.LINE_M] = True
     assert spec[~on].max() < 1e-3 * spec[on].min()
-    assert np.allclose(W.tile(40), W.tile(40)) and W.tile(40).shape == (40, 40)
+    assert np.allclose(W.tile(40), W.tile(320)[::8, ::8], atol=1e-6) and W.tile(40).shape == (40, 40)
 
 
 TILE_64_SHA = "4fa0072609ac2164"   # sha256 of the 64 px tile rounded to 0.001

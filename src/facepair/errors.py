@@ -16,3 +16,8 @@ class Interrupted(FacepairError):
 
 class UnreadableMedia(Exception):
     """A file that is neither a decodable image nor a decodable video (skipped and counted)."""
+
+
+class TooLarge(UnreadableMedia):
+    """A picture whose header declares more pixels than facepair decodes (a small file can
+    declare a huge picture: a decompression bomb)."""

@@ -150,7 +150,7 @@ def write_html(res: dict, path: Path) -> list[Path]:
 tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style></head><body>
 <h1>facepair evaluation</h1>
 <p>Model <code>{html.escape(str(model_dir))}</code>, preset <b>{html.escape(res['preset'])}</b>,
-step {res['step']}; {res['faces_a']} faces of A and {res['faces_b']} of B ({html.escape(res['source'])}).
+step {html.escape(str(res['step']))}; {res['faces_a']:d} faces of A and {res['faces_b']:d} of B ({html.escape(res['source'])}).
 All media made by facepair is synthetic and watermarked. Report written by facepair {__version__}.</p>
 <h2>Metrics</h2><table>{rows}</table>
 {''.join(parts)}

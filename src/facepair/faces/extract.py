@@ -1,6 +1,7 @@
 """The extract stage: images and videos -> detected, landmarked, aligned faces in a face set."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import warnings
@@ -12,9 +13,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..errors import FacepairError, UnreadableMedia
+from ..errors import FacepairError, Interrupted, UnreadableMedia
 from ..media.image import expand_inputs, is_image, read_image, write_image
 from ..media.video import iter_video, prefetch, video_info
+from ..stopping import stop_requests
 from . import align, faceset
 from .detect import largest_first, make_detector
 from .identity import Embedder, distance, reference_embeddings
@@ -107,6 +109,19 @@ def sharpness(crop: np.ndarray) -> float:
     return float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
 
 
+@contextlib.contextmanager
+def _saved(out: Path, meta: dict, summary: ExtractSummary, bar, t0: float):
+    """However the loop ends (done, stopped, Ctrl-C, an error), the faces written so far are
+    indexed."""
+    try:
+        yield
+    finally:
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+        if summary.faces_kept or (out / faceset.INDEX).exists():
+            faceset.save_index(out, meta)
+
+
 def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             padding: float = DEFAULT_PADDING, align_faces: bool = True, every: int = 1,
             all_faces: bool = False, identity=None, threshold: float = DEFAULT_THRESHOLD,
@@ -129,8 +144,11 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     summary = ExtractSummary(output=str(out), inputs=len(files))
     bar = tqdm(total=_expected_frames(files, every), unit="frame", disable=not progress,
                desc="extract", dynamic_ncols=True)
-    try:
+    # SIGTERM (the web app's Stop) as Ctrl-C: finish the frame, keep the faces found, exit 130
+    with stop_requests() as stop, _saved(out, meta, summary, bar, t0):
         for source, index, frame in prefetch(_frames(files, every, summary)):
+            if stop:
+                break
             summary.frames_read += 1
             bar.update()
             boxes = largest_first(det(frame))
@@ -171,11 +189,11 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
                 if summary.faces_kept % 500 == 0:
                     faceset.save_index(out, meta)      # an interrupted run keeps its faces
             bar.set_postfix(faces=summary.faces_kept, refresh=False)
-    finally:
-        bar.close()
-        summary.seconds = time.perf_counter() - t0
-        if summary.faces_kept or (out / faceset.INDEX).exists():
-            faceset.save_index(out, meta)
+    if stop:
+        if summary.faces_kept == 0 and created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise Interrupted(f"interrupted after {summary.frames_read} frame(s): {summary.faces_kept} "
+                          f"face(s) kept in {out} (add more with --append)")
     if summary.faces_kept == 0:
         if created:
             shutil.rmtree(out, ignore_errors=True)

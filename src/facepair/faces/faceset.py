@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -38,7 +38,18 @@ def load_index(folder: Path) -> dict:
     if meta.get("version", 0) > VERSION:
         raise FacepairError(f"{index} is format version {meta['version']}; this facepair reads "
                             f"up to {VERSION} (upgrade facepair)")
+    for face in meta["faces"]:          # a crafted index could name files elsewhere (remove deletes them)
+        if not isinstance(face, dict) or not own_crop(face.get("file")):
+            raise FacepairError(f"not a facepair face set: {index} names a file outside its faces/ folder")
     return meta
+
+
+def own_crop(name) -> bool:
+    """A face entry's `file` as extract writes it: faces/<name>, nothing above or beside it."""
+    if not isinstance(name, str) or "\\" in name or "\0" in name:
+        return False
+    parts = PurePosixPath(name).parts
+    return len(parts) == 2 and parts[0] == "faces" and parts[1] not in (".", "..")
 
 
 def save_index(folder: Path, meta: dict) -> None:

@@ -1,14 +1,17 @@
 """Pictures: finding image files, reading and writing them as RGB uint8 (OpenCV)."""
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from pathlib import Path
 from typing import Iterable
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from ..errors import FacepairError, UnreadableMedia
+from ..errors import FacepairError, TooLarge, UnreadableMedia
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -30,10 +33,35 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
 
+# the most pixels a picture may have: Pillow's decompression-bomb limit (89 megapixels, about 3x
+# a 30-megapixel camera's). A small file can declare a huge picture (a PNG of zeros, 2 MB, of
+# 1,000,000 x 720 px), which decoding alone would turn into gigabytes
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+
+
+def picture_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from an image file's header, before anything is decoded; a file Pillow
+    cannot identify is not a picture facepair reads (every format of IMAGE_EXTS is Pillow's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+        except Image.DecompressionBombError:
+            return (MAX_PIXELS + 1, 1)
+        except Exception:       # Pillow raises several types for what it cannot read
+            return (0, 0)
+
+
 def read_image(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3)."""
+    """An image file as RGB uint8 (H, W, 3). One that is not a picture, or that declares more
+    than MAX_PIXELS, is refused before it is decoded."""
     data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    w, h = picture_size(data.tobytes()) if data.size else (0, 0)
+    if w * h > MAX_PIXELS:
+        raise TooLarge(f"picture too large to read: {path} declares {w} x {h} pixels "
+                              f"(at most {MAX_PIXELS / 1e6:.0f} megapixels)")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if w * h else None
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

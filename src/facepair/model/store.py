@@ -27,7 +27,8 @@ def read_state(model_dir: Path) -> dict:
     if not path.exists():
         raise FacepairError(f"not a facepair model folder (no {STATE}): {model_dir}")
     state = read_json(path)
-    if not isinstance(state, dict) or state.get("format") != FORMAT or "step" not in state or "checkpoint" not in state:
+    if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("step"), int) \
+            or not isinstance(state.get("checkpoint"), str):
         raise FacepairError(f"not a facepair model folder: {path} is not a facepair state file")
     if state.get("version", 0) > VERSION:
         raise FacepairError(f"{path} is format version {state['version']}; upgrade facepair")

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import FacepairError, UnreadableMedia
+from ..errors import FacepairError, TooLarge, UnreadableMedia
 from ..media.image import is_image, read_image
 from ..media.video import iter_video, open_input
 from . import credentials, label, watermark
@@ -167,6 +167,8 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
     if is_image(path):
         try:
             residual = watermark.residual(read_image(path))
+        except TooLarge as e:
+            raise FacepairError(str(e)) from None
         except UnreadableMedia:
             raise FacepairError(f"cannot read {path} as an image") from None
         tag, frames = label.image_tag(path), 1

@@ -235,8 +235,14 @@ def embed_i420(rgb: np.ndarray, key: bytes | None = None) -> np.ndarray:
 
 def residual(rgb: np.ndarray) -> np.ndarray | None:
     """What the reader looks at: the grey picture band-passed and divided by its local energy,
-    at most READ_SIZE on its shorter side (None if too small to hold the tile twice)."""
+    at most READ_SIZE on its shorter side and its middle part at most 16 times that long, so a
+    picture of extreme shape (a 720 px strip 100,000 px long) costs no more than a panorama
+    (None if too small to hold the tile twice)."""
     h, w = rgb.shape[:2]
+    long = 16 * min(h, w)
+    if max(h, w) > long:                        # a crop keeps the mark's scale: still readable
+        y, x = (h - min(h, long)) // 2, (w - min(w, long)) // 2
+        rgb, (h, w) = rgb[y:y + long, x:x + long], (min(h, long), min(w, long))
     f = READ_SIZE / min(h, w)
     if f < 1:
         rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)

@@ -13,7 +13,9 @@ what a foreign page cannot forge or read:
 - A secret token, made at start and written only into the page the server renders (a page
   elsewhere cannot read it): every request that is not a GET carries it in X-Facepair-Token.
   Served on another address (exposed), every request needs it (header, `?token=` once, then an
-  HttpOnly SameSite=Strict cookie), as Jupyter does.
+  HttpOnly SameSite=Strict cookie), as Jupyter does. Browsers send a host's cookies to every port
+  of it, so the cookie holds a key derived from the token that opens pages (GET) only: another
+  service on the same host that receives it cannot make a change with it.
 - Every answer carries headers that keep the app's own page strict (a CSP with no inline script,
   no framing, no referrer) unless a route set its own (the work folder's files, server.py).
 
@@ -64,6 +66,7 @@ def cookie_name(port: int) -> str:
 class Guard:
     def __init__(self, app, hosts: set[str], token: str, exposed: bool):
         self.app, self.hosts, self.token, self.exposed = app, {h.lower() for h in hosts}, token, exposed
+        self.read_key = hmac.new(token.encode(), b"facepair: pages only", "sha256").hexdigest()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -110,7 +113,8 @@ class Guard:
             return 403, "missing or wrong token: reload the app's page"
         if self.exposed and method in SAFE_METHODS and not (
                 self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
-                or any(map(self.valid, _cookies(h, cookie_name(_port(scope)))))):
+                or any(hmac.compare_digest(c.encode(), self.read_key.encode())
+                       for c in _cookies(h, cookie_name(_port(scope))))):
             return 403, "this server needs its token: open the address it printed (…/?token=…)"
         return None
 
@@ -119,10 +123,11 @@ class Guard:
 
     def new_cookie(self, scope, h: dict) -> str | None:
         """Exposed: the first page opened with ?token= leaves a cookie for the rest (images, the
-        report) that a request from another site never carries."""
+        report) that a request from another site never carries; it holds the read key, not the
+        token."""
         if self.exposed and self.valid(_query_token(scope)) and \
-                self.token not in _cookies(h, cookie_name(_port(scope))):
-            return f"{cookie_name(_port(scope))}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                self.read_key not in _cookies(h, cookie_name(_port(scope))):
+            return f"{cookie_name(_port(scope))}={self.read_key}; Path=/; HttpOnly; SameSite=Strict"
         return None
 
 

@@ -91,6 +91,13 @@ class Workdir:
     def inside(self, p: Path) -> bool:
         return p == self.root or p.is_relative_to(self.root)
 
+    def leads_inside(self, p: Path) -> bool:
+        """`p` with its links followed stays in the work folder (a loop of links does not)."""
+        try:
+            return self.inside(Path(p).resolve())
+        except (OSError, RuntimeError):
+            return False
+
     def path(self, rel: str, must_exist: bool = True) -> Path:
         if not isinstance(rel, str) or not rel or "\0" in rel:
             raise HTTPException(400, "no path given")
@@ -100,7 +107,7 @@ class Workdir:
                 raise HTTPException(403, f"outside the work folder: {_short(rel)}")
             if must_exist and not p.exists():
                 raise HTTPException(404, f"not found in the work folder: {_short(rel)}")
-        except (OSError, ValueError):         # a name too long, a loop of links
+        except (OSError, RuntimeError, ValueError):   # a name too long, a loop of links (3.11: RuntimeError)
             raise HTTPException(400, f"not a usable path: {_short(rel)}") from None
         return p
 
@@ -113,16 +120,18 @@ class Workdir:
         return p
 
     def rel(self, p: Path) -> str:
-        return Path(p).resolve().relative_to(self.root).as_posix()
+        """The path relative to the work folder, as a command's argument: "./" before a name that
+        starts with "-", which the command would read as an option."""
+        rel = Path(p).resolve().relative_to(self.root).as_posix()
+        return "./" + rel if rel.startswith("-") else rel
 
     def named(self, kind: str, name: str) -> Path:
         """WORKDIR/kind/name, the name matched in full; a link that leads out is refused."""
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise HTTPException(400, f"bad name {_short(name)!r}: letters, digits, '.', '_', '-' (up to 64)")
-        p = (self.root / kind / name).resolve()
-        if not self.inside(p):
+        if not self.leads_inside(self.root / kind / name):
             raise HTTPException(403, f"{kind}/{name} leads outside the work folder")
-        return p
+        return (self.root / kind / name).resolve()
 
     def listing(self, limit: int = 500) -> list[dict]:
         """Videos, images, and folders holding images, outside the app's own folders (which are
@@ -135,7 +144,7 @@ class Workdir:
             rel = Path(folder).relative_to(self.root)
             kinds = {f: ("video" if Path(f).suffix.lower() in VIDEO_EXTS else "image")
                      for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS
-                     and not f.startswith(".") and self.inside((Path(folder) / f).resolve())}
+                     and not f.startswith(".") and self.leads_inside(Path(folder) / f)}
             if not top and "image" in kinds.values():
                 found.append({"path": rel.as_posix(), "kind": "folder"})
             found += [{"path": (rel / f).as_posix(), "kind": k} for f, k in kinds.items()]
@@ -158,7 +167,7 @@ class Workdir:
     def _listed(self, kind: str, marker: str) -> list[str]:
         """Folders holding `marker`; one that links out of the work folder is not listed."""
         return sorted(p.name for p in (self.root / kind).iterdir()
-                      if (p / marker).exists() and self.inside(p.resolve()))
+                      if self.leads_inside(p) and (p / marker).exists())
 
     def uploads_bytes(self) -> int:
         return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(self.root / "uploads")
@@ -319,7 +328,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/extract")
     def extract(b: dict = Body(...)):
         out = wd.named("faces", b.get("name", ""))
-        inputs = [wd.rel(wd.media(p, folders=True)) for p in b.get("inputs") or []]
+        inputs = [wd.rel(wd.media(p, folders=True)) for p in _list(b, "inputs")]
         if not inputs:
             raise HTTPException(400, "choose at least one video, image or folder")
         argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
@@ -346,7 +355,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         folder = wd.named("faces", name)
         if jobs.busy(wd.rel(folder)):
             raise HTTPException(409, f"face set {name} is being extracted; wait for it")
-        files = [f for f in b.get("files") or [] if isinstance(f, str)]
+        files = [f for f in _list(b, "files") if isinstance(f, str)]
         try:
             return {"removed": api.remove_faces(folder, files)}
         except FacepairError as e:
@@ -358,7 +367,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         model = wd.named("models", b.get("model", ""))
         sides = {}
         for side in ("a", "b"):
-            sets = [wd.named("faces", n) for n in b.get(side) or []]
+            sets = [wd.named("faces", n) for n in _list(b, side)]
             if not sets:
                 raise HTTPException(400, f"choose at least one face set for {side.upper()}")
             sides[side] = [wd.rel(s) for s in sets]
@@ -367,7 +376,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if b.get("calibrate_faces") not in (None, ""):        # else train's: by the training's length
             argv += ["--calibrate-faces", _int(b, "calibrate_faces", 0, 0)]
         if b.get("preset"):
-            if b["preset"] not in {p["name"] for p in api.presets()}:
+            if not isinstance(b["preset"], str) or b["preset"] not in {p["name"] for p in api.presets()}:
                 raise HTTPException(400, f"unknown preset {_short(repr(b['preset']), 40)}")
             argv += ["--preset", b["preset"]]
         budget = {"steps": None, "minutes": None}
@@ -491,9 +500,10 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.post("/api/evaluate")
     def evaluate(b: dict = Body(...)):
         model = wd.model(b.get("model", ""))
+        faces = _int(b, "faces", 32, 2)              # checked before anything is made on disk
         out = wd.path(f"reports/{model.name}", must_exist=False) / "report.html"
         out.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["--model", wd.rel(model), "--max-faces", _int(b, "faces", 32, 2),
+        argv = ["--model", wd.rel(model), "--max-faces", faces,
                 "--html", wd.rel(out), "--json", wd.rel(out.with_suffix(".json"))]
         return start("evaluate", argv, wd.rel(out.parent), model=model.name,
                      url=f"/files/{wd.rel(out)}")
@@ -523,6 +533,14 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 # ---- small helpers: checked options, a model's log, previews -----------------------------------
 def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def _list(b: dict, key: str) -> list:
+    """A list field of a request (missing or empty: []); anything else is refused."""
+    v = b.get(key) or []
+    if not isinstance(v, list):
+        raise HTTPException(400, f"{key}: send a list")
+    return v
 
 
 def _num(b: dict, key: str, default: float, least: float) -> str:
@@ -582,9 +600,10 @@ def _log(path: Path) -> list[dict]:
     out = []
     for r in rows:
         try:
-            out.append({k: float(r[k]) for k in keep if r.get(k) not in (None, "")})
+            row = {k: float(r[k]) for k in keep if r.get(k) not in (None, "")}
         except ValueError:
             continue
+        out.append({k: v for k, v in row.items() if math.isfinite(v)})   # JSON has no NaN or inf
     return out
 
 
