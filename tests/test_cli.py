@@ -73,6 +73,19 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     assert p.wait(timeout=120) == 141 and err == "", err
 
 
+def test_asking_for_a_gpu_without_one_is_one_line_and_writes_nothing(tmp_path):
+    """README's troubleshooting row: `--device cuda` on a machine without CUDA."""
+    import pytest
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "m", "-o", tmp_path / "o.png",
+                "--device", "cuda")
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        "facepair: error: --device cuda: no CUDA GPU is available"], r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_imports_go_one_way():
     """No module imports one above it, not even inside a function (the team's checker)."""
     checker = ROOT.parent / "shared" / "hooks" / "importcycles.py"
