@@ -235,8 +235,18 @@ def test_gan_preset_checkpoints_its_discriminators(extracted, tmp_path):
     state = json.loads((model / "state.json").read_text())
     assert (model / state["checkpoint"] / "discriminator.safetensors").is_file()
     assert (model / state["checkpoint"] / "discriminator.optimizer.safetensors").is_file()
-    r = run_cli("train", *common, "--steps", 2)                 # resumes with them
+    # resumes with them: discriminators changed on disk come back as changed (they take no step
+    # before gan_start, so the next checkpoint holds them as loaded, not fresh ones)
+    from safetensors.torch import load_file, save_file
+    file = model / state["checkpoint"] / "discriminator.safetensors"
+    moved = {k: v + 1.0 for k, v in load_file(file).items()}
+    save_file(moved, file)
+    r = run_cli("train", *common, "--steps", 2)
     assert r.returncode == 0, r.stderr
+    state = json.loads((model / "state.json").read_text())
+    again = load_file(model / state["checkpoint"] / "discriminator.safetensors")
+    assert state["step"] == 2 and again.keys() == moved.keys()
+    assert all(torch.equal(again[k], moved[k]) for k in moved)
 
 
 def test_landmark_cue_model_swaps_photos_and_evaluates(extracted, tmp_path):
