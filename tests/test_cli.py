@@ -86,6 +86,30 @@ def test_asking_for_a_gpu_without_one_is_one_line_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_files_declaring_huge_pictures_are_refused_before_decoding(tmp_path):
+    """A small file can declare a huge picture (a decompression bomb): a 0.1 MB PNG of 144
+    megapixels, a 40 KB video of 100-megapixel frames. `verify` refuses each in one line,
+    quickly, without decoding it (a 20,000 x 720 px one took 0.5 GB before)."""
+    import time
+    import av
+    import numpy as np
+    from PIL import Image
+    png, mkv = tmp_path / "wide.png", tmp_path / "wide.mkv"
+    Image.new("L", (200_000, 720)).save(png)
+    with av.open(str(mkv), "w") as c:
+        s = c.add_stream("ffv1", rate=1)
+        s.width, s.height, s.pix_fmt = 100_000, 1000, "gray"
+        for p in [*s.encode(av.VideoFrame.from_ndarray(np.zeros((1000, 100_000), np.uint8), format="gray")),
+                  *s.encode()]:
+            c.mux(p)
+    assert png.stat().st_size < 200_000 and mkv.stat().st_size < 100_000
+    for f, says in ((png, "declares 200000 x 720 pixels"), (mkv, "has 100000 x 1000 pixels")):
+        t = time.monotonic()
+        r = run_cli("verify", f)
+        assert r.returncode == 1 and "too large to read" in r.stdout + r.stderr and says in r.stdout + r.stderr, r
+        assert time.monotonic() - t < 30 and "Traceback" not in r.stderr
+
+
 def test_imports_go_one_way():
     """No module imports one above it, not even inside a function (the team's checker)."""
     checker = ROOT.parent / "shared" / "hooks" / "importcycles.py"

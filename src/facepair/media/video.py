@@ -15,7 +15,8 @@ from typing import Iterable, Iterator
 import av
 import numpy as np
 
-from ..errors import FacepairError, UnreadableMedia
+from ..errors import FacepairError, TooLarge, UnreadableMedia
+from .image import MAX_PIXELS
 
 # The demuxers a video is read with: the containers of camera, phone and web video. Left out are
 # those that read other files or addresses named inside the file (HLS and DASH playlists, concat
@@ -47,6 +48,14 @@ def video_info(path: Path) -> dict:
                     "width": s.codec_context.width, "height": s.codec_context.height}
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise UnreadableMedia(f"cannot open video {path}: {e}") from None
+
+
+def _check_size(frame, path) -> None:
+    """A frame larger than a picture may be (MAX_PIXELS) is refused before it becomes RGB: a
+    small file can hold huge frames of one colour."""
+    if frame.width * frame.height > MAX_PIXELS:
+        raise TooLarge(f"video frames too large to read: {path} has {frame.width} x {frame.height} "
+                       f"pixels (at most {MAX_PIXELS / 1e6:.0f} megapixels)")
 
 
 def quarter_turns(rotation: float) -> int:
@@ -81,6 +90,7 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
                 if last is not None and i > last:
                     break
                 if i in only if only is not None else i % every == 0:
+                    _check_size(frame, path)
                     yield i, upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
         except av.error.FFmpegError as e:
             if i < 0:
@@ -105,6 +115,7 @@ def frame_at(path: Path, seconds: float) -> np.ndarray:
                     break
             if last is None:
                 raise UnreadableMedia(f"no frame decoded from {path}")
+            _check_size(last, path)
             return upright(last.to_ndarray(format="rgb24"), quarter_turns(last.rotation))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise UnreadableMedia(f"cannot read video {path}: {e}") from None
@@ -179,6 +190,10 @@ class VideoReader:
 
     def picture(self, frame) -> np.ndarray:
         """A decoded frame as RGB, upright as displayed."""
+        try:
+            _check_size(frame, self.path)
+        except UnreadableMedia as e:
+            raise FacepairError(str(e)) from None
         return upright(frame.to_ndarray(format="rgb24"), self.turns)
 
     def _wanted(self, frames):

@@ -182,6 +182,8 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
                 frames += 1
                 if frames >= MAX_FRAMES:
                     break
+        except TooLarge as e:
+            raise FacepairError(str(e)) from None
         except UnreadableMedia:
             raise FacepairError(f"cannot read {path} as an image or video") from None
         tag = _video_tag(path)
