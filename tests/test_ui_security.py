@@ -191,6 +191,9 @@ def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
     status, body = server.request("/api/extract", data=b'["SECRET-ECHO"]', headers={"Content-Type": "application/json"})
     assert status == 400 and "SECRET" not in json.dumps(body) and "\n" not in body["error"]
     assert snapshot(work) == before
+    # an upload without its name: refused in one line after its body is read (no reset)
+    status, body = server.request("/api/upload", data=b"x" * 300_000)
+    assert status == 400 and body["error"] == "bad request (query.name): the upload's name is missing", body
     # a long upload name is cut, not a 500 with the absolute path
     status, body = server.request(f"/api/upload?name={'n' * 300}.jpg", data=JPEG)
     assert status == 200 and body["path"] == f"uploads/{'n' * 100}.jpg"

@@ -520,7 +520,10 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     @app.exception_handler(RequestValidationError)
     async def bad_body(request, exc):           # one line; the request is not echoed back
         where = next((".".join(map(str, e.get("loc", ()))) for e in exc.errors()), "body")
-        return one_line(400, f"bad request ({where}): send a JSON object with the documented fields")
+        await _drain(request)       # an upload without its name: its body is read and dropped first
+        what = "the upload's name is missing" if where.startswith("query") else \
+            "send a JSON object with the documented fields"
+        return one_line(400, f"bad request ({where}): {what}")
 
     @app.exception_handler(Exception)
     async def bug(request, exc: Exception):     # a bug, not the user's: one line to the page
