@@ -185,11 +185,14 @@ def test_ui_on_another_host_only_when_asked_with_a_warning_and_its_token(tmp_pat
             cookie = r.headers["Set-Cookie"]
             assert r.status == 200 and b"facepair-token" in r.read()
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-        # browsers send it to every port of this host: it opens pages, it is not the token
+        # browsers send it to every port of this host: it reads, it is not the token, and it
+        # does not open the page (which holds the token)
         key = cookie.split(";")[0].split("=", 1)[1]
         assert key and token not in cookie
         status, _ = s.request("/api/consent", data=b"", token=key)
         assert status == 403 and not (tmp_path / "work/.ui/consent.json").exists()
+        status, body = s.request("/", headers={"Cookie": cookie.split(";")[0]})
+        assert status == 403 and token not in json.dumps(body)
         assert s.request("/api/state", headers={"Cookie": cookie.split(";")[0]})[0] == 200
         assert s.request("/api/state", headers={"Host": f"facepair.test:{s.port}",
                                                 "Cookie": cookie.split(";")[0]})[0] == 200

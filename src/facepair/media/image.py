@@ -60,7 +60,7 @@ def read_image(path: Path) -> np.ndarray:
     w, h = picture_size(data.tobytes()) if data.size else (0, 0)
     if w * h > MAX_PIXELS:
         raise TooLarge(f"picture too large to read: {path} declares {w} x {h} pixels "
-                              f"(at most {MAX_PIXELS / 1e6:.0f} megapixels)")
+                       f"(at most {MAX_PIXELS / 1e6:.0f} megapixels)")
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if w * h else None
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")

@@ -13,9 +13,10 @@ what a foreign page cannot forge or read:
 - A secret token, made at start and written only into the page the server renders (a page
   elsewhere cannot read it): every request that is not a GET carries it in X-Facepair-Token.
   Served on another address (exposed), every request needs it (header, `?token=` once, then an
-  HttpOnly SameSite=Strict cookie), as Jupyter does. Browsers send a host's cookies to every port
-  of it, so the cookie holds a key derived from the token that opens pages (GET) only: another
-  service on the same host that receives it cannot make a change with it.
+  HttpOnly SameSite=Strict cookie for what the page loads), as Jupyter does. Browsers send a
+  host's cookies to every port of it, so the cookie holds a key derived from the token that
+  reads (GET) but does not open the page itself, which holds the token: another service on the
+  same host that receives it can read the work folder's files through it, never change them.
 - Every answer carries headers that keep the app's own page strict (a CSP with no inline script,
   no framing, no referrer) unless a route set its own (the work folder's files, server.py).
 
@@ -111,10 +112,11 @@ class Guard:
             return 403, f"refused a request from another origin ({origin[:100]})"
         if method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
             return 403, "missing or wrong token: reload the app's page"
+        page = scope.get("path", "/") in ("", "/")        # the page holds the token itself
         if self.exposed and method in SAFE_METHODS and not (
                 self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
-                or any(hmac.compare_digest(c.encode(), self.read_key.encode())
-                       for c in _cookies(h, cookie_name(_port(scope))))):
+                or not page and any(hmac.compare_digest(c.encode(), self.read_key.encode())
+                                    for c in _cookies(h, cookie_name(_port(scope))))):
             return 403, "this server needs its token: open the address it printed (…/?token=…)"
         return None
 

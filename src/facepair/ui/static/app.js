@@ -8,7 +8,6 @@ let S = null;                    // the last /api/state
 const watched = {};              // job box id -> job id being shown there
 // the server's secret, written into this page only: every request proves it comes from here
 const TOKEN = document.querySelector('meta[name="facepair-token"]').content;
-if (location.search.includes("token=")) history.replaceState(null, "", location.pathname);
 
 // an element with attributes (set as properties or attributes, never parsed) and children
 // (elements, or strings that become text nodes)
