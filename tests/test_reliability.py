@@ -484,3 +484,35 @@ def test_a_failed_video_write_is_one_line_and_leaves_no_partial_file(trained_mod
     r = run_cli("swap", src, "--model", trained_model, "-o", tmp_path / "file" / "out.mp4")
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and "cannot make the output folder" in lines[0], lines
+
+
+def test_the_file_system_saying_no_is_one_line(trained_model, tmp_path):
+    """An output that is an existing folder, a folder given as a picture to verify: the file
+    system's refusal is one line naming the user's path, exit 1 (it was an internal error, 3),
+    and no hidden temporary file is left."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", folder)
+    assert r.returncode == 1 and r.stderr.splitlines() == [f"facepair: error: Is a directory: {folder}"], r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not list(folder.iterdir())
+    (tmp_path / "d.jpg").mkdir()
+    r = run_cli("verify", tmp_path / "d.jpg")
+    assert r.returncode == 1 and "internal error" not in r.stdout + r.stderr and "d.jpg" in r.stdout, r
+
+
+def test_frames_of_any_width_come_contiguous(tmp_path):
+    """PyAV pads the rows of widths such as 854 px; dlib's face chips (--identity, --map) refused
+    such frames with an internal error."""
+    import av
+    from facepair.media.video import iter_video
+    clip = tmp_path / "v854.mp4"
+    with av.open(str(clip), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 854, 480, "yuv420p"
+        for i in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((480, 854, 3), 40 * i, np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    frames = [f for _, f in iter_video(clip)]
+    assert len(frames) == 3 and all(f.shape == (480, 854, 3) and f.flags["C_CONTIGUOUS"] for f in frames)

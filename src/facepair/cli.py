@@ -451,6 +451,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("facepair: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as e:       # the file system's answer (a folder where a file was named, no
+        # permission, a full disk) is the user's to fix: one line, as FacepairError
+        name = e.filename2 or e.filename      # a rename: the destination is the user's path
+        where = f": {name}" if name else ""
+        print(f"facepair: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return EXIT_USER
     except Exception as e:  # a bug, not a user error: still one line unless asked for more
         if os.environ.get("FACEPAIR_DEBUG"):
             raise

@@ -56,7 +56,10 @@ def picture_size(data: bytes) -> tuple[int, int]:
 def read_image(path: Path) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3). One that is not a picture, or that declares more
     than MAX_PIXELS, is refused before it is decoded."""
-    data = np.fromfile(str(path), dtype=np.uint8)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as e:                # gone, a folder, not readable: skipped where files may be
+        raise UnreadableMedia(f"cannot read image {path}: {e.strerror or e}") from None
     w, h = picture_size(data.tobytes()) if data.size else (0, 0)
     if w * h > MAX_PIXELS:
         raise TooLarge(f"picture too large to read: {path} declares {w} x {h} pixels "

@@ -65,8 +65,9 @@ def quarter_turns(rotation: float) -> int:
 
 
 def upright(picture: np.ndarray, turns: int) -> np.ndarray:
-    """A decoded picture (H, W[, C]) turned as its display matrix says (`turns` counter-clockwise)."""
-    return np.ascontiguousarray(np.rot90(picture, turns)) if turns else picture
+    """A decoded picture (H, W[, C]) turned as its display matrix says (`turns` counter-clockwise),
+    contiguous: PyAV pads the rows of some widths (854 px), which dlib's face chips refuse."""
+    return np.ascontiguousarray(np.rot90(picture, turns) if turns else picture)
 
 
 def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.ndarray]]:
