@@ -241,8 +241,9 @@ def residual(rgb: np.ndarray) -> np.ndarray | None:
     h, w = rgb.shape[:2]
     long = 16 * min(h, w)
     if max(h, w) > long:                        # a crop keeps the mark's scale: still readable
-        y, x = (h - min(h, long)) // 2, (w - min(w, long)) // 2
-        rgb, (h, w) = rgb[y:y + long, x:x + long], (min(h, long), min(w, long))
+        y, x = max(h - long, 0) // 2, max(w - long, 0) // 2
+        rgb = rgb[y:y + long, x:x + long]
+        h, w = rgb.shape[:2]
     f = READ_SIZE / min(h, w)
     if f < 1:
         rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)

@@ -91,12 +91,14 @@ class Workdir:
     def inside(self, p: Path) -> bool:
         return p == self.root or p.is_relative_to(self.root)
 
-    def leads_inside(self, p: Path) -> bool:
-        """`p` with its links followed stays in the work folder (a loop of links does not)."""
+    def resolved(self, p: Path) -> Path | None:
+        """`p` with its links followed, where that stays in the work folder (None: it leads
+        out, or into a loop of links)."""
         try:
-            return self.inside(Path(p).resolve())
+            r = Path(p).resolve()
         except (OSError, RuntimeError):
-            return False
+            return None
+        return r if self.inside(r) else None
 
     def path(self, rel: str, must_exist: bool = True) -> Path:
         if not isinstance(rel, str) or not rel or "\0" in rel:
@@ -129,9 +131,10 @@ class Workdir:
         """WORKDIR/kind/name, the name matched in full; a link that leads out is refused."""
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise HTTPException(400, f"bad name {_short(name)!r}: letters, digits, '.', '_', '-' (up to 64)")
-        if not self.leads_inside(self.root / kind / name):
+        p = self.resolved(self.root / kind / name)
+        if p is None:
             raise HTTPException(403, f"{kind}/{name} leads outside the work folder")
-        return (self.root / kind / name).resolve()
+        return p
 
     def listing(self, limit: int = 500) -> list[dict]:
         """Videos, images, and folders holding images, outside the app's own folders (which are
@@ -144,7 +147,7 @@ class Workdir:
             rel = Path(folder).relative_to(self.root)
             kinds = {f: ("video" if Path(f).suffix.lower() in VIDEO_EXTS else "image")
                      for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS
-                     and not f.startswith(".") and self.leads_inside(Path(folder) / f)}
+                     and not f.startswith(".") and self.resolved(Path(folder) / f) is not None}
             if not top and "image" in kinds.values():
                 found.append({"path": rel.as_posix(), "kind": "folder"})
             found += [{"path": (rel / f).as_posix(), "kind": k} for f, k in kinds.items()]
@@ -167,7 +170,7 @@ class Workdir:
     def _listed(self, kind: str, marker: str) -> list[str]:
         """Folders holding `marker`; one that links out of the work folder is not listed."""
         return sorted(p.name for p in (self.root / kind).iterdir()
-                      if self.leads_inside(p) and (p / marker).exists())
+                      if self.resolved(p) is not None and (p / marker).exists())
 
     def uploads_bytes(self) -> int:
         return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(self.root / "uploads")
