@@ -31,6 +31,7 @@ from torch import nn
 
 from facepair.evaluate import score
 from facepair.evaluate.metrics import detail, face_region, gmsd
+from facepair.evaluate.frames import run_model
 from facepair.evaluate.report import figures
 from facepair.model import store
 from facepair.model.discriminator import PatchDiscriminator
@@ -73,17 +74,6 @@ class Refined(nn.Module):
 
     def forward(self, code, history=None):
         return self.refiner(self.decoder(code, history).clamp(0, 1))
-
-
-def rebuilds(model, faces: np.ndarray, marks: np.ndarray, side: str, amp) -> np.ndarray:
-    """uint8 rebuilds of a side's faces by its own decoder, as the model runs in a swap."""
-    out = []
-    with torch.no_grad(), amp:
-        for k in range(0, len(faces), 32):
-            x = to_tensor(faces[k:k + 32])
-            code = model.inputs(x, side, marks[k:k + 32], side)
-            out.append(to_images(model.decode(code, side)))
-    return np.concatenate(out)
 
 
 def train_refiner(inputs, targets, loss_fn, variant: str, seconds: float, seed: int = 0):
@@ -167,7 +157,9 @@ def main():
     for side in "ab":
         s = load_side([fs["path"] for fs in state["facesets"][side]], model.cfg.size, tcfg,
                       val_files=state["validation"][side])
-        data[side] = (s, rebuilds(model, s.train, s.marks, side, amp), rebuilds(model, s.val, s.val_marks, side, amp))
+        cpu = torch.device("cpu")                  # each side's own rebuilds, as evaluate makes them
+        data[side] = (s, run_model(model, s.train, s.marks, side, side, cpu, amp),
+                      run_model(model, s.val, s.val_marks, side, side, cpu, amp))
         print(f"side {side}: {len(s.train)} training faces, {len(s.val)} held out")
         table[("none", side)] = held_out(s.val, data[side][2], s.val_marks)
         for v in args.variants:
