@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -107,8 +108,10 @@ def test_resume_falls_back_to_the_newest_checkpoint_that_loads(extracted, tmp_pa
         shutil.rmtree(folder)
     r = run_cli("train", *common, "--steps", 8)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == [f"facepair: error: no checkpoint in {model} loads "
-                                             "(the folder's weights are damaged or gone)"]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"facepair: error: no checkpoint in {model} loads "
+                                                   "(the folder's weights are damaged or gone; the "
+                                                   "newest: checkpoint file missing"), lines
 
 
 def test_kill_9_at_random_points_while_saving_every_step(extracted, tmp_path):
@@ -190,6 +193,10 @@ def test_diverging_training_rolls_back_then_stops_with_one_line(extracted, tmp_p
     ("train", "--save-every", "0"), ("train", "--preview-every", "0"), ("train", "--keep", "0"),
     ("train", "--batch-size", "0"), ("train", "--minutes", "-1"), ("train", "--keep-previews", "-1"),
     ("evaluate", "--max-faces", "0"), ("swap", "--detect-every", "0"), ("swap", "--crf", "99"),
+    # a negative seed and a huge learning rate were saved into the model folder before failing;
+    # a huge duration overflowed; a huge erode or feather ran for minutes
+    ("train", "--seed", "-1"), ("train", "--lr", "1e308"), ("swap", "--duration", "1e308"),
+    ("swap", "--erode", "5000"), ("swap", "--feather", "1e6"),
 ])
 def test_bad_numbers_in_flags_are_one_line_exit_2(args, tmp_path):
     cmd, *flag = args
@@ -516,3 +523,218 @@ def test_frames_of_any_width_come_contiguous(tmp_path):
             c.mux(p)
     frames = [f for _, f in iter_video(clip)]
     assert len(frames) == 3 and all(f.shape == (480, 854, 3) and f.flags["C_CONTIGUOUS"] for f in frames)
+
+
+def _phone_clip(dst, frames=30):
+    """A phone-style variable-frame-rate clip: the Obama clip's frames 20 ms and 47 ms apart in
+    turn (ticks of 1/19200 s, as phones write them), in a .mov."""
+    import av
+    from fractions import Fraction
+    with av.open(str(OBAMA_CLIP1)) as i, av.open(str(dst), "w") as o:
+        s = o.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        s.time_base = s.codec_context.time_base = Fraction(1, 19200)
+        pts = 0
+        for n, f in enumerate(i.decode(video=0)):
+            if n == frames:
+                break
+            frame = av.VideoFrame.from_ndarray(f.to_ndarray(format="rgb24")[:256, :256].copy(), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 19200)
+            pts += 384 if n % 2 else 902
+            for q in s.encode(frame):
+                o.mux(q)
+        for q in s.encode():
+            o.mux(q)
+    return dst
+
+
+def test_variable_frame_rate_phone_clips_swap_at_their_own_timestamps(trained_model, tmp_path):
+    """x264 counted time in frames of the average rate: the frames' times moved (the picture
+    drifted from the sound; here frame 1 at 34 ms instead of 47), and where two phone frames
+    fell on one tick the swap died ("cannot write ...: Invalid argument"), the work lost."""
+    import av
+    clip = _phone_clip(tmp_path / "phone.mov")
+    out = tmp_path / "out.mp4"
+    r = run_cli("swap", clip, "--model", trained_model, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    times = []
+    for f in (clip, out):
+        with av.open(str(f)) as c:
+            times.append([round(float(x.time), 4) for x in c.decode(video=0)])
+    assert len(times[0]) == 30 and times[1] == times[0], times
+    assert len(set(np.diff(times[0]).round(3))) == 2            # the input's rate does vary
+    r = run_cli("verify", out)
+    assert r.returncode == 0 and "tag FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
+
+
+def test_frames_whose_timestamps_do_not_advance_are_left_out_with_a_warning(tmp_path):
+    """A damaged or oddly cut input can repeat a timestamp: x264 refuses such a frame, so it is
+    left out (no player would show it), said once, and the rest is written."""
+    import av
+    from types import SimpleNamespace
+    from facepair.media.video import VideoReader, VideoWriter
+    reader = VideoReader(OBAMA_CLIP1)
+    writer = VideoWriter(tmp_path / "out.mp4", reader, crf=23)
+    picture = np.zeros((reader.video.height * 3 // 2, reader.video.width), np.uint8)
+    tb = reader.video.time_base
+    step = int(1 / (reader.fps * tb))
+    for pts in (0, step, step, 2 * step, step, 3 * step, None):
+        writer.write(picture, like=SimpleNamespace(pts=pts, time_base=tb))
+    with pytest.warns(UserWarning, match="2 frames left out"):
+        writer.close()
+    reader.close()
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5
+
+
+def test_a_stream_appearing_part_way_ends_the_swap_with_what_decoded(trained_model, tmp_path, monkeypatch):
+    """PyAV raises IndexError when a damaged MPEG-TS names a stream its header did not declare:
+    the swap ended in an internal error and left its hidden partial file; now the output holds
+    what decoded, with a warning. Any other failure leaves no partial file either."""
+    from facepair import api
+    from facepair.media import video
+    from facepair.swap import pipeline
+    real = video.open_input
+
+    class Broken:
+        def __init__(self, path):
+            self.c = real(path)
+
+        def __getattr__(self, name):
+            return getattr(self.c, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.c.close()
+
+        def demux(self, *streams):
+            for n, packet in enumerate(self.c.demux(*streams)):
+                if n == 20:
+                    raise IndexError("list index out of range")
+                yield packet
+
+    monkeypatch.setattr(video, "open_input", Broken)
+    out = tmp_path / "out.mp4"
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        s = api.swap(OBAMA_CLIP1, trained_model, out, progress=False)
+    said = [str(w.message) for w in said]
+    assert len(said) == 1 and "a stream its header did not declare" in said[0], said
+    assert out.exists() and 5 <= s.frames < 20, s.frames
+    monkeypatch.setattr(video, "open_input", real)
+
+    def boom(self, *a, **k):
+        raise RuntimeError("something unforeseen")
+    monkeypatch.setattr(pipeline.Swapper, "render_video", boom)
+    with pytest.raises(RuntimeError):
+        api.swap(OBAMA_CLIP1, trained_model, tmp_path / "out2.mp4", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_damaged_optimizer_state_or_nan_weights_fall_back_to_a_checkpoint_that_loads(extracted, tmp_path):
+    """An optimizer file with bad metadata or tensors of the wrong shape, and weights holding NaN,
+    are damaged checkpoints like any other (they were internal errors, or NaN weights loaded and
+    trained until the run gave up): a resume falls back, a swap says so in one line."""
+    from safetensors.torch import load_file, save_file
+    model = tmp_path / "m"
+    common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
+              "--preset", "seed", "--batch-size", 2, "--save-every", 2, "--quiet"]
+    assert run_cli("train", *common, "--steps", 4).returncode == 0
+
+    def newest():
+        return model / json.loads((model / "state.json").read_text())["checkpoint"]
+
+    def damage(name, change):
+        from safetensors import safe_open
+        path = newest() / name
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()
+        tensors, meta = change(load_file(str(path)), meta)
+        save_file(tensors, str(path), metadata=meta)
+        return path.parent.name
+
+    def resume(steps, damaged):
+        r = run_cli("train", *common, "--steps", steps)
+        warnings = [l for l in r.stderr.splitlines() if l.startswith("facepair: warning:")]
+        assert r.returncode == 0 and len(warnings) == 1 and damaged in warnings[0], r.stderr
+        return warnings[0]
+
+    name = damage("optimizer.safetensors", lambda t, m: (t, dict(m, param_groups="[{")))
+    assert "corrupt checkpoint file" in resume(5, name)
+    shape = lambda t, m: ({k: (v.flatten() if k.endswith("exp_avg") else v) for k, v in t.items()}, m)  # noqa: E731
+    name = damage("optimizer.safetensors", shape)
+    assert "does not fit" in resume(6, name)
+    nan = lambda t, m: ({k: v.fill_(float("nan")) if v.is_floating_point() else v for k, v in t.items()}, m)  # noqa: E731
+    name = damage("model.safetensors", nan)
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", tmp_path / "o.png")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "NaN" in r.stderr, r.stderr
+    assert "NaN" in resume(7, name)
+
+
+def test_a_hand_edited_state_or_face_set_index_is_one_line_naming_the_field(trained_model, extracted, tmp_path):
+    """Fields of the wrong kind in a model's state.json or a face set's faceset.json were internal
+    errors deep in a resume or a swap (a KeyError, a TypeError)."""
+    from facepair.faces.faceset import load_index
+    from facepair.model.store import load_model
+    model = tmp_path / "m"
+    model.mkdir()
+    for p in trained_model.iterdir():       # the weights linked, not copied
+        (model / p.name).symlink_to(p) if p.name != "state.json" else shutil.copy(p, model / p.name)
+    state = json.loads((model / "state.json").read_text())
+    edits = {"train_config": "x", "validation": {"a": "x"}, "seed": "0",
+             "model_config": dict(state["model_config"], code="512"),
+             "faces": dict(state["faces"], padding="0.15"), "facesets": {"a": [{"faces": 3}]},
+             "version": "1"}
+    for key, value in edits.items():
+        (model / "state.json").write_text(json.dumps(dict(state, **{key: value})))
+        with pytest.raises(FacepairError, match="damaged model folder|bad model config|not a facepair state"):
+            load_model(model, torch.device("cpu"))
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", model, "-o", tmp_path / "o.png")
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        f"facepair: error: not a facepair model folder: {model / 'state.json'} is not a facepair state file"], r.stderr
+
+    faces = tmp_path / "faces"
+    (faces / "faces").mkdir(parents=True)
+    meta = json.loads((extracted["obama1"][0] / "faceset.json").read_text())
+    first = meta["faces"][0]
+    edits = {"landmarks": first["landmarks"][:5], "transform": "x", "bbox": None,
+             "frame": "3", "source": 7}
+    for key, value in edits.items():
+        (faces / "faceset.json").write_text(json.dumps(dict(meta, faces=[dict(first, **{key: value})])))
+        with pytest.raises(FacepairError, match=f"damaged face set index .*'{key}' in face 0"):
+            load_index(faces)
+    (faces / "faceset.json").write_text(json.dumps(dict(meta, version="1")))
+    with pytest.raises(FacepairError, match="not a facepair face set"):
+        load_index(faces)
+    (faces / "faceset.json").write_text(json.dumps(dict(meta, faces=[dict(first, transform=[[1, 0, float("nan")], [0, 1, 0]])])))
+    r = run_cli("train", "--a", faces, "--b", extracted["reagan"][0], "--model", tmp_path / "m2", "--steps", 1)
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1 and "'transform' in face 0" in r.stderr, r.stderr
+    assert not (tmp_path / "m2").exists()
+
+
+def test_outputs_follow_links_refuse_devices_and_keep_the_models_files(trained_model, tmp_path):
+    """-o onto a link writes the link's target (the rename replaced the link); onto a pipe or a
+    device it is refused (the rename would replace the device node: -o /dev/null as root); a new
+    file gets the usual permissions (mkstemp's were 0600); a report onto the model's own
+    state.json is refused before the work; verify of a pipe does not wait forever."""
+    photo = OBAMA_PHOTOS / "obama.jpg"
+    link, target = tmp_path / "link.jpg", tmp_path / "target.jpg"
+    link.symlink_to(target)
+    r = run_cli("swap", photo, "--model", trained_model, "-o", link)
+    assert r.returncode == 0 and link.is_symlink() and target.stat().st_size > 10000, r.stderr
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    r = run_cli("swap", photo, "--model", trained_model, "-o", fifo, timeout=60)
+    assert r.returncode == 1 and r.stderr.splitlines() == [f"facepair: error: not a regular file: {fifo}"], r.stderr
+    r = run_cli("verify", fifo, timeout=60)
+    assert r.returncode == 1 and "not a regular file" in r.stdout, r.stdout
+    assert fifo.is_fifo()
+    state = (trained_model / "state.json").read_bytes()
+    r = run_cli("evaluate", "--model", trained_model, "--json", trained_model / "state.json")
+    assert r.returncode == 1 and "would replace a file of the model" in r.stderr, r.stderr
+    assert (trained_model / "state.json").read_bytes() == state

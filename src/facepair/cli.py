@@ -34,8 +34,10 @@ def _number(kind=int, least=None, most=None, above=None):
         if v != v or v in (float("inf"), float("-inf")):
             raise argparse.ArgumentTypeError(f"not a finite number: {text}")
         if least is not None and v < least or most is not None and v > most:
-            raise argparse.ArgumentTypeError(
-                f"must be {f'at least {least}' if most is None else f'from {least} to {most}'} (got {text})")
+            lo, hi = (f"{b:g}" if isinstance(b, float) else str(b) for b in (least, most))
+            bound = (f"from {lo} to {hi}" if least is not None and most is not None
+                     else f"at least {lo}" if most is None else f"at most {hi}")
+            raise argparse.ArgumentTypeError(f"must be {bound} (got {text})")
         if above is not None and v <= above:
             raise argparse.ArgumentTypeError(f"must be more than {above} (got {text})")
         return v
@@ -52,7 +54,7 @@ def _add_extract(sub):
                    help="face set folder to create (or extend with --append)")
     p.add_argument("--detector", choices=fo.DETECTORS, default="hog",
                    help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
-    p.add_argument("--size", type=_number(int, 16), default=fo.DEFAULT_SIZE,
+    p.add_argument("--size", type=_number(int, 16, fo.MAX_SIZE), default=fo.DEFAULT_SIZE,
                    help=f"crop side in px: 128 for the default preset hd, 64 for the others "
                    f"(default: {fo.DEFAULT_SIZE})")
     p.add_argument("--padding", type=_number(float, 0.0, 0.45), default=fo.DEFAULT_PADDING,
@@ -117,7 +119,7 @@ def _add_train(sub):
     budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")
     p.add_argument("--batch-size", type=_number(int, 1), help="faces per side per step, all ranks together "
                    "(default: the preset's, 32 in seed)")
-    p.add_argument("--lr", type=_number(float, above=0), help="learning rate (default: the preset's)")
+    p.add_argument("--lr", type=_number(float, above=0, most=1), help="learning rate (default: the preset's)")
     p.add_argument("--save-every", type=_number(int, 1), default=T.save_every,
                    help=f"checkpoint every N steps (default: {T.save_every})")
     p.add_argument("--keep", type=_number(int, 1), default=T.keep, help=f"checkpoints to keep (default: {T.keep})")
@@ -132,7 +134,7 @@ def _add_train(sub):
                    help="torch.compile the model (slow to start; measure before using)")
     p.add_argument("--workers", type=_number(int, 1), default=T.workers,
                    help=f"threads preparing batches ahead of the step (default: {T.workers})")
-    p.add_argument("--seed", type=int, default=T.seed,
+    p.add_argument("--seed", type=_number(int, 0, 2**32 - 1), default=T.seed,
                    help="random seed of a new model (default: 0; a resume keeps the model's own)")
     for flag, what in (("flip", "random horizontal flip"), ("affine", "small random rotation/scale/shift"),
                        ("color", "colour jitter"), ("warp", "the classic deepfake random warp")):
@@ -166,7 +168,8 @@ def _run_train(a):
 def _add_swap(sub):
     from .faces.options import DETECTORS
     from .model.presets import DIRECTIONS
-    from .swap.options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
+    from .swap.options import (BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_MASK_PX,
+                               MAX_SECONDS, OCCLUSIONS, SwapOptions)
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
                        description="Swap faces with a trained model. Outputs carry an invisible "
@@ -189,8 +192,8 @@ def _add_swap(sub):
                    f"(default: {d.detect_every}; 1 = detect every frame)")
     p.add_argument("--mask", choices=MASKS, default=d.mask,
                    help="hull: convex hull of the landmarks; box: the whole crop (default: hull)")
-    p.add_argument("--erode", type=_number(float, 0), default=d.erode, help=f"shrink the mask by N crop px (default: {d.erode})")
-    p.add_argument("--feather", type=_number(float, 0), default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
+    p.add_argument("--erode", type=_number(float, 0, MAX_MASK_PX), default=d.erode, help=f"shrink the mask by N crop px (default: {d.erode})")
+    p.add_argument("--feather", type=_number(float, 0, MAX_MASK_PX), default=d.feather, help=f"soften the mask edge over N crop px (default: {d.feather})")
     p.add_argument("--color", choices=COLORS, default=d.color,
                    help="colour matching: none, mean (RGB shift), lab (mean/std in L*a*b*), "
                    "hist (histogram matching), skin (lab, then the source's skin colour across "
@@ -213,7 +216,7 @@ def _add_swap(sub):
                    f"model's exported graph; default: {DEFAULT_ENGINE} on a CPU for the presets "
                    "that export, else torch)")
     p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
-    p.add_argument("--duration", type=_number(float, above=0), metavar="SECONDS",
+    p.add_argument("--duration", type=_number(float, above=0, most=MAX_SECONDS), metavar="SECONDS",
                    help="video: swap only the first SECONDS (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=_run_swap)
@@ -274,6 +277,9 @@ def _run_evaluate(a):
     from .evaluate import report
     if (a.a is None) != (a.b is None):
         raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
+    from .model.store import check_output
+    for out in (a.json, a.html):        # before the minutes of work, not after
+        check_output(a.model, out)
     res = evaluate(a.model, a=a.a, b=a.b, video=a.video, direction=a.direction,
                    max_faces=a.max_faces, video_seconds=a.video_seconds, device=a.device,
                    frames=not a.crops_only, color=a.color)
@@ -303,6 +309,8 @@ def _add_export(sub):
 
 def _run_export(a):
     from .model.export import export
+    from .model.store import check_output
+    check_output(a.model, a.output)
     meta = export(a.model, a.output, a.direction)
     print(f"{a.output}: {meta['direction']} of a {meta['preset']} model at step {meta['step']}, "
           f"{meta['size']} px faces; inputs {', '.join(meta['inputs'])}")

@@ -19,6 +19,7 @@ from ..errors import FacepairError, UnreadableMedia
 from ..media.files import atomic_write_json, read_json
 from ..media.image import read_image
 from . import align
+from .options import MAX_SIZE
 
 FORMAT = "facepair-faceset"
 VERSION = 1
@@ -33,7 +34,8 @@ def load_index(folder: Path) -> dict:
     if not index.exists():
         raise FacepairError(f"not a face set (no {INDEX}): {folder}")
     meta = read_json(index)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("faces"), list):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("faces"), list) \
+            or not isinstance(meta.get("version", 0), int):
         raise FacepairError(f"not a facepair face set: {index}")
     if meta.get("version", 0) > VERSION:
         raise FacepairError(f"{index} is format version {meta['version']}; this facepair reads "
@@ -41,7 +43,54 @@ def load_index(folder: Path) -> dict:
     for face in meta["faces"]:          # a crafted index could name files elsewhere (remove deletes them)
         if not isinstance(face, dict) or not own_crop(face.get("file")):
             raise FacepairError(f"not a facepair face set: {index} names a file outside its faces/ folder")
+    bad = _bad_field(meta)
+    if bad:
+        raise FacepairError(f"damaged face set index {index}: {bad} (extract the face set again)")
     return meta
+
+
+def _shaped(value, shape) -> bool:
+    """Whether a JSON value is an array of finite numbers of `shape` (None: any length)."""
+    try:
+        a = np.asarray(value, float)
+    except (TypeError, ValueError):
+        return False
+    return a.ndim == len(shape) and all(n is None or n == m for n, m in zip(shape, a.shape)) \
+        and bool(np.isfinite(a).all())
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+# what the stages read of an index, checked when it loads: a hand-edited or damaged index is one
+# line naming the field, not an error deep inside training or a swap
+HEAD = {"size": lambda v: isinstance(v, int) and 16 <= v <= MAX_SIZE,
+        "padding": _number, "aligned": lambda v: isinstance(v, bool),
+        "template": lambda v: _shaped(v, (None, 2))}
+ENTRY = {"source": lambda v: isinstance(v, str), "frame": lambda v: isinstance(v, int),
+         "bbox": lambda v: _shaped(v, (4,)), "landmarks": lambda v: _shaped(v, (68, 2)),
+         "transform": lambda v: _shaped(v, (2, 3)), "blur": lambda v: v is None or _number(v)}
+
+
+def bad_geometry(meta: dict) -> str | None:
+    """The first of an index's crop geometry fields (size, padding, aligned, template; a model's
+    state.json keeps them too) that is missing or of the wrong kind, in words (None: none)."""
+    for key, ok in HEAD.items():
+        if key not in meta or not ok(meta[key]):
+            return f"bad or missing '{key}'"
+    return None
+
+
+def _bad_field(meta: dict) -> str | None:
+    """The first field of an index that is missing or of the wrong kind, in words (None: none)."""
+    if bad_geometry(meta):
+        return bad_geometry(meta)
+    for i, face in enumerate(meta["faces"]):
+        for key, ok in ENTRY.items():
+            if key in face and not ok(face[key]) or key not in face and key not in ("frame", "blur"):
+                return f"bad or missing '{key}' in face {i} ({face['file']})"
+    return None
 
 
 def own_crop(name) -> bool:

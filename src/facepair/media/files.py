@@ -9,14 +9,35 @@ from pathlib import Path
 from ..errors import FacepairError
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
+UMASK = os.umask(0o022)             # read once (the call sets it), then put back as it was
+os.umask(UMASK)
+
+
+def writable(path) -> Path:
+    """Where a write to `path` lands: a link's target (the link itself stays), and a one-line
+    refusal for a device, a pipe or a socket (the rename of an atomic write would replace the
+    device node itself: -o /dev/null run as root)."""
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise FacepairError(f"not a regular file: {path}")
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target (a link's
+    target: see writable). `mode`: the file's permissions (default: those of the file replaced,
+    else what open() would give)."""
+    path = writable(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            if mode is None:                 # mkstemp makes 0600
+                mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~UMASK
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -28,7 +49,7 @@ def read_json(path: Path):
     """A JSON file's content; a damaged file is a one-line user error."""
     try:
         return json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:   # JSONDecodeError, UnicodeDecodeError, 5,000-digit ints
         raise FacepairError(f"corrupt {path}: {e}") from None
 
 

@@ -58,6 +58,11 @@ def _check_size(frame, path) -> None:
                        f"pixels (at most {MAX_PIXELS / 1e6:.0f} megapixels)")
 
 
+def _why(e: Exception) -> str:
+    """Why decoding stopped, in words."""
+    return str(e) if isinstance(e, av.error.FFmpegError) else "a stream its header did not declare"
+
+
 def quarter_turns(rotation: float) -> int:
     """A display matrix's counter-clockwise rotation in degrees -> quarter turns, 0 to 3 (a
     portrait phone clip is stored landscape with 90 or -90)."""
@@ -93,10 +98,10 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
                 if i in only if only is not None else i % every == 0:
                     _check_size(frame, path)
                     yield i, upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
-        except av.error.FFmpegError as e:
-            if i < 0:
-                raise UnreadableMedia(f"cannot decode video {path}: {e}") from None
-            warnings.warn(f"{path}: decoding stopped after frame {i} ({e}); kept what decoded")
+        except (av.error.FFmpegError, IndexError) as e:   # IndexError: PyAV meets a stream that
+            if i < 0:                                    # appears part-way (damaged MPEG-TS)
+                raise UnreadableMedia(f"cannot decode video {path}: {_why(e)}") from None
+            warnings.warn(f"{path}: decoding stopped after frame {i} ({_why(e)}); kept what decoded")
 
 
 def frame_at(path: Path, seconds: float) -> np.ndarray:
@@ -178,8 +183,8 @@ class VideoReader:
         self.audio = list(self.container.streams.audio)
         self.fps = float(self.video.average_rate or 30)
         self.total = self.video.frames or None          # frames to expect (None: unknown)
-        if end is not None and self.total:
-            self.total = min(self.total, int(round(end * self.fps)))
+        if end is not None and self.total and end * self.fps < self.total:
+            self.total = int(round(end * self.fps))
         self.frames = 0                                 # video frames given so far
         self.turns = self._turns()                      # display rotation (portrait phone clips)
 
@@ -228,8 +233,8 @@ class VideoReader:
             if end is not None:                           # frames still inside the decoder
                 with contextlib.suppress(av.error.FFmpegError):
                     yield from self._wanted(vin.codec_context.decode(None))
-        except av.error.FFmpegError as e:
-            warnings.warn(f"{self.path}: decoding stopped after frame {self.frames} ({e}); the "
+        except (av.error.FFmpegError, IndexError) as e:   # IndexError: see iter_video
+            warnings.warn(f"{self.path}: decoding stopped after frame {self.frames} ({_why(e)}); the "
                           "output holds what decoded")
         else:                                         # a file cut short ends without an error
             if end is None and self.total and self.frames < self.total:
@@ -280,7 +285,12 @@ class VideoWriter:
         self.video.width, self.video.height = vin.codec_context.width, vin.codec_context.height
         self.yuv420 = self.video.width % 2 == 0 and self.video.height % 2 == 0
         self.video.pix_fmt = "yuv420p" if self.yuv420 else "yuv444p"
-        self.video.time_base = vin.time_base
+        # the encoder counts time in the input's units, not in frames of the average rate: a phone
+        # clip's variable frame rate (frames 20 to 67 ms apart) otherwise rounds two frames onto
+        # one tick, which x264 refuses ("Invalid argument", the swap lost)
+        self.video.time_base = self.video.codec_context.time_base = vin.time_base
+        self.last_pts: int | None = None              # the last frame's timestamp given to x264
+        self.dropped = 0                              # frames whose timestamp did not advance
         self.video.options = {"crf": str(crf), **X264}
         self.turns = reader.turns                     # pictures come upright: stored as the input
         if self.turns:
@@ -301,8 +311,15 @@ class VideoWriter:
         reader gave it), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
         if self.turns:
             picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
+        pts = like.pts
+        if pts is None and self.last_pts is not None:  # no timestamp: one tick after the last
+            pts = self.last_pts + 1
+        elif pts is not None and self.last_pts is not None and pts <= self.last_pts:
+            self.dropped += 1                         # shown at the same instant as the last: no
+            return                                    # player would show it; x264 refuses it
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
-        frame.pts, frame.time_base = like.pts, like.time_base
+        frame.pts, frame.time_base = pts, like.time_base
+        self.last_pts = pts
         for packet in self.video.encode(frame):
             self.container.mux(packet)
 
@@ -324,6 +341,9 @@ class VideoWriter:
             for packet in out.encode():
                 self.container.mux(packet)
         self.container.close()
+        if self.dropped:
+            warnings.warn(f"{self.dropped} frames left out: their timestamps did not come after "
+                          "the frame before (a damaged or oddly cut input)")
 
 
 class BackgroundWriter:

@@ -1,10 +1,12 @@
 """Named presets: each is data (a model config and a training config), never a branch in code."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import FacepairError
 from ..faces.landmarks import MOUTH
+from ..faces.options import MAX_SIZE
 
 
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}   # swap direction -> (source side, target side)
@@ -163,7 +165,29 @@ def config_to_dict(cfg) -> dict:
     return asdict(cfg)
 
 
+def _fits(value, default) -> bool:
+    """Whether a JSON value is of the kind of a config field's default (tuples: of ints)."""
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple)) and all(type(x) is int and x >= 0 for x in value)
+    if isinstance(default, (bool, str)):
+        return type(value) is type(default)
+    if isinstance(default, int):                 # sizes, widths, counts, steps
+        return type(value) is int and value >= 0
+    return type(value) in (int, float) and math.isfinite(value)
+
+
 def config_from_dict(cls, d: dict):
-    """Rebuild a (frozen) config dataclass from JSON, turning lists back into tuples."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
+    """Rebuild a (frozen) config dataclass from JSON, turning lists back into tuples. A field of
+    the wrong kind (a hand-edited state.json) is a one-line error naming it; unknown keys are
+    left out (a later version's fields)."""
+    if not isinstance(d, dict):
+        raise FacepairError(f"bad {cls.__name__}: {type(d).__name__}, not an object")
+    out = {}
+    for f in fields(cls):
+        if f.name in d:
+            if not _fits(d[f.name], f.default):
+                raise FacepairError(f"bad {cls.__name__} field '{f.name}': {d[f.name]!r:.60}")
+            out[f.name] = tuple(d[f.name]) if isinstance(f.default, tuple) else d[f.name]
+    if cls is ModelConfig and not 16 <= out.get("size", 16) <= MAX_SIZE:
+        raise FacepairError(f"bad ModelConfig field 'size': {out['size']} (16 to {MAX_SIZE} px)")
+    return cls(**out)

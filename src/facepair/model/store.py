@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load as st_load, save as st_save
 
 from ..errors import FacepairError
+from ..faces.faceset import bad_geometry
 from ..media.files import atomic_write_bytes, atomic_write_json, read_json
 from .autoencoder import FacePair
 from .presets import ModelConfig, config_from_dict
@@ -28,11 +29,41 @@ def read_state(model_dir: Path) -> dict:
         raise FacepairError(f"not a facepair model folder (no {STATE}): {model_dir}")
     state = read_json(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("step"), int) \
-            or not isinstance(state.get("checkpoint"), str):
+            or not isinstance(state.get("checkpoint"), str) or not isinstance(state.get("version", 0), int):
         raise FacepairError(f"not a facepair model folder: {path} is not a facepair state file")
     if state.get("version", 0) > VERSION:
         raise FacepairError(f"{path} is format version {state['version']}; upgrade facepair")
+    for key, kind in FIELDS.items():     # hand-edited: one line, not an error deep in a resume
+        value = state.get(key)
+        if key in state and (not isinstance(value, kind) or key in PER_SIDE and not all(
+                isinstance(v, list) and all(isinstance(x, PER_SIDE[key]) for x in v) for v in value.values())):
+            raise FacepairError(f"damaged model folder {model_dir}: bad '{key}' in {STATE}")
+    if "faces" in state and bad_geometry(state["faces"]):
+        raise FacepairError(f"damaged model folder {model_dir}: {bad_geometry(state['faces'])} in "
+                            f"the 'faces' of its {STATE}")
+    for fs in state.get("facesets", {}).values():
+        if not all(isinstance(f.get("path"), str) for f in fs):
+            raise FacepairError(f"damaged model folder {model_dir}: a face set without its path in {STATE}")
     return state
+
+
+# the kinds of a state file's fields, checked when it is read (PER_SIDE: a list per side, of these)
+FIELDS = {"preset": str, "model_config": dict, "train_config": dict, "seed": int, "precision": str,
+          "faces": dict, "facesets": dict, "validation": dict, "reshuffles": int,
+          "train_seconds": (int, float), "cue_shift": dict, "cue_gain": dict, "cue_lid_gain": dict,
+          "cue_calibration": dict}
+PER_SIDE = {"facesets": dict, "validation": str}
+
+
+def check_output(model_dir, output) -> None:
+    """Refuse an output (a report, an export) that would replace a model folder's own files:
+    its state.json, log.csv, its weights or anything under checkpoints/ (checked after links)."""
+    if output is None:
+        return
+    m, out = Path(model_dir).resolve(), Path(output).resolve()
+    if out.parent == m and (out.name in (STATE, "log.csv") or out.suffix == ".safetensors") \
+            or m / "checkpoints" in out.parents:
+        raise FacepairError(f"{output} would replace a file of the model {model_dir}: write it elsewhere")
 
 
 def write_state(model_dir: Path, state: dict) -> None:
@@ -53,7 +84,7 @@ def save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> Non
 def read_tensors(path: Path) -> tuple[dict, dict]:
     """(tensors, metadata) of a safetensors file; a missing or damaged one is a user error."""
     from safetensors import safe_open
-    if not path.exists():
+    if not path.is_file():          # a link to a device (/dev/zero) would be read forever
         raise FacepairError(f"checkpoint file missing: {path}")
     try:
         data = path.read_bytes()
@@ -67,7 +98,10 @@ def read_tensors(path: Path) -> tuple[dict, dict]:
 def load_weights(model_dir: Path, model: torch.nn.Module, state: dict | None = None,
                  name: str = "model") -> dict:
     state = state or read_state(model_dir)
-    weights, _ = read_tensors(Path(model_dir) / state["checkpoint"] / f"{name}.safetensors")
+    path = Path(model_dir) / state["checkpoint"] / f"{name}.safetensors"
+    weights, _ = read_tensors(path)
+    if not all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()):
+        raise FacepairError(f"damaged checkpoint file {path}: its weights hold NaN or infinity")
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:
@@ -87,7 +121,7 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
     try:
         cfg = config_from_dict(ModelConfig, state["model_config"])
         model = FacePair(cfg)
-    except (KeyError, TypeError, ValueError) as e:
+    except (FacepairError, KeyError, TypeError, ValueError, RuntimeError) as e:
         raise FacepairError(f"corrupt model folder {model_dir}: bad model config ({e})") from None
     load_weights(model_dir, model, state)
     if cfg.cue_points:

@@ -98,8 +98,7 @@ def _make_identity(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / CHAIN_FILE, leaf.public_bytes(pem) + root.public_bytes(pem))
     atomic_write_bytes(folder / KEY_FILE, key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    os.chmod(folder / KEY_FILE, 0o600)
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), mode=0o600)
 
 
 def ensure_identity() -> Path:

@@ -164,6 +164,8 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
     path = Path(path)
     if not path.exists():
         raise FacepairError(f"file not found: {path}")
+    if not path.is_file():                  # a folder; a pipe or a device would be read forever
+        raise FacepairError(f"not a regular file: {path}")
     if is_image(path):
         try:
             residual = watermark.residual(read_image(path))

@@ -8,7 +8,9 @@ from skimage.exposure import match_histograms
 
 def face_mask(kind: str, crop_landmarks: np.ndarray, size: int, erode: float, feather: float) -> np.ndarray:
     """A float32 (size, size) mask in [0, 1] in crop space: the convex hull of the 68 landmarks
-    (or the whole crop), shrunk by `erode` and softened by `feather` crop pixels."""
+    (or the whole crop), shrunk by `erode` and softened by `feather` crop pixels (each at most
+    half the crop: more wipes or blurs the whole face, and a huge kernel takes minutes)."""
+    erode, feather = min(erode, size / 2), min(feather, size / 2)
     mask = np.zeros((size, size), np.float32)
     if kind == "hull":
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(crop_landmarks).astype(np.int32)), 1.0)

@@ -16,6 +16,8 @@ ENGINES = ("torch", "onnx")          # what runs the model: PyTorch, or ONNX Run
 # torch: on the 2-core AMD with bf16, 39.5 frames/s end to end against 37.5 for onnx, side by
 # side in one run of benchmarks/swap_speed.py (docs/results.md, 0.2.0)
 DEFAULT_ENGINE = "torch"
+MAX_MASK_PX = 64            # --erode, --feather: half a 128 px crop wipes or blurs the whole face
+MAX_SECONDS = 10**7         # --duration: 115 days (larger overflowed the frame count)
 
 
 @dataclass

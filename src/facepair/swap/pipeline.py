@@ -28,6 +28,7 @@ from ..faces.detect import make_detector
 from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
+from ..media.files import writable
 from ..media.image import expand_inputs, is_image, read_image
 from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
@@ -457,6 +458,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     """Decode, swap in batches, watermark and encode frame by frame (constant memory), the audio
     copied; written to a hidden partial file, signed, then renamed. Ctrl-C or SIGTERM keeps a
     playable file of the frames done."""
+    out = writable(out)
     src = VideoReader(inp, swapper.opts.duration)
     swapper.start_video(src.fps)
     tmp = out.with_name(f".{out.name}.partial{out.suffix}")
@@ -487,7 +489,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     # Ctrl-C and SIGTERM: finish the batch under way, then close a playable file
     requests = contextlib.ExitStack()
     stop = requests.enter_context(stop_requests())
-    interrupted, failed = False, None
+    interrupted, failed, finished = False, None, False
     # decoding and the RGB conversion in a thread of their own too (prefetch)
     items = prefetch((kind, item, src.picture(item) if kind == "video" else None) for kind, item in src)
     try:
@@ -506,9 +508,9 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             t = time.perf_counter()
         ready += swapper.smoother.flush()          # the frames held for the smoothing
         flush()
-        interrupted = bool(stop)
+        interrupted, finished = bool(stop), True
     except KeyboardInterrupt:
-        interrupted = True
+        interrupted = finished = True
     except (av.error.FFmpegError, OSError) as e:     # the output could not be written (disk full...)
         failed = e
     finally:
@@ -522,6 +524,8 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         src.close()
         bar.close()
         summary.stage_seconds.update(t_io)
+        if not finished and failed is None:           # any other error: no partial file left
+            tmp.unlink(missing_ok=True)
     if failed is not None:
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"cannot write {out}: {failed}")

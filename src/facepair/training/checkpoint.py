@@ -89,10 +89,21 @@ def save(model_dir: Path, step: int, model: torch.nn.Module, opt: torch.optim.Op
 
 def load_optimizer(model_dir: Path, opt: torch.optim.Optimizer, state: dict, name: str = "") -> None:
     file = f"{name}.optimizer.safetensors" if name else "optimizer.safetensors"
-    tensors, meta = read_tensors(Path(model_dir) / state["checkpoint"] / file)
-    if "rng.torch" in tensors:
-        torch.set_rng_state(tensors.pop("rng.torch"))
-    opt.load_state_dict(_unflatten_optimizer(tensors, meta))
+    path = Path(model_dir) / state["checkpoint"] / file
+    tensors, meta = read_tensors(path)
+    rng = tensors.pop("rng.torch", None)
+    try:
+        opt.load_state_dict(_unflatten_optimizer(tensors, meta))
+        if rng is not None:
+            torch.set_rng_state(rng)
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:   # json's errors are ValueErrors
+        raise FacepairError(f"corrupt checkpoint file {path}: {type(e).__name__}: {e}") from None
+    for group in opt.param_groups:        # load_state_dict checks the count, not the shapes
+        for p in group["params"]:
+            for k, v in opt.state.get(p, {}).items():
+                if torch.is_tensor(v) and k != "step" and (v.shape != p.shape or not torch.isfinite(v).all()):
+                    raise FacepairError(f"corrupt checkpoint file {path}: its '{k}' does not fit "
+                                        "the model or holds NaN")
 
 
 def restore_points(model_dir: Path, state: dict) -> list[dict]:

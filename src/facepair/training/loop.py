@@ -93,7 +93,8 @@ def _resume_point(saved: dict, restore, model_dir: Path) -> dict:
             warnings.warn(f"checkpoint {failed[0]} does not load ({failed[1]}); resuming from "
                           f"{st['checkpoint']} (step {st['step']})")
         return st
-    raise FacepairError(f"no checkpoint in {model_dir} loads (the folder's weights are damaged or gone)")
+    raise FacepairError(f"no checkpoint in {model_dir} loads (the folder's weights are damaged or "
+                        f"gone; the newest: {failed[1] if failed else 'none saved'})")
 
 
 def _read_log(path: Path, upto: int) -> list[dict]:
@@ -138,8 +139,15 @@ def train(opts: TrainOptions) -> TrainResult:
         raise FacepairError(f"model folder {model_dir} was trained with preset '{saved['preset']}'"
                             f", not '{opts.preset}' (use another --model folder for a new preset)")
     preset = get_preset(saved["preset"] if saved else opts.preset or DEFAULT_PRESET)
-    mcfg = config_from_dict(ModelConfig, saved["model_config"]) if saved else preset.model
-    tcfg = config_from_dict(TrainConfig, saved["train_config"]) if saved else preset.train
+    try:
+        mcfg = config_from_dict(ModelConfig, saved["model_config"]) if saved else preset.model
+        tcfg = config_from_dict(TrainConfig, saved["train_config"]) if saved else preset.train
+        if tcfg.loss not in LOSSES:
+            raise FacepairError(f"unknown loss '{tcfg.loss}'")
+    except FacepairError as e:                      # a hand-edited state.json
+        raise FacepairError(f"damaged model folder {model_dir}: {e}") from None
+    except KeyError as e:
+        raise FacepairError(f"damaged model folder {model_dir}: no '{e.args[0]}' in its state.json") from None
     overrides = {k: v for k, v in dict(lr=opts.lr, batch_size=opts.batch_size, flip=opts.flip,
                                        affine=opts.affine, color=opts.color, warp=opts.warp).items()
                  if v is not None}
@@ -174,7 +182,8 @@ def train(opts: TrainOptions) -> TrainResult:
             warnings.warn(small_faceset(side, len(s.train)))
     if saved:
         for side, s in (("a", side_a), ("b", side_b)):
-            old = {f["path"]: f["fingerprint"] for f in saved["facesets"][side]}
+            old = {f.get("path"): f.get("fingerprint")         # (a hand-edited entry: "changed")
+                   for f in saved.get("facesets", {}).get(side, []) if isinstance(f, dict)}
             if old == {f["path"]: f["fingerprint"] for f in s.sets}:
                 continue
             before = set(held.get(side, []))
@@ -194,7 +203,10 @@ def train(opts: TrainOptions) -> TrainResult:
         torch.cuda.set_device(device)
     precision = resolve_precision(opts.precision, device)
     torch.manual_seed(seed)
-    core = FacePair(mcfg)
+    try:
+        core = FacePair(mcfg)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a hand-edited model config
+        raise FacepairError(f"damaged model folder {model_dir}: bad model config ({e})") from None
     opt_ = adam(core.parameters(), tcfg.lr, (tcfg.beta1, tcfg.beta2), opts.compile)
     disc = opt_d = None
     if tcfg.gan_weight or tcfg.fm_weight:

@@ -40,10 +40,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, api
 from ..errors import FacepairError
-from ..faces.options import DEFAULT_SIZE, DETECTORS
+from ..faces.options import DEFAULT_SIZE, DETECTORS, MAX_SIZE
 from ..model.presets import DIRECTIONS
 from ..media.files import atomic_write_json
-from ..swap.options import BLENDS, COLORS, MASKS, OCCLUSIONS, SwapOptions
+from ..swap.options import BLENDS, COLORS, MASKS, MAX_SECONDS, OCCLUSIONS, SwapOptions
 from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
 from .guard import LINGER_S, Guard, host_name
 from .jobs import Jobs
@@ -335,7 +335,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if not inputs:
             raise HTTPException(400, "choose at least one video, image or folder")
         argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
-                "--size", _int(b, "size", DEFAULT_SIZE, 16), "--detector", _choice(b, "detector", "hog"),
+                "--size", _int(b, "size", DEFAULT_SIZE, 16, MAX_SIZE), "--detector", _choice(b, "detector", "hog"),
                 "--min-size", _num(b, "min_size", 40, 0), "--min-blur", _num(b, "min_blur", 10, 0)]
         argv += ["--all-faces"] * bool(b.get("all_faces")) + ["--append"] * bool(b.get("append"))
         argv += ["--json", "{job}/summary.json"]        # the job's own folder (jobs.py)
@@ -478,7 +478,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         src, (model, maps) = wd.media(b.get("input", "")), people(b)
         ext = src.suffix.lower() if src.suffix.lower() in IMAGE_EXTS else ".mp4"
         opts = _swap_options(b)
-        seconds = ["--duration", _num(b, "seconds", 0, 0.01)] if b.get("seconds") else []
+        seconds = ["--duration", _num(b, "seconds", 0, 0.01, MAX_SECONDS)] if b.get("seconds") else []
         using = ["--model", wd.rel(model)] if model else \
             [f"--map={wd.rel(ref)}={wd.rel(m)}" for ref, m in maps]
         name = model.name if model else "people"
@@ -549,7 +549,7 @@ def _list(b: dict, key: str) -> list:
     return v
 
 
-def _num(b: dict, key: str, default: float, least: float) -> str:
+def _num(b: dict, key: str, default: float, least: float, most: float = math.inf) -> str:
     try:
         v = float(b.get(key, default) if b.get(key) not in (None, "") else default)
         if not math.isfinite(v):
@@ -558,11 +558,13 @@ def _num(b: dict, key: str, default: float, least: float) -> str:
         raise HTTPException(400, f"{key} is not a number: {_short(repr(b.get(key)), 40)}") from None
     if v < least:
         raise HTTPException(400, f"{key} must be at least {least:g} (got {v:g})")
+    if v > most:
+        raise HTTPException(400, f"{key} must be at most {most:g} (got {v:g})")
     return f"{v:g}"
 
 
-def _int(b: dict, key: str, default: int, least: int) -> str:
-    v = float(_num(b, key, default, least))
+def _int(b: dict, key: str, default: int, least: int, most: float = math.inf) -> str:
+    v = float(_num(b, key, default, least, most))
     if v != int(v):
         raise HTTPException(400, f"{key} must be a whole number (got {v:g})")
     return str(int(v))
