@@ -100,6 +100,14 @@ def test_haar_and_no_align(tmp_path):
     x0, y0, x1, y1 = meta["faces"][0]["bbox"]
     assert m[0, 1] == 0 and m[1, 0] == 0                  # a plain box crop, no rotation
     assert np.allclose(map_points(m, np.array([[x0, y0], [x1, y1]])), [[0, 0], [64, 64]], atol=0.01)
+    from facepair.faces.faceset import load_index
+    assert load_index(tmp_path / "haar")["template"] == []     # it loads (train, evaluate, --append)
+    # the same clip appended again (an interrupted extract re-run, as its message advises) adds
+    # no second copy of any frame's face
+    r = run_cli("extract", clip, "-o", tmp_path / "haar", "--detector", "haar", "--every", "20",
+                "--no-align", "--size", 64, "--append", "--quiet")
+    assert r.returncode == 0 and "faces kept: 0" in r.stdout and "already in set 31" in r.stdout, r
+    assert len(json.loads((tmp_path / "haar/faceset.json").read_text())["faces"]) == 31
 
 
 def test_cnn_detector(tmp_path):

@@ -738,3 +738,83 @@ def test_outputs_follow_links_refuse_devices_and_keep_the_models_files(trained_m
     r = run_cli("evaluate", "--model", trained_model, "--json", trained_model / "state.json")
     assert r.returncode == 1 and "would replace a file of the model" in r.stderr, r.stderr
     assert (trained_model / "state.json").read_bytes() == state
+
+
+def test_a_second_training_run_on_one_model_folder_is_refused(extracted, tmp_path):
+    """Two `train` runs on one folder (the web app and a terminal) both wrote checkpoints there
+    and one died, its steps lost: the second is now refused at once, the first goes on."""
+    model = tmp_path / "m"
+    common = ["--a", extracted["obama1"][0], "--b", extracted["reagan"][0], "--model", model,
+              "--preset", "seed", "--batch-size", 2, "--quiet"]
+    first = subprocess.Popen([sys.executable, "-m", "facepair", "train", *map(str, common), "--steps", "100000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (model / "state.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        r = run_cli("train", *common, "--steps", 5)
+        assert r.returncode == 1 and r.stderr.splitlines() == [
+            f"facepair: error: model folder {model} is being trained by another run: let it finish "
+            "or stop it first"], r.stderr
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 130 and "checkpoint saved" in err, err
+    r = run_cli("train", *common, "--steps", 1)             # the lock went with the process
+    assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--a", tmp_path / "none", "--b", extracted["reagan"][0], "--model", tmp_path / "new")
+    assert r.returncode == 1 and not (tmp_path / "new").exists()   # a failed start leaves no folder
+
+
+def test_sigterm_closed_stdout_and_an_ascii_terminal_are_handled(trained_model, tmp_path):
+    """SIGTERM ended evaluate with 143 and no word (train, extract and swap already said
+    "interrupted", 130); a closed stdout made every command an internal error; a path the
+    terminal's encoding cannot spell was an internal error (UnicodeEncodeError)."""
+    p = subprocess.Popen([sys.executable, "-m", "facepair", "evaluate", "--model", str(trained_model),
+                          "--video", str(OBAMA_CLIP1)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err.strip().splitlines()[-1] == "facepair: interrupted", (p.returncode, err)
+    photo = OBAMA_PHOTOS / "obama.jpg"
+    r = subprocess.run(f'"{sys.executable}" -m facepair verify "{photo}" >&-', shell=True,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr == "", r.stderr     # "no facepair marks": exit 1, quietly
+    odd = tmp_path / "ü.jpg"
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    r = run_cli("swap", photo, "--model", trained_model, "-o", odd, env=env)
+    assert r.returncode == 0 and odd.exists() and "\\xfc" in r.stdout, r.stderr
+    long = tmp_path / ("x" * 246 + ".jpg")                    # a legal 250-character name
+    r = run_cli("swap", photo, "--model", trained_model, "-o", long)
+    assert r.returncode == 0 and long.exists(), r.stderr
+
+
+def test_image_folders_face_sets_of_another_size_and_the_installation_verdict(trained_model, tmp_path):
+    """An output folder inside the input folder: a re-run swapped the last run's outputs again
+    (out/out/...); evaluate with face sets of another crop size was an internal error; verify
+    said "not by this installation" where its mark is too weak to tell."""
+    from facepair.provenance import watermark
+    from facepair.provenance.verify import KeyCheck
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(OBAMA_PHOTOS / "obama.jpg", photos / "a.jpg")
+    for _ in range(2):
+        r = run_cli("swap", photos, "--model", trained_model, "-o", photos / "out")
+        assert r.returncode == 0, r.stderr
+    assert sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*.jpg")) == ["a.jpg", "out/a.jpg"]
+    r = run_cli("extract", photos / "a.jpg", "-o", tmp_path / "fs128", "--quiet")      # 128 px
+    assert r.returncode == 0, r.stderr
+    r = run_cli("evaluate", "--model", trained_model, "--a", tmp_path / "fs128", "--b", tmp_path / "fs128")
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        f"facepair: error: face set {tmp_path / 'fs128'} has 128 px faces; the model takes 64 px "
+        "(extract with --size 64)"], r.stderr
+
+    def said(z, expected, marked=True):
+        return KeyCheck("k", own=True, reading=watermark.KeyReading(z, expected)).verdict(marked)
+    assert said(12.0, 13.0) == "made by"
+    assert said(6.2, 6.7) == "cannot tell"              # a photo: even a present mark reads under 7
+    assert said(2.0, 9.4) == "not by"                   # a strong mark of another key
+    assert said(6.0, 9.0) == "cannot tell"              # weaker than predicted, but not half
+    assert said(2.0, 2.3, marked=False) == "not by"     # none of our marks at all
+    assert KeyCheck(None, own=True).verdict(True) == "not by"   # no key: it made nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -441,8 +442,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt     # SIGTERM as Ctrl-C: exit 130 with a word, not 143 in silence
+
+
 def main(argv=None) -> int:
     warnings.formatwarning = lambda msg, cat, *a, **k: f"facepair: warning: {msg}\n"
+    if sys.stdout is None:          # started with stdout closed (`>&-`): what it says goes nowhere
+        sys.stdout = open(os.devnull, "w")
+    for stream in (sys.stdout, sys.stderr):     # a path the locale cannot spell is escaped
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
+    previous = None
+    with contextlib.suppress(ValueError):       # (only the main thread may set handlers)
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv) -> int:
     try:
         try:
             args = build_parser().parse_args(argv)

@@ -22,9 +22,10 @@ from ..swap.pipeline import SwapSummary, Swapper
 LANDMARK_SIDE = 256          # landmarks are predicted on crops upscaled to 256 px (64 px: 4x)
 
 
-def held_out_faces(folders, files=None, max_faces=128):
+def held_out_faces(folders, files=None, max_faces=128, size: int | None = None):
     """(crops uint8 (N,S,S,3), boxes in crop coordinates (N,4), face-set entries) from face sets,
-    optionally only the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces."""
+    optionally only the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces;
+    `size`: the crop side the model takes (a face set cut at another is refused by name)."""
     wanted = None
     if files:
         wanted = {}
@@ -35,6 +36,9 @@ def held_out_faces(folders, files=None, max_faces=128):
     crops, boxes, where = [], [], []
     for folder in folders:
         meta = load_index(Path(folder))
+        if size is not None and meta["size"] != size:
+            raise FacepairError(f"face set {folder} has {meta['size']} px faces; the model takes "
+                                f"{size} px (extract with --size {size})")
         for e in meta["faces"]:
             if wanted is not None and e["file"] not in wanted[folder]:
                 continue

@@ -195,8 +195,8 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     val = state.get("validation", {})
     if a is None and not val.get("a") or b is None and not val.get("b"):
         raise FacepairError("the model folder records no validation faces: pass --a and --b")
-    real_a, box_a, ent_a = held_out_faces(a, None if a else val["a"], max_faces)
-    real_b, box_b, ent_b = held_out_faces(b, None if b else val["b"], max_faces)
+    real_a, box_a, ent_a = held_out_faces(a, None if a else val["a"], max_faces, model.cfg.size)
+    real_b, box_b, ent_b = held_out_faces(b, None if b else val["b"], max_faces, model.cfg.size)
     mk_a, mk_b = crop_marks(ent_a), crop_marks(ent_b)
     rec_a, rec_b = run_model(model, real_a, mk_a, "a", "a", dev, amp), run_model(model, real_b, mk_b, "b", "b", dev, amp)
     a2b, b2a = run_model(model, real_a, mk_a, "a", "b", dev, amp), run_model(model, real_b, mk_b, "b", "a", dev, amp)

@@ -34,7 +34,8 @@ class ExtractSummary:
     faces_kept: int = 0
     frames_without_face: int = 0
     rejected: dict = field(default_factory=lambda: {"too_small": 0, "blurry": 0,
-                                                    "not_identity": 0, "not_largest": 0})
+                                                    "not_identity": 0, "not_largest": 0,
+                                                    "already_in_set": 0})
     unreadable: list = field(default_factory=list)
     seconds: float = 0.0
 
@@ -145,12 +146,18 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     bar = tqdm(total=_expected_frames(files, every), unit="frame", disable=not progress,
                desc="extract", dynamic_ncols=True)
     # SIGTERM (the web app's Stop) as Ctrl-C: finish the frame, keep the faces found, exit 130
+    # --append: a frame whose faces the set already holds is skipped (re-running an interrupted
+    # extract, as its message advises, doubled every face it had found)
+    done = {(f["source"], f.get("frame", 0)) for f in meta["faces"]}
     with stop_requests() as stop, _saved(out, meta, summary, bar, t0):
         for source, index, frame in prefetch(_frames(files, every, summary)):
             if stop:
                 break
             summary.frames_read += 1
             bar.update()
+            if done and (str(Path(source).resolve()), index) in done:
+                summary.rejected["already_in_set"] += 1
+                continue
             boxes = largest_first(det(frame))
             if not boxes:
                 summary.frames_without_face += 1
@@ -194,6 +201,8 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             shutil.rmtree(out, ignore_errors=True)
         raise Interrupted(f"interrupted after {summary.frames_read} frame(s): {summary.faces_kept} "
                           f"face(s) kept in {out} (add more with --append)")
+    if summary.faces_kept == 0 and summary.rejected["already_in_set"] == summary.frames_read > 0:
+        return summary             # an --append of what the set holds already: nothing to add
     if summary.faces_kept == 0:
         if created:
             shutil.rmtree(out, ignore_errors=True)

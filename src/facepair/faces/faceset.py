@@ -50,11 +50,14 @@ def load_index(folder: Path) -> dict:
 
 
 def _shaped(value, shape) -> bool:
-    """Whether a JSON value is an array of finite numbers of `shape` (None: any length)."""
+    """Whether a JSON value is an array of finite numbers of `shape` (None: any length, and
+    then [] too: a --no-align face set's template)."""
     try:
         a = np.asarray(value, float)
     except (TypeError, ValueError):
         return False
+    if shape[0] is None and a.shape == (0,):
+        return True
     return a.ndim == len(shape) and all(n is None or n == m for n, m in zip(shape, a.shape)) \
         and bool(np.isfinite(a).all())
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import FacepairError
 
 
+TEMP_NAME = 200                     # characters of the target's name a temp file's name keeps
 UMASK = os.umask(0o022)             # read once (the call sets it), then put back as it was
 os.umask(UMASK)
 
@@ -30,7 +31,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None
     target: see writable). `mode`: the file's permissions (default: those of the file replaced,
     else what open() would give)."""
     path = writable(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # (the name cut: a legal 250-character name plus the temp's marks would pass the 255 limit)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMP_NAME]}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -29,6 +29,20 @@ class KeyCheck:
         return self.reading is not None and self.reading.found
 
     @property
+    def told(self) -> bool:
+        """Whether the reading says yes or no: found, or absent where a mark of the predicted
+        strength would have been found (expected >= Z_KEY) and the reading is below KEY_RATIO of
+        it. A weak picture (most photos, after a rescale) tells neither, where it read "not by"
+        about this installation's own outputs. No key: this installation made nothing."""
+        r = self.reading
+        return self.key_id is None or r is not None and (
+            r.found or r.expected >= watermark.Z_KEY and r.z < watermark.KEY_RATIO * r.expected)
+
+    def verdict(self, marked: bool) -> str:
+        """'made by', 'not by' or 'cannot tell' (a file with none of our marks: 'not by')."""
+        return "made by" if self.found else "not by" if self.told or not marked else "cannot tell"
+
+    @property
     def whose(self) -> str:
         return "this installation" if self.own else f"the installation of key {self.key_id}"
 
@@ -104,8 +118,10 @@ class Verdict:
         head = 'SYNTHETIC (facepair)' if self.marked else 'no facepair marks'
         if self.installation is not None:
             i = self.installation
+            said = i.verdict(self.marked)
             head += (f": {'made by facepair, ' if self.marked else ''}"
-                     f"{'made by' if i.found else 'not by'} {i.whose}")
+                     + (f"cannot tell whether by {i.whose} (its mark too weak to read here)"
+                        if said == "cannot tell" else f"{said} {i.whose}"))
             wm += f"; {i}"
         return f"{self.path}: {head}: {wm}; {tag}; {c2pa}"
 
@@ -123,7 +139,8 @@ class Verdict:
             "other_tag": None if self.our_tag else self.tag,
             "c2pa": None if c is None else {"generator": c.generator, "source_type": c.source_type,
                                             "state": c.state, "ours": self.our_manifest},
-            "installation": None if self.installation is None else self.installation.to_json(),
+            "installation": None if self.installation is None else dict(
+                self.installation.to_json(), verdict=self.installation.verdict(self.marked)),
         }
 
 

@@ -28,7 +28,7 @@ from ..faces.detect import make_detector
 from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
-from ..media.files import writable
+from ..media.files import TEMP_NAME, writable
 from ..media.image import expand_inputs, is_image, read_image
 from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
@@ -427,14 +427,16 @@ def _check_output(inp: Path, out: Path):
 
 
 def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
+    folder = inp.is_dir()
+    if folder and out.resolve() == inp.resolve():
+        raise FacepairError(f"output folder is the input folder: {out}")
     files = [f for f in expand_inputs([inp]) if is_image(f)]
+    if folder:                 # an output folder inside the input: its swaps are not swapped again
+        files = [f for f in files if out.resolve() not in f.resolve().parents]
     if not files:
         raise FacepairError(f"no images in {inp}")
-    folder = inp.is_dir()
     if folder:
         out.mkdir(parents=True, exist_ok=True)
-        if out.resolve() == inp.resolve():
-            raise FacepairError(f"output folder is the input folder: {out}")
     unreadable = 0
     for f in tqdm(files, unit="image", disable=not swapper.opts.progress or len(files) == 1):
         try:
@@ -461,7 +463,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     out = writable(out)
     src = VideoReader(inp, swapper.opts.duration)
     swapper.start_video(src.fps)
-    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
+    tmp = out.with_name(f".{out.name[:TEMP_NAME]}.partial{out.suffix}")
     try:
         writer = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
     except (av.error.FFmpegError, OSError) as e:

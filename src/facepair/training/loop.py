@@ -39,7 +39,8 @@ from .step import train_step
 LOSSES = {"l1": F.l1_loss}          # mean absolute error, as published (validation loss)
 LOG_FIELDS = ["step", "time_s", "loss_a", "loss_b", "val_loss_a", "val_loss_b", "images_per_s",
               "gan_adv", "gan_fm", "gan_d", "lr"]
-OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", STATE, *(PRIOR_FILE.format(side=s) for s in "ab")}
+LOCK = ".lock"          # held (flock) by the one run training a folder
+OWN_ENTRIES = {"checkpoints", "previews", "tb", "log.csv", STATE, LOCK, *(PRIOR_FILE.format(side=s) for s in "ab")}
 MAX_ROLLBACKS = 3
 
 
@@ -128,7 +129,45 @@ def small_faceset(side: str, faces: int) -> str:
             "footage in several lights helps most")
 
 
+@contextlib.contextmanager
+def _only_run(model_dir: Path):
+    """Hold the model folder for this run: a second `train` on it (a second window, the web app
+    and a terminal) is refused at once, where both wrote checkpoints into one folder and one
+    died, its steps lost. A lock the system drops when the process ends (a kill included)."""
+    try:
+        import fcntl
+    except ImportError:                    # not on this system (Windows): no guard
+        yield
+        return
+    with open(model_dir / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FacepairError(f"model folder {model_dir} is being trained by another run: let it "
+                                "finish or stop it first") from None
+        yield
+
+
 def train(opts: TrainOptions) -> TrainResult:
+    """Train (or resume) the model folder `opts.model_dir`, held against other runs for the time
+    (rank 0 holds it under torchrun). A folder this call made is removed again if it fails
+    before anything is saved in it."""
+    model_dir = Path(opts.model_dir)
+    if int(os.environ.get("RANK", 0)) != 0 or model_dir.exists() and not model_dir.is_dir():
+        return _train(opts)                # (a file there: _train says so)
+    made = not model_dir.exists()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _only_run(model_dir):
+            return _train(opts)
+    except BaseException:
+        if made and {p.name for p in model_dir.iterdir()} <= {LOCK}:
+            (model_dir / LOCK).unlink(missing_ok=True)
+            model_dir.rmdir()
+        raise
+
+
+def _train(opts: TrainOptions) -> TrainResult:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     model_dir = Path(opts.model_dir)

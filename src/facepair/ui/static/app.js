@@ -149,7 +149,7 @@ async function loadGallery() {
   const s = fs.summary;
   $("fs-counts").textContent = `${fs.faces.length} faces, ${fs.size} px` + (s ?
     ` — last extract: ${s.frames_read} frames read, ${s.faces_kept} kept, ${s.frames_without_face} ` +
-    `without a face; rejected: ` + Object.entries(s.rejected).map(([k, v]) => `${k.replace("_", " ")} ${v}`).join(", ") : "");
+    `without a face; rejected: ` + Object.entries(s.rejected).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(", ") : "");
   g.replaceChildren();
   for (const f of fs.faces) {
     const img = new Image();
@@ -318,7 +318,7 @@ async function verifyFile(file) {
     $("v-watermark").replaceChildren(yes(w.found, w.found ? "found" : "not found"),
       w.z == null ? " (picture too small)" : ` z ${w.z} (found at ${w.z_min}); bits agree ${w.bits_agree}/${w.bits}; ${w.frames} frame(s)`);
     const i = v.installation;
-    $("v-installation").replaceChildren(...(i ? [yes(i.found, i.found ? `made by ${i.made_by}` : `not by ${i.made_by}`),
+    $("v-installation").replaceChildren(...(i ? [yes(i.found, i.verdict === "cannot tell" ? `cannot tell whether by ${i.made_by} (its mark too weak to read here)` : `${i.verdict} ${i.made_by}`),
       i.key_id == null ? " (this installation has no watermark key yet)"
         : i.z == null ? ` (picture too small; key ${i.key_id})`
         : ` z ${i.z} (found at ${i.z_min} and at ${i.ratio_min}x the ${i.z_expected} the public mark predicts); key ${i.key_id}`]
