@@ -96,7 +96,7 @@ def _run_extract(a):
     print(summary)
     if a.json:
         from .media.files import atomic_write_json
-        atomic_write_json(a.json, summary.to_dict())
+        atomic_write_json(a.json, summary.to_dict(), follow_links=True)
 
 
 def _add_train(sub):
@@ -120,7 +120,7 @@ def _add_train(sub):
     budget.add_argument("--minutes", type=_number(float, above=0), help="train for this many minutes (this run)")
     p.add_argument("--batch-size", type=_number(int, 1), help="faces per side per step, all ranks together "
                    "(default: the preset's, 32 in seed)")
-    p.add_argument("--lr", type=_number(float, above=0, most=1), help="learning rate (default: the preset's)")
+    p.add_argument("--lr", type=_number(float, above=0), help="learning rate (default: the preset's)")
     p.add_argument("--save-every", type=_number(int, 1), default=T.save_every,
                    help=f"checkpoint every N steps (default: {T.save_every})")
     p.add_argument("--keep", type=_number(int, 1), default=T.keep, help=f"checkpoints to keep (default: {T.keep})")

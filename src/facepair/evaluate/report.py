@@ -72,7 +72,7 @@ def format_table(res: dict) -> str:
 
 
 def write_json(res: dict, path: Path) -> None:
-    atomic_write_json(Path(path), figures(res))
+    atomic_write_json(Path(path), figures(res), follow_links=True)
 
 
 def _loss_plot(model_dir: Path, out: Path) -> bool:
@@ -155,5 +155,5 @@ All media made by facepair is synthetic and watermarked. Report written by facep
 <h2>Metrics</h2><table>{rows}</table>
 {''.join(parts)}
 </body></html>"""
-    atomic_write_bytes(path, doc.encode())
+    atomic_write_bytes(path, doc.encode(), follow_links=True)
     return images

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..errors import FacepairError, Interrupted, UnreadableMedia
 from ..media.image import expand_inputs, is_image, read_image, write_image
-from ..media.video import iter_video, prefetch, video_info
+from ..media.video import is_video_name, iter_video, prefetch, video_info
 from ..stopping import stop_requests
 from . import align, faceset
 from .detect import largest_first, make_detector
@@ -133,7 +133,8 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     if every < 1 or size < 8 or not 0 <= padding < 0.5:
         raise FacepairError("bad option: need --every >= 1, --size >= 8, 0 <= --padding < 0.5")
     t0 = time.perf_counter()
-    files = expand_inputs(inputs)
+    # a folder's pictures and videos (its sidecars, .json or .txt, were each a warning and a line)
+    files = expand_inputs(inputs, keep=lambda f: is_image(f) or is_video_name(f))
     if not files:
         raise FacepairError("no input files found")
     out = Path(output)

@@ -14,23 +14,27 @@ UMASK = os.umask(0o022)             # read once (the call sets it), then put bac
 os.umask(UMASK)
 
 
-def writable(path) -> Path:
-    """Where a write to `path` lands: a link's target (the link itself stays), and a one-line
-    refusal for a device, a pipe or a socket (the rename of an atomic write would replace the
-    device node itself: -o /dev/null run as root)."""
+def writable(path, follow_links: bool = True) -> Path:
+    """Where a write to `path` lands: a user's output (`follow_links`) goes to a link's target,
+    the link itself staying; a file of the tool's own (a model folder's) replaces a link rather
+    than write where it leads. A device, a pipe or a socket is refused in one line (the rename of
+    an atomic write would replace the device node itself: -o /dev/null run as root)."""
     path = Path(path)
     if path.is_symlink():
+        if not follow_links:
+            return path
         path = path.resolve()
     if path.exists() and not path.is_file() and not path.is_dir():
         raise FacepairError(f"not a regular file: {path}")
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target (a link's
-    target: see writable). `mode`: the file's permissions (default: those of the file replaced,
-    else what open() would give)."""
-    path = writable(path)
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
+                       follow_links: bool = False) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target (see writable
+    for links: followed for a user's outputs only). `mode`: the file's permissions (default:
+    those of the file replaced, else what open() would give)."""
+    path = writable(path, follow_links)
     # (the name cut: a legal 250-character name plus the temp's marks would pass the 255 limit)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMP_NAME]}.", suffix=".tmp")
     try:
@@ -55,5 +59,5 @@ def read_json(path: Path):
         raise FacepairError(f"corrupt {path}: {e}") from None
 
 
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+def atomic_write_json(path: Path, obj, follow_links: bool = False) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode(), follow_links=follow_links)

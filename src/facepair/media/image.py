@@ -16,14 +16,16 @@ from ..errors import FacepairError, TooLarge, UnreadableMedia
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files and folders (recursive, sorted) -> files. A missing path is a user error."""
+def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
+    """Files and folders (recursive, sorted) -> files; `keep`: which files found in a folder to
+    take (named files are all taken). A missing path is a user error."""
     files: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
             raise FacepairError(f"input not found: {p}")
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
+                            and (keep is None or keep(f)))
         else:
             files.append(p)
     return files

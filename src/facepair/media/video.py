@@ -32,6 +32,15 @@ DEMUXERS = "mov,mp4,matroska,webm,avi,mpegts,flv,asf,mpeg,ogg"
 X264 = {"preset": "superfast", "x264-params": "mbtree=1:rc-lookahead=10"}
 
 
+# what a folder's files are taken as video by (a named file is tried whatever its name)
+VIDEO_EXTS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv",
+              ".wmv", ".asf", ".mpg", ".mpeg", ".3gp", ".ogv"}
+
+
+def is_video_name(path: Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTS
+
+
 def open_input(path) -> av.container.InputContainer:
     """av.open for reading, with only the demuxers above (FFmpegError otherwise)."""
     return av.open(str(path), options={"format_whitelist": DEMUXERS})

@@ -141,7 +141,7 @@ def export(model_dir, output, direction: str = "a2b") -> dict:
     data = to_onnx(model, state, direction)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(output, data)
+        atomic_write_bytes(output, data, follow_links=True)
     except OSError as e:
         raise FacepairError(f"cannot write {output}: {e}") from None
     return read_metadata(data)

@@ -49,7 +49,7 @@ def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
     data = buf.getvalue()
     if credentials.supported(path):
         data = attach_credentials(data, path)
-    atomic_write_bytes(Path(path), data)
+    atomic_write_bytes(Path(path), data, follow_links=True)     # a user's output
 
 
 def attach_credentials(data: bytes, path: Path) -> bytes:
