@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacepairError
+from ..errors import FacepairError, Interrupted
 from ..faces.detect import make_detector
 from ..faces.faceset import crop_marks
 from ..faces.identity import Embedder
@@ -115,8 +115,11 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
         runs = {"swap": direction, "rec": source * 2} if reconstruct else {"swap": direction}   # "aa": A rebuilt
         missed = {}
         for what, d in runs.items():
-            summary = swap(video, model_dir, paths[what], SwapOptions(
-                direction=d, duration=seconds, smooth=smooth, device=device, color=color, progress=False))
+            try:
+                summary = swap(video, model_dir, paths[what], SwapOptions(
+                    direction=d, duration=seconds, smooth=smooth, device=device, color=color, progress=False))
+            except Interrupted:            # (its message names a temporary file, gone by now)
+                raise KeyboardInterrupt from None
             missed[what] = set(summary.missed)
             if what == "swap":
                 kept = summary.kept_share

@@ -22,7 +22,7 @@ from .detect import largest_first, make_detector
 from .identity import Embedder, distance, reference_embeddings
 from .landmarks import Landmarker
 from .options import (BLUR_SIDE, DEFAULT_MIN_BLUR, DEFAULT_MIN_SIZE, DEFAULT_PADDING, DEFAULT_SIZE,
-                      DEFAULT_THRESHOLD)
+                      DEFAULT_THRESHOLD, MAX_SIZE)
 
 
 
@@ -130,8 +130,9 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             detect_size: int = 480, append: bool = False, progress: bool = True) -> ExtractSummary:
     """Find, landmark, align and store the faces of `inputs` (images, folders, videos) in the face
     set folder `output`. Returns an ExtractSummary; raises FacepairError on user errors."""
-    if every < 1 or size < 8 or not 0 <= padding < 0.5:
-        raise FacepairError("bad option: need --every >= 1, --size >= 8, 0 <= --padding < 0.5")
+    if every < 1 or not 16 <= size <= MAX_SIZE or not 0 <= padding < 0.5:
+        raise FacepairError(f"bad option: need --every >= 1, --size from 16 to {MAX_SIZE}, "
+                            "0 <= --padding < 0.5")
     t0 = time.perf_counter()
     # a folder's pictures and videos (its sidecars, .json or .txt, were each a warning and a line)
     files = expand_inputs(inputs, keep=lambda f: is_image(f) or is_video_name(f))
@@ -202,7 +203,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             shutil.rmtree(out, ignore_errors=True)
         raise Interrupted(f"interrupted after {summary.frames_read} frame(s): {summary.faces_kept} "
                           f"face(s) kept in {out} (add more with --append)")
-    if summary.faces_kept == 0 and summary.rejected["already_in_set"] == summary.frames_read > 0:
+    if summary.faces_kept == 0 and summary.rejected["already_in_set"] and not created:
         return summary             # an --append of what the set holds already: nothing to add
     if summary.faces_kept == 0:
         if created:

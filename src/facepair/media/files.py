@@ -29,6 +29,20 @@ def writable(path, follow_links: bool = True) -> Path:
     return path
 
 
+def _set_mode(fd: int, path: Path, mode: int | None) -> None:
+    """mkstemp makes 0600: give the file `mode`, else the replaced file's, else what open() would
+    give. Where the system has no fchmod (Windows) or the file system refuses modes (exFAT, some
+    network mounts), only an asked-for mode (a private key's) is an error."""
+    if not hasattr(os, "fchmod"):
+        return
+    try:
+        os.fchmod(fd, mode if mode is not None else
+                  path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~UMASK)
+    except OSError:
+        if mode is not None:
+            raise
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
                        follow_links: bool = False) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target (see writable
@@ -41,9 +55,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            if mode is None:                 # mkstemp makes 0600
-                mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666 & ~UMASK
-            os.fchmod(f.fileno(), mode)
+            _set_mode(f.fileno(), path, mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -34,7 +34,7 @@ X264 = {"preset": "superfast", "x264-params": "mbtree=1:rc-lookahead=10"}
 
 # what a folder's files are taken as video by (a named file is tried whatever its name)
 VIDEO_EXTS = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".flv",
-              ".wmv", ".asf", ".mpg", ".mpeg", ".3gp", ".ogv"}
+              ".wmv", ".asf", ".mpg", ".mpeg", ".vob", ".3gp", ".3g2", ".f4v", ".qt", ".ogv"}
 
 
 def is_video_name(path: Path) -> bool:
@@ -299,7 +299,9 @@ class VideoWriter:
         # one tick, which x264 refuses ("Invalid argument", the swap lost)
         self.video.time_base = self.video.codec_context.time_base = vin.time_base
         self.last_pts: int | None = None              # the last frame's timestamp given to x264
-        self.dropped = 0                              # frames whose timestamp did not advance
+        self.dropped = 0                              # frames that repeat the last timestamp
+        self.shift, self.jumps = 0, 0                 # after a jump back: ticks added, and how often
+        self.tick = max(1, round(1 / (float(vin.time_base) * float(vin.average_rate or 30))))
         self.video.options = {"crf": str(crf), **X264}
         self.turns = reader.turns                     # pictures come upright: stored as the input
         if self.turns:
@@ -320,12 +322,18 @@ class VideoWriter:
         reader gave it), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
         if self.turns:
             picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
-        pts = like.pts
+        pts = None if like.pts is None else like.pts + self.shift
         if pts is None and self.last_pts is not None:  # no timestamp: one tick after the last
             pts = self.last_pts + 1
-        elif pts is not None and self.last_pts is not None and pts <= self.last_pts:
+        elif pts is not None and self.last_pts is not None and pts == self.last_pts:
             self.dropped += 1                         # shown at the same instant as the last: no
             return                                    # player would show it; x264 refuses it
+        elif pts is not None and self.last_pts is not None and pts < self.last_pts:
+            # the clock jumped back (clips joined, an MPEG-TS discontinuity): what follows comes
+            # one frame after the last, where it would otherwise all be left out
+            self.shift += self.last_pts + self.tick - pts
+            self.jumps += 1
+            pts = self.last_pts + self.tick
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
         frame.pts, frame.time_base = pts, like.time_base
         self.last_pts = pts
@@ -351,8 +359,11 @@ class VideoWriter:
                 self.container.mux(packet)
         self.container.close()
         if self.dropped:
-            warnings.warn(f"{self.dropped} frames left out: their timestamps did not come after "
-                          "the frame before (a damaged or oddly cut input)")
+            warnings.warn(f"{self.dropped} frame(s) left out: each repeats the timestamp of the "
+                          "frame before (a damaged or oddly cut input)")
+        if self.jumps:
+            warnings.warn(f"the input's timestamps jumped back {self.jumps} time(s) (joined clips?): "
+                          "the frames after each jump follow on one frame later")
 
 
 class BackgroundWriter:

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import io
 import os
+import shutil
 import time
 import warnings
 from dataclasses import replace
@@ -145,6 +146,9 @@ def _only_run(model_dir: Path):
         except BlockingIOError:
             raise FacepairError(f"model folder {model_dir} is being trained by another run: let it "
                                 "finish or stop it first") from None
+        except OSError as e:               # a file system without locks (some network mounts)
+            warnings.warn(f"{model_dir} cannot be locked ({e.strerror}): nothing stops a second "
+                          "run from training it at the same time")
         yield
 
 
@@ -153,17 +157,17 @@ def train(opts: TrainOptions) -> TrainResult:
     (rank 0 holds it under torchrun). A folder this call made is removed again if it fails
     before anything is saved in it."""
     model_dir = Path(opts.model_dir)
-    if int(os.environ.get("RANK", 0)) != 0 or model_dir.exists() and not model_dir.is_dir():
-        return _train(opts)                # (a file there: _train says so)
-    made = not model_dir.exists()
+    if int(os.environ.get("RANK", 0)) != 0:
+        return _train(opts)
+    _check_model_dir(model_dir)            # a file, or a folder of something else: said first
+    made = next((p for p in reversed([model_dir, *model_dir.parents]) if not p.exists()), None)
     model_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _only_run(model_dir):
             return _train(opts)
     except BaseException:
-        if made and {p.name for p in model_dir.iterdir()} <= {LOCK}:
-            (model_dir / LOCK).unlink(missing_ok=True)
-            model_dir.rmdir()
+        if made is not None and not [p for p in made.rglob("*") if p.is_file() and p.name != LOCK]:
+            shutil.rmtree(made, ignore_errors=True)      # nothing saved: the folders go again
         raise
 
 
