@@ -824,3 +824,17 @@ def test_image_folders_face_sets_of_another_size_and_the_installation_verdict(tr
     assert said(6.0, 9.0) == "cannot tell"              # weaker than predicted, but not half
     assert said(2.0, 2.3, marked=False) == "not by"     # none of our marks at all
     assert KeyCheck(None, own=True).verdict(True) == "not by"   # no key: it made nothing
+
+
+def test_an_image_swap_keeps_the_pictures_transparency(trained_model, tmp_path):
+    """A PNG with transparent areas came out opaque, showing the colours stored under them."""
+    from PIL import Image
+    rgba = np.asarray(Image.open(OBAMA_PHOTOS / "obama.jpg").convert("RGBA")).copy()
+    rgba[:, : rgba.shape[1] // 3, 3] = 0                     # the left third transparent
+    Image.fromarray(rgba).save(tmp_path / "in.png")
+    r = run_cli("swap", tmp_path / "in.png", "--model", trained_model, "-o", tmp_path / "out.png")
+    assert r.returncode == 0, r.stderr
+    out = Image.open(tmp_path / "out.png")
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
+    r = run_cli("verify", tmp_path / "out.png")
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia
 
@@ -70,6 +70,21 @@ def read_image(path: Path) -> np.ndarray:
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_alpha(path: Path) -> np.ndarray | None:
+    """A picture's transparency (H, W) uint8, turned upright as read_image turns the picture,
+    or None where it has none (or it is all opaque): what an image swap writes back, so that a
+    transparent area stays transparent rather than showing the colours stored under it."""
+    try:
+        with Image.open(path) as im:
+            if "A" not in im.getbands() and "transparency" not in im.info:
+                return None
+            im = ImageOps.exif_transpose(im).convert("RGBA")
+            alpha = np.asarray(im.getchannel("A"))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return None if alpha.min() == 255 else alpha
 
 
 def write_image(path: Path, rgb: np.ndarray) -> None:

@@ -33,11 +33,14 @@ def marker(yuv420: bool = False):
     return lambda rgb: embed(rgb, key)
 
 
-def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
-    """Watermark the image and write it with the tag, atomically. Format from the suffix."""
+def write_image(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None) -> None:
+    """Watermark the image and write it with the tag, atomically. Format from the suffix;
+    `alpha`: a transparency kept where the format holds one (not JPEG)."""
     img = Image.fromarray(marker()(rgb))
-    buf = io.BytesIO()
     suffix = Path(path).suffix.lower()
+    if alpha is not None and alpha.shape == rgb.shape[:2] and suffix not in (".jpg", ".jpeg", ".bmp"):
+        img.putalpha(Image.fromarray(alpha))
+    buf = io.BytesIO()
     if suffix in (".jpg", ".jpeg"):
         img.save(buf, "JPEG", quality=quality, comment=f"{TAG_KEY}: {TAG}".encode())
     elif suffix == ".png":

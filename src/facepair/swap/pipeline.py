@@ -29,7 +29,7 @@ from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.files import TEMP_NAME, writable
-from ..media.image import expand_inputs, is_image, read_image
+from ..media.image import expand_inputs, is_image, read_alpha, read_image
 from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
@@ -451,7 +451,7 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         summary.frames += 1
         target = out / f.relative_to(inp) if folder else out
         target.parent.mkdir(parents=True, exist_ok=True)
-        label.write_image(target, frame)
+        label.write_image(target, frame, alpha=read_alpha(f))
     if summary.frames == 0:
         raise FacepairError(f"no readable image in {inp}")
 
