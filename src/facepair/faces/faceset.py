@@ -87,8 +87,8 @@ def bad_geometry(meta: dict) -> str | None:
 
 def _bad_field(meta: dict) -> str | None:
     """The first field of an index that is missing or of the wrong kind, in words (None: none)."""
-    if bad_geometry(meta):
-        return bad_geometry(meta)
+    if bad := bad_geometry(meta):
+        return bad
     for i, face in enumerate(meta["faces"]):
         for key, ok in ENTRY.items():
             if key in face and not ok(face[key]) or key not in face and key not in ("frame", "blur"):

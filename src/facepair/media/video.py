@@ -322,18 +322,19 @@ class VideoWriter:
         reader gave it), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
         if self.turns:
             picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
-        pts = None if like.pts is None else like.pts + self.shift
-        if pts is None and self.last_pts is not None:  # no timestamp: one tick after the last
-            pts = self.last_pts + 1
-        elif pts is not None and self.last_pts is not None and pts == self.last_pts:
-            self.dropped += 1                         # shown at the same instant as the last: no
-            return                                    # player would show it; x264 refuses it
-        elif pts is not None and self.last_pts is not None and pts < self.last_pts:
-            # the clock jumped back (clips joined, an MPEG-TS discontinuity): what follows comes
-            # one frame after the last, where it would otherwise all be left out
-            self.shift += self.last_pts + self.tick - pts
-            self.jumps += 1
-            pts = self.last_pts + self.tick
+        pts, last = None if like.pts is None else like.pts + self.shift, self.last_pts
+        if last is not None:
+            if pts is None:                           # no timestamp: one tick after the last
+                pts = last + 1
+            elif pts == last:                         # shown at the same instant as the last: no
+                self.dropped += 1                     # player would show it; x264 refuses it
+                return
+            elif pts < last:
+                # the clock jumped back (clips joined, an MPEG-TS discontinuity): what follows
+                # comes one frame after the last, where it would otherwise all be left out
+                self.shift += last + self.tick - pts
+                self.jumps += 1
+                pts = last + self.tick
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
         frame.pts, frame.time_base = pts, like.time_base
         self.last_pts = pts

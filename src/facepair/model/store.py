@@ -36,23 +36,21 @@ def read_state(model_dir: Path) -> dict:
     for key, kind in FIELDS.items():     # hand-edited: one line, not an error deep in a resume
         value = state.get(key)
         if key in state and (not isinstance(value, kind) or key in PER_SIDE and not all(
-                isinstance(v, list) and all(isinstance(x, PER_SIDE[key]) for x in v) for v in value.values())):
+                isinstance(v, list) and all(map(PER_SIDE[key], v)) for v in value.values())):
             raise FacepairError(f"damaged model folder {model_dir}: bad '{key}' in {STATE}")
-    if "faces" in state and bad_geometry(state["faces"]):
-        raise FacepairError(f"damaged model folder {model_dir}: {bad_geometry(state['faces'])} in "
-                            f"the 'faces' of its {STATE}")
-    for fs in state.get("facesets", {}).values():
-        if not all(isinstance(f.get("path"), str) for f in fs):
-            raise FacepairError(f"damaged model folder {model_dir}: a face set without its path in {STATE}")
+    if "faces" in state and (bad := bad_geometry(state["faces"])):
+        raise FacepairError(f"damaged model folder {model_dir}: {bad} in the 'faces' of its {STATE}")
     return state
 
 
-# the kinds of a state file's fields, checked when it is read (PER_SIDE: a list per side, of these)
+# the kinds of a state file's fields, checked when it is read (PER_SIDE: a list per side, each
+# item passing the check: a face set's record with its path, a held-out face's path)
 FIELDS = {"preset": str, "model_config": dict, "train_config": dict, "seed": int, "precision": str,
           "faces": dict, "facesets": dict, "validation": dict, "reshuffles": int,
           "train_seconds": (int, float), "cue_shift": dict, "cue_gain": dict, "cue_lid_gain": dict,
           "cue_calibration": dict}
-PER_SIDE = {"facesets": dict, "validation": str}
+PER_SIDE = {"facesets": lambda f: isinstance(f, dict) and isinstance(f.get("path"), str),
+            "validation": lambda f: isinstance(f, str)}
 
 
 def check_output(model_dir, output) -> None:
@@ -95,6 +93,15 @@ def read_tensors(path: Path) -> tuple[dict, dict]:
         raise FacepairError(f"corrupt checkpoint file {path}: {e}") from None
 
 
+def build(cfg: ModelConfig, model_dir) -> FacePair:
+    """The pair a model folder's config describes; a config no network can be built from (a
+    hand-edited state.json) is one line."""
+    try:
+        return FacePair(cfg)
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise FacepairError(f"damaged model folder {model_dir}: bad model config ({e})") from None
+
+
 def load_weights(model_dir: Path, model: torch.nn.Module, state: dict | None = None,
                  name: str = "model") -> dict:
     state = state or read_state(model_dir)
@@ -120,9 +127,9 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
     state = read_state(model_dir)
     try:
         cfg = config_from_dict(ModelConfig, state["model_config"])
-        model = FacePair(cfg)
-    except (FacepairError, KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise FacepairError(f"corrupt model folder {model_dir}: bad model config ({e})") from None
+    except (FacepairError, KeyError) as e:
+        raise FacepairError(f"damaged model folder {model_dir}: bad model config ({e})") from None
+    model = build(cfg, model_dir)
     load_weights(model_dir, model, state)
     if cfg.cue_points:
         for key, buf, default in (("cue_shift", model.cue_shift, 0.0), ("cue_gain", model.cue_gain, 1.0),

@@ -427,12 +427,11 @@ def _check_output(inp: Path, out: Path):
 
 
 def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
-    folder = inp.is_dir()
-    if folder and out.resolve() == inp.resolve():
-        raise FacepairError(f"output folder is the input folder: {out}")
+    folder = inp.is_dir()      # (an output that is the input itself: refused by _check_output)
     files = [f for f in expand_inputs([inp]) if is_image(f)]
     if folder:                 # an output folder inside the input: its swaps are not swapped again
-        files = [f for f in files if out.resolve() not in f.resolve().parents]
+        where = out.resolve()
+        files = [f for f in files if where not in f.resolve().parents]
     if not files:
         raise FacepairError(f"no images in {inp}")
     if folder:

@@ -24,11 +24,10 @@ from .adam import adam
 from ..errors import FacepairError, Interrupted
 from ..faces.faceset import load_index
 from ..media.files import atomic_write_bytes
-from ..model.autoencoder import FacePair
 from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
-from ..model.store import PRIOR_FILE, STATE, load_weights, read_state, update_state
+from ..model.store import PRIOR_FILE, STATE, build, load_weights, read_state, update_state
 from ..runtime import autocast, resolve_device, resolve_precision, to_tensor
 from ..stopping import stop_requests
 from . import checkpoint, previews
@@ -157,25 +156,25 @@ def train(opts: TrainOptions) -> TrainResult:
     (rank 0 holds it under torchrun). A folder this call made is removed again if it fails
     before anything is saved in it."""
     model_dir = Path(opts.model_dir)
+    saved = _check_model_dir(model_dir)    # a file, or a folder of something else: said first
     if int(os.environ.get("RANK", 0)) != 0:
-        return _train(opts)
-    _check_model_dir(model_dir)            # a file, or a folder of something else: said first
+        return _train(opts, saved)
     made = next((p for p in reversed([model_dir, *model_dir.parents]) if not p.exists()), None)
     model_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _only_run(model_dir):
-            return _train(opts)
+            return _train(opts, saved)
     except BaseException:
         if made is not None and not [p for p in made.rglob("*") if p.is_file() and p.name != LOCK]:
             shutil.rmtree(made, ignore_errors=True)      # nothing saved: the folders go again
         raise
 
 
-def _train(opts: TrainOptions) -> TrainResult:
+def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
+    """train()'s run; `saved`: the folder's state (None: a new model)."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     model_dir = Path(opts.model_dir)
-    saved = _check_model_dir(model_dir)
 
     # --- recipe: the preset, the saved config when resuming, then the flags given -------------
     if saved and opts.preset and opts.preset != saved["preset"]:
@@ -225,8 +224,8 @@ def _train(opts: TrainOptions) -> TrainResult:
             warnings.warn(small_faceset(side, len(s.train)))
     if saved:
         for side, s in (("a", side_a), ("b", side_b)):
-            old = {f.get("path"): f.get("fingerprint")         # (a hand-edited entry: "changed")
-                   for f in saved.get("facesets", {}).get(side, []) if isinstance(f, dict)}
+            old = {f["path"]: f.get("fingerprint")     # (read_state checked each has its path)
+                   for f in saved.get("facesets", {}).get(side, [])}
             if old == {f["path"]: f["fingerprint"] for f in s.sets}:
                 continue
             before = set(held.get(side, []))
@@ -246,10 +245,7 @@ def _train(opts: TrainOptions) -> TrainResult:
         torch.cuda.set_device(device)
     precision = resolve_precision(opts.precision, device)
     torch.manual_seed(seed)
-    try:
-        core = FacePair(mcfg)
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # a hand-edited model config
-        raise FacepairError(f"damaged model folder {model_dir}: bad model config ({e})") from None
+    core = build(mcfg, model_dir)
     opt_ = adam(core.parameters(), tcfg.lr, (tcfg.beta1, tcfg.beta2), opts.compile)
     disc = opt_d = None
     if tcfg.gan_weight or tcfg.fm_weight:
