@@ -3,17 +3,18 @@
 run, with the share of time per stage.
 
     python benchmarks/swap_speed.py [--model MODEL_DIR] [--also MODEL_DIR ...] [--seconds 10]
-                                    [--baseline REV] [--rounds 2]
+                                    [--baseline REV ...] [--rounds 2]
 
 Each configuration runs as the `facepair swap` command (a process of its own, as users run it),
 in turn, `--rounds` times; printed: the median of its own counter (frames / seconds inside the
-swap, after the imports) and of the wall time of the whole command. `--baseline REV` (default:
-the commit before 0.2.0's speed work) is checked out from git into a temporary folder and run the
-same way. Without --model a throwaway model of the default preset is trained for 5 steps first
-(speed does not depend on how well a model is trained). `--also`: other models (another
-preset's layout) swapped by this version in the same rounds, with the default options. Stage
-shares come from this version's in-process run (the writer thread's encode overlaps the rest, so
-shares can add up past 100 %).
+swap, after the imports) and of the wall time of the whole command. Each `--baseline REV`
+(default: the commit before 0.2.0's speed work) is checked out from git into a temporary folder
+and run the same way; ratios are to the first one. Without --model a throwaway model of the
+default preset is trained for 5 steps first (speed does not depend on how well a model is
+trained). `--also`: other models (another preset's layout) swapped by this version in the same
+rounds, with the default options. Stage shares come from this version's in-process run (the
+writer's and the reader's threads overlap the rest, so shares can add up past 100 %; `detect
+ahead` is the detector's time in the reader's thread).
 """
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def main():
     ap.add_argument("--model", type=Path)
     ap.add_argument("--video", type=Path, default=DATA / "video/obama_weekly_address_720p.mp4")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of video to swap")
-    ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with ('' : none)")
+    ap.add_argument("--baseline", nargs="*", default=[BASELINE],
+                    help="git revisions to compare with (none: '' or no value)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--also", type=Path, nargs="*", default=[], metavar="MODEL_DIR",
                     help="other models to swap with this version in the same rounds")
@@ -73,11 +75,13 @@ def main():
         runs["this version, --color skin"] = (ROOT / "src", ["--engine", "torch", "--color", "skin"])
         for other in args.also:
             runs[f"this version, model {other.name}"] = (ROOT / "src", ["--engine", "torch", "--model", other])
-        if args.baseline:
-            old = tmp / "baseline"
-            subprocess.run(f"git -C {ROOT} archive {args.baseline} src | tar -x -C {tmp} && mv {tmp}/src {old}",
+        before = {}
+        for rev in filter(None, args.baseline):
+            old = tmp / f"baseline-{rev}"
+            subprocess.run(f"git -C {ROOT} archive {rev} src | tar -x -C {tmp} && mv {tmp}/src {old}",
                            shell=True, check=True)
-            runs = {f"previous version ({args.baseline})": (old, []), **runs}
+            before[f"previous version ({rev})"] = (old, [])
+        runs = {**before, **runs}
         got = {name: [] for name in runs}
         for k in range(args.rounds):                     # in turn, so that load hits all alike
             for name, (src, extra) in runs.items():

@@ -261,3 +261,61 @@ def test_swap_places_the_face_steadier_than_the_source_and_without_lag(swapped_v
     # behind a moving head is several pixels off)
     moved = np.mean([np.linalg.norm(p[INNER_FACE] - f[INNER_FACE], axis=1).mean() for p, f in zip(placed, found)])
     assert moved < 1.0, moved
+
+
+def test_detection_ahead_in_the_readers_thread_finds_what_the_tracker_would():
+    """A video swap runs the detector of every fifth frame (and the scene-cut thumbnail) in the
+    decoding thread, ahead of the faces' work: the tracks must be those the tracker finds alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from facepair.faces.landmarks import Landmarker
+    from facepair.swap.smooth import SceneCuts
+    from facepair.swap.tracker import FaceTracker
+    frames = [f for _, f in zip(range(12), (f for _, f in iter_video(ADDRESS)))]
+    frames[7] = next(iter_video(REAGAN_CLIP))[1]               # cuts on frames between detections
+    alone = FaceTracker(make_detector("hog"), Landmarker(), detect_every=5)
+    helped = FaceTracker(make_detector("hog"), Landmarker(), detect_every=5)
+    with ThreadPoolExecutor(1) as other:                     # in another thread, as the reader's
+        ahead = list(other.map(helped.ahead(), range(len(frames)), frames))
+    assert [a[1] is not None for a in ahead] == [i % 5 == 0 for i in range(len(frames))]
+    for i, f in enumerate(frames):
+        a, b = alone.landmarks(f, i, True), helped.landmarks(f, i, True, ahead[i])
+        assert len(a) == len(b) == 1
+        assert np.array_equal(a[0].marks, b[0].marks) and np.array_equal(a[0].box, b[0].box), i
+    cuts = SceneCuts()
+    assert [cuts(f) for f in frames[6:10]] == [False, True, True, False]
+    assert helped.times["detect ahead"] > 0 and 0 < helped.times["detect"] < alone.times["detect"]
+
+
+def test_the_writers_queue_counts_frames_not_audio_packets():
+    """The writer thread's queue holds a few frames; audio packets (small) do not count, or the
+    audio between frames filled it and held the swap up while the encoder sat idle."""
+    import threading
+
+    from facepair.media.video import BackgroundWriter
+    gate, done = threading.Event(), []
+
+    class Slow:                                               # an encoder that waits for the gate
+        def write(self, picture, like):
+            gate.wait(10)
+            done.append(("frame", picture))
+
+        def copy(self, packet):
+            done.append(("audio", packet))
+
+        def close(self):
+            done.append("closed")
+
+    dst = BackgroundWriter(Slow(), depth=2)
+    dst.write(0, like=None)
+    dst.write(1, like=None)
+    for k in range(100):                                      # not held up by the queued frames
+        dst.copy(k)
+    third = threading.Thread(target=dst.write, args=(2, None))
+    third.start()
+    third.join(0.3)
+    assert third.is_alive()                                   # a third frame waits for room
+    gate.set()
+    third.join(5)
+    dst.close()
+    assert done == [("frame", 0), ("frame", 1), *[("audio", k) for k in range(100)], ("frame", 2), "closed"]

@@ -72,6 +72,21 @@ def cast_for_inference(model: torch.nn.Module, precision: str) -> torch.nn.Modul
     return model
 
 
+@contextlib.contextmanager
+def beside_other_threads(device: torch.device):
+    """torch's CPU threads one fewer than it would take (at least one) while other threads of
+    ours work beside the model (a video swap's decoder and encoder): on two cores, two torch
+    threads each waiting at every operation for the one the encoder had pushed aside cost more
+    than they gave (benchmarks/swap_speed.py, a 2-core Xeon: 1.1x to 1.2x the frames/s with one)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, before - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)

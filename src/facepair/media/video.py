@@ -374,8 +374,11 @@ class BackgroundWriter:
     A failure in the thread comes back as the exception itself at the next call, or at close."""
 
     def __init__(self, writer: VideoWriter, prepare=None, depth: int = 16):
+        """`depth`: how many frames may wait (audio packets, small, are not counted: with
+        them counted, the audio between frames filled the queue and held up the caller)."""
         self.writer, self.prepare = writer, prepare or (lambda picture: picture)
-        self.queue: queue.Queue = queue.Queue(depth)
+        self.queue: queue.Queue = queue.Queue()
+        self.room = threading.Semaphore(depth)        # frames that may still be queued
         self.error: BaseException | None = None
         self.busy = 0.0                               # seconds the thread spent working
         self.thread = threading.Thread(target=self._work, daemon=True)
@@ -386,17 +389,18 @@ class BackgroundWriter:
             item = self.queue.get()
             if item is None:
                 return
-            if self.error is not None:
-                continue                              # failed: drop the rest, keep draining
-            t = time.perf_counter()
-            try:
-                if item[0] == "frame":
-                    self.writer.write(self.prepare(item[1]), like=item[2])
-                else:
-                    self.writer.copy(item[1])
-            except BaseException as e:  # noqa: BLE001 - handed back to the caller
-                self.error = e
-            self.busy += time.perf_counter() - t
+            if self.error is None:                    # failed: drop the rest, keep draining
+                t = time.perf_counter()
+                try:
+                    if item[0] == "frame":
+                        self.writer.write(self.prepare(item[1]), like=item[2])
+                    else:
+                        self.writer.copy(item[1])
+                except BaseException as e:  # noqa: BLE001 - handed back to the caller
+                    self.error = e
+                self.busy += time.perf_counter() - t
+            if item[0] == "frame":
+                self.room.release()
 
     def _put(self, item):
         if self.error is not None:
@@ -404,6 +408,9 @@ class BackgroundWriter:
         self.queue.put(item)
 
     def write(self, picture: np.ndarray, like) -> None:
+        if self.error is not None:
+            raise self.error
+        self.room.acquire()
         self._put(("frame", picture, like))
 
     def copy(self, packet) -> None:

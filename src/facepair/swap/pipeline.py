@@ -35,8 +35,8 @@ from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
 from ..provenance import credentials, label
-from ..runtime import (cast_for_inference, inference_autocast, resolve_device, resolve_precision, to_images,
-                       to_tensor)
+from ..runtime import (beside_other_threads, cast_for_inference, inference_autocast, resolve_device,
+                       resolve_precision, to_images, to_tensor)
 from ..stopping import stop_requests
 from . import compose
 from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
@@ -298,10 +298,12 @@ class Swapper:
         ready = [r for k, f in enumerate(frames) for r in self.stream(first_index + k, f, None, summary)]
         self.render_video(ready + self.smoother.flush(), summary)
 
-    def faces(self, frame: np.ndarray, index: int, video: bool, summary: SwapSummary) -> list:
+    def faces(self, frame: np.ndarray, index: int, video: bool, summary: SwapSummary,
+              ahead: tuple | None = None) -> list:
         """The faces of one frame to swap: [(track, landmarks as found)]; each track's `entry`
-        is the model that swaps it."""
-        found = self.tracker.landmarks(frame, index, video)
+        is the model that swaps it. `ahead`: the tracker's work on this frame done ahead in
+        another thread (FaceTracker.ahead)."""
+        found = self.tracker.landmarks(frame, index, video, ahead)
         if not found:
             summary.frames_without_face += 1
         summary.faces_unmatched += sum(tr.entry == UNMATCHED for tr in found)
@@ -313,10 +315,11 @@ class Swapper:
         return [self.job(k, frame, marks, marks, tr.entry) for k, frame in enumerate(frames)
                 for tr, marks in self.faces(frame, first_index + k, False, summary)]
 
-    def stream(self, index: int, frame: np.ndarray, payload, summary: SwapSummary) -> list:
+    def stream(self, index: int, frame: np.ndarray, payload, summary: SwapSummary,
+               ahead: tuple | None = None) -> list:
         """Video: find the faces of frame `index` and hold it for the smoothing (smooth.py);
         gives the frames now ready, in order: [(frame number, (frame, payload, entries), faces)]."""
-        faces = self.faces(frame, index, True, summary)
+        faces = self.faces(frame, index, True, summary, ahead)
         return self.smoother.push(index, (frame, payload, [tr.entry for tr, _ in faces]), faces)
 
     def start_video(self, fps: float):
@@ -469,8 +472,12 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         src.close()
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"cannot write {out}: {e}") from None
+    # how many frames the reader and the writer may run ahead of or behind the faces' work:
+    # enough to even out the model's bursts (a batch at a time), within about 256 MB of
+    # pictures each (a deeper writer queue: 1.1x the frames/s on the 2-core Xeon, results.md)
+    slack = max(8, min(32, (256 << 20) // (3 * src.video.width * src.video.height or 1)))
     # the watermark and the encoder run in a thread of their own, beside the faces' work
-    dst = BackgroundWriter(writer, label.marker(writer.yuv420))
+    dst = BackgroundWriter(writer, label.marker(writer.yuv420), depth=slack)
     bar = tqdm(total=src.total, unit="frame", disable=not swapper.opts.progress, desc="swap",
                dynamic_ncols=True)
     t_io = {"decode": 0.0}
@@ -491,24 +498,38 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     requests = contextlib.ExitStack()
     stop = requests.enter_context(stop_requests())
     interrupted, failed, finished = False, None, False
-    # decoding and the RGB conversion in a thread of their own too (prefetch)
-    items = prefetch((kind, item, src.picture(item) if kind == "video" else None) for kind, item in src)
+    # decoding, the RGB conversion and the detector's run on every few frames in a thread of
+    # their own too (prefetch; dlib's detector lets the other thread run: 1.9x on two threads)
+    look = swapper.tracker.ahead()
+
+    def read():
+        n = 0
+        for kind, item in src:
+            if kind == "video":
+                rgb = src.picture(item)
+                yield kind, item, rgb, look(n, rgb)
+                n += 1
+            else:
+                yield kind, item, None, None
+
+    items = prefetch(read(), depth=slack)
     try:
-        t = time.perf_counter()
-        for kind, item, rgb in items:
-            if kind == "audio":
-                dst.copy(item)
-                continue
-            t_io["decode"] += time.perf_counter() - t          # waiting for the reader
-            ready += swapper.stream(decoded, rgb, item, summary)
-            decoded += 1
-            if len(ready) >= swapper.opts.batch:
-                flush()
-            if stop:
-                break
+        with beside_other_threads(swapper.device):   # the model on one core fewer, beside them
             t = time.perf_counter()
-        ready += swapper.smoother.flush()          # the frames held for the smoothing
-        flush()
+            for kind, item, rgb, ahead in items:
+                if kind == "audio":
+                    dst.copy(item)
+                    continue
+                t_io["decode"] += time.perf_counter() - t          # waiting for the reader
+                ready += swapper.stream(decoded, rgb, item, summary, ahead)
+                decoded += 1
+                if len(ready) >= swapper.opts.batch:
+                    flush()
+                if stop:
+                    break
+                t = time.perf_counter()
+            ready += swapper.smoother.flush()          # the frames held for the smoothing
+            flush()
         interrupted, finished = bool(stop), True
     except KeyboardInterrupt:
         interrupted = finished = True

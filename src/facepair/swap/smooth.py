@@ -91,9 +91,15 @@ class SceneCuts:
     def __init__(self, threshold: float = 30.0):
         self.threshold, self.prev = threshold, None
 
-    def __call__(self, rgb: np.ndarray) -> bool:
-        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 36),
-                           interpolation=cv2.INTER_AREA).astype(np.float32)
+    @staticmethod
+    def thumb(rgb: np.ndarray) -> np.ndarray:
+        """The frame's small grey thumbnail the cuts are judged on (depends on the frame alone)."""
+        return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (64, 36),
+                          interpolation=cv2.INTER_AREA).astype(np.float32)
+
+    def __call__(self, rgb: np.ndarray, thumb: np.ndarray | None = None) -> bool:
+        """`thumb`: this frame's thumbnail when already made (`thumb`), else made here."""
+        thumb = self.thumb(rgb) if thumb is None else thumb
         cut = self.prev is not None and float(np.abs(thumb - self.prev).mean()) > self.threshold
         self.prev = thumb
         return cut

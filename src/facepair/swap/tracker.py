@@ -35,10 +35,33 @@ class FaceTracker:
         """Forget the faces followed so far (a new video)."""
         self.tracks, self.cuts = [], SceneCuts()
 
-    def _detect(self, frame):
-        t = time.perf_counter()
-        boxes = self.detector(frame)
-        self.times["detect"] += time.perf_counter() - t
+    def ahead(self):
+        """A function for another thread (the decoder's, which runs ahead): what `landmarks`
+        needs of a video frame that depends on the frame alone, worked out there so that it
+        overlaps this thread's work: ahead(index, rgb) -> (its scene-cut thumbnail, the
+        detector's boxes on a frame the detector runs on every time, else None). The same
+        numbers `landmarks` would compute itself. Uses its own detector (dlib's keep scratch
+        state while they run), made in the calling thread on first use."""
+        own = []
+
+        def work(index: int, rgb: np.ndarray) -> tuple:
+            boxes = None
+            if index % self.detect_every == 0:
+                if not own:
+                    own.append(type(self.detector)(self.detector.detect_size))
+                t = time.perf_counter()
+                boxes = own[0](rgb)
+                self.times["detect ahead"] = self.times.get("detect ahead", 0.0) + time.perf_counter() - t
+            return SceneCuts.thumb(rgb), boxes
+        return work
+
+    def _detect(self, frame, boxes=None):
+        """Detect afresh (`boxes`: the detector's on this frame, worked out ahead) and continue
+        the tracks."""
+        if boxes is None:
+            t = time.perf_counter()
+            boxes = self.detector(frame)
+            self.times["detect"] += time.perf_counter() - t
         old = self.tracks
         self.tracks = []
         for box in boxes:
@@ -80,16 +103,18 @@ class FaceTracker:
         self.times["landmarks"] += time.perf_counter() - t
         return bool(self.tracks)
 
-    def landmarks(self, frame, index: int, video: bool) -> list[Track]:
+    def landmarks(self, frame, index: int, video: bool, ahead: tuple | None = None) -> list[Track]:
         """The faces of one frame, each a Track whose `marks` are its 68 landmarks as found here:
-        a photo is detected afresh; a video frame continues the tracks of the frame before."""
+        a photo is detected afresh; a video frame continues the tracks of the frame before.
+        `ahead`: what the function from `ahead()` gave for this frame."""
+        thumb, boxes = ahead or (None, None)
         if not video:
             self.tracks = []
             self._detect(frame)
         else:
-            cut = self.cuts(frame)
+            cut = self.cuts(frame, thumb)
             if cut:
                 self.tracks = []
             if cut or not self.tracks or index % self.detect_every == 0 or not self._track(frame):
-                self._detect(frame)
+                self._detect(frame, boxes)
         return list(self.tracks)
