@@ -472,9 +472,9 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         src.close()
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"cannot write {out}: {e}") from None
-    # how many frames the reader and the writer may run ahead of or behind the faces' work:
-    # enough to even out the model's bursts (a batch at a time), within about 256 MB of
-    # pictures each (a deeper writer queue: 1.1x the frames/s on the 2-core Xeon, results.md)
+    # how far the reader (items: frames and audio packets) and the writer (frames) may run
+    # ahead of or behind the faces' work: enough to even out the model's bursts (a batch at a
+    # time), within about 256 MB of pictures each (1.1x the frames/s on the 2-core Xeon)
     slack = max(8, min(32, (256 << 20) // (3 * src.video.width * src.video.height or 1)))
     # the watermark and the encoder run in a thread of their own, beside the faces' work
     dst = BackgroundWriter(writer, label.marker(writer.yuv420), depth=slack)
