@@ -77,7 +77,7 @@ def main():
             runs[f"this version, model {other.name}"] = (ROOT / "src", ["--engine", "torch", "--model", other])
         before = {}
         for rev in filter(None, args.baseline):
-            old = tmp / f"baseline-{rev}"
+            old = tmp / f"baseline-{len(before)}"
             subprocess.run(f"git -C {ROOT} archive {rev} src | tar -x -C {tmp} && mv {tmp}/src {old}",
                            shell=True, check=True)
             before[f"previous version ({rev})"] = (old, [])

@@ -309,7 +309,7 @@ def test_the_writers_queue_counts_frames_not_audio_packets():
     dst = BackgroundWriter(Slow(), depth=2)
     dst.write(0, like=None)
     dst.write(1, like=None)
-    for k in range(100):                                      # not held up by the queued frames
+    for k in range(12):                                       # not held up by the queued frames
         dst.copy(k)
     third = threading.Thread(target=dst.write, args=(2, None))
     third.start()
@@ -318,4 +318,35 @@ def test_the_writers_queue_counts_frames_not_audio_packets():
     gate.set()
     third.join(5)
     dst.close()
-    assert done == [("frame", 0), ("frame", 1), *[("audio", k) for k in range(100)], ("frame", 2), "closed"]
+    assert done == [("frame", 0), ("frame", 1), *[("audio", k) for k in range(12)], ("frame", 2), "closed"]
+
+
+def test_torch_threads_are_restored_after_swaps_side_by_side():
+    """A video swap runs the model on one torch thread fewer, a setting of the whole process:
+    two swaps overlapping in threads leave it as it was, whichever ends first."""
+    import threading
+
+    import torch
+
+    from facepair.runtime import beside_other_threads
+    before, cpu, seen = torch.get_num_threads(), torch.device("cpu"), []
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with beside_other_threads(cpu):
+            seen.append(torch.get_num_threads())
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second():
+        a_in.wait(5)
+        with beside_other_threads(cpu):
+            b_in.set()
+            a_out.wait(5)
+            seen.append(torch.get_num_threads())        # the first has ended: still cut
+
+    threads = [threading.Thread(target=f) for f in (first, second)]
+    [t.start() for t in threads]
+    [t.join(10) for t in threads]
+    assert seen == [max(1, before - 1)] * 2 and torch.get_num_threads() == before

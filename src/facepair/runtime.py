@@ -3,6 +3,7 @@ between pictures (uint8, N x H x W x 3) and the models' tensors (float in [0, 1]
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -72,19 +73,32 @@ def cast_for_inference(model: torch.nn.Module, precision: str) -> torch.nn.Modul
     return model
 
 
+_beside = {"users": 0, "threads": 0, "lock": threading.Lock()}
+
+
 @contextlib.contextmanager
 def beside_other_threads(device: torch.device):
     """torch's CPU threads one fewer than it would take (at least one) while other threads of
     ours work beside the model (a video swap's decoder and encoder): on two cores, two torch
     threads each waiting at every operation for the one the encoder had pushed aside cost more
-    than they gave (benchmarks/swap_speed.py, a 2-core Xeon: 1.1x to 1.2x the frames/s with one)."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, before - 1))
+    than they gave (benchmarks/swap_speed.py, a 2-core Xeon: 1.1x to 1.2x the frames/s with one).
+    torch's setting is the whole process's: swaps running side by side in threads cut it once,
+    and the last to finish restores it."""
+    if device.type != "cpu":
+        yield
+        return
+    with _beside["lock"]:
+        if _beside["users"] == 0:
+            _beside["threads"] = torch.get_num_threads()
+            torch.set_num_threads(max(1, _beside["threads"] - 1))
+        _beside["users"] += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _beside["lock"]:
+            _beside["users"] -= 1
+            if _beside["users"] == 0:
+                torch.set_num_threads(_beside["threads"])
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

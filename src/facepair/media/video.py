@@ -374,10 +374,12 @@ class BackgroundWriter:
     A failure in the thread comes back as the exception itself at the next call, or at close."""
 
     def __init__(self, writer: VideoWriter, prepare=None, depth: int = 16):
-        """`depth`: how many frames may wait (audio packets, small, are not counted: with
-        them counted, the audio between frames filled the queue and held up the caller)."""
+        """`depth`: how many frames may wait. Audio packets, small, count only against a
+        looser limit of 8 x depth items in all (with them counted as frames, the audio between
+        frames filled the queue and held up the caller; unlimited, an audio track running on
+        past the video queued whole at once)."""
         self.writer, self.prepare = writer, prepare or (lambda picture: picture)
-        self.queue: queue.Queue = queue.Queue()
+        self.queue: queue.Queue = queue.Queue(8 * depth)
         self.room = threading.Semaphore(depth)        # frames that may still be queued
         self.error: BaseException | None = None
         self.busy = 0.0                               # seconds the thread spent working
