@@ -475,7 +475,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     # how far the reader (items: frames and audio packets) and the writer (frames) may run
     # ahead of or behind the faces' work: enough to even out the model's bursts (a batch at a
     # time), within about 128 MB each of pictures, RGB and decoded (1.1x the frames/s on the
-    # 2-core Xeon: results.md); 32 at 720p, 13 at 1080p, 8 at the least (as before)
+    # 2-core Xeon: results.md); 32 at 720p, 14 at 1080p, 8 at the least (as before)
     slack = max(8, min(32, (128 << 20) // (9 * src.video.width * src.video.height // 2 or 1)))
     # the watermark and the encoder run in a thread of their own, beside the faces' work
     dst = BackgroundWriter(writer, label.marker(writer.yuv420), depth=slack)
