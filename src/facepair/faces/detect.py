@@ -34,16 +34,18 @@ _shared, _per_thread = {}, threading.local()
 
 
 def dlib_model(kind: str):
-    """A dlib model, loaded once and kept: `hog`, `cnn` or `landmarks` (dlib's embedding network
-    runs in torch: descriptor.py). Loading one takes up to a second and `evaluate` or a swap
-    builds several users of each. The landmark
-    predictor (100 MB) is shared (dlib's shape_predictor_abstract.h: one instance may be used
-    from several threads at once); dlib's detectors and networks keep scratch state while they
-    run, so each thread has its own."""
+    """A detector or dlib model, loaded once and kept: `hog`, `cnn`, `haar` or `landmarks`
+    (dlib's embedding network runs in torch: descriptor.py). Loading one takes up to a second
+    and `evaluate` or a swap builds several users of each. The landmark predictor (100 MB) is
+    shared (dlib's shape_predictor_abstract.h: one instance may be used from several threads at
+    once); the detectors keep scratch state while they run, so each thread has its own, made
+    when the thread first uses it (a swap's reader thread detects; its main thread may never)."""
     cache = _shared if kind == "landmarks" else _per_thread.__dict__
     if kind not in cache:
         make = {"hog": dlib.get_frontal_face_detector,
                 "cnn": lambda: dlib.cnn_face_detection_model_v1(model_file("mmod_human_face_detector.dat")),
+                "haar": lambda: cv2.CascadeClassifier(
+                    str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")),
                 "landmarks": lambda: dlib.shape_predictor(model_file("shape_predictor_68_face_landmarks.dat"))}[kind]
         cache[kind] = make()
     return cache[kind]
@@ -69,27 +71,18 @@ class Detector:
 class HaarDetector(Detector):
     name = "haar"
 
-    def __init__(self, detect_size: int = 480):
-        super().__init__(detect_size)
-        self.cascade = cv2.CascadeClassifier(
-            str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
-
     def _detect(self, rgb):
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        found = self.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                              minSize=(24, 24))
+        found = dlib_model("haar").detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
+                                                    minSize=(24, 24))
         return [(x, y, x + w, y + h) for x, y, w, h in np.asarray(found).reshape(-1, 4)]
 
 
 class HogDetector(Detector):
     name = "hog"
 
-    def __init__(self, detect_size: int = 480):
-        super().__init__(detect_size)
-        self.det = dlib_model("hog")
-
     def _detect(self, rgb):
-        return [(r.left(), r.top(), r.right(), r.bottom()) for r in self.det(rgb, 0)]
+        return [(r.left(), r.top(), r.right(), r.bottom()) for r in dlib_model("hog")(rgb, 0)]
 
 
 class CnnDetector(Detector):
@@ -97,11 +90,11 @@ class CnnDetector(Detector):
 
     def __init__(self, detect_size: int = 480):
         super().__init__(detect_size)
-        self.det = dlib_model("cnn")
+        model_file("mmod_human_face_detector.dat")     # a missing file is said now, not mid-work
 
     def _detect(self, rgb):
         return [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
-                for d in self.det(rgb, 0)]
+                for d in dlib_model("cnn")(rgb, 0)]
 
 
 def largest_first(boxes) -> list:

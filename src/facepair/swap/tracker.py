@@ -40,17 +40,14 @@ class FaceTracker:
         needs of a video frame that depends on the frame alone, worked out there so that it
         overlaps this thread's work: ahead(index, rgb) -> (its scene-cut thumbnail, the
         detector's boxes on a frame the detector runs on every time, else None). The same
-        numbers `landmarks` would compute itself. Uses its own detector (dlib's keep scratch
-        state while they run), made in the calling thread on first use."""
-        own = []
+        numbers `landmarks` would compute itself (each thread runs a detector of its own:
+        detect.dlib_model)."""
 
         def work(index: int, rgb: np.ndarray) -> tuple:
             boxes = None
             if index % self.detect_every == 0:
-                if not own:
-                    own.append(type(self.detector)(self.detector.detect_size))
                 t = time.perf_counter()
-                boxes = own[0](rgb)
+                boxes = self.detector(rgb)
                 self.times["detect ahead"] = self.times.get("detect ahead", 0.0) + time.perf_counter() - t
             return SceneCuts.thumb(rgb), boxes
         return work
