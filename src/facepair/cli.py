@@ -55,7 +55,7 @@ def _add_extract(sub):
                    help="face set folder to create (or extend with --append)")
     p.add_argument("--detector", choices=fo.DETECTORS, default="hog",
                    help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
-    p.add_argument("--size", type=_number(int, 16, fo.MAX_SIZE), default=fo.DEFAULT_SIZE,
+    p.add_argument("--size", type=_number(int, fo.MIN_SIZE, fo.MAX_SIZE), default=fo.DEFAULT_SIZE,
                    help=f"crop side in px: 128 for the default preset hd, 64 for the others "
                    f"(default: {fo.DEFAULT_SIZE})")
     p.add_argument("--padding", type=_number(float, 0.0, 0.45), default=fo.DEFAULT_PADDING,

@@ -22,7 +22,7 @@ from .detect import largest_first, make_detector
 from .identity import Embedder, distance, reference_embeddings
 from .landmarks import Landmarker
 from .options import (BLUR_SIDE, DEFAULT_MIN_BLUR, DEFAULT_MIN_SIZE, DEFAULT_PADDING, DEFAULT_SIZE,
-                      DEFAULT_THRESHOLD, MAX_SIZE)
+                      DEFAULT_THRESHOLD, MAX_SIZE, MIN_SIZE)
 
 
 
@@ -130,8 +130,8 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             detect_size: int = 480, append: bool = False, progress: bool = True) -> ExtractSummary:
     """Find, landmark, align and store the faces of `inputs` (images, folders, videos) in the face
     set folder `output`. Returns an ExtractSummary; raises FacepairError on user errors."""
-    if every < 1 or not 16 <= size <= MAX_SIZE or not 0 <= padding < 0.5:
-        raise FacepairError(f"bad option: need --every >= 1, --size from 16 to {MAX_SIZE}, "
+    if every < 1 or not MIN_SIZE <= size <= MAX_SIZE or not 0 <= padding < 0.5:
+        raise FacepairError(f"bad option: need --every >= 1, --size from {MIN_SIZE} to {MAX_SIZE}, "
                             "0 <= --padding < 0.5")
     t0 = time.perf_counter()
     # a folder's pictures and videos (its sidecars, .json or .txt, were each a warning and a line)

@@ -19,7 +19,7 @@ from ..errors import FacepairError, UnreadableMedia
 from ..media.files import atomic_write_json, read_json
 from ..media.image import read_image
 from . import align
-from .options import MAX_SIZE
+from .options import MAX_SIZE, MIN_SIZE
 
 FORMAT = "facepair-faceset"
 VERSION = 1
@@ -68,7 +68,7 @@ def _number(v) -> bool:
 
 # what the stages read of an index, checked when it loads: a hand-edited or damaged index is one
 # line naming the field, not an error deep inside training or a swap
-HEAD = {"size": lambda v: isinstance(v, int) and 16 <= v <= MAX_SIZE,
+HEAD = {"size": lambda v: isinstance(v, int) and MIN_SIZE <= v <= MAX_SIZE,
         "padding": _number, "aligned": lambda v: isinstance(v, bool),
         "template": lambda v: _shaped(v, (None, 2))}
 ENTRY = {"source": lambda v: isinstance(v, str), "frame": lambda v: isinstance(v, int),

@@ -3,6 +3,7 @@ without loading dlib or scikit-image)."""
 
 DETECTORS = ("haar", "hog", "cnn")
 DEFAULT_SIZE = 128          # px, crop side: the default preset's (hd; tests check they agree)
+MIN_SIZE = 16               # px, the smallest crop side (the encoders halve it four times)
 MAX_SIZE = 1024             # px, the largest crop side extract makes (a face set's memory grows with its square)
 BLUR_SIDE = 64              # px, crops are measured for sharpness at this side, whatever --size
 DEFAULT_DETECT_SIZE = 480   # px, longer side of the copy the detector runs on (0: full size)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import FacepairError
 from ..faces.landmarks import MOUTH
-from ..faces.options import MAX_SIZE
+from ..faces.options import MAX_SIZE, MIN_SIZE
 
 
 DIRECTIONS = {"a2b": ("a", "b"), "b2a": ("b", "a")}   # swap direction -> (source side, target side)
@@ -15,7 +15,7 @@ REBUILDS = {"aa": ("a", "a"), "bb": ("b", "b")}       # a side through its own d
 
 @dataclass(frozen=True)
 class ModelConfig:
-    size: int = 64                                   # face crop side, pixels
+    size: int = field(default=64, metadata={"range": (MIN_SIZE, MAX_SIZE)})   # face crop side, px
     enc_filters: tuple[int, ...] = (64, 128, 256, 512)
     code: int = 512                                  # the shared code's width
     dec_dense1: int = 512
@@ -165,14 +165,17 @@ def config_to_dict(cfg) -> dict:
     return asdict(cfg)
 
 
-def _fits(value, default) -> bool:
-    """Whether a JSON value is of the kind of a config field's default (tuples: of ints)."""
+def _fits(value, f) -> bool:
+    """Whether a JSON value is of the kind of a config field's default (tuples: of ints), within
+    the field's "range" where its metadata names one."""
+    default = f.default
     if isinstance(default, tuple):
         return isinstance(value, (list, tuple)) and all(type(x) is int and x >= 0 for x in value)
     if isinstance(default, (bool, str)):
         return type(value) is type(default)
     if isinstance(default, int):                 # sizes, widths, counts, steps
-        return type(value) is int and value >= 0
+        least, most = f.metadata.get("range", (0, math.inf))
+        return type(value) is int and least <= value <= most
     return type(value) in (int, float) and math.isfinite(value)
 
 
@@ -185,9 +188,8 @@ def config_from_dict(cls, d: dict):
     out = {}
     for f in fields(cls):
         if f.name in d:
-            if not _fits(d[f.name], f.default):
-                raise FacepairError(f"bad {cls.__name__} field '{f.name}': {d[f.name]!r:.60}")
+            if not _fits(d[f.name], f):
+                bounds = " ({} to {})".format(*f.metadata["range"]) if "range" in f.metadata else ""
+                raise FacepairError(f"bad {cls.__name__} field '{f.name}': {d[f.name]!r:.60}{bounds}")
             out[f.name] = tuple(d[f.name]) if isinstance(f.default, tuple) else d[f.name]
-    if cls is ModelConfig and not 16 <= out.get("size", 16) <= MAX_SIZE:
-        raise FacepairError(f"bad ModelConfig field 'size': {out['size']} (16 to {MAX_SIZE} px)")
     return cls(**out)

@@ -40,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, api
 from ..errors import FacepairError
-from ..faces.options import DEFAULT_SIZE, DETECTORS, MAX_SIZE
+from ..faces.options import DEFAULT_SIZE, DETECTORS, MAX_SIZE, MIN_SIZE
 from ..model.presets import DIRECTIONS
 from ..media.files import atomic_write_json
 from ..swap.options import BLENDS, COLORS, MASKS, MAX_SECONDS, OCCLUSIONS, SwapOptions
@@ -335,7 +335,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if not inputs:
             raise HTTPException(400, "choose at least one video, image or folder")
         argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
-                "--size", _int(b, "size", DEFAULT_SIZE, 16, MAX_SIZE), "--detector", _choice(b, "detector", "hog"),
+                "--size", _int(b, "size", DEFAULT_SIZE, MIN_SIZE, MAX_SIZE), "--detector", _choice(b, "detector", "hog"),
                 "--min-size", _num(b, "min_size", 40, 0), "--min-blur", _num(b, "min_blur", 10, 0)]
         argv += ["--all-faces"] * bool(b.get("all_faces")) + ["--append"] * bool(b.get("append"))
         argv += ["--json", "{job}/summary.json"]        # the job's own folder (jobs.py)
