@@ -503,15 +503,10 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     # their own too (prefetch; dlib's detector lets the other thread run: 1.9x on two threads)
     look = swapper.tracker.ahead()
 
-    def read():
-        n = 0
+    def read():                # (src.frames: the video frames it has given, this one included)
         for kind, item in src:
-            if kind == "video":
-                rgb = src.picture(item)
-                yield kind, item, rgb, look(n, rgb)
-                n += 1
-            else:
-                yield kind, item, None, None
+            rgb = src.picture(item) if kind == "video" else None
+            yield kind, item, rgb, None if rgb is None else look(src.frames - 1, rgb)
 
     items = prefetch(read(), depth=slack)
     try:
