@@ -356,7 +356,6 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
 
     # --- the loop -----------------------------------------------------------------------------
     target = opts.steps
-    deadline = time.monotonic() + opts.minutes * 60 if opts.minutes else None
     marks = landmarked or bool(mcfg.context)      # clips need them too
     batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles, workers=opts.workers,
                       pin=device.type == "cuda", marks=marks)
@@ -364,6 +363,8 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
     step, rollbacks, failed_at = start_step, 0, -1     # rollbacks since the run last got past failed_at
     t_run = t_begin = time.monotonic()
+    # --minutes counts from here, as log.csv's time_s and state.json's train_seconds do
+    deadline = t_run + opts.minutes * 60 if opts.minutes else None
     t_prev, ips, losses, extra = t_run, 0.0, [None, None], {}
     # Ctrl-C and SIGTERM: finish the step under way, save once, exit 130 (a second Ctrl-C: now)
     requests = contextlib.ExitStack()
