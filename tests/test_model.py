@@ -125,8 +125,11 @@ def test_swaps_keep_the_fused_kernel_and_get_the_same_numbers():
 def test_weights_cast_once_for_inference_give_the_same_numbers():
     """A swap stores the conv and dense weights in bf16 once instead of autocast casting them at
     every batch: the same outputs under bf16 autocast, on the default preset, the seed's
-    transposed convs and the transformer's; BatchNorm keeps float32; fp32 casts nothing."""
-    from facepair.runtime import cast_for_inference
+    transposed convs and the transformer's; BatchNorm keeps float32; fp32 casts nothing. Where
+    the CPU has no native bf16 (emulated kernels; swaps there run in fp32 and cast nothing) the
+    transformer's numbers may move by bf16's rounding (seen: 0.0012 on a 2-core AMD EPYC with
+    AVX2 only), so there they must agree to within a bf16 step of 1."""
+    from facepair.runtime import cast_for_inference, cpu_has_bf16
     torch.manual_seed(0)
     x = torch.rand(4, 3, 128, 128)
     for name in ("hd", "seed", "seq2seq"):
@@ -144,7 +147,9 @@ def test_weights_cast_once_for_inference_give_the_same_numbers():
         assert all(p.dtype == torch.float32 for m in model.modules() if isinstance(m, nn.BatchNorm2d)
                    for p in m.parameters())
         assert not any(p.requires_grad for p in model.parameters())
-        assert torch.equal(swap(), before), name
+        after = swap()
+        assert torch.equal(after, before) if cpu_has_bf16() else \
+            float((after - before).abs().max()) <= 2 ** -8, name
     model = FacePair(PRESETS["mouth"].model)
     cast_for_inference(model, "fp32")
     assert all(p.dtype == torch.float32 for p in model.parameters())

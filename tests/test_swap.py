@@ -322,31 +322,62 @@ def test_the_writers_queue_counts_frames_not_audio_packets():
 
 
 def test_torch_threads_are_restored_after_swaps_side_by_side():
-    """A video swap runs the model on one torch thread fewer, a setting of the whole process:
-    two swaps overlapping in threads leave it as it was, whichever ends first."""
+    """A video swap runs the model's batches as two halves, each on half of torch's threads, a
+    setting of the whole process: two swaps overlapping in threads leave it as it was,
+    whichever ends first."""
     import threading
 
     import torch
 
-    from facepair.runtime import beside_other_threads
+    from facepair.runtime import model_in_halves
     before, cpu, seen = torch.get_num_threads(), torch.device("cpu"), []
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
 
     def first():
-        with beside_other_threads(cpu):
-            seen.append(torch.get_num_threads())
+        with model_in_halves(cpu) as parts:
+            seen.append((parts, torch.get_num_threads()))
             a_in.set()
             b_in.wait(5)
         a_out.set()
 
     def second():
         a_in.wait(5)
-        with beside_other_threads(cpu):
+        with model_in_halves(cpu) as parts:
             b_in.set()
             a_out.wait(5)
-            seen.append(torch.get_num_threads())        # the first has ended: still cut
-
+            seen.append((parts, torch.get_num_threads()))     # the first has ended: still halved
     threads = [threading.Thread(target=f) for f in (first, second)]
     [t.start() for t in threads]
     [t.join(10) for t in threads]
-    assert seen == [max(1, before - 1)] * 2 and torch.get_num_threads() == before
+    assert seen == [(2 if before >= 2 else 1, max(1, before // 2))] * 2 and torch.get_num_threads() == before
+
+
+def test_the_model_in_two_halves_swaps_and_rebuilds_the_same_faces(trained_model, extracted):
+    """A batch run as two halves at once (the second in the pool's thread) gives the faces and
+    the occlusion rebuilds of the batch run whole, within rounding."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from facepair.faces import align
+    from facepair.faces.faceset import load_index
+    from facepair.media.image import read_image
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import FaceModel
+    folder = extracted["obama2"][0]
+    fm = FaceModel(trained_model, SwapOptions(occlusion="auto"), torch.device("cpu"))
+    jobs = [(k, None, read_image(folder / e["file"]), None,
+             align.map_points(np.array(e["transform"], float), np.array(e["landmarks"], float)), 0)
+            for k, e in enumerate(load_index(folder)["faces"][:7])]
+    decode, threads = fm.model.decode, set()
+    fm.model.decode = lambda *a, **k: threads.add(threading.current_thread().name) or decode(*a, **k)
+    whole, rebuilt = fm.forward(jobs, 0, [0, 2, 3, 6])
+    assert threads == {threading.current_thread().name}
+    with ThreadPoolExecutor(1, "half") as pool:
+        halves, rebuilt2 = fm.forward(jobs, 0, [0, 2, 3, 6], pool)
+    assert len(threads) == 2 and halves.shape == whole.shape == (7, 64, 64, 3)
+    assert np.abs(halves.astype(int) - whole).max() <= 1 and (halves != whole).mean() < 0.001
+    assert sorted(rebuilt2) == sorted(rebuilt) == [0, 2, 3, 6]
+    assert all(np.abs(rebuilt2[k].astype(int) - rebuilt[k]).max() <= 1 for k in rebuilt)
+    assert np.abs(rebuilt[3].astype(int) - whole[3]).mean() > 1      # the rebuild is not the swap

@@ -73,32 +73,36 @@ def cast_for_inference(model: torch.nn.Module, precision: str) -> torch.nn.Modul
     return model
 
 
-_beside = {"users": 0, "threads": 0, "lock": threading.Lock()}
+_halves = {"users": 0, "threads": 0, "lock": threading.Lock()}
 
 
 @contextlib.contextmanager
-def beside_other_threads(device: torch.device):
-    """torch's CPU threads one fewer than it would take (at least one) while other threads of
-    ours work beside the model (a video swap's decoder and encoder): on two cores, two torch
-    threads each waiting at every operation for the one the encoder had pushed aside cost more
-    than they gave (benchmarks/swap_speed.py, a 2-core Xeon: 1.1x to 1.2x the frames/s with one).
-    torch's setting is the whole process's: swaps running side by side in threads cut it once,
-    and the last to finish restores it."""
+def model_in_halves(device: torch.device):
+    """While a video swap's reader and writer threads work beside the model: on the CPU, its
+    batches run as two halves at once, each in a thread of its own on half of torch's threads
+    (at least one); yields how many parts a batch runs as (1 on a GPU or a single thread). The
+    system then shares the cores: when the encoder takes one, that half waits and the other
+    goes on. One torch team on both cores waited at every operation for the thread the encoder
+    had pushed aside (a 2-core Xeon), and one torch thread left a core idle where the model is
+    most of the work (fp32, a 2-core AMD EPYC without native bf16: 1.40x the frames/s of one
+    thread; benchmarks/swap_speed.py, docs/results.md). torch's setting is the whole
+    process's: swaps side by side in threads halve it once; the last to finish restores it."""
     if device.type != "cpu":
-        yield
+        yield 1
         return
-    with _beside["lock"]:
-        if _beside["users"] == 0:
-            _beside["threads"] = torch.get_num_threads()
-            torch.set_num_threads(max(1, _beside["threads"] - 1))
-        _beside["users"] += 1
+    with _halves["lock"]:
+        if _halves["users"] == 0:
+            _halves["threads"] = torch.get_num_threads()
+            torch.set_num_threads(max(1, _halves["threads"] // 2))
+        _halves["users"] += 1
+        parts = 2 if _halves["threads"] >= 2 else 1
     try:
-        yield
+        yield parts
     finally:
-        with _beside["lock"]:
-            _beside["users"] -= 1
-            if _beside["users"] == 0:
-                torch.set_num_threads(_beside["threads"])
+        with _halves["lock"]:
+            _halves["users"] -= 1
+            if _halves["users"] == 0:
+                torch.set_num_threads(_halves["threads"])
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:

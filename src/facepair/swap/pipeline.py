@@ -14,6 +14,7 @@ import os
 import stat
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
 from ..provenance import credentials, label
-from ..runtime import (beside_other_threads, cast_for_inference, inference_autocast, resolve_device,
+from ..runtime import (cast_for_inference, inference_autocast, model_in_halves, resolve_device,
                        resolve_precision, to_images, to_tensor)
 from ..stopping import stop_requests
 from . import compose
@@ -102,7 +103,7 @@ class FaceModel:
         self.padding = faces.get("padding", DEFAULT_PADDING)
         self.aligned = faces.get("aligned", True)
         self.source, self.target = {**DIRECTIONS, **REBUILDS}[opts.direction]
-        self.amp = inference_autocast(device)
+        self.amp = lambda: inference_autocast(device)     # a context each: halves run at once
         # {id(crop): (crop, code)} where the caller swaps the same crops many times (calibration:
         # one setting of the cue after another; the encoder does not see the cue): each crop is
         # encoded once. The crop is held with its code, so its id names no other array
@@ -225,10 +226,18 @@ class FaceModel:
                 self.codes[id(crops[k])] = (crops[k], code)
         return torch.stack([self.codes[id(c)][1] for c in crops])
 
-    def forward(self, jobs: list, first_index: int | None, rebuild=()) -> tuple:
+    def forward(self, jobs: list, first_index: int | None, rebuild=(), pool=None) -> tuple:
         """The jobs' crops through the model -> (swapped faces, uint8 (N, S, S, 3); the crops
         of the jobs numbered in `rebuild` (with --occlusion auto) rebuilt by the source's own
-        decoder from the same code, {job number: uint8 (S, S, 3)})."""
+        decoder from the same code, {job number: uint8 (S, S, 3)}). `pool`: a thread that takes
+        the second half of the jobs while this one does the first (runtime.model_in_halves;
+        torch only, each face on its own: not a temporal model's window)."""
+        if pool is not None and len(jobs) > 1 and self.engine is None and self.window is None:
+            h, keys = (len(jobs) + 1) // 2, list(rebuild)
+            later = pool.submit(self.forward, jobs[h:], first_index, [k - h for k in keys if k >= h])
+            out, rebuilt = self.forward(jobs[:h], first_index, [k for k in keys if k < h])
+            out2, rebuilt2 = later.result()
+            return np.concatenate([out, out2]), {**rebuilt, **{k + h: v for k, v in rebuilt2.items()}}
         # a landmark cue: the mouth as found in this frame, placed by its own alignment as in
         # training. Smoothed landmarks are the face's position averaged over neighbouring frames,
         # which steadies the head but dulls the lips (the previous version's lagging One-Euro
@@ -242,7 +251,7 @@ class FaceModel:
             if keys:
                 rebuilt = torch.from_numpy(self.rebuilder(faces[keys], marks[keys]))
         else:
-            with torch.no_grad(), self.amp:
+            with torch.no_grad(), self.amp():
                 faces = to_tensor(crops).to(self.device, memory_format=torch.channels_last)
                 code = self._encode(faces, [j[2] for j in jobs])   # one encoding for both decoders
                 x = self.model.inputs(faces, self.target, marks, self.source, code=code)
@@ -275,6 +284,18 @@ class Swapper:
         self.tracker = FaceTracker(detector, landmarker, opts.detect_every, people)
         self.smoother = Lookahead.for_video(30.0, opts.smooth)
         self.stage_times = {"model": 0.0, "blend": 0.0}
+        self.pool: ThreadPoolExecutor | None = None     # in_halves: the second half's thread
+
+    @contextlib.contextmanager
+    def in_halves(self):
+        """Inside: the models' batches run as two halves at once (runtime.model_in_halves)."""
+        with model_in_halves(self.device) as parts, \
+                ThreadPoolExecutor(1, "facepair-model") if parts > 1 else contextlib.nullcontext() as pool:
+            self.pool = pool
+            try:
+                yield
+            finally:
+                self.pool = None
 
     # the one model of a swap without --map (calibration and evaluation drive it directly)
     model = property(lambda self: self.models[0].model)
@@ -356,7 +377,8 @@ class Swapper:
             if not mine:
                 continue
             t = time.perf_counter()
-            swapped, rebuilt = fm.forward(mine, first_index, rebuilds(mine, first_index) if fm.rebuild else ())
+            swapped, rebuilt = fm.forward(mine, first_index, rebuilds(mine, first_index) if fm.rebuild else (),
+                                          self.pool)
             self.stage_times["model"] += time.perf_counter() - t
             self._blend(frames, mine, swapped, rebuilt, fm, summary)
             if len(self.models) > 1:
@@ -510,7 +532,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
 
     items = prefetch(read(), depth=slack)
     try:
-        with beside_other_threads(swapper.device):   # the model on one core fewer, beside them
+        with swapper.in_halves():     # the model's batches as two halves, beside the other threads
             t = time.perf_counter()
             for kind, item, rgb, ahead in items:
                 if kind == "audio":
