@@ -36,7 +36,7 @@ from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
 from ..provenance import credentials, label
-from ..runtime import (cast_for_inference, inference_autocast, model_in_halves, resolve_device,
+from ..runtime import (autocast, cast_for_inference, model_in_halves, resolve_device,
                        resolve_precision, to_images, to_tensor)
 from ..stopping import stop_requests
 from . import compose
@@ -103,7 +103,8 @@ class FaceModel:
         self.padding = faces.get("padding", DEFAULT_PADDING)
         self.aligned = faces.get("aligned", True)
         self.source, self.target = {**DIRECTIONS, **REBUILDS}[opts.direction]
-        self.amp = lambda: inference_autocast(device)     # a context each: halves run at once
+        precision = resolve_precision("auto", device)
+        self.amp = lambda: autocast(device, precision)    # a context each: halves run at once
         # {id(crop): (crop, code)} where the caller swaps the same crops many times (calibration:
         # one setting of the cue after another; the encoder does not see the cue): each crop is
         # encoded once. The crop is held with its code, so its id names no other array
@@ -116,7 +117,7 @@ class FaceModel:
         self.rebuilder = export.OnnxSwap(export.to_onnx(self.model, self.state, self.source * 2)) \
             if self.rebuild and self.engine is not None else None
         if self.engine is None:
-            cast_for_inference(self.model, resolve_precision("auto", device))
+            cast_for_inference(self.model, precision)
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
                           "as offsets from the source's own mean face, which follows the mouth "
@@ -289,6 +290,9 @@ class Swapper:
     @contextlib.contextmanager
     def in_halves(self):
         """Inside: the models' batches run as two halves at once (runtime.model_in_halves)."""
+        if not any(fm.engine is None and fm.window is None for fm in self.models):
+            yield                                       # ONNX, a temporal window: whole batches
+            return
         with model_in_halves(self.device) as parts, \
                 ThreadPoolExecutor(1, "facepair-model") if parts > 1 else contextlib.nullcontext() as pool:
             self.pool = pool
