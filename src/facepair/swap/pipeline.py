@@ -126,6 +126,12 @@ class FaceModel:
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
         self.prior = self._cached_prior(Path(model_dir)) if self.rebuild else None
 
+    @property
+    def halves(self) -> bool:
+        """Whether a batch may run as two halves at once (forward's `pool`): torch, each face
+        on its own (not ONNX, not a temporal model's window)."""
+        return self.engine is None and self.window is None
+
     def _cached_prior(self, model_dir: Path) -> np.ndarray | None:
         """The occlusion prior, kept in the model folder (PRIOR_FILE): working it out takes about
         0.5 s at every swap's start, 2 % of a 30 s video's swap. The file names what it was made
@@ -232,8 +238,8 @@ class FaceModel:
         of the jobs numbered in `rebuild` (with --occlusion auto) rebuilt by the source's own
         decoder from the same code, {job number: uint8 (S, S, 3)}). `pool`: a thread that takes
         the second half of the jobs while this one does the first (runtime.model_in_halves;
-        torch only, each face on its own: not a temporal model's window)."""
-        if pool is not None and len(jobs) > 1 and self.engine is None and self.window is None:
+        where `halves` allows)."""
+        if pool is not None and len(jobs) > 1 and self.halves:
             h, keys = (len(jobs) + 1) // 2, list(rebuild)
             later = pool.submit(self.forward, jobs[h:], first_index, [k - h for k in keys if k >= h])
             out, rebuilt = self.forward(jobs[:h], first_index, [k for k in keys if k < h])
@@ -290,7 +296,7 @@ class Swapper:
     @contextlib.contextmanager
     def in_halves(self):
         """Inside: the models' batches run as two halves at once (runtime.model_in_halves)."""
-        if not any(fm.engine is None and fm.window is None for fm in self.models):
+        if not any(fm.halves for fm in self.models):
             yield                                       # ONNX, a temporal window: whole batches
             return
         with model_in_halves(self.device) as parts, \
