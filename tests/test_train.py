@@ -255,3 +255,23 @@ def test_adam_steps_like_torch_and_training_loads_no_dynamo(extracted, tmp_path)
     r = subprocess.run([sys.executable, "-c", code, str(extracted["obama1"][0]), str(extracted["reagan"][0]),
                         str(tmp_path / "m")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "False", r.stderr[-2000:]
+
+
+def test_training_in_fp32_on_a_cpu_without_bf16_says_what_it_costs(extracted, tmp_path, monkeypatch, capsys):
+    """A CPU without native bf16 trains in fp32, several times slower than the README's machines:
+    `train` says so at the start (so --minutes can be chosen before waiting); where the CPU has
+    bf16 and fp32 was asked for, or with --quiet, it says nothing."""
+    import facepair.runtime
+    import facepair.training.loop
+    from facepair.api import train
+    sets = dict(a=[extracted["obama1"][0]], b=[extracted["reagan"][0]], preset="seed", batch_size=2,
+                preview_every=1000)
+    for has_bf16, precision, progress, said in ((False, "auto", True, True), (True, "fp32", True, False),
+                                                (False, "auto", False, False)):
+        for module in (facepair.runtime, facepair.training.loop):
+            monkeypatch.setattr(module, "cpu_has_bf16", lambda: has_bf16)
+        model = tmp_path / f"m{has_bf16}{progress}"
+        train(model_dir=model, steps=1, device="cpu", precision=precision, progress=progress, **sets)
+        out = capsys.readouterr().out
+        assert json.loads((model / "state.json").read_text())["precision"] == "fp32"
+        assert ("training in fp32: this CPU has no native bf16" in out) is said, out

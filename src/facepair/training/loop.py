@@ -28,7 +28,7 @@ from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
 from ..model.store import PRIOR_FILE, STATE, build, load_weights, read_state, update_state
-from ..runtime import autocast, resolve_device, resolve_precision, to_tensor
+from ..runtime import autocast, cpu_has_bf16, resolve_device, resolve_precision, to_tensor
 from ..stopping import stop_requests
 from . import checkpoint, previews
 from .data import Batches, cue_stats, load_side
@@ -127,6 +127,16 @@ def small_faceset(side: str, faces: int) -> str:
             "footage) and, where the two people's skin differs, "
             "patches of the other's skin colour (swap --color skin evens their colour out); a minute of "
             "footage in several lights helps most")
+
+
+def fp32_note() -> str:
+    """What training on a CPU without native bf16 costs (measured, docs/results.md): said at the
+    start, so that a user can choose --minutes before waiting."""
+    return ("training in fp32: this CPU has no native bf16 (AVX-512 BF16 or AMX), and the README's "
+            "quality figures come from one that has: hd, 20 minutes on 2 cores, trained 548 steps on "
+            "an AMD EPYC without bf16 and 2,940 with it, and on new footage of Obama followed the "
+            "mouth and eyelids less (r 0.64 and 0.39, against 0.85 and 0.57); about 5 times the "
+            "--minutes train as many steps")
 
 
 @contextlib.contextmanager
@@ -359,6 +369,9 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
     marks = landmarked or bool(mcfg.context)      # clips need them too
     batches = Batches(side_a, side_b, batch_local, tcfg, seed, reshuffles, workers=opts.workers,
                       pin=device.type == "cuda", marks=marks)
+    if opts.progress and rank == 0 and device.type == "cpu" and precision == "fp32" \
+            and not cpu_has_bf16():
+        print(fp32_note(), flush=True)
     bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
                disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
     step, rollbacks, failed_at = start_step, 0, -1     # rollbacks since the run last got past failed_at
