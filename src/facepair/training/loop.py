@@ -132,11 +132,11 @@ def small_faceset(side: str, faces: int) -> str:
 def fp32_note() -> str:
     """What training on a CPU without native bf16 costs (measured, docs/results.md): said at the
     start, so that a user can choose --minutes before waiting."""
-    return ("training in fp32: this CPU has no native bf16 (AVX-512 BF16 or AMX), and the README's "
-            "quality figures come from one that has: hd, 20 minutes on 2 cores, trained 548 steps on "
-            "an AMD EPYC without bf16 and 2,940 with it, and on new footage of Obama followed the "
-            "mouth and eyelids less (r 0.64 and 0.39, against 0.85 and 0.57); about 5 times the "
-            "--minutes train as many steps")
+    return ("training in fp32: facepair finds no native bf16 (AVX-512 BF16 or AMX) on this CPU, "
+            "and the README's quality figures come from CPUs that have it: hd, 20 minutes on 2 "
+            "cores, trained 548 steps on an AMD EPYC without bf16 and 2,940 on one with it, and on "
+            "new footage of Obama followed the mouth and eyelids less (r 0.64 and 0.39, against "
+            "0.85 and 0.57); about 5 times as many --minutes give as many steps")
 
 
 @contextlib.contextmanager
