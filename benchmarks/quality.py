@@ -23,7 +23,7 @@ size (hd: 128 px) gets its own face sets of the same clips, extracted at its siz
 
     python benchmarks/quality.py [--minutes 20 | --curve 20 40 60] [--presets seed quick ...]
                                  [--split blocks|cross] [--pair obama|feifeili|both] [--seconds S]
-                                 [--color lab|skin|...]
+                                 [--color lab|skin|...] [--batch-size N]
                                  [--out DIR] [--seed N]
 """
 from __future__ import annotations
@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--pair", choices=[*PAIRS, "both"], default="obama")
     ap.add_argument("--color", choices=COLORS, help="the swaps' --color (default: swap's); a kept "
                     "model is evaluated again, its figures kept as '<preset>+<color>'")
+    ap.add_argument("--batch-size", type=int, help="faces per side per step (default: the preset's); "
+                    "the model folder and the figures' key get '-bN'")
     ap.add_argument("--seconds", type=float, help="train each side on the first S seconds of its "
                     "first clip only")
     args = ap.parse_args()
@@ -115,19 +117,21 @@ def run_pair(args, pair: str, out: Path):
         for name, clips in sets.items():
             if not (folder[name] / "faceset.json").exists():
                 facepair.extract(clips, folder[name], size=size, progress=False)
-        model, done = out / f"model-{preset}", 0.0
+        name = preset + (f"-b{args.batch_size}" if args.batch_size else "")
+        model, done = out / f"model-{name}", 0.0
         for minutes in points:
             # a kept folder is re-evaluated, not trained further; a curve point is trained once
             mark = model / f"curve-{minutes:g}min"
             if not model.exists() or args.curve and not mark.exists():
                 facepair.train(a=[folder[a_name]], b=[folder[b_name]], model_dir=str(model),
                                preset=preset, minutes=minutes - done, save_every=500,
+                               batch_size=args.batch_size,
                                preview_every=500, seed=args.seed, progress=False)
                 if args.curve:
                     mark.touch()
             done = minutes
             # cross: A->B on the whole unseen recording, as a video; blocks: 4 s of it for flicker
-            key = (f"{preset}@{minutes:g}" if args.curve else preset) + \
+            key = (f"{name}@{minutes:g}" if args.curve else name) + \
                 (f"+{args.color}" if args.color else "")
             results[key] = figures(evaluate(model, video=unseen, video_seconds=None if
                                             args.split == "cross" else 4.0,

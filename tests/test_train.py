@@ -275,3 +275,4 @@ def test_training_in_fp32_on_a_cpu_without_bf16_says_what_it_costs(extracted, tm
         out = capsys.readouterr().out
         assert json.loads((model / "state.json").read_text())["precision"] == "fp32"
         assert ("training in fp32: facepair finds no native bf16" in out) is said, out
+        assert ("--batch-size 8" in out) is said, out          # the choice it offers, with its cost
