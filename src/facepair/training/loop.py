@@ -137,9 +137,9 @@ def fp32_note() -> str:
             "cores, trained 548 steps on an AMD EPYC without bf16 and 2,940 on one with it, and on "
             "new footage of Obama followed the mouth and eyelids less (r 0.64 and 0.39, against "
             "0.85 and 0.57); about 5 times as many --minutes give as many steps. --batch-size 8 "
-            "(hd: 16) trains twice the steps in the same minutes: there the mouth and eyelids "
-            "followed better (r 0.76 and 0.52), but on a second pair the seam was wider and the "
-            "skin tone further off (docs/results.md, \"Smaller batches in fp32\")")
+            "(hd: 16) trains twice the steps in the same minutes: there Obama's mouth and eyelids "
+            "were followed better (r 0.76 and 0.52), but on a second pair the seam showed more and "
+            "the skin tone was further off (docs/results.md, \"Smaller batches in fp32\")")
 
 
 @contextlib.contextmanager
