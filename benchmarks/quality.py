@@ -117,21 +117,20 @@ def run_pair(args, pair: str, out: Path):
         for name, clips in sets.items():
             if not (folder[name] / "faceset.json").exists():
                 facepair.extract(clips, folder[name], size=size, progress=False)
-        name = preset + (f"-b{args.batch_size}" if args.batch_size else "")
-        model, done = out / f"model-{name}", 0.0
+        label = preset + (f"-b{args.batch_size}" if args.batch_size else "")
+        model, done = out / f"model-{label}", 0.0
         for minutes in points:
             # a kept folder is re-evaluated, not trained further; a curve point is trained once
             mark = model / f"curve-{minutes:g}min"
             if not model.exists() or args.curve and not mark.exists():
                 facepair.train(a=[folder[a_name]], b=[folder[b_name]], model_dir=str(model),
-                               preset=preset, minutes=minutes - done, save_every=500,
-                               batch_size=args.batch_size,
-                               preview_every=500, seed=args.seed, progress=False)
+                               preset=preset, minutes=minutes - done, batch_size=args.batch_size,
+                               save_every=500, preview_every=500, seed=args.seed, progress=False)
                 if args.curve:
                     mark.touch()
             done = minutes
             # cross: A->B on the whole unseen recording, as a video; blocks: 4 s of it for flicker
-            key = (f"{name}@{minutes:g}" if args.curve else name) + \
+            key = (f"{label}@{minutes:g}" if args.curve else label) + \
                 (f"+{args.color}" if args.color else "")
             results[key] = figures(evaluate(model, video=unseen, video_seconds=None if
                                             args.split == "cross" else 4.0,
