@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import OBAMA_PHOTOS, ROOT, run_cli
 
 HEAVY = ("torch", "dlib", "skimage")
@@ -47,17 +49,23 @@ def test_version_verify_and_help_load_no_torch_dlib_or_scikit_image(tmp_path):
 
 
 def test_every_command_has_help_describing_its_options():
-    """Every command's --help exits 0 and prints its usage line and each of its options."""
+    """Every command's --help exits 0 and prints its usage line, each of its options and what
+    each one does (argparse lists an option without its description too: the text is checked)."""
+    from facepair.cli import build_parser
     for command in COMMANDS:
         r = run_cli(command, "--help")
         assert r.returncode == 0 and r.stderr == "", (command, r.stderr)
         assert r.stdout.startswith(f"usage: facepair {command} "), r.stdout[:200]
         assert "-h, --help" in r.stdout
-        from facepair.cli import build_parser
+        shown = " ".join(r.stdout.split())                  # as printed, lines joined
         sub = next(a for a in build_parser()._subparsers._group_actions[0].choices.items() if a[0] == command)[1]
         for action in sub._actions:
             for flag in action.option_strings:
                 assert flag in r.stdout, (command, flag)
+            if action.option_strings or action.help:
+                assert action.help and action.help.strip(), (command, action.dest, "no description")
+                start = " ".join(action.help.split("%")[0].split()[:4])   # before any %(default)s
+                assert start in shown, (command, action.dest, start)
     r = run_cli("--help")
     assert r.returncode == 0 and all(c in r.stdout for c in COMMANDS)
 
@@ -117,3 +125,22 @@ def test_imports_go_one_way():
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout
     assert "0 import cycles" in r.stdout
+
+
+def test_a_bug_is_one_line_with_exit_3_and_a_traceback_only_when_asked(monkeypatch, capsys):
+    """An unexpected exception (a bug, not the user's doing) is one line naming it and exit 3;
+    FACEPAIR_DEBUG=1 shows the traceback instead."""
+    import facepair.api
+    from facepair import cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the reader broke")
+    monkeypatch.setattr(facepair.api, "verify", broken)
+    monkeypatch.delenv("FACEPAIR_DEBUG", raising=False)
+    assert cli.main(["verify", str(OBAMA_PHOTOS / "obama.jpg")]) == cli.EXIT_INTERNAL == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("facepair: internal error: RuntimeError: the reader broke") and "FACEPAIR_DEBUG=1" in err
+    monkeypatch.setenv("FACEPAIR_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="the reader broke"):
+        cli.main(["verify", str(OBAMA_PHOTOS / "obama.jpg")])

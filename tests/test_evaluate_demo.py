@@ -47,6 +47,14 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     images = [p.split("'")[0] for p in html.split("src='")[1:]]
     assert len(images) >= 4                               # samples, losses, preview, frames
     assert all((tmp_path / "r" / p).stat().st_size > 0 for p in images)
+    # the pictures with swapped faces in them are labelled as every output is (the loss plot has none)
+    from facepair.provenance.verify import verify_file
+    faces = [p for p in images if not p.endswith("losses.png")]
+    assert {p.rsplit("/", 1)[-1] for p in faces} >= {"samples.png", "preview.png", "frames.png", "border.png"}
+    for p in faces:
+        v = verify_file(tmp_path / "r" / p)
+        assert v.our_tag and v.our_manifest, str(v)
+        assert v.watermark or not p.endswith("frames.png"), str(v)     # grids of faces: not read back
     assert "ID (nearer the target, within 0.5)" in r.stdout and "eyelid-gap correlation" in r.stdout
 
 

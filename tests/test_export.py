@@ -10,7 +10,7 @@ import torch
 
 from conftest import OBAMA_CLIP2, OBAMA_PHOTOS, run_cli
 
-pytest.importorskip("onnxruntime")
+import onnxruntime  # noqa: F401,E402 - a declared test dependency: a broken install fails, not skips
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_export_refuses_what_it_cannot_write_in_one_line(cue_model, tmp_path):
         r = run_cli("export", model, *args)
         assert r.returncode == (2 if says == "invalid choice" else 1), r.stderr
         assert says in r.stderr and "Traceback" not in r.stderr, r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1 or says == "invalid choice"
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "temporal" in exportable(FacePair(get_preset("seq2seq-temporal").model))
     assert exportable(FacePair(get_preset("hd").model)) is None
 

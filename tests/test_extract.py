@@ -111,9 +111,16 @@ def test_haar_and_no_align(tmp_path):
 
 
 def test_cnn_detector(tmp_path):
-    s = facepair.extract([OBAMA_PHOTOS / "obama2.jpg"], tmp_path / "fs", detector="cnn",
-                         progress=False)
-    assert s.faces_kept == 1
+    """--detector cnn finds the face with dlib's CNN: its box is not the HOG detector's."""
+    boxes = {}
+    for detector in ("cnn", "hog"):
+        s = facepair.extract([OBAMA_PHOTOS / "obama2.jpg"], tmp_path / detector, detector=detector,
+                             progress=False)
+        assert s.faces_kept == 1
+        meta = json.loads((tmp_path / detector / "faceset.json").read_text())
+        assert meta["detector"] == detector
+        boxes[detector] = np.array(meta["faces"][0]["bbox"], float)
+    assert np.abs(boxes["cnn"] - boxes["hog"]).max() > 2, boxes
 
 
 def test_corrupt_files_are_skipped_and_counted(tmp_path):
@@ -159,6 +166,7 @@ def test_missing_input_and_non_empty_output(tmp_path):
 
 def test_help_describes_every_option():
     r = run_cli("extract", "--help")
+    assert r.returncode == 0, r.stderr
     for flag in ("--detector", "--size", "--padding", "--no-align", "--every", "--all-faces",
                  "--identity", "--threshold", "--min-size", "--min-blur", "--append"):
         assert flag in r.stdout

@@ -43,6 +43,12 @@ def test_a_few_steps_lower_both_losses(extracted, tmp_path):
     state = json.loads((model / "state.json").read_text())
     assert state["step"] == 12 and state["preset"] == "seed"
     assert (model / "previews/latest.png").exists() and rows[-1]["val_loss_a"]
+    # the preview grid holds swapped faces: labelled as every output is (its watermark is
+    # written too, but the reader does not find it on a grid of faces: tag and manifest say it)
+    from facepair.provenance.verify import verify_file
+    for grid in (model / "previews/latest.png", model / "previews/step-00000012.png"):
+        v = verify_file(grid)
+        assert v.marked and v.our_tag and v.our_manifest, str(v)
     assert any((model / "tb").iterdir())
     assert len(state["validation"]["a"]) > 0 and len(state["validation"]["b"]) > 0
 

@@ -175,6 +175,59 @@ def test_links_lead_nowhere_outside_the_work_folder(server, tmp_path):
     assert sorted(p.name for p in outside.iterdir()) == ["faces", "model", "target.txt"]
 
 
+def test_links_inside_the_folders_a_stage_is_given_are_refused(server, tmp_path):
+    """A folder the page names may itself stay inside while something in it leads out (an
+    archive unpacked with links, a face set copied with its faces/ as a link): the stage would
+    read, write or delete there. Each such request is refused in one line and changes nothing;
+    an output name taken by a dangling link is skipped, not written through; a refused preview
+    deletes no older preview."""
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret.jpg").write_bytes(JPEG)
+    (outside / "dir" / "000000.png").write_bytes(b"keep")
+    (outside / "private.txt").write_text("private")
+    (work / "pics").mkdir()
+    (work / "pics" / "a.jpg").write_bytes(JPEG)
+    (work / "pics" / "zz.jpg").symlink_to(outside / "secret.jpg")          # a picture of elsewhere
+    (work / "faces" / "evil").mkdir()
+    (work / "faces" / "evil" / "faceset.json").write_text(json.dumps(
+        {"format": "facepair-faceset", "version": 1, "size": 64, "faces": [{"file": "faces/000000.png"}]}))
+    (work / "faces" / "evil" / "faces").symlink_to(outside / "dir")         # its crops: elsewhere
+    for name in ("m", "r"):
+        (work / "models" / name).mkdir()
+        (work / "models" / name / "state.json").write_text("{}")
+    (work / "models" / "m" / "previews").mkdir()
+    (work / "models" / "m" / "previews" / "latest.png").symlink_to(outside / "private.txt")
+    (work / "reports" / "r").mkdir()
+    (work / "reports" / "r" / "report_files").symlink_to(outside / "dir")
+    (work / "uploads" / "page.mp4").write_text("<html>not a video</html>")
+    for k in range(25):
+        (work / ".ui" / "previews" / f"old-{k:02d}.png").write_bytes(b"png")
+    assert server.request("/api/consent", data=b"")[0] == 200
+    before, outside_before = snapshot(work), snapshot(outside)
+    for path, body, where in (
+            ("/api/extract", {"name": "leak", "inputs": ["pics"]}, "pics/zz.jpg"),
+            ("/api/extract", {"name": "evil", "inputs": ["pics/a.jpg"], "append": True}, "faces/evil/faces"),
+            ("/api/faces/evil/remove", {"files": ["faces/000000.png"]}, "faces/evil/faces"),
+            ("/api/train", {"model": "n", "a": ["evil"], "b": ["evil"]}, "faces/evil/faces"),
+            ("/api/train", {"model": "m", "a": ["x"], "b": ["x"]}, "models/m/previews/latest.png"),
+            ("/api/evaluate", {"model": "m"}, "models/m/previews/latest.png"),
+            ("/api/evaluate", {"model": "r"}, "reports/r/report_files"),
+            ("/api/swap", {"model": "m", "input": "pics/a.jpg"}, "models/m/previews/latest.png"),
+            ("/api/faces/evil", None, "faces/evil/faces"), ("/api/models/m", None, "models/m/previews")):
+        status, answer = server.request(path, body)
+        assert status == 403 and "leads outside the work folder" in answer["error"], (path, answer)
+        assert where in answer["error"] and str(tmp_path) not in answer["error"], (path, answer)
+    status, answer = server.request("/api/still", {"input": "uploads/page.mp4"})
+    assert status == 400 and "\n" not in answer["error"], answer
+    assert snapshot(work) == before and snapshot(outside) == outside_before
+    # a swap's output name that is a dangling link: the next free name is taken
+    (work / "swaps" / "a-r-a2b.jpg").symlink_to(outside / "new.jpg")
+    status, answer = server.request("/api/swap", {"model": "r", "input": "pics/a.jpg"})
+    assert status == 200 and answer["output"] == "swaps/a-r-a2b-2.jpg", answer
+    assert not (outside / "new.jpg").exists()
+
+
 def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
     work = tmp_path / "work"
     (work / "uploads" / "a.jpg").write_bytes(JPEG)

@@ -14,6 +14,7 @@ from .errors import FacepairError
 from .evaluate import EVAL_FACES
 
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
+DEVICE_HELP = "where the model runs (default: auto: a CUDA GPU, else Apple MPS, else the CPU)"
 EXIT_BROKEN_PIPE = 141      # 128 + SIGPIPE, as a Unix tool whose reader went away
 
 
@@ -128,7 +129,8 @@ def _add_train(sub):
                    help=f"numbered preview grids to keep; latest.png always stays (default: {T.keep_previews})")
     p.add_argument("--preview-every", type=_number(int, 1), default=T.preview_every,
                    help=f"write a preview grid and validation losses every N steps (default: {T.preview_every})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                   help=DEVICE_HELP)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="auto: bf16 on CPUs with AVX-512/AMX and on bf16 GPUs, else fp32/fp16")
     p.add_argument("--compile", action="store_true",
@@ -185,7 +187,8 @@ def _add_swap(sub):
                    "MODEL_DIR; faces that match no entry pass through. Instead of --model")
     p.add_argument("--direction", choices=list(DIRECTIONS), default=d.direction,
                    help="a2b: faces of A become B (through B's decoder); b2a the reverse")
-    p.add_argument("--detector", choices=DETECTORS, default=d.detector)
+    p.add_argument("--detector", choices=DETECTORS, default=d.detector,
+                   help=f"face detector, as extract's (default: {d.detector})")
     p.add_argument("--detect-size", type=_number(int, 0), default=d.detect_size,
                    help=f"detect on a copy at most this many px wide (default: {d.detect_size})")
     p.add_argument("--detect-every", type=_number(int, 1), default=d.detect_every,
@@ -207,11 +210,14 @@ def _add_swap(sub):
                    f"with it); none: paint the whole mask (default: {d.occlusion})")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
                    help="swap only the person in these photos when several faces are present")
-    p.add_argument("--threshold", type=_number(float, above=0), default=d.threshold)
+    p.add_argument("--threshold", type=_number(float, above=0), default=d.threshold,
+                   help=f"--identity, --map: the largest face-embedding distance that counts as the same "
+                   f"person (default: {d.threshold})")
     p.add_argument("--no-smooth", action="store_true",
                    help="video: place each face by its landmarks as found in the frame (default: "
                         "smoothed over its neighbouring frames, both sides)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                   help=DEVICE_HELP)
     p.add_argument("--engine", choices=ENGINES, default=d.engine,
                    help="what runs the model: torch (PyTorch) or onnx (ONNX Runtime, on the "
                    f"model's exported graph; default: {DEFAULT_ENGINE} on a CPU for the presets "
@@ -250,7 +256,7 @@ def _add_evaluate(sub):
                        "mouth-opening correlation), on aligned crops and on the faces' whole "
                        "source frames swapped by the real pipeline, and optionally a whole video. "
                        "Uses the model's held-out validation faces unless face sets are given.")
-    p.add_argument("--model", required=True, metavar="MODEL_DIR")
+    p.add_argument("--model", required=True, metavar="MODEL_DIR", help="trained model folder")
     p.add_argument("--a", nargs="+", metavar="FACESET", help="face sets of A to evaluate on")
     p.add_argument("--b", nargs="+", metavar="FACESET", help="face sets of B to evaluate on")
     p.add_argument("--max-faces", type=_number(int, 1), default=EVAL_FACES,
@@ -269,7 +275,8 @@ def _add_evaluate(sub):
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
     p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
     p.add_argument("--html", metavar="FILE", help="write an HTML report (images beside it)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                   help=DEVICE_HELP)
     p.set_defaults(run=_run_evaluate)
 
 
@@ -302,7 +309,7 @@ def _add_export(sub):
                        "(N, 68, 2 landmarks in crop pixels); output 'swapped'. Its metadata holds "
                        "the crop size, padding, alignment template, direction and cue setting.")
     p.add_argument("model", metavar="MODEL_DIR", help="trained model folder")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx", help="the graph file to write")
     p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b",
                    help="a2b: A's faces decoded as B (default); b2a: the other way")
     p.set_defaults(run=_run_export)

@@ -1,5 +1,6 @@
 """Evaluation output: a printed table, a JSON file of every figure, an HTML report with the
-metrics, preview grids, loss curves (matplotlib) and sample before/after faces."""
+metrics, preview grids, loss curves (matplotlib) and sample before/after faces (the pictures
+that hold swapped faces labelled as every output is)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..media.files import atomic_write_bytes, atomic_write_json
-from ..media.image import write_image
+from ..provenance import label as labels
 
 ROWS = [  # (label, key, format)
     ("reconstruction L1  A / B", ("l1_a", "l1_b"), "{:.4f}"),
@@ -72,6 +73,7 @@ def format_table(res: dict) -> str:
 
 
 def write_json(res: dict, path: Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)       # as write_html makes its folder
     atomic_write_json(Path(path), figures(res), follow_links=True)
 
 
@@ -117,7 +119,7 @@ def write_html(res: dict, path: Path) -> list[Path]:
     if n:
         grid = np.concatenate([np.concatenate(list(s[k][:n]), 0)
                                for k in ("a", "rec_a", "a2b", "b", "rec_b", "b2a")], 1)
-        write_image(assets / "samples.png", np.kron(grid, np.ones((2, 2, 1), np.uint8)))
+        labels.write_image(assets / "samples.png", np.kron(grid, np.ones((2, 2, 1), np.uint8)))
         images.append(assets / "samples.png")
         parts.append("<h2>Sample faces</h2><p>Columns: A, A&rarr;A, A&rarr;B, B, B&rarr;B, "
                      "B&rarr;A (evaluated faces).</p><img src='{}/samples.png'>".format(assets.name))
@@ -131,13 +133,13 @@ def write_html(res: dict, path: Path) -> list[Path]:
         parts.append(f"<h2>Latest training preview</h2><img src='{assets.name}/preview.png'>")
     frames = res.get("_frames")
     if frames:
-        write_image(assets / "frames.png", np.concatenate(frames, 1))
+        labels.write_image(assets / "frames.png", np.concatenate(frames, 1))
         images.append(assets / "frames.png")
         parts.append("<h2>Before / after</h2><img style='max-width:100%' "
                      f"src='{assets.name}/frames.png'>")
     border = res.get("_border")
     if border is not None:
-        write_image(assets / "border.png", border)
+        labels.write_image(assets / "border.png", border)
         images.append(assets / "border.png")
         scale = max(1, 720 // border.shape[1])           # shown enlarged, pixels kept square
         parts.append("<h2>The face's border</h2><p>Where the swap fades into the frame, at full "

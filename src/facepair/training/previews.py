@@ -1,4 +1,5 @@
-"""Preview grids: per row one validation face of A and of B, columns A, A->A, A->B, B, B->B, B->A."""
+"""Preview grids: per row one validation face of A and of B, columns A, A->A, A->B, B, B->B, B->A.
+They hold swapped faces, so they are labelled as every output is (watermark, tag, manifest)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from ..media.files import atomic_write_bytes
+from ..provenance import label
 
 COLUMNS = ("A", "A->A", "A->B", "B", "B->B", "B->A")
 
@@ -34,14 +36,16 @@ def save(folder: Path, step: int, rgb: np.ndarray, keep: int) -> None:
     """The grid as previews/step-NNNNNNNN.png and previews/latest.png; only the newest `keep`
     numbered grids stay, so a long run cannot fill the disk."""
     folder.mkdir(parents=True, exist_ok=True)
-    write(folder / f"step-{step:08d}.png", rgb)
-    write(folder / "latest.png", rgb)
+    data = encode(folder / f"step-{step:08d}.png", rgb)       # labelled and signed once, for both
+    atomic_write_bytes(folder / f"step-{step:08d}.png", data)
+    atomic_write_bytes(folder / "latest.png", data)
     numbered = sorted(folder.glob("step-*.png"))
     for old in numbered[:max(0, len(numbered) - keep)]:
         old.unlink(missing_ok=True)
 
 
-def write(path: Path, rgb: np.ndarray, scale: int = 2) -> None:
+def encode(path: Path, rgb: np.ndarray, scale: int = 2) -> bytes:
+    """The grid, enlarged `scale` times, as a labelled PNG file's bytes (zlib at its fastest: a
+    preview is written every few seconds in the app, and replaced)."""
     big = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
-    atomic_write_bytes(path, png.tobytes())
+    return label.image_bytes(path, big, png_level=1)

@@ -113,6 +113,32 @@ class Workdir:
             raise HTTPException(400, f"not a usable path: {_short(rel)}") from None
         return p
 
+    def sealed(self, p: Path, what: str) -> Path:
+        """`p` (a file or folder of the work folder, its own links followed), refused (403) where
+        anything inside it is a link that leads out of the work folder or into a loop: a stage
+        given a folder reads, writes or deletes what is in it, links followed (a face set whose
+        faces/ is a link, a model's previews, a folder of pictures unpacked from an archive)."""
+        seen, todo = set(), [Path(p)]
+        while todo:
+            folder = todo.pop()
+            if folder in seen or not folder.is_dir():
+                continue
+            seen.add(folder)
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue                   # unreadable: the stage says so in its own words
+            for e in entries:
+                if e.is_symlink():
+                    target = self.resolved(Path(e.path))
+                    if target is None:
+                        raise HTTPException(403, f"{what} holds a link that leads outside the work "
+                                            f"folder: {_short(Path(e.path).relative_to(self.root).as_posix())}")
+                    todo.append(target)            # a link inside: what it holds is checked too
+                elif e.is_dir(follow_symlinks=False):
+                    todo.append(Path(e.path))
+        return p
+
     def media(self, rel: str, folders: bool = False) -> Path:
         """A video or picture (or, with folders, a folder) in the work folder: nothing else is
         handed to the decoders (a playlist could name files elsewhere)."""
@@ -159,7 +185,10 @@ class Workdir:
         folder = self.named("models", name)
         if not (folder / "state.json").exists():
             raise HTTPException(404, f"no trained model '{name}' in the work folder")
-        return folder
+        return self.sealed(folder, f"models/{name}")
+
+    def faceset(self, name: str) -> Path:
+        return self.sealed(self.named("faces", name), f"faces/{name}")
 
     def facesets(self) -> list[str]:
         return self._listed("faces", "faceset.json")
@@ -330,8 +359,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     # ---- 1. Faces ---------------------------------------------------------------------------
     @app.post("/api/extract")
     def extract(b: dict = Body(...)):
-        out = wd.named("faces", b.get("name", ""))
-        inputs = [wd.rel(wd.media(p, folders=True)) for p in _list(b, "inputs")]
+        out = wd.faceset(b.get("name", ""))
+        inputs = [wd.rel(wd.sealed(wd.media(p, folders=True), p)) for p in _list(b, "inputs")]
         if not inputs:
             raise HTTPException(400, "choose at least one video, image or folder")
         argv = [*inputs, "-o", wd.rel(out), "--every", _int(b, "every", 1, 1),
@@ -343,7 +372,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.get("/api/faces/{name}")
     def faces(name: str):
-        folder = wd.named("faces", name)
+        folder = wd.faceset(name)
         try:
             meta = api.faces(folder)
         except FacepairError as e:
@@ -355,7 +384,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.post("/api/faces/{name}/remove")
     def remove_faces(name: str, b: dict = Body(...)):
-        folder = wd.named("faces", name)
+        folder = wd.faceset(name)
         if jobs.busy(wd.rel(folder)):
             raise HTTPException(409, f"face set {name} is being extracted; wait for it")
         files = [f for f in _list(b, "files") if isinstance(f, str)]
@@ -367,10 +396,11 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     # ---- 2. Train ---------------------------------------------------------------------------
     @app.post("/api/train")
     def train(b: dict = Body(...)):
-        model = wd.named("models", b.get("model", ""))
+        name = b.get("model", "")
+        model = wd.sealed(wd.named("models", name), f"models/{name}")     # new, or resumed
         sides = {}
         for side in ("a", "b"):
-            sets = [wd.named("faces", n) for n in _list(b, side)]
+            sets = [wd.faceset(n) for n in _list(b, side)]
             if not sets:
                 raise HTTPException(400, f"choose at least one face set for {side.upper()}")
             sides[side] = [wd.rel(s) for s in sets]
@@ -393,7 +423,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.get("/api/models/{name}")
     def model(name: str):
-        folder = wd.named("models", name)
+        folder = wd.sealed(wd.named("models", name), f"models/{name}")
         job = next((j for j in reversed(list(jobs.jobs.values()))
                     if j.kind == "train" and j.meta.get("model") == name), None)
         info = {"name": name, "exists": (folder / "state.json").exists(), "log": _log(folder / "log.csv"),
@@ -441,6 +471,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             api.still(src, float(_num(b, "seconds", 0, 0)), out)
         except FacepairError as e:
             raise _user_error(e)
+        _prune_previews(wd)
         return {"path": wd.rel(out), "url": f"/files/{wd.rel(out)}"}
 
     def people(b: dict):
@@ -456,7 +487,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             if not isinstance(e, dict):
                 raise HTTPException(400, "people: each entry is {ref, model}")
             ref = e.get("ref", "")
-            ref = wd.named("faces", ref[len("faces/"):]) if isinstance(ref, str) and ref.startswith("faces/") \
+            ref = wd.faceset(ref[len("faces/"):]) if isinstance(ref, str) and ref.startswith("faces/") \
                 else wd.media(ref)
             maps.append((ref, wd.model(e.get("model", ""))))
         return None, maps
@@ -470,6 +501,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             summary = api.swap(src, model, out, **_swap_options(b), maps=maps, progress=False)
         except FacepairError as e:
             raise _user_error(e)
+        _prune_previews(wd)
         return {"url": f"/files/{wd.rel(out)}", "faces_swapped": summary.faces_swapped}
 
     @app.post("/api/swap")
@@ -504,8 +536,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     def evaluate(b: dict = Body(...)):
         model = wd.model(b.get("model", ""))
         faces = _int(b, "faces", 32, 2)              # checked before anything is made on disk
-        out = wd.path(f"reports/{model.name}", must_exist=False) / "report.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out = wd.sealed(wd.path(f"reports/{model.name}", must_exist=False), f"reports/{model.name}") / "report.html"
         argv = ["--model", wd.rel(model), "--max-faces", faces,
                 "--html", wd.rel(out), "--json", wd.rel(out.with_suffix(".json"))]
         return start("evaluate", argv, wd.rel(out.parent), model=model.name,
@@ -656,16 +687,21 @@ def _link_new(src: Path, dest: Path) -> Path:
 
 
 def _numbered(path: Path) -> Path:
-    """The first of _names(path) that does not exist: an earlier output is never overwritten."""
-    return next(out for out in _names(path) if not out.exists())
+    """The first of _names(path) that does not exist: an earlier output is never overwritten, and
+    a name taken by a link (even one leading nowhere) is never written through."""
+    return next(out for out in _names(path) if not os.path.lexists(out))
 
 
 def _preview_path(wd: Workdir, kind: str) -> Path:
-    folder = wd.root / ".ui" / "previews"
-    old = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime)
-    for p in old[:max(0, len(old) - PREVIEWS_KEPT)]:
+    """A new name for a preview picture; the oldest beyond PREVIEWS_KEPT go once it is written
+    (_prune_previews), so that a refused request deletes nothing."""
+    return wd.root / ".ui" / "previews" / f"{kind}-{uuid.uuid4().hex[:10]}.png"
+
+
+def _prune_previews(wd: Workdir) -> None:
+    old = sorted(((p.lstat().st_mtime, p) for p in (wd.root / ".ui" / "previews").glob("*.png")))
+    for _, p in old[:max(0, len(old) - PREVIEWS_KEPT)]:
         p.unlink(missing_ok=True)
-    return folder / f"{kind}-{uuid.uuid4().hex[:10]}.png"
 
 
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 7860,
