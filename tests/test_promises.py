@@ -192,7 +192,8 @@ def test_ctrl_c_during_a_video_swap_leaves_a_playable_labelled_file(trained_mode
     assert 0 < n < total and f"first {n} frames" in stderr, (n, stderr)
     assert not list(tmp_path.glob(".*"))                 # no hidden partial file left behind
     r = run_cli("verify", out)
-    assert r.returncode == 0 and "watermark FOUND" in r.stdout, r.stdout
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout and "tag FOUND" in r.stdout, r.stdout
+    assert "C2PA manifest FOUND (facepair, compositeWithTrainedAlgorithmicMedia, Valid)" in r.stdout, r.stdout
 
 
 # ---- swap's options as the README lists them (issue 35) ---------------------------------------
