@@ -414,3 +414,26 @@ def test_verify_reads_a_mirrored_picture_and_says_so(tmp_path):
         assert v.to_json()["watermark"]["mirrored"] is flipped
     plain = V.verify_file(tmp_path / "made.png")
     assert plain.mark.period == pytest.approx((W.tile_size(480, 640),) * 2, rel=0.01)
+
+
+def test_an_output_that_cannot_be_written_leaves_the_old_one_whole(tmp_path, monkeypatch):
+    """A labelled picture written over an earlier output, the disk full when the new bytes are
+    flushed: the error reaches the caller, the earlier file keeps its bytes, no temporary file
+    stays beside it (the same path every output and model file takes: media/files.py)."""
+    import errno
+    import os
+    out = tmp_path / "swap.png"
+    out.write_bytes(b"the earlier output")
+    rgb = (np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8)
+    label.image_bytes(out, rgb)                    # the keys made (first use) before the disk fills
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        label.write_image(out, rgb)
+    assert out.read_bytes() == b"the earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["swap.png"]
+    monkeypatch.undo()
+    label.write_image(out, rgb)                    # with room again: replaced, labelled
+    assert V.verify_file(out).our_tag
