@@ -75,6 +75,33 @@ def test_default_preset_hd_trains_on_default_128_px_faces_swaps_and_says_which_f
     assert r.returncode == 1 and "--size 64" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_hd_variants_train_with_their_own_loss(tmp_path, monkeypatch):
+    """hd-masked and hd-ssim train on 128 px faces, and `train` builds their loss from their own
+    settings (masked: outside_weight 0.1; ssim: its SSIM weight), not hd's."""
+    import facepair
+    import facepair.training.loop as loop
+    made = []
+    real = loop.make_loss
+
+    def spy(*args):
+        made.append(args)
+        return real(*args)
+    monkeypatch.setattr(loop, "make_loss", spy)
+    sets = {}
+    for side, clip in (("a", OBAMA_CLIP1), ("b", REAGAN_CLIP)):
+        sets[side] = tmp_path / side
+        facepair.extract([clip], sets[side], every=30, progress=False)
+    for name in ("hd-masked", "hd-ssim"):
+        t = PRESETS[name].train
+        facepair.train(a=[sets["a"]], b=[sets["b"]], model_dir=str(tmp_path / name), preset=name,
+                       steps=1, batch_size=2, progress=False, calibrate_faces=0)
+        assert json.loads((tmp_path / name / "state.json").read_text())["step"] == 1
+        kind, ssim_weight, _, edge_weight, outside_weight = made[-1]
+        assert (kind, ssim_weight, edge_weight, outside_weight) == (t.loss, t.ssim_weight, t.edge_weight, t.outside_weight)
+    assert made[0][4] == 0.1 != PRESETS["hd"].train.outside_weight
+    assert made[1][1] == PRESETS["hd-ssim"].train.ssim_weight != PRESETS["hd"].train.ssim_weight
+
+
 def test_one_ssim_for_training_and_evaluation():
     """The loss's SSIM (torch) and evaluate's (scikit-image) are one definition: they agree on
     a real photo against a blurred copy of it."""
