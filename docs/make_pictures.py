@@ -36,6 +36,7 @@ import argparse
 import datetime
 import io
 import json
+import os
 import re
 import shutil
 import socket
@@ -220,11 +221,37 @@ def browser_path() -> str:
 
 
 def work_folder(demo_dir: Path, address: Path, work: Path) -> None:
-    """A fresh work folder for the app: the demo's model, its two face sets and the address."""
+    """A fresh work folder for the app: the demo's model, its two face sets (their footage
+    copied in too) and the address. The copies name each other, not the demo folder: the app's
+    report refuses a model whose records name files outside its work folder."""
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(demo_dir / "model", work / "models" / "demo")
+    moved = {}
     for name in ("obama", "reagan"):
         shutil.copytree(demo_dir / "faces" / name, work / "faces" / name)
+        moved[str((demo_dir / "faces" / name).resolve())] = str((work / "faces" / name).resolve())
+        index = work / "faces" / name / "faceset.json"
+        meta = json.loads(index.read_text())
+        for e in meta["faces"]:
+            clip = work / "footage" / Path(e["source"]).name
+            if not clip.exists():
+                clip.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(e["source"], clip)
+            e["source"] = str(clip.resolve())
+        index.write_text(json.dumps(meta, indent=1))
+
+    def inside(path: str) -> str:
+        for old, new in moved.items():
+            if str(Path(path).resolve()).startswith(old + os.sep) or str(Path(path).resolve()) == old:
+                return new + str(Path(path).resolve())[len(old):]
+        return path
+    state_file = work / "models" / "demo" / "state.json"
+    state = json.loads(state_file.read_text())
+    for side in state.get("facesets", {}).values():
+        for fs in side:
+            fs["path"] = inside(fs["path"])
+    state["validation"] = {k: [inside(p) for p in v] for k, v in state.get("validation", {}).items()}
+    state_file.write_text(json.dumps(state, indent=1))
     shutil.copyfile(address, work / "address.mp4")
 
 

@@ -320,3 +320,22 @@ def test_a_model_saved_before_upsample_existed_keeps_its_transposed_convs():
     assert isinstance(old.decoder_a.blocks[0].up, nn.ConvTranspose2d)
     assert FacePair(get_preset("hd").model).decoder_a.blocks[0].up is None
     assert all(isinstance(b.up, nn.ConvTranspose2d) for b in FacePair(get_preset("seed").model).decoder_b.blocks)
+
+
+def test_a_state_file_naming_weights_outside_its_folder_is_refused(tmp_path):
+    """state.json's checkpoint names a folder of the model's own checkpoints/, nothing else: a
+    planted or hand-edited one that names an absolute path or climbs out is one line, and no
+    weights are read from there."""
+    import json as _json
+
+    import pytest
+    from facepair.errors import FacepairError
+    from facepair.model.store import read_state
+    for bad in ("/etc", "../other/checkpoints/step-00000001", "checkpoints/../../x", "checkpoints/step-1"):
+        (tmp_path / "state.json").write_text(_json.dumps(
+            {"format": "facepair-model", "version": 1, "step": 1, "checkpoint": bad}))
+        with pytest.raises(FacepairError, match="bad 'checkpoint'"):
+            read_state(tmp_path)
+    (tmp_path / "state.json").write_text(_json.dumps(
+        {"format": "facepair-model", "version": 1, "step": 1, "checkpoint": "checkpoints/step-00000001.2"}))
+    assert read_state(tmp_path)["checkpoint"] == "checkpoints/step-00000001.2"

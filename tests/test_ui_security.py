@@ -228,6 +228,40 @@ def test_links_inside_the_folders_a_stage_is_given_are_refused(server, tmp_path)
     assert not (outside / "new.jpg").exists()
 
 
+def test_records_and_the_apps_own_folders_lead_nowhere_outside(server, tmp_path):
+    """A planted model whose state.json names face sets and held-out faces that exist outside
+    the work folder gets no report (the report would show them); the app's own folders replaced
+    by links while it runs are refused at their next use, nothing written or deleted outside."""
+    import os
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    (outside / "set" / "faces").mkdir(parents=True)
+    (outside / "set" / "faces" / "000000.png").write_bytes(b"private face")
+    (outside / "set" / "faceset.json").write_text(json.dumps({"format": "facepair-faceset", "version": 1,
+                                                               "size": 64, "faces": []}))
+    (work / "models" / "m").mkdir()
+    (work / "models" / "m" / "state.json").write_text(json.dumps(
+        {"format": "facepair-model", "version": 1, "step": 1, "checkpoint": "checkpoints/step-00000001",
+         "facesets": {"a": [{"path": str(outside / "set")}], "b": []},
+         "validation": {"a": [str(outside / "set" / "faces" / "000000.png")], "b": []}}))
+    (work / "uploads" / "a.mp4").write_bytes(ADDRESS.read_bytes()[:200_000])
+    assert server.request("/api/consent", data=b"")[0] == 200
+    status, answer = server.request("/api/evaluate", {"model": "m"})
+    assert status == 403 and "names a file outside the work folder" in answer["error"], answer
+    assert str(outside) not in answer["error"] and not (work / "reports" / "m").exists()
+    for own, request in ((".ui/previews", ("/api/still", {"input": "uploads/a.mp4"})),
+                         ("uploads", ("/api/upload?name=x.jpg", None))):
+        (outside / own.replace("/", "_")).mkdir()
+        (outside / own.replace("/", "_") / "old.png").write_bytes(b"keep")
+        shutil.move(work / own, tmp_path / "moved")
+        os.symlink(outside / own.replace("/", "_"), work / own)
+        path, body = request
+        status, answer = server.request(path, body) if body else server.request(path, data=JPEG)
+        assert status == 403 and own in answer["error"] and "\n" not in answer["error"], (own, answer)
+        assert [p.name for p in (outside / own.replace("/", "_")).iterdir()] == ["old.png"], own
+        (work / own).unlink()
+        shutil.move(tmp_path / "moved", work / own)
+
+
 def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
     work = tmp_path / "work"
     (work / "uploads" / "a.jpg").write_bytes(JPEG)

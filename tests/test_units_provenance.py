@@ -437,3 +437,24 @@ def test_an_output_that_cannot_be_written_leaves_the_old_one_whole(tmp_path, mon
     monkeypatch.undo()
     label.write_image(out, rgb)                    # with room again: replaced, labelled
     assert V.verify_file(out).our_tag
+
+
+def test_writes_replace_a_hard_link_planted_at_the_name(tmp_path):
+    """A crop, a report's loss plot and a labelled output written where a hard link to another
+    file was planted (an archive unpacked with links): the name gets a new file, the other file
+    keeps its bytes."""
+    import os
+    from facepair.evaluate.report import _loss_plot
+    from facepair.media.image import write_image
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"not yours")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "log.csv").write_text("step,time_s,loss_a,loss_b\n1,1,0.5,0.4\n2,2,0.4,0.3\n")
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    for name, write in (("crop.png", lambda p: write_image(p, rgb)),
+                        ("losses.png", lambda p: _loss_plot(tmp_path / "model", p)),
+                        ("swap.png", lambda p: label.write_image(p, rgb))):
+        os.link(victim, tmp_path / name)
+        write(tmp_path / name)
+        assert victim.read_bytes() == b"not yours", name
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import html
-import shutil
+import io
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +102,9 @@ def _loss_plot(model_dir: Path, out: Path) -> bool:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(out, buf.getvalue(), sync=False)      # a new file: nothing planted written into
     plt.close(fig)
     return True
 
@@ -128,7 +130,7 @@ def write_html(res: dict, path: Path) -> list[Path]:
         parts.append(f"<h2>Loss curves</h2><img src='{assets.name}/losses.png'>")
     preview = model_dir / "previews" / "latest.png"
     if preview.exists():
-        shutil.copyfile(preview, assets / "preview.png")
+        atomic_write_bytes(assets / "preview.png", preview.read_bytes(), sync=False)
         images.append(assets / "preview.png")
         parts.append(f"<h2>Latest training preview</h2><img src='{assets.name}/preview.png'>")
     frames = res.get("_frames")

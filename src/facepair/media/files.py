@@ -44,10 +44,12 @@ def _set_mode(fd: int, path: Path, mode: int | None) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
-                       follow_links: bool = False) -> None:
+                       follow_links: bool = False, sync: bool = True) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target (see writable
     for links: followed for a user's outputs only). `mode`: the file's permissions (default:
-    those of the file replaced, else what open() would give)."""
+    those of the file replaced, else what open() would give). The rename also replaces a hard
+    link planted at the name rather than writing into the file it shares. `sync` False: no
+    fsync (many small files that an index written after them names, such as a face set's)."""
     path = writable(path, follow_links)
     # (the name cut: a legal 250-character name plus the temp's marks would pass the 255 limit)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMP_NAME]}.", suffix=".tmp")
@@ -56,7 +58,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
             f.write(data)
             f.flush()
             _set_mode(f.fileno(), path, mode)
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia
+from .files import atomic_write_bytes
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -88,5 +89,9 @@ def read_alpha(path: Path) -> np.ndarray | None:
 
 
 def write_image(path: Path, rgb: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+    """An unlabelled picture (a face set's crop, a source frame) as a new file renamed into
+    place: a file or hard link already at the name is replaced, never written into."""
+    ok, data = cv2.imencode(Path(path).suffix or ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
         raise FacepairError(f"cannot write image {path}")
+    atomic_write_bytes(Path(path), data.tobytes(), sync=False)

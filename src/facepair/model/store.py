@@ -5,6 +5,7 @@ once it has swapped with --occlusion auto, the occlusion prior of each source si
 (training/checkpoint.py)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -23,6 +24,12 @@ FORMAT, VERSION = "facepair-model", 1
 PRIOR_FILE = "occlusion-prior-{side}.safetensors"
 
 
+# what state.json's "checkpoint" may name: a folder of the model's own checkpoints/ (training/
+# checkpoint.py writes "checkpoints/step-NNNNNNNN[.K]"); an absolute path or "../" would load
+# weights from anywhere
+CHECKPOINT = re.compile(r"checkpoints/step-\d{8}(?:\.\d+)?")
+
+
 def read_state(model_dir: Path) -> dict:
     path = Path(model_dir) / STATE
     if not path.exists():
@@ -31,6 +38,8 @@ def read_state(model_dir: Path) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("step"), int) \
             or not isinstance(state.get("checkpoint"), str) or not isinstance(state.get("version", 0), int):
         raise FacepairError(f"not a facepair model folder: {path} is not a facepair state file")
+    if not CHECKPOINT.fullmatch(state["checkpoint"]):      # never a path out of the folder
+        raise FacepairError(f"damaged model folder {model_dir}: bad 'checkpoint' in {STATE}")
     if state.get("version", 0) > VERSION:
         raise FacepairError(f"{path} is format version {state['version']}; upgrade facepair")
     for key, kind in FIELDS.items():     # hand-edited: one line, not an error deep in a resume

@@ -79,7 +79,7 @@ class Jobs:
         folder = self.folder / jid                       # "{job}" in argv: this folder
         job = Job(jid, kind, [str(folder / a[6:]) if a.startswith("{job}/") else str(a) for a in map(str, argv)], folder, meta)
         job.folder.mkdir(parents=True)          # new: never a folder (or link) planted before
-        if job.folder.resolve().parent != self.folder.resolve():
+        if job.folder.resolve().parent != self.folder:      # (the work folder's own path: resolved)
             raise OSError(f"job folder {jid} leads out of the work folder")
         atomic_write_json(job.folder / "job.json", {"id": jid, "kind": kind, "argv": job.argv,
                                                     "started": job.started, **meta})

@@ -88,6 +88,15 @@ class Workdir:
             if not self.inside((self.root / sub).resolve()):
                 raise FacepairError(f"{self.root / sub} is a link out of the work folder: remove it")
 
+    def own(self, sub: str) -> Path:
+        """One of the app's own folders (OWN), checked at each use: still a folder of its own,
+        not a link made since the server started (else 403)."""
+        p = self.root / sub
+        if p.is_symlink() or not p.is_dir() or p.resolve() != p:
+            raise HTTPException(403, f"{sub} is no longer the work folder's own folder (a link?): "
+                                "restart the app after removing it")
+        return p
+
     def inside(self, p: Path) -> bool:
         return p == self.root or p.is_relative_to(self.root)
 
@@ -126,8 +135,9 @@ class Workdir:
             seen.add(folder)
             try:
                 entries = list(os.scandir(folder))
-            except OSError:
-                continue                   # unreadable: the stage says so in its own words
+            except OSError:                # a folder that cannot be listed may hide a link
+                raise HTTPException(403, f"{what} holds a folder that cannot be read: "
+                                    f"{_short(folder.relative_to(self.root).as_posix())}") from None
             for e in entries:
                 if e.is_symlink():
                     target = self.resolved(Path(e.path))
@@ -190,6 +200,40 @@ class Workdir:
     def faceset(self, name: str) -> Path:
         return self.sealed(self.named("faces", name), f"faces/{name}")
 
+    def recorded(self, folder: Path, what: str) -> Path:
+        """A model `folder` for a report, refused (403) where its state.json names files that
+        exist outside the work folder (its face sets, its held-out faces) or its face sets name
+        source footage there: `evaluate` shows what it reads (faces in the report's pictures,
+        figures of the footage), and a planted state.json could name any file on the machine.
+        Names of files that do not exist (a model made on another machine) read nothing and
+        pass; an index that cannot be read is left to the stage to report."""
+        def index(path: Path) -> dict:
+            try:
+                found = json.loads(path.read_text())
+            except (OSError, ValueError, RecursionError):
+                return {}
+            return found if isinstance(found, dict) else {}
+
+        def paths(*groups):
+            for group in groups:
+                for v in (group.values() if isinstance(group, dict) else [group]):
+                    for x in v if isinstance(v, list) else [v]:
+                        x = x.get("path") if isinstance(x, dict) else x
+                        if isinstance(x, str) and x:
+                            yield x
+
+        state, sets = index(folder / "state.json"), [folder]
+        named = list(paths(state.get("facesets", {}), state.get("validation", {})))
+        sets += [self.root / p for p in paths(state.get("facesets", {}))]
+        for fs in sets:
+            faces = index(fs / "faceset.json").get("faces")
+            named += {e["source"] for e in faces if isinstance(e, dict) and isinstance(e.get("source"), str)} \
+                if isinstance(faces, list) else set()
+        for p in dict.fromkeys(named):
+            if "\0" in p or self.resolved(self.root / p) is None and os.path.lexists(self.root / p):
+                raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)}")
+        return folder
+
     def facesets(self) -> list[str]:
         return self._listed("faces", "faceset.json")
 
@@ -202,7 +246,7 @@ class Workdir:
                       if self.resolved(p) is not None and (p / marker).exists())
 
     def uploads_bytes(self) -> int:
-        return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(self.root / "uploads")
+        return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(self.own("uploads"))
                    if e.is_file(follow_symlinks=False))
 
 
@@ -264,6 +308,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             running = jobs.busy(target)
             if running:
                 raise HTTPException(409, f"{target} is in use by job {running.id} ({running.kind})")
+            wd.own(".ui/jobs")
             try:
                 return jobs.start(kind, argv, wd.root, target=target, **meta).status()
             except OSError as e:
@@ -311,6 +356,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     @app.post("/api/consent")
     def consent():              # written by rename: a link planted at its name is replaced, not followed
+        wd.own(".ui")
         atomic_write_json(consent_file, {"policy_version": POLICY_VERSION,
                                          "acknowledged": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         return {"consent": True}
@@ -338,7 +384,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if length > limit or length > room:
             await _drain(request)
             raise too_big if length > limit else full
-        part = wd.root / ".ui" / "incoming" / uuid.uuid4().hex
+        part = wd.own(".ui/incoming") / uuid.uuid4().hex
         size = 0
         try:
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -351,7 +397,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             if size > min(limit, room):
                 await _drain(request)
                 raise too_big if size > limit else full
-            dest = _link_new(part, wd.root / "uploads" / base)
+            dest = _link_new(part, wd.own("uploads") / base)
         finally:
             part.unlink(missing_ok=True)
         return {"path": wd.rel(dest), "bytes": size}
@@ -534,7 +580,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     # ---- 5. Report --------------------------------------------------------------------------
     @app.post("/api/evaluate")
     def evaluate(b: dict = Body(...)):
-        model = wd.model(b.get("model", ""))
+        model = wd.recorded(wd.model(b.get("model", "")), f"models/{b.get('model')}")
         faces = _int(b, "faces", 32, 2)              # checked before anything is made on disk
         out = wd.sealed(wd.path(f"reports/{model.name}", must_exist=False), f"reports/{model.name}") / "report.html"
         argv = ["--model", wd.rel(model), "--max-faces", faces,
@@ -695,11 +741,11 @@ def _numbered(path: Path) -> Path:
 def _preview_path(wd: Workdir, kind: str) -> Path:
     """A new name for a preview picture; the oldest beyond PREVIEWS_KEPT go once it is written
     (_prune_previews), so that a refused request deletes nothing."""
-    return wd.root / ".ui" / "previews" / f"{kind}-{uuid.uuid4().hex[:10]}.png"
+    return wd.own(".ui/previews") / f"{kind}-{uuid.uuid4().hex[:10]}.png"
 
 
 def _prune_previews(wd: Workdir) -> None:
-    old = sorted(((p.lstat().st_mtime, p) for p in (wd.root / ".ui" / "previews").glob("*.png")))
+    old = sorted(((p.lstat().st_mtime, p) for p in wd.own(".ui/previews").glob("*.png")))
     for _, p in old[:max(0, len(old) - PREVIEWS_KEPT)]:
         p.unlink(missing_ok=True)
 
