@@ -397,3 +397,26 @@ def test_the_model_in_two_halves_swaps_and_rebuilds_the_same_faces(trained_model
     monkeypatch.setattr(pipeline.FaceModel, "forward", spy)
     summary = swap(OBAMA_CLIP2, trained_model, tmp_path / "out.mp4", SwapOptions(duration=1, progress=False))
     assert summary.faces_swapped > 10 and any(pools) == (torch.get_num_threads() >= 2)   # (halves: pool None)
+
+
+def test_a_video_swap_writes_through_no_link_planted_beside_its_output(trained_model, tmp_path):
+    """The hidden files a video swap writes before its output (the partial file, the signed copy)
+    have names one can predict: a link planted at the partial name (to a file elsewhere, or a
+    hard link sharing one) is replaced, not written through; the output is a file of its own."""
+    import os
+    from facepair.api import swap
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "victim.txt").write_text("keep me")
+    (elsewhere / "shared.txt").write_text("keep me too")
+    for out, plant in ((tmp_path / "a.mp4", lambda p: p.symlink_to(elsewhere / "victim.txt")),
+                       (tmp_path / "b.mp4", lambda p: os.link(elsewhere / "shared.txt", p)),
+                       (tmp_path / "c.mp4", lambda p: p.symlink_to(elsewhere / "new.mp4"))):
+        plant(out.with_name(f".{out.name}.partial.mp4"))
+        summary = swap(REAGAN_CLIP, trained_model, out, SwapOptions(duration=0.5, direction="b2a", progress=False))
+        assert summary.frames == 15 and out.is_file() and not out.is_symlink()
+        assert credentials.read(out).state == "Valid"
+    assert (elsewhere / "victim.txt").read_text() == "keep me"
+    assert (elsewhere / "shared.txt").read_text() == "keep me too"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["shared.txt", "victim.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4", "c.mp4", "elsewhere"]

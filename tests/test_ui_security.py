@@ -216,7 +216,8 @@ def test_links_inside_the_folders_a_stage_is_given_are_refused(server, tmp_path)
             ("/api/swap", {"model": "m", "input": "pics/a.jpg"}, "models/m/previews/latest.png"),
             ("/api/faces/evil", None, "faces/evil/faces"), ("/api/models/m", None, "models/m/previews")):
         status, answer = server.request(path, body)
-        assert status == 403 and "leads outside the work folder" in answer["error"], (path, answer)
+        says = "holds a link" if where.startswith("reports/") else "leads outside the work folder"
+        assert status == 403 and says in answer["error"], (path, answer)
         assert where in answer["error"] and str(tmp_path) not in answer["error"], (path, answer)
     status, answer = server.request("/api/still", {"input": "uploads/page.mp4"})
     assert status == 400 and "\n" not in answer["error"], answer
@@ -248,6 +249,28 @@ def test_records_and_the_apps_own_folders_lead_nowhere_outside(server, tmp_path)
     status, answer = server.request("/api/evaluate", {"model": "m"})
     assert status == 403 and "names a file outside the work folder" in answer["error"], answer
     assert str(outside) not in answer["error"] and not (work / "reports" / "m").exists()
+    # the same through a face set of the work folder whose faces/ leads out; a pipe in a model
+    # folder (reading it would hang the request); a report folder holding any link
+    (work / "faces" / "x").mkdir()
+    (work / "faces" / "x" / "faceset.json").write_text((outside / "set" / "faceset.json").read_text())
+    os.symlink(outside / "set" / "faces", work / "faces" / "x" / "faces")
+    state = json.loads((work / "models" / "m" / "state.json").read_text())
+    state.update(facesets={"a": [{"path": "faces/x"}], "b": []}, validation={"a": [], "b": []})
+    for name, extra in (("n", None), ("p", "log.csv"), ("r", None)):
+        (work / "models" / name).mkdir()
+        (work / "models" / name / "state.json").write_text(json.dumps(state if name == "n" else {}))
+        if extra:
+            os.mkfifo(work / "models" / name / extra)
+    (work / "reports" / "r").mkdir()
+    os.symlink(work / "uploads" / "a.mp4", work / "reports" / "r" / "report.json")
+    for path, body, says in (("/api/evaluate", {"model": "n"}, "faces/x/faces"),
+                             ("/api/swap", {"model": "n", "input": "uploads/a.mp4"}, "faces/x/faces"),
+                             ("/api/models/p", None, "not a file"), ("/api/evaluate", {"model": "p"}, "not a file"),
+                             ("/api/evaluate", {"model": "r"}, "holds a link")):
+        t = time.monotonic()
+        status, answer = server.request(path, body)
+        assert status == 403 and says in answer["error"] and time.monotonic() - t < 10, (path, answer)
+    assert (work / "uploads" / "a.mp4").stat().st_size == 200_000
     for own, request in ((".ui/previews", ("/api/still", {"input": "uploads/a.mp4"})),
                          ("uploads", ("/api/upload?name=x.jpg", None))):
         (outside / own.replace("/", "_")).mkdir()

@@ -43,6 +43,18 @@ def _set_mode(fd: int, path: Path, mode: int | None) -> None:
             raise
 
 
+def fresh_file(path: Path) -> Path:
+    """`path` made a new, empty file of its own, for a writer that opens it by name (an encoder):
+    whatever was at the name (a link planted there, even a hard link to a file elsewhere, an
+    earlier partial file) is removed, and the new file is created exclusively, following no
+    link."""
+    path = Path(path)
+    if os.path.lexists(path) and not path.is_dir():
+        path.unlink()
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666))
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
                        follow_links: bool = False, sync: bool = True) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target (see writable

@@ -18,12 +18,13 @@ import io
 import os
 import secrets
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..errors import FacepairError
-from ..media.files import atomic_write_bytes
+from ..media.files import TEMP_NAME, atomic_write_bytes
 
 FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
            ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
@@ -214,10 +215,11 @@ def sign_bytes(data: bytes, suffix: str, title: str) -> bytes:
 def sign_file(path: Path, title: str) -> None:
     """Embed a signed manifest into the file at `path`, atomically (streamed, not held in memory)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.c2pa{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMP_NAME]}.", suffix=f".c2pa{path.suffix}")
+    tmp = Path(tmp)                 # a new file of a name of its own: nothing planted is followed
     try:
         with _signer() as signer, _builder(title) as b, \
-                open(path, "rb") as src, open(tmp, "w+b") as dst:
+                open(path, "rb") as src, open(fd, "w+b") as dst:
             b.sign(signer, FORMATS[path.suffix.lower()], src, dst)
         shutil.copymode(path, tmp)
         tmp.replace(path)

@@ -29,7 +29,7 @@ from ..faces.detect import make_detector
 from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
-from ..media.files import TEMP_NAME, writable
+from ..media.files import TEMP_NAME, fresh_file, writable
 from ..media.image import expand_inputs, is_image, read_alpha, read_image
 from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
 from ..model import export
@@ -498,8 +498,8 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     src = VideoReader(inp, swapper.opts.duration)
     swapper.start_video(src.fps)
     tmp = out.with_name(f".{out.name[:TEMP_NAME]}.partial{out.suffix}")
-    try:
-        writer = VideoWriter(tmp, src, swapper.opts.crf, comment=label.TAG)
+    try:            # a new file at the partial name: a link planted there is not written through
+        writer = VideoWriter(fresh_file(tmp), src, swapper.opts.crf, comment=label.TAG)
     except (av.error.FFmpegError, OSError) as e:
         src.close()
         tmp.unlink(missing_ok=True)

@@ -122,11 +122,13 @@ class Workdir:
             raise HTTPException(400, f"not a usable path: {_short(rel)}") from None
         return p
 
-    def sealed(self, p: Path, what: str) -> Path:
+    def sealed(self, p: Path, what: str, links: bool = True) -> Path:
         """`p` (a file or folder of the work folder, its own links followed), refused (403) where
         anything inside it is a link that leads out of the work folder or into a loop: a stage
         given a folder reads, writes or deletes what is in it, links followed (a face set whose
-        faces/ is a link, a model's previews, a folder of pictures unpacked from an archive)."""
+        faces/ is a link, a model's previews, a folder of pictures unpacked from an archive).
+        Also refused: a pipe, socket or device inside (reading one would hang the request), and
+        with `links` False any link at all (a folder a stage writes into by name)."""
         seen, todo = set(), [Path(p)]
         while todo:
             folder = todo.pop()
@@ -139,14 +141,23 @@ class Workdir:
                 raise HTTPException(403, f"{what} holds a folder that cannot be read: "
                                     f"{_short(folder.relative_to(self.root).as_posix())}") from None
             for e in entries:
+                where = _short(Path(e.path).relative_to(self.root).as_posix())
                 if e.is_symlink():
                     target = self.resolved(Path(e.path))
+                    if not links:
+                        raise HTTPException(403, f"{what} holds a link, which a stage would write "
+                                            f"through: {where}")
                     if target is None:
                         raise HTTPException(403, f"{what} holds a link that leads outside the work "
-                                            f"folder: {_short(Path(e.path).relative_to(self.root).as_posix())}")
+                                            f"folder: {where}")
                     todo.append(target)            # a link inside: what it holds is checked too
+                    if not target.is_dir() and not target.is_file():
+                        raise HTTPException(403, f"{what} holds a link to something that is not a "
+                                            f"file: {where}")
                 elif e.is_dir(follow_symlinks=False):
                     todo.append(Path(e.path))
+                elif not e.is_file(follow_symlinks=False):
+                    raise HTTPException(403, f"{what} holds something that is not a file: {where}")
         return p
 
     def media(self, rel: str, folders: bool = False) -> Path:
@@ -195,18 +206,19 @@ class Workdir:
         folder = self.named("models", name)
         if not (folder / "state.json").exists():
             raise HTTPException(404, f"no trained model '{name}' in the work folder")
-        return self.sealed(folder, f"models/{name}")
+        return self.recorded(self.sealed(folder, f"models/{name}"), f"models/{name}")
 
     def faceset(self, name: str) -> Path:
         return self.sealed(self.named("faces", name), f"faces/{name}")
 
     def recorded(self, folder: Path, what: str) -> Path:
-        """A model `folder` for a report, refused (403) where its state.json names files that
-        exist outside the work folder (its face sets, its held-out faces) or its face sets name
-        source footage there: `evaluate` shows what it reads (faces in the report's pictures,
-        figures of the footage), and a planted state.json could name any file on the machine.
-        Names of files that do not exist (a model made on another machine) read nothing and
-        pass; an index that cannot be read is left to the stage to report."""
+        """A model `folder`, refused (403) where its state.json names files that exist outside
+        the work folder (its face sets, its held-out faces), its face sets in the work folder hold
+        links out, or they name source footage outside: the stages read them (a report shows the
+        faces and figures of the footage, a swap's occlusion mask is made from 32 of the faces),
+        and a planted state.json could name any file on the machine. Names of files that do not
+        exist (a model made on another machine) read nothing and pass; an index that cannot be
+        read is left to the stage to report."""
         def index(path: Path) -> dict:
             try:
                 found = json.loads(path.read_text())
@@ -222,16 +234,21 @@ class Workdir:
                         if isinstance(x, str) and x:
                             yield x
 
-        state, sets = index(folder / "state.json"), [folder]
-        named = list(paths(state.get("facesets", {}), state.get("validation", {})))
-        sets += [self.root / p for p in paths(state.get("facesets", {}))]
-        for fs in sets:
-            faces = index(fs / "faceset.json").get("faces")
-            named += {e["source"] for e in faces if isinstance(e, dict) and isinstance(e.get("source"), str)} \
-                if isinstance(faces, list) else set()
-        for p in dict.fromkeys(named):
-            if "\0" in p or self.resolved(self.root / p) is None and os.path.lexists(self.root / p):
-                raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)}")
+        def check(named):
+            for p in dict.fromkeys(named):
+                if "\0" in p or self.resolved(self.root / p) is None and os.path.lexists(self.root / p):
+                    raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)}")
+
+        state = index(folder / "state.json")
+        check(paths(state.get("facesets", {}), state.get("validation", {})))     # before reading them
+        sources = []
+        for fs in [folder, *(self.root / p for p in paths(state.get("facesets", {})))]:
+            if fs != folder and (inside := self.resolved(fs)) is not None and inside.is_dir():
+                self.sealed(inside, f"{what}'s face set {_short(fs.name, 40)}")
+            faces = index(fs / "faceset.json").get("faces") if fs == folder or fs.is_dir() else None
+            sources += [e["source"] for e in faces if isinstance(e, dict) and isinstance(e.get("source"), str)] \
+                if isinstance(faces, list) else []
+        check(sources)
         return folder
 
     def facesets(self) -> list[str]:
@@ -580,9 +597,10 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     # ---- 5. Report --------------------------------------------------------------------------
     @app.post("/api/evaluate")
     def evaluate(b: dict = Body(...)):
-        model = wd.recorded(wd.model(b.get("model", "")), f"models/{b.get('model')}")
+        model = wd.model(b.get("model", ""))
         faces = _int(b, "faces", 32, 2)              # checked before anything is made on disk
-        out = wd.sealed(wd.path(f"reports/{model.name}", must_exist=False), f"reports/{model.name}") / "report.html"
+        out = wd.sealed(wd.path(f"reports/{model.name}", must_exist=False), f"reports/{model.name}",
+                        links=False) / "report.html"
         argv = ["--model", wd.rel(model), "--max-faces", faces,
                 "--html", wd.rel(out), "--json", wd.rel(out.with_suffix(".json"))]
         return start("evaluate", argv, wd.rel(out.parent), model=model.name,
