@@ -14,8 +14,9 @@ cut the largest error from 66 to 15 grey levels there). --keep-fp32 leaves more 
 
 Printed per graph: the difference from torch's float32 answer on 64 other faces of the same
 sets, the last of them also a calibration face (PSNR over the crop and over its inner part, 12
-px in from each side, where the face is; mean and largest difference in grey levels), the same for bf16 autocast (what a CPU with native
-bf16 swaps with; emulated here if the CPU has none), and faces/s of the float32 and the int8 graph
+px in from each side, where the face is; mean and largest difference in grey levels), the same
+for bf16 autocast (what a CPU with native bf16 swaps with; emulated here if the CPU has none),
+and faces/s of the float32 and the int8 graph
 side by side in one run: batches of 8 on one session of 2 threads, and as two halves of 4 at once
 on a 1-thread session (as a swap runs torch's halves).
 
