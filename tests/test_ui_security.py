@@ -271,6 +271,31 @@ def test_records_and_the_apps_own_folders_lead_nowhere_outside(server, tmp_path)
         status, answer = server.request(path, body)
         assert status == 403 and says in answer["error"] and time.monotonic() - t < 10, (path, answer)
     assert (work / "uploads" / "a.mp4").stat().st_size == 200_000
+    # a face set whose index names footage outside: training would decode it (the cue's
+    # calibration); a job folder planted with a link to JSON elsewhere: the page is not shown it
+    (outside / "clip.mp4").write_bytes(b"footage")
+    (work / "faces" / "y").mkdir()
+    (work / "faces" / "y" / "faceset.json").write_text(json.dumps(
+        {"format": "facepair-faceset", "version": 1, "size": 64,
+         "faces": [{"file": "faces/000000.png", "source": str(outside / "clip.mp4")}]}))
+    status, answer = server.request("/api/train", {"model": "t", "a": ["y"], "b": ["y"], "steps": 2})
+    assert status == 403 and "names a file outside the work folder: clip.mp4" in answer["error"], answer
+    assert not (work / "models" / "t").exists()
+    (outside / "secret.json").write_text('{"api_key": "SECRET-OUTSIDE"}')
+    (work / "faces" / "g").mkdir()
+    (work / "faces" / "g" / "faceset.json").write_text(json.dumps(
+        {"format": "facepair-faceset", "version": 1, "size": 64, "padding": 0.15, "aligned": True,
+         "template": [[20.0, 30.0], [44.0, 30.0]], "faces": []}))
+    planted = work / ".ui" / "jobs" / "99999999-999999-9"
+    planted.mkdir()
+    (planted / "job.json").write_text('{"kind": "extract", "faceset": "g"}')
+    (planted / "summary.json").symlink_to(outside / "secret.json")
+    status, answer = server.request("/api/faces/g")
+    assert status == 200 and answer["summary"] is None and "SECRET" not in json.dumps(answer), answer
+    (planted / "summary.json").unlink()
+    os.link(outside / "secret.json", planted / "summary.json")
+    status, answer = server.request("/api/faces/g")
+    assert status == 200 and answer["summary"] is None, answer
     for own, request in ((".ui/previews", ("/api/still", {"input": "uploads/a.mp4"})),
                          ("uploads", ("/api/upload?name=x.jpg", None))):
         (outside / own.replace("/", "_")).mkdir()

@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import socket
+import stat
 import threading
 import time
 import traceback
@@ -238,6 +239,9 @@ class Workdir:
             for p in dict.fromkeys(named):
                 if "\0" in p or self.resolved(self.root / p) is None and os.path.lexists(self.root / p):
                     raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)}")
+                if os.path.exists(self.root / p) and not os.path.isfile(self.root / p) \
+                        and not os.path.isdir(self.root / p):      # a pipe would hang the stage
+                    raise HTTPException(403, f"{what} names something that is not a file: {_short(Path(p).name, 60)}")
 
         state = index(folder / "state.json")
         check(paths(state.get("facesets", {}), state.get("validation", {})))     # before reading them
@@ -440,7 +444,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             meta = api.faces(folder)
         except FacepairError as e:
             raise _user_error(e)
-        return {"name": name, "size": meta["size"], "summary": _last_summary(jobs, name),
+        return {"name": name, "size": meta["size"], "summary": _last_summary(wd, name),
                 "faces": [{"file": f["file"], "url": f"/files/{wd.rel(folder / f['file'])}",
                            "source": Path(f.get("source", "")).name, "frame": f.get("frame")}
                           for f in meta["faces"]]}
@@ -463,7 +467,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         model = wd.sealed(wd.named("models", name), f"models/{name}")     # new, or resumed
         sides = {}
         for side in ("a", "b"):
-            sets = [wd.faceset(n) for n in _list(b, side)]
+            sets = [wd.recorded(wd.faceset(n), f"faces/{n}") for n in _list(b, side)]   # its footage: read
             if not sets:
                 raise HTTPException(400, f"choose at least one face set for {side.upper()}")
             sides[side] = [wd.rel(s) for s in sets]
@@ -678,16 +682,34 @@ def _swap_options(b: dict) -> dict:
              ("occlusion", SwapOptions.occlusion))}
 
 
-def _last_summary(jobs: Jobs, name: str) -> dict | None:
-    """The newest finished extract's summary for a face set (kept in its job folder)."""
-    for folder in sorted(jobs.folder.iterdir(), reverse=True):
+def _last_summary(wd: Workdir, name: str) -> dict | None:
+    """The newest finished extract's summary for a face set (kept in its job folder). Only the
+    jobs' own files are read: a link or a hard link planted among them (to a JSON file elsewhere
+    that the page would show) is passed over."""
+    for folder in sorted(wd.own(".ui/jobs").iterdir(), reverse=True):
         try:
-            job = _read_json(folder / "job.json")
+            job = _read_own_json(folder / "job.json")
             if job.get("kind") == "extract" and job.get("faceset") == name:
-                return _read_json(folder / "summary.json")
+                return _read_own_json(folder / "summary.json")
         except (OSError, ValueError):
             continue
     return None
+
+
+def _read_own_json(path: Path) -> dict:
+    """A JSON file the app wrote itself: a plain file with one name, reached through no link
+    (else OSError)."""
+    if path.parent.is_symlink():
+        raise OSError(f"{path.parent} is a link")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise OSError(f"{path} is not a file of the app's own")
+        found = json.loads(f.read(1 << 20))
+    if not isinstance(found, dict):
+        raise ValueError(f"{path} holds no JSON object")
+    return found
 
 
 def _log(path: Path) -> list[dict]:
