@@ -14,7 +14,6 @@ from .errors import FacepairError
 from .evaluate import EVAL_FACES
 
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
-DEVICE_HELP = "where the model runs (default: auto: a CUDA GPU, else Apple MPS, else the CPU)"
 EXIT_BROKEN_PIPE = 141      # 128 + SIGPIPE, as a Unix tool whose reader went away
 
 
@@ -100,6 +99,12 @@ def _run_extract(a):
         atomic_write_json(a.json, summary.to_dict(), follow_links=True)
 
 
+def _device_option(p) -> None:
+    """--device, as train, swap and evaluate take it."""
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                   help="where the model runs (default: auto: a CUDA GPU, else Apple MPS, else the CPU)")
+
+
 def _add_train(sub):
     from .model.presets import DEFAULT_PRESET, PRESETS
     from .training.options import TrainOptions as T
@@ -129,8 +134,7 @@ def _add_train(sub):
                    help=f"numbered preview grids to keep; latest.png always stays (default: {T.keep_previews})")
     p.add_argument("--preview-every", type=_number(int, 1), default=T.preview_every,
                    help=f"write a preview grid and validation losses every N steps (default: {T.preview_every})")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help=DEVICE_HELP)
+    _device_option(p)
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                    help="auto: bf16 on CPUs with AVX-512/AMX and on bf16 GPUs, else fp32/fp16")
     p.add_argument("--compile", action="store_true",
@@ -216,8 +220,7 @@ def _add_swap(sub):
     p.add_argument("--no-smooth", action="store_true",
                    help="video: place each face by its landmarks as found in the frame (default: "
                         "smoothed over its neighbouring frames, both sides)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help=DEVICE_HELP)
+    _device_option(p)
     p.add_argument("--engine", choices=ENGINES, default=d.engine,
                    help="what runs the model: torch (PyTorch) or onnx (ONNX Runtime, on the "
                    f"model's exported graph; default: {DEFAULT_ENGINE} on a CPU for the presets "
@@ -275,8 +278,7 @@ def _add_evaluate(sub):
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
     p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
     p.add_argument("--html", metavar="FILE", help="write an HTML report (images beside it)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                   help=DEVICE_HELP)
+    _device_option(p)
     p.set_defaults(run=_run_evaluate)
 
 

@@ -36,8 +36,9 @@ def save(folder: Path, step: int, rgb: np.ndarray, keep: int) -> None:
     """The grid as previews/step-NNNNNNNN.png and previews/latest.png; only the newest `keep`
     numbered grids stay, so a long run cannot fill the disk."""
     folder.mkdir(parents=True, exist_ok=True)
-    data = encode(folder / f"step-{step:08d}.png", rgb)       # labelled and signed once, for both
-    atomic_write_bytes(folder / f"step-{step:08d}.png", data)
+    path = folder / f"step-{step:08d}.png"
+    data = encode(path, rgb)                                # labelled and signed once, for both
+    atomic_write_bytes(path, data)
     atomic_write_bytes(folder / "latest.png", data)
     numbered = sorted(folder.glob("step-*.png"))
     for old in numbered[:max(0, len(numbered) - keep)]:

@@ -130,6 +130,9 @@ class Workdir:
         faces/ is a link, a model's previews, a folder of pictures unpacked from an archive).
         Also refused: a pipe, socket or device inside (reading one would hang the request), and
         with `links` False any link at all (a folder a stage writes into by name)."""
+        def refused(entry, why: str) -> HTTPException:
+            return HTTPException(403, f"{what} {why}: {_short(Path(entry.path).relative_to(self.root).as_posix())}")
+
         seen, todo = set(), [Path(p)]
         while todo:
             folder = todo.pop()
@@ -142,23 +145,19 @@ class Workdir:
                 raise HTTPException(403, f"{what} holds a folder that cannot be read: "
                                     f"{_short(folder.relative_to(self.root).as_posix())}") from None
             for e in entries:
-                where = _short(Path(e.path).relative_to(self.root).as_posix())
                 if e.is_symlink():
                     target = self.resolved(Path(e.path))
                     if not links:
-                        raise HTTPException(403, f"{what} holds a link, which a stage would write "
-                                            f"through: {where}")
+                        raise refused(e, "holds a link, which a stage would write through")
                     if target is None:
-                        raise HTTPException(403, f"{what} holds a link that leads outside the work "
-                                            f"folder: {where}")
+                        raise refused(e, "holds a link that leads outside the work folder")
                     todo.append(target)            # a link inside: what it holds is checked too
                     if not target.is_dir() and not target.is_file():
-                        raise HTTPException(403, f"{what} holds a link to something that is not a "
-                                            f"file: {where}")
+                        raise refused(e, "holds a link to something that is not a file")
                 elif e.is_dir(follow_symlinks=False):
                     todo.append(Path(e.path))
                 elif not e.is_file(follow_symlinks=False):
-                    raise HTTPException(403, f"{what} holds something that is not a file: {where}")
+                    raise refused(e, "holds something that is not a file")
         return p
 
     def media(self, rel: str, folders: bool = False) -> Path:
@@ -222,7 +221,7 @@ class Workdir:
         read is left to the stage to report."""
         def index(path: Path) -> dict:
             try:
-                found = json.loads(path.read_text())
+                found = _read_json(path)
             except (OSError, ValueError, RecursionError):
                 return {}
             return found if isinstance(found, dict) else {}
