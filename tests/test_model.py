@@ -131,11 +131,11 @@ def test_weights_cast_once_for_inference_give_the_same_numbers():
     AVX2 only), so there they must agree to within a bf16 step of 1."""
     from facepair.runtime import cast_for_inference, cpu_has_bf16
     torch.manual_seed(0)
-    x = torch.rand(4, 3, 128, 128)
+    x = torch.rand(1, 3, 128, 128)             # one face: emulated bf16 (AVX2 only) is slow
     for name in ("hd", "seed", "seq2seq"):
         model = FacePair(PRESETS[name].model).eval()
         faces = x if model.cfg.size == 128 else x[:, :, ::2, ::2]
-        marks = torch.rand(4, 68, 2) * model.cfg.size if model.cfg.cue_points else None
+        marks = torch.rand(1, 68, 2) * model.cfg.size if model.cfg.cue_points else None
 
         def swap():
             with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
