@@ -437,18 +437,20 @@ def test_video_swap_keeps_every_audio_stream_and_reencodes_what_mp4_refuses(trai
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def _portrait_clip(dst, frames=40):
+def _portrait_clip(dst, frames=40, turn=90):
     """A phone-style portrait clip: the Obama clip's frames, cropped to 192 x 256, stored turned
-    on their side (256 x 192) with a display matrix turning them upright (90 degrees)."""
+    on their side (256 x 192) with a display matrix turning them upright (90 degrees); with
+    turn=180 stored upside down (192 x 256) with a matrix turning them round."""
     import av
     with av.open(str(OBAMA_CLIP1)) as i, av.open(str(dst), "w") as o:
         s = o.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 256, 192, "yuv420p"
-        s.set_display_rotation(90)
+        s.width, s.height = (256, 192) if turn == 90 else (192, 256)
+        s.pix_fmt = "yuv420p"
+        s.set_display_rotation(turn)
         for n, f in enumerate(i.decode(video=0)):
             if n == frames:
                 break
-            sideways = np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24")[:, 32:224], -1))
+            sideways = np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24")[:, 32:224], -turn // 90))
             for q in s.encode(av.VideoFrame.from_ndarray(sideways, format="rgb24")):
                 o.mux(q)
         for q in s.encode():
@@ -473,6 +475,27 @@ def test_portrait_clips_are_read_upright_and_keep_their_rotation(trained_model, 
         assert (first.width, first.height, first.rotation) == (256, 192, 90)
     r = run_cli("verify", out)
     assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
+
+
+def test_an_upside_down_clip_is_swapped_upright_and_keeps_its_half_turn(trained_model, tmp_path):
+    """A clip stored upside down with a display matrix of 180 degrees (a phone held the other
+    way up): the swap's frames are the source's, upright, away from the face (the half turn was
+    written as horizontal streaks), and the output keeps the matrix."""
+    import av
+    clip = _portrait_clip(tmp_path / "upside_down.mp4", frames=12, turn=180)
+    out = tmp_path / "out.mp4"
+    r = run_cli("swap", clip, "--model", trained_model, "-o", out, "--quiet")
+    assert r.returncode == 0 and "faces swapped: 0" not in r.stdout, r.stdout + r.stderr
+
+    def first(path):
+        with av.open(str(path)) as c:
+            f = next(c.decode(video=0))
+            return f, f.to_ndarray(format="rgb24").astype(int)
+    (src_frame, src), (out_frame, got) = first(clip), first(out)
+    assert (out_frame.width, out_frame.height, abs(out_frame.rotation)) == (192, 256, 180)
+    assert np.abs(got - src)[-40:].mean() < 4       # stored rows of the chin and below: as they were
+    r = run_cli("verify", out)
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout, r.stdout
 
 
 def test_a_failed_video_write_is_one_line_and_leaves_no_partial_file(trained_model, tmp_path, monkeypatch):

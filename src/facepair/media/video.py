@@ -270,12 +270,14 @@ def _fits(fmt: str, stream) -> bool:
 
 
 def _turn_i420(buf: np.ndarray, turns: int) -> np.ndarray:
-    """A yuv420p picture in its (H * 3/2, W) layout turned `turns` quarter turns, each plane alone."""
+    """A yuv420p picture in its (H * 3/2, W) layout turned `turns` quarter turns, each plane alone
+    (a half turn keeps the picture's height and width)."""
     h, w = buf.shape[0] * 2 // 3, buf.shape[1]
     flat = buf.reshape(-1)
     planes = [flat[:h * w].reshape(h, w), flat[h * w:h * w * 5 // 4].reshape(h // 2, w // 2),
               flat[h * w * 5 // 4:].reshape(h // 2, w // 2)]
-    return np.concatenate([np.rot90(p, turns).ravel() for p in planes]).reshape(w * 3 // 2, h)
+    out_h, out_w = (h, w) if turns % 2 == 0 else (w, h)
+    return np.concatenate([np.rot90(p, turns).ravel() for p in planes]).reshape(out_h * 3 // 2, out_w)
 
 
 class VideoWriter:
