@@ -238,6 +238,39 @@ def test_bad_model_folder_and_paths_are_one_line(trained_model, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("facepair: error:") and text in lines[0], lines
 
 
+def test_no_face_and_outputs_verify_cannot_read_are_refused_with_nothing_written(trained_model, tmp_path):
+    """A photo or a whole video without a face is an error, and nothing is written (the source
+    as it was, labelled synthetic, was written with exit 0); an output of another kind than
+    the input, or a picture format verify does not read (.gif, .psd: labelled but unreadable, or
+    an internal error after the swap), and an input that is no picture or video by its name, are
+    refused before any work."""
+    from facepair import api
+    from facepair.errors import FacepairError
+    frame = next(iter_video(ADDRESS))[1]
+    empty = tmp_path / "empty.png"                      # the left of the address's frame: no face
+    cv2.imwrite(str(empty), cv2.cvtColor(np.ascontiguousarray(frame[:, :400]), cv2.COLOR_RGB2BGR))
+    r = run_cli("swap", empty, "--model", trained_model, "-o", tmp_path / "out.png")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "no face found in" in lines[0], lines
+    clip = tmp_path / "empty.mp4"
+    with av.open(str(clip), "w") as o:
+        s = o.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 400, 720, "yuv420p"
+        for q in [p for _ in range(6) for p in s.encode(av.VideoFrame.from_ndarray(frame[:, :400].copy(), format="rgb24"))] + list(s.encode()):
+            o.mux(q)
+    with pytest.raises(FacepairError, match="no face found in any of the 6 frames"):
+        api.swap(clip, trained_model, tmp_path / "out.mp4", progress=False)
+    photo = OBAMA_PHOTOS / "obama.jpg"
+    (tmp_path / "notes.txt").write_text("not a picture")
+    for inp, out, why in ((photo, "o.gif", "picture output must be"), (photo, "o.psd", "picture output must be"),
+                          (photo, "o.mp4", "picture output must be"), (OBAMA_PHOTOS, "o.jpg", "not into a file"),
+                          (tmp_path / "notes.txt", "o.jpg", "not a picture or video"),
+                          (clip, "o.png", "video output must be")):
+        with pytest.raises(FacepairError, match=why):
+            api.swap(inp, trained_model, tmp_path / out, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "empty.png", "notes.txt"]
+
+
 def test_swap_places_the_face_steadier_than_the_source_and_without_lag(swapped_video, trained_model):
     """The landmarks that swap aligns and pastes each face by, over the 2 s of the address it
     swapped: they shake less than the landmarks found in the source (jitter as evaluate measures

@@ -30,8 +30,8 @@ from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.files import TEMP_NAME, fresh_file, writable
-from ..media.image import expand_inputs, is_image, read_alpha, read_image
-from ..media.video import BackgroundWriter, VideoReader, VideoWriter, prefetch
+from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image
+from ..media.video import BackgroundWriter, VideoReader, VideoWriter, is_video_name, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
@@ -454,7 +454,24 @@ def rebuilds(jobs: list, first_index: int | None) -> list[int]:
     return sorted(keys + lone)
 
 
+VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v")
+NO_FACE_HINT = "try --detector cnn, or --detect-size 0 for a small face in a large frame"
+
+
 def _check_output(inp: Path, out: Path):
+    """What the input is, by its name, and an output of the same kind that `verify` reads back,
+    before any work (a picture written as .gif or .psd, or PNG bytes named .mp4, was labelled
+    but unreadable to verify, or failed after the swap)."""
+    if inp.is_dir():
+        if is_image(out) or is_video_name(out):
+            raise FacepairError(f"a folder of pictures is swapped into a folder, not into a file: {out}")
+    elif is_image(inp):
+        if not is_image(out):
+            raise FacepairError(f"picture output must be {', '.join(sorted(IMAGE_EXTS))}: {out}")
+    elif not is_video_name(inp):
+        raise FacepairError(f"not a picture or video facepair reads (by its name): {inp}")
+    elif out.suffix.lower() not in VIDEO_OUTPUTS:
+        raise FacepairError(f"video output must be {', '.join(VIDEO_OUTPUTS[:-1])} or {VIDEO_OUTPUTS[-1]}: {out}")
     if out.exists() and inp.exists() and out.resolve() == inp.resolve():
         raise FacepairError(f"output would overwrite the input: {out}")
     if inp.is_dir() and out.exists() and out.resolve() in [p.resolve() for p in expand_inputs([inp])]:
@@ -483,6 +500,8 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             continue
         swapper.process([frame], 0, False, summary)
         summary.frames += 1
+        if not folder and summary.frames_without_face:   # (a folder's pass through, labelled)
+            raise FacepairError(f"no face found in {f}: nothing written ({NO_FACE_HINT})")
         target = out / f.relative_to(inp) if folder else out
         target.parent.mkdir(parents=True, exist_ok=True)
         label.write_image(target, frame, alpha=read_alpha(f))
@@ -582,6 +601,10 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     if summary.frames == 0:
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"no frame could be decoded from {inp}")
+    if summary.frames_without_face == summary.frames and not interrupted:
+        tmp.unlink(missing_ok=True)        # the source as it was, yet labelled synthetic: not written
+        raise FacepairError(f"no face found in any of the {summary.frames} frames of {inp}: "
+                            f"nothing written ({NO_FACE_HINT})")
     label.sign_video(tmp, out.name)
     tmp.replace(out)
     if interrupted:
@@ -606,8 +629,6 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
     if inp.is_dir() or is_image(inp):
         _swap_images(swapper, inp, out, summary)
     else:
-        if out.suffix.lower() not in (".mp4", ".mov", ".mkv", ".m4v"):
-            raise FacepairError(f"video output must be .mp4, .mov, .mkv or .m4v: {out}")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
