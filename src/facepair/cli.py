@@ -223,8 +223,7 @@ def _add_swap(sub):
     _device_option(p)
     p.add_argument("--engine", choices=ENGINES, default=d.engine,
                    help="what runs the model: torch (PyTorch) or onnx (ONNX Runtime, on the "
-                   f"model's exported graph; default: {DEFAULT_ENGINE} on a CPU for the presets "
-                   "that export, else torch)")
+                   f"model's exported graph, presets with a convolutional decoder; default: {DEFAULT_ENGINE})")
     p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
     p.add_argument("--duration", type=_number(float, above=0, most=MAX_SECONDS), metavar="SECONDS",
                    help="video: swap only the first SECONDS (default: all)")

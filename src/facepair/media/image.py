@@ -65,8 +65,9 @@ def read_image(path: Path) -> np.ndarray:
         raise UnreadableMedia(f"cannot read image {path}: {e.strerror or e}") from None
     w, h = picture_size(data.tobytes()) if data.size else (0, 0)
     if w * h > MAX_PIXELS:
-        raise TooLarge(f"picture too large to read: {path} declares {w} x {h} pixels "
-                       f"(at most {MAX_PIXELS / 1e6:.0f} megapixels)")
+        most = f"{MAX_PIXELS / 1e6:.0f} megapixels"      # (h 1: Pillow refused to give its size)
+        raise TooLarge(f"picture too large to read: {path} declares "
+                       + (f"more than {most}" if h == 1 else f"{w} x {h} pixels (at most {most})"))
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if w * h else None
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")

@@ -121,7 +121,7 @@ class FaceModel:
         if self.model.cfg.cue_points and "cue_shift" not in self.state:
             warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
                           "as offsets from the source's own mean face, which follows the mouth "
-                          "less well (train again with --calibrate-faces N to measure it)")
+                          "less well (train it a few more --steps, with --calibrate-faces above 0, to measure it)")
         k = self.model.cfg.context              # a temporal model: a rolling window per face
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
         self.prior = self._cached_prior(Path(model_dir)) if self.rebuild else None
