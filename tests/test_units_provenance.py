@@ -283,14 +283,15 @@ def _clip(dst, frames, comment=None, key="comment", size=(256, 256)):
     return dst
 
 
-def _marked_clip(dst, frames, size=(360, 480)):
-    """A small video of textured frames, each marked as swap marks video (on Y)."""
+def _marked_clip(dst, frames, size=(360, 480), black=0):
+    """A small video of textured frames, each marked as swap marks video (on Y), after `black`
+    black frames (marked too: the mark has nothing to sit on there)."""
     with av.open(str(dst), "w") as o:
         s = o.add_stream("libx264", rate=30, options={"crf": "18"})
         s.height, s.width = size
         s.pix_fmt = "yuv420p"
-        for n in range(frames):
-            yuv = W.embed_i420(_texture(*size, seed=n, sd=20))
+        for n in range(-black, frames):
+            yuv = W.embed_i420(_texture(*size, seed=n, sd=20) if n >= 0 else np.zeros((*size, 3), np.uint8))
             for q in s.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
                 o.mux(q)
         for q in s.encode():
@@ -303,6 +304,10 @@ def test_verify_finds_the_mark_summed_over_a_videos_frames(tmp_path):
     assert v.frames == 6 and v.watermark and v.marked and v.mark.z >= W.Z_MIN
     one = V.verify_file(_marked_clip(tmp_path / "one.mp4", 1))
     assert v.mark.z > one.mark.z                                          # frames add up
+    faded = V.verify_file(_marked_clip(tmp_path / "faded.mp4", 6, black=100))   # 100 black first
+    assert faded.frames == 106 and faded.marked and faded.mark.z >= W.Z_MIN, faded.mark
+    dark = V.verify_file(_marked_clip(tmp_path / "dark.mp4", 0, black=4))       # only black
+    assert dark.frames == 4 and dark.mark is not None and not dark.marked
     tiny = V.verify_file(_clip(tmp_path / "tiny.mkv", 3, size=(24, 24)))
     assert tiny.mark is None and tiny.frames == 3 and "too small to read" in str(tiny)
     assert not tiny.mirrored and tiny.to_json()["watermark"]["mirrored"] is False

@@ -15,6 +15,10 @@ from ..media.video import iter_video, open_input
 from . import credentials, label, watermark
 
 MAX_FRAMES = 90          # frames of a video read (their residuals add up)
+# frames with nothing to carry the mark (black, a plain title card: a fade-in's first seconds)
+# are passed over, not counted among the 90 (a swap opening on 3 s of black read z 0), up to a
+# minute of them at 30 frames/s
+FLAT_STD, MAX_SCAN = 1.0, 1800
 
 
 @dataclass
@@ -177,7 +181,8 @@ def verify_file(path, key_file=None) -> Verdict:
 
 def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
     """What the watermark reader looks at (the picture's residual, or up to MAX_FRAMES frames'
-    summed; None if too small), how many pictures went into it, and the file's tag."""
+    summed, flat ones passed over; None if too small), how many pictures were read, and the
+    file's tag."""
     path = Path(path)
     if not path.exists():
         raise FacepairError(f"file not found: {path}")
@@ -192,15 +197,19 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
             raise FacepairError(f"cannot read {path} as an image") from None
         tag, frames = label.image_tag(path), 1
     else:
-        residual, frames = None, 0
+        residual, frames, read, frame = None, 0, 0, None
         try:
             for _, frame in iter_video(path, every=1):
-                r = watermark.residual(frame)
-                if r is not None:
-                    residual = r if residual is None else residual + r
                 frames += 1
-                if frames >= MAX_FRAMES:
+                if frame[::8, ::8].std() >= FLAT_STD:
+                    r = watermark.residual(frame)
+                    if r is not None:
+                        residual = r if residual is None else residual + r
+                    read += 1
+                if read >= MAX_FRAMES or frames >= MAX_SCAN:
                     break
+            if read == 0 and frame is not None:       # only flat frames: read as they are
+                residual = watermark.residual(frame)
         except TooLarge as e:
             raise FacepairError(str(e)) from None
         except UnreadableMedia:
