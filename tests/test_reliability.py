@@ -378,6 +378,23 @@ def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted
     assert r.returncode == 0 and "never calibrated" in r.stderr, r.stderr
 
 
+def test_ctrl_c_while_the_cue_is_measured_says_what_was_kept(extracted, tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) in the calibration after training: exit 130 with a line saying that
+    the steps are saved and the cue is not measured (it said "interrupted" alone)."""
+    import facepair
+    from facepair.errors import Interrupted
+    from facepair.evaluate import calibrate
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(calibrate, "calibrate", stopped)
+    model = tmp_path / "m"
+    with pytest.raises(Interrupted, match="step 2 is saved in .*its cue not measured") as e:
+        facepair.train(a=[extracted["obama1"][0]], b=[extracted["reagan"][0]], model_dir=str(model),
+                       preset="mouth", steps=2, batch_size=4, progress=False, calibrate_faces=4)
+    assert e.value.exit_code == 130 and json.loads((model / "state.json").read_text())["step"] == 2
+
+
 def test_source_frames_stream_one_at_a_time_and_a_shorter_video_is_named(extracted, monkeypatch):
     """Calibration and evaluation read each entry's source frame as the video reaches it (not all
     of them first: 512 frames of 4K footage are 12 GB); a video shorter than its face set says."""

@@ -9,6 +9,8 @@ import time
 import warnings
 from pathlib import Path
 
+from .errors import Interrupted
+
 
 def extract(inputs, output, **options):
     """Faces from images and videos into a face set folder -> ExtractSummary
@@ -31,7 +33,12 @@ def train(opts=None, **fields):
     kept = result.step == result.start_step and "cue_shift" in state   # nothing new to measure
     if cue_model and int(os.environ.get("RANK", 0)) == 0 and opts.calibrate_faces != 0 and not kept:
         t = time.monotonic()
-        result.cue = calibrate(opts.model_dir, opts.calibrate_faces, opts.device, opts.progress)
+        try:
+            result.cue = calibrate(opts.model_dir, opts.calibrate_faces, opts.device, opts.progress)
+        except KeyboardInterrupt:           # (it said "interrupted" and nothing of what was kept)
+            raise Interrupted(f"interrupted while measuring the landmark cue: step {result.step} is "
+                              f"saved in {opts.model_dir}, its cue not measured (train it a few "
+                              "more --steps to measure it)") from None
         result.cue_seconds = time.monotonic() - t
     return result
 
