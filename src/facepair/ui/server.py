@@ -237,7 +237,8 @@ class Workdir:
         def check(named):
             for p in dict.fromkeys(named):
                 if "\0" in p or self.resolved(self.root / p) is None and os.path.lexists(self.root / p):
-                    raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)}")
+                    raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)} "
+                                             "(a model from the command line: docs/ui.md)")
                 if os.path.exists(self.root / p) and not os.path.isfile(self.root / p) \
                         and not os.path.isdir(self.root / p):      # a pipe would hang the stage
                     raise HTTPException(403, f"{what} names something that is not a file: {_short(Path(p).name, 60)}")
