@@ -132,14 +132,11 @@ def small_faceset(side: str, faces: int) -> str:
 def fp32_note() -> str:
     """What training on a CPU without native bf16 costs (measured, docs/results.md): said at the
     start, so that a user can choose --minutes before waiting."""
-    return ("training in fp32: facepair finds no native bf16 (AVX-512 BF16 or AMX) on this CPU, "
-            "and the README's quality figures come from CPUs that have it: hd, 20 minutes on 2 "
-            "cores, trained 548 steps on an AMD EPYC without bf16 and 2,940 on one with it, and on "
-            "new footage of Obama followed the mouth and eyelids less (r 0.64 and 0.39, against "
-            "0.85 and 0.57); about 5 times as many --minutes give as many steps. --batch-size 8 "
-            "(hd: 16) trains twice the steps in the same minutes: there Obama's mouth and eyelids "
-            "were followed better (r 0.76 and 0.52), but on a second pair the seam showed more and "
-            "the skin tone was further off (docs/results.md, \"Smaller batches in fp32\")")
+    return ("training in fp32: facepair finds no native bf16 (AVX-512 BF16 or AMX) on this CPU, so "
+            "a minute trains about a fifth of the steps behind the README's figures (hd, 20 minutes "
+            "on 2 cores: 548 steps against 2,940; the mouth and eyelids then follow less).\n"
+            "  About 5 times the --minutes give as many steps; --batch-size 8 gives twice the steps "
+            "in the same minutes (its trade-offs: docs/results.md, \"Smaller batches in fp32\").")
 
 
 @contextlib.contextmanager
