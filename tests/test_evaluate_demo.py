@@ -46,6 +46,11 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     html = (tmp_path / "r/report.html").read_text()
     images = [p.split("'")[0] for p in html.split("src='")[1:]]
     assert len(images) >= 4                               # samples, losses, preview, frames
+    # a reader is told which way each figure is better, which video the video rows come from,
+    # and that a 24-step model is not yet a person's face
+    assert "<th>better</th>" in html and "<td>near 1 (above: an edge)</td>" in html
+    assert f"<code>{ADDRESS}</code> (a2b)" in html and "trained 24 steps only" in html
+    assert html.count("<img alt='") == len(images) and figures["video"] == str(ADDRESS)
     assert all((tmp_path / "r" / p).stat().st_size > 0 for p in images)
     # the pictures with swapped faces in them are labelled as every output is (the loss plot has none)
     from facepair.provenance.verify import verify_file

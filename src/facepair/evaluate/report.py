@@ -48,9 +48,28 @@ ROWS = [  # (label, key, format)
     ("video: mottling of lightness / of colour, swap / source", ("video_mottling", "video_mottling_chroma"), "{:.2f}"),
     ("video: rebuilt by its own side, SSIM / GMSD (face region)", ("video_rec_ssim", "video_rec_gmsd"), "{:.3f}"),
     ("video: rebuilt by its own side, mouth / eyelid correlation", ("video_rec_mouth_corr", "video_rec_eyelid_corr"), "{:.2f}"),
-    ("video flicker  swap / source (ratio)", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}"),
-    ("video landmark jitter  swap / source (ratio)", ("jitter_swap", "jitter_source", "jitter_ratio"), "{:.3f}"),
+    ("video flicker: swap / source / ratio", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}"),
+    ("video landmark jitter: swap / source / ratio", ("jitter_swap", "jitter_source", "jitter_ratio"), "{:.3f}"),
 ]
+# which way each row is better (by the row's first key), for the HTML report's readers; the
+# definitions are in docs/commands.md (evaluate)
+BETTER = {"l1_a": "lower", "psnr_a": "higher", "ssim_a": "higher", "id_rate_a2b": "higher",
+          "id_forced_rate_a2b": "higher", "id_rate_real_a": "higher",
+          "dist_a2b_to_b": "to B lower, to A higher", "dist_b2a_to_a": "to A lower, to B higher",
+          "landmark_error_a2b": "lower", "mouth_corr_a2b": "higher (1 at most)",
+          "mouth_std_ratio_a2b": "near 1", "grid_a2b": "near 1 (above: a lattice)",
+          "frame_swapped_a2b": "higher", "frame_id_rate_a2b": "higher", "frame_id_rate_b2a": "higher",
+          "frame_id_dist_a2b": "lower", "frame_landmark_error_a2b": "lower",
+          "frame_mouth_corr_a2b": "higher", "frame_mouth_std_ratio_a2b": "near 1",
+          "frame_eyelid_corr_a2b": "higher", "video_frames": "failures: fewer",
+          "video_id_rate": "higher", "video_id_dist": "lower", "video_mouth_corr": "higher / near 1",
+          "video_eyelid_corr": "higher / near 1", "video_landmark_error": "lower",
+          "video_detail": "near 1 (below: soft)", "video_kept": "near 0 with nothing in front",
+          "video_skin_tone": "near 0", "video_seam": "near 1 (above: an edge)",
+          "video_mottling": "near 1", "video_rec_ssim": "higher / lower",
+          "video_rec_mouth_corr": "higher", "flicker_swap": "ratio near 1",
+          "jitter_swap": "ratio 1 or lower"}
+EARLY_STEPS = 200     # below: say in the report that the faces are not yet a person's
 
 
 def figures(res: dict) -> dict:
@@ -124,20 +143,20 @@ def write_html(res: dict, path: Path) -> list[Path]:
         labels.write_image(assets / "samples.png", np.kron(grid, np.ones((2, 2, 1), np.uint8)))
         images.append(assets / "samples.png")
         parts.append("<h2>Sample faces</h2><p>Columns: A, A&rarr;A, A&rarr;B, B, B&rarr;B, "
-                     "B&rarr;A (evaluated faces).</p><img src='{}/samples.png'>".format(assets.name))
+                     "B&rarr;A (evaluated faces).</p><img alt='sample faces: A, its rebuild, A swapped to B, and the same for B' src='{}/samples.png'>".format(assets.name))
     if _loss_plot(model_dir, assets / "losses.png"):
         images.append(assets / "losses.png")
-        parts.append(f"<h2>Loss curves</h2><img src='{assets.name}/losses.png'>")
+        parts.append(f"<h2>Loss curves</h2><img alt='loss curves' src='{assets.name}/losses.png'>")
     preview = model_dir / "previews" / "latest.png"
     if preview.exists():
         atomic_write_bytes(assets / "preview.png", preview.read_bytes(), sync=False)
         images.append(assets / "preview.png")
-        parts.append(f"<h2>Latest training preview</h2><img src='{assets.name}/preview.png'>")
+        parts.append(f"<h2>Latest training preview</h2><img alt='the training preview grid' src='{assets.name}/preview.png'>")
     frames = res.get("_frames")
     if frames:
         labels.write_image(assets / "frames.png", np.concatenate(frames, 1))
         images.append(assets / "frames.png")
-        parts.append("<h2>Before / after</h2><img style='max-width:100%' "
+        parts.append("<h2>Before / after</h2><img alt='frames before and after the swap' style='max-width:100%' "
                      f"src='{assets.name}/frames.png'>")
     border = res.get("_border")
     if border is not None:
@@ -146,9 +165,17 @@ def write_html(res: dict, path: Path) -> list[Path]:
         scale = max(1, 720 // border.shape[1])           # shown enlarged, pixels kept square
         parts.append("<h2>The face's border</h2><p>Where the swap fades into the frame, at full "
                      "resolution (shown enlarged): the source above, the swap below; along the "
-                     "jaw from one cheek to the other.</p><img style='width:{}px' src='{}/border.png'>"
+                     "jaw from one cheek to the other.</p><img alt='the border of the face, source above, swap below' "
+                     "style='width:{}px' src='{}/border.png'>"
                      .format(border.shape[1] * scale, assets.name))
-    rows = "".join(f"<tr><td>{html.escape(l)}</td><td>{html.escape(v)}</td></tr>" for l, v in table(res))
+    better = {label: BETTER.get(keys[0], "") for label, keys, _ in ROWS}
+    rows = "".join(f"<tr><td>{html.escape(l)}</td><td>{html.escape(v)}</td><td>{html.escape(better[l])}</td></tr>"
+                   for l, v in table(res))
+    video = (f"<p>The video rows: <code>{html.escape(res['video'])}</code> ({html.escape(res.get('direction', ''))}), "
+             "swapped and scored frame by frame.</p>") if "video" in res else ""
+    early = (f"<p><b>This model has trained {res['step']:d} steps only</b>: its faces are still "
+             "blurred, not yet a person's; the README's figures come from 20 minutes of training "
+             "(548 to 2,940 steps of <code>hd</code>).</p>") if res["step"] < EARLY_STEPS else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>facepair evaluation</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td{{padding:2px 12px}}
 tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style></head><body>
@@ -156,7 +183,9 @@ tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style>
 <p>Model <code>{html.escape(str(model_dir))}</code>, preset <b>{html.escape(res['preset'])}</b>,
 step {html.escape(str(res['step']))}; {res['faces_a']:d} faces of A and {res['faces_b']:d} of B ({html.escape(res['source'])}).
 All media made by facepair is synthetic and watermarked. Report written by facepair {__version__}.</p>
-<h2>Metrics</h2><table>{rows}</table>
+{early}<h2>Metrics</h2>
+<p>Each figure's definition: the evaluate section of facepair's docs/commands.md.</p>{video}
+<table><tr><th>figure</th><th>value</th><th>better</th></tr>{rows}</table>
 {''.join(parts)}
 </body></html>"""
     atomic_write_bytes(path, doc.encode(), follow_links=True)

@@ -225,6 +225,7 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     if video is not None:
         res.update(video_figures(model_dir, video, direction, video_seconds, device=device,
                                  means=means.get("frames"), color=color))
+        res["video"], res["direction"] = str(video), direction
     res["_samples"] = {"a": real_a[:6], "b": real_b[:6], "a2b": a2b[:6], "b2a": b2a[:6],
                        "rec_a": rec_a[:6], "rec_b": rec_b[:6]}
     return res
