@@ -385,8 +385,8 @@ def _run_verify(a):
             v, = verify([f], a.key)
         except FacepairError as e:
             records.append({"path": str(f), "error": str(e)})
-            if not a.json:
-                print(f"{f}: error: {e}")
+            if not a.json:      # on stderr, as every error (stdout: one line per file read)
+                print(f"facepair: error: {e}", file=sys.stderr)
             all_marked = False
             continue
         records.append(v.to_json())
