@@ -508,7 +508,7 @@ def test_an_upside_down_clip_is_swapped_upright_and_keeps_its_half_turn(trained_
         with av.open(str(path)) as c:
             f = next(c.decode(video=0))
             return f, f.to_ndarray(format="rgb24").astype(int)
-    (src_frame, src), (out_frame, got) = first(clip), first(out)
+    (_, src), (out_frame, got) = first(clip), first(out)
     assert (out_frame.width, out_frame.height, abs(out_frame.rotation)) == (192, 256, 180)
     assert np.abs(got - src)[-40:].mean() < 4       # stored rows of the chin and below: as they were
     r = run_cli("verify", out)
