@@ -190,7 +190,8 @@ def _add_swap(sub):
                    "PHOTO (a photo with one face, or the person's face set) are swapped by "
                    "MODEL_DIR; faces that match no entry pass through. Instead of --model")
     p.add_argument("--direction", choices=list(DIRECTIONS), default=d.direction,
-                   help="a2b: faces of A become B (through B's decoder); b2a the reverse")
+                   help=f"a2b: faces of A become B (through B's decoder); b2a the reverse "
+                   f"(default: {d.direction})")
     p.add_argument("--detector", choices=DETECTORS, default=d.detector,
                    help=f"face detector, as extract's (default: {d.detector})")
     p.add_argument("--detect-size", type=_number(int, 0), default=d.detect_size,
@@ -268,7 +269,8 @@ def _add_evaluate(sub):
                    "training) and measure it frame by frame: failures, ID, mouth and eyelid "
                    "correlation, landmark error and jitter, flicker, face detail, and the same "
                    "video rebuilt by its own side (SSIM, GMSD)")
-    p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b", help="--video: swap direction")
+    p.add_argument("--direction", choices=list(DIRECTIONS), default="a2b",
+                   help="--video: swap direction (default: a2b)")
     p.add_argument("--video-seconds", type=_number(float, above=0), default=None,
                    help="--video: seconds from the start to measure (default: all of it)")
     p.add_argument("--color", choices=COLORS, default=SwapOptions.color,
