@@ -56,7 +56,7 @@ def video_info(path: Path) -> dict:
             return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0),
                     "width": s.codec_context.width, "height": s.codec_context.height}
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise UnreadableMedia(f"cannot open video {path}: {e}") from None
+        raise UnreadableMedia(f"cannot open video {path}: {_why(e)}") from None
 
 
 def _check_size(frame, path) -> None:
@@ -68,8 +68,11 @@ def _check_size(frame, path) -> None:
 
 
 def _why(e: Exception) -> str:
-    """Why decoding stopped, in words."""
-    return str(e) if isinstance(e, av.error.FFmpegError) else "a stream its header did not declare"
+    """Why decoding stopped, in words: FFmpeg's reason without its error number and the path
+    repeated ("[Errno 1094995529] Invalid data found when processing input: 'x.mp4'")."""
+    if isinstance(e, av.error.FFmpegError):
+        return e.strerror or str(e)
+    return str(e) if isinstance(e, UnicodeDecodeError) else "a stream its header did not declare"
 
 
 def quarter_turns(rotation: float) -> int:
@@ -92,7 +95,7 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
     try:
         container = open_input(path)
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
-        raise UnreadableMedia(f"cannot open video {path}: {e}") from None
+        raise UnreadableMedia(f"cannot open video {path}: {_why(e)}") from None
     with container:
         if not container.streams.video:
             raise UnreadableMedia(f"no video stream in {path}")
@@ -183,7 +186,7 @@ class VideoReader:
         try:
             self.container = open_input(path)
         except (av.error.FFmpegError, UnicodeDecodeError) as e:
-            raise FacepairError(f"cannot open video {path}: {e}") from None
+            raise FacepairError(f"cannot open video {path}: {_why(e)}") from None
         if not self.container.streams.video:
             self.container.close()
             raise FacepairError(f"no video stream in {path}")
