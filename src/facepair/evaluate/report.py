@@ -173,9 +173,9 @@ def write_html(res: dict, path: Path) -> list[Path]:
                    for l, v in table(res))
     video = (f"<p>The video rows: <code>{html.escape(res['video'])}</code> ({html.escape(res.get('direction', ''))}), "
              "swapped and scored frame by frame.</p>") if "video" in res else ""
-    early = (f"<p><b>This model has trained {res['step']:d} steps only</b>: its faces are still "
+    early = (f"<p><b>This model has trained {res['step']} steps only</b>: its faces are still "
              "blurred, not yet a person's; the README's figures come from 20 minutes of training "
-             "(548 to 2,940 steps of <code>hd</code>).</p>") if res["step"] < EARLY_STEPS else ""
+             "(548 to 2,940 steps of <code>hd</code>).</p>") if isinstance(res["step"], int) and res["step"] < EARLY_STEPS else ""
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>facepair evaluation</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td{{padding:2px 12px}}
 tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style></head><body>

@@ -466,7 +466,7 @@ def _check_output(inp: Path, out: Path):
         if is_image(out) or is_video_name(out):
             raise FacepairError(f"a folder of pictures is swapped into a folder, not into a file: {out}")
     elif is_image(inp):
-        if not is_image(out):
+        if not is_image(out) and not out.is_dir():      # (a folder: the file system says so)
             raise FacepairError(f"picture output must be {', '.join(sorted(IMAGE_EXTS))}: {out}")
     elif not is_video_name(inp):
         raise FacepairError(f"not a picture or video facepair reads (by its name): {inp}")
