@@ -14,61 +14,79 @@ from .. import __version__
 from ..media.files import atomic_write_bytes, atomic_write_json
 from ..provenance import label as labels
 
-ROWS = [  # (label, key, format)
-    ("reconstruction L1  A / B", ("l1_a", "l1_b"), "{:.4f}"),
-    ("reconstruction PSNR  A / B (dB)", ("psnr_a", "psnr_b"), "{:.2f}"),
-    ("reconstruction SSIM  A / B", ("ssim_a", "ssim_b"), "{:.3f}"),
-    ("crops: ID (nearer the target, within 0.5)  A->B / B->A", ("id_rate_a2b", "id_rate_b2a"), "{:.1%}"),
-    ("crops: ID, forced choice only  A->B / B->A", ("id_forced_rate_a2b", "id_forced_rate_b2a"), "{:.1%}"),
-    ("ID retrieval, real faces  A / B", ("id_rate_real_a", "id_rate_real_b"), "{:.1%}"),
-    ("embedding distance A->B to B / to A", ("dist_a2b_to_b", "dist_a2b_to_a"), "{:.3f}"),
-    ("embedding distance B->A to A / to B", ("dist_b2a_to_a", "dist_b2a_to_b"), "{:.3f}"),
-    ("crops: inner-face landmark error / inter-ocular  A->B / B->A", ("landmark_error_a2b", "landmark_error_b2a"), "{:.3f}"),
-    ("crops: mouth-opening correlation  A->B / B->A", ("mouth_corr_a2b", "mouth_corr_b2a"), "{:.2f}"),
-    ("crops: mouth-opening spread, swap / source  A->B / B->A", ("mouth_std_ratio_a2b", "mouth_std_ratio_b2a"), "{:.2f}"),
-    ("crops: grid (lattice peaks of the spectrum), swap / source  A->B / B->A", ("grid_a2b", "grid_b2a"), "{:.2f}"),
-    ("whole frames: faces swapped  A->B / B->A", ("frame_swapped_a2b", "frame_swapped_b2a"), "{:.0%}"),
-    ("whole frames: ID (within 0.5) / forced choice  A->B", ("frame_id_rate_a2b", "frame_id_forced_rate_a2b"), "{:.1%}"),
-    ("whole frames: ID (within 0.5) / forced choice  B->A", ("frame_id_rate_b2a", "frame_id_forced_rate_b2a"), "{:.1%}"),
-    ("whole frames: embedding distance to the target  A->B / B->A", ("frame_id_dist_a2b", "frame_id_dist_b2a"), "{:.3f}"),
-    ("whole frames: inner-face landmark error  A->B / B->A", ("frame_landmark_error_a2b", "frame_landmark_error_b2a"), "{:.3f}"),
-    ("whole frames: mouth-opening correlation  A->B / B->A", ("frame_mouth_corr_a2b", "frame_mouth_corr_b2a"), "{:.2f}"),
-    ("whole frames: mouth-opening spread  A->B / B->A", ("frame_mouth_std_ratio_a2b", "frame_mouth_std_ratio_b2a"), "{:.2f}"),
-    ("whole frames: eyelid-gap correlation  A->B / B->A", ("frame_eyelid_corr_a2b", "frame_eyelid_corr_b2a"), "{:.2f}"),
-    ("video: frames / failures (no face found or swapped)", ("video_frames", "video_failures"), "{}"),
-    ("video: ID within 0.5 of the target / forced choice", ("video_id_rate", "video_id_forced_rate"), "{:.1%}"),
-    ("video: embedding distance to the target", ("video_id_dist",), "{:.3f}"),
-    ("video: mouth-opening correlation / spread", ("video_mouth_corr", "video_mouth_std_ratio"), "{:.2f}"),
-    ("video: eyelid-gap correlation / mean gap, swap / source", ("video_eyelid_corr", "video_eyelid_ratio"), "{:.2f}"),
-    ("video: inner-face landmark error / inter-ocular", ("video_landmark_error",), "{:.3f}"),
-    ("video: face detail, swap / source", ("video_detail",), "{:.2f}"),
-    ("video: share of the face kept from the source (--occlusion auto)", ("video_kept",), "{:.1%}"),
-    ("video: skin tone at the outline, ΔE00 swap - source", ("video_skin_tone",), "{:.2f}"),
-    ("video: seam (gradient energy in the blend band), swap / source", ("video_seam",), "{:.2f}"),
-    ("video: mottling of lightness / of colour, swap / source", ("video_mottling", "video_mottling_chroma"), "{:.2f}"),
-    ("video: rebuilt by its own side, SSIM / GMSD (face region)", ("video_rec_ssim", "video_rec_gmsd"), "{:.3f}"),
-    ("video: rebuilt by its own side, mouth / eyelid correlation", ("video_rec_mouth_corr", "video_rec_eyelid_corr"), "{:.2f}"),
-    ("video flicker: swap / source / ratio", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}"),
-    ("video landmark jitter: swap / source / ratio", ("jitter_swap", "jitter_source", "jitter_ratio"), "{:.3f}"),
+ROWS = [  # (label, keys, format, which way it is better: for the HTML report's readers;
+          # each figure's definition: docs/commands.md, evaluate)
+    ("reconstruction L1  A / B", ("l1_a", "l1_b"), "{:.4f}",
+     "lower"),
+    ("reconstruction PSNR  A / B (dB)", ("psnr_a", "psnr_b"), "{:.2f}",
+     "higher"),
+    ("reconstruction SSIM  A / B", ("ssim_a", "ssim_b"), "{:.3f}",
+     "higher"),
+    ("crops: ID (nearer the target, within 0.5)  A->B / B->A", ("id_rate_a2b", "id_rate_b2a"), "{:.1%}",
+     "higher"),
+    ("crops: ID, forced choice only  A->B / B->A", ("id_forced_rate_a2b", "id_forced_rate_b2a"), "{:.1%}",
+     "higher"),
+    ("ID retrieval, real faces  A / B", ("id_rate_real_a", "id_rate_real_b"), "{:.1%}",
+     "higher"),
+    ("embedding distance A->B to B / to A", ("dist_a2b_to_b", "dist_a2b_to_a"), "{:.3f}",
+     "to B lower, to A higher"),
+    ("embedding distance B->A to A / to B", ("dist_b2a_to_a", "dist_b2a_to_b"), "{:.3f}",
+     "to A lower, to B higher"),
+    ("crops: inner-face landmark error / inter-ocular  A->B / B->A", ("landmark_error_a2b", "landmark_error_b2a"), "{:.3f}",
+     "lower"),
+    ("crops: mouth-opening correlation  A->B / B->A", ("mouth_corr_a2b", "mouth_corr_b2a"), "{:.2f}",
+     "higher (1 at most)"),
+    ("crops: mouth-opening spread, swap / source  A->B / B->A", ("mouth_std_ratio_a2b", "mouth_std_ratio_b2a"), "{:.2f}",
+     "near 1"),
+    ("crops: grid (lattice peaks of the spectrum), swap / source  A->B / B->A", ("grid_a2b", "grid_b2a"), "{:.2f}",
+     "near 1 (above: a lattice)"),
+    ("whole frames: faces swapped  A->B / B->A", ("frame_swapped_a2b", "frame_swapped_b2a"), "{:.0%}",
+     "higher"),
+    ("whole frames: ID (within 0.5) / forced choice  A->B", ("frame_id_rate_a2b", "frame_id_forced_rate_a2b"), "{:.1%}",
+     "higher"),
+    ("whole frames: ID (within 0.5) / forced choice  B->A", ("frame_id_rate_b2a", "frame_id_forced_rate_b2a"), "{:.1%}",
+     "higher"),
+    ("whole frames: embedding distance to the target  A->B / B->A", ("frame_id_dist_a2b", "frame_id_dist_b2a"), "{:.3f}",
+     "lower"),
+    ("whole frames: inner-face landmark error  A->B / B->A", ("frame_landmark_error_a2b", "frame_landmark_error_b2a"), "{:.3f}",
+     "lower"),
+    ("whole frames: mouth-opening correlation  A->B / B->A", ("frame_mouth_corr_a2b", "frame_mouth_corr_b2a"), "{:.2f}",
+     "higher"),
+    ("whole frames: mouth-opening spread  A->B / B->A", ("frame_mouth_std_ratio_a2b", "frame_mouth_std_ratio_b2a"), "{:.2f}",
+     "near 1"),
+    ("whole frames: eyelid-gap correlation  A->B / B->A", ("frame_eyelid_corr_a2b", "frame_eyelid_corr_b2a"), "{:.2f}",
+     "higher"),
+    ("video: frames / failures (no face found or swapped)", ("video_frames", "video_failures"), "{}",
+     "failures: fewer"),
+    ("video: ID within 0.5 of the target / forced choice", ("video_id_rate", "video_id_forced_rate"), "{:.1%}",
+     "higher"),
+    ("video: embedding distance to the target", ("video_id_dist",), "{:.3f}",
+     "lower"),
+    ("video: mouth-opening correlation / spread", ("video_mouth_corr", "video_mouth_std_ratio"), "{:.2f}",
+     "higher / near 1"),
+    ("video: eyelid-gap correlation / mean gap, swap / source", ("video_eyelid_corr", "video_eyelid_ratio"), "{:.2f}",
+     "higher / near 1"),
+    ("video: inner-face landmark error / inter-ocular", ("video_landmark_error",), "{:.3f}",
+     "lower"),
+    ("video: face detail, swap / source", ("video_detail",), "{:.2f}",
+     "near 1 (below: soft)"),
+    ("video: share of the face kept from the source (--occlusion auto)", ("video_kept",), "{:.1%}",
+     "near 0 with nothing in front"),
+    ("video: skin tone at the outline, ΔE00 swap - source", ("video_skin_tone",), "{:.2f}",
+     "near 0"),
+    ("video: seam (gradient energy in the blend band), swap / source", ("video_seam",), "{:.2f}",
+     "near 1 (above: an edge)"),
+    ("video: mottling of lightness / of colour, swap / source", ("video_mottling", "video_mottling_chroma"), "{:.2f}",
+     "near 1"),
+    ("video: rebuilt by its own side, SSIM / GMSD (face region)", ("video_rec_ssim", "video_rec_gmsd"), "{:.3f}",
+     "higher / lower"),
+    ("video: rebuilt by its own side, mouth / eyelid correlation", ("video_rec_mouth_corr", "video_rec_eyelid_corr"), "{:.2f}",
+     "higher"),
+    ("video flicker: swap / source / ratio", ("flicker_swap", "flicker_source", "flicker_ratio"), "{:.3f}",
+     "ratio near 1"),
+    ("video landmark jitter: swap / source / ratio", ("jitter_swap", "jitter_source", "jitter_ratio"), "{:.3f}",
+     "ratio 1 or lower"),
 ]
-# which way each row is better (by the row's first key), for the HTML report's readers; the
-# definitions are in docs/commands.md (evaluate)
-BETTER = {"l1_a": "lower", "psnr_a": "higher", "ssim_a": "higher", "id_rate_a2b": "higher",
-          "id_forced_rate_a2b": "higher", "id_rate_real_a": "higher",
-          "dist_a2b_to_b": "to B lower, to A higher", "dist_b2a_to_a": "to A lower, to B higher",
-          "landmark_error_a2b": "lower", "mouth_corr_a2b": "higher (1 at most)",
-          "mouth_std_ratio_a2b": "near 1", "grid_a2b": "near 1 (above: a lattice)",
-          "frame_swapped_a2b": "higher", "frame_id_rate_a2b": "higher", "frame_id_rate_b2a": "higher",
-          "frame_id_dist_a2b": "lower", "frame_landmark_error_a2b": "lower",
-          "frame_mouth_corr_a2b": "higher", "frame_mouth_std_ratio_a2b": "near 1",
-          "frame_eyelid_corr_a2b": "higher", "video_frames": "failures: fewer",
-          "video_id_rate": "higher", "video_id_dist": "lower", "video_mouth_corr": "higher / near 1",
-          "video_eyelid_corr": "higher / near 1", "video_landmark_error": "lower",
-          "video_detail": "near 1 (below: soft)", "video_kept": "near 0 with nothing in front",
-          "video_skin_tone": "near 0", "video_seam": "near 1 (above: an edge)",
-          "video_mottling": "near 1", "video_rec_ssim": "higher / lower",
-          "video_rec_mouth_corr": "higher", "flicker_swap": "ratio near 1",
-          "jitter_swap": "ratio 1 or lower"}
 EARLY_STEPS = 200     # below: say in the report that the faces are not yet a person's
 
 
@@ -76,19 +94,18 @@ def figures(res: dict) -> dict:
     return {k: v for k, v in res.items() if not k.startswith("_")}
 
 
-def table(res: dict) -> list[tuple[str, str]]:
-    rows = []
-    for label, keys, fmt in ROWS:
-        if all(k in res for k in keys):
-            rows.append((label, " / ".join(fmt.format(res[k]) for k in keys)))
-    return rows
+def table(res: dict) -> list[tuple[str, str, str]]:
+    """(label, value, which way it is better) for each row whose figures `res` holds."""
+    return [(label, " / ".join(fmt.format(res[k]) for k in keys), better)
+            for label, keys, fmt, better in ROWS if all(k in res for k in keys)]
 
 
 def format_table(res: dict) -> str:
     head = (f"model {res['model']} (preset {res['preset']}, step {res['step']}); "
             f"{res['faces_a']} A and {res['faces_b']} B faces ({res['source']})")
-    width = max(len(l) for l, _ in table(res))
-    return "\n".join([head] + [f"  {l:<{width}}  {v}" for l, v in table(res)])
+    rows = table(res)
+    width = max(len(l) for l, _, _ in rows)
+    return "\n".join([head] + [f"  {l:<{width}}  {v}" for l, v, _ in rows])
 
 
 def write_json(res: dict, path: Path) -> None:
@@ -168,9 +185,8 @@ def write_html(res: dict, path: Path) -> list[Path]:
                      "jaw from one cheek to the other.</p><img alt='the border of the face, source above, swap below' "
                      "style='width:{}px' src='{}/border.png'>"
                      .format(border.shape[1] * scale, assets.name))
-    better = {label: BETTER.get(keys[0], "") for label, keys, _ in ROWS}
-    rows = "".join(f"<tr><td>{html.escape(l)}</td><td>{html.escape(v)}</td><td>{html.escape(better[l])}</td></tr>"
-                   for l, v in table(res))
+    rows = "".join(f"<tr><td>{html.escape(l)}</td><td>{html.escape(v)}</td><td>{html.escape(b)}</td></tr>"
+                   for l, v, b in table(res))
     video = (f"<p>The video rows: <code>{html.escape(res['video'])}</code> ({html.escape(res.get('direction', ''))}), "
              "swapped and scored frame by frame.</p>") if "video" in res else ""
     early = (f"<p><b>This model has trained {res['step']} steps only</b>: its faces are still "

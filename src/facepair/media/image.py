@@ -40,6 +40,7 @@ def is_image(path: Path) -> bool:
 # a 30-megapixel camera's). A small file can declare a huge picture (a PNG of zeros, 2 MB, of
 # 1,000,000 x 720 px), which decoding alone would turn into gigabytes
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+BOMB = (MAX_PIXELS + 1, 1)      # picture_size of a file Pillow will not even size (over 2x the limit)
 
 
 def picture_size(data: bytes) -> tuple[int, int]:
@@ -51,7 +52,7 @@ def picture_size(data: bytes) -> tuple[int, int]:
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
         except Image.DecompressionBombError:
-            return (MAX_PIXELS + 1, 1)
+            return BOMB
         except Exception:       # Pillow raises several types for what it cannot read
             return (0, 0)
 
@@ -65,9 +66,9 @@ def read_image(path: Path) -> np.ndarray:
         raise UnreadableMedia(f"cannot read image {path}: {e.strerror or e}") from None
     w, h = picture_size(data.tobytes()) if data.size else (0, 0)
     if w * h > MAX_PIXELS:
-        most = f"{MAX_PIXELS / 1e6:.0f} megapixels"      # (h 1: Pillow refused to give its size)
+        most = f"{MAX_PIXELS / 1e6:.0f} megapixels"
         raise TooLarge(f"picture too large to read: {path} declares "
-                       + (f"more than {most}" if h == 1 else f"{w} x {h} pixels (at most {most})"))
+                       + (f"more than {most}" if (w, h) == BOMB else f"{w} x {h} pixels (at most {most})"))
     img = cv2.imdecode(data, cv2.IMREAD_COLOR) if w * h else None
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")

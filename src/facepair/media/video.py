@@ -258,7 +258,7 @@ class VideoReader:
         self.container.close()
 
 
-FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}   # what swap writes
 
 
 def _fits(fmt: str, stream) -> bool:

@@ -31,7 +31,7 @@ from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.files import TEMP_NAME, fresh_file, writable
 from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image
-from ..media.video import BackgroundWriter, VideoReader, VideoWriter, is_video_name, prefetch
+from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, is_video_name, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
@@ -454,7 +454,7 @@ def rebuilds(jobs: list, first_index: int | None) -> list[int]:
     return sorted(keys + lone)
 
 
-VIDEO_OUTPUTS = (".mp4", ".mov", ".mkv", ".m4v")
+VIDEO_OUTPUTS = tuple(FORMATS)        # the containers VideoWriter writes
 NO_FACE_HINT = "try --detector cnn, or --detect-size 0 for a small face in a large frame"
 
 
