@@ -170,9 +170,13 @@ def test_frames_without_faces_pass_through(trained_model, tmp_path):
     background = np.ascontiguousarray(frame[:, :400])    # the left of the frame: no face
     cv2.imwrite(str(folder / "empty.png"), cv2.cvtColor(background, cv2.COLOR_RGB2BGR))
     (folder / "obama.jpg").symlink_to(OBAMA_PHOTOS / "obama.jpg")
+    (folder / "talk.mp4").symlink_to(ADDRESS)                 # a folder's videos: said, not swapped
     r = run_cli("swap", folder, "--model", trained_model, "-o", tmp_path / "out", "--quiet")
     assert r.returncode == 0, r.stderr
-    assert "faces swapped: 1" in r.stdout and "frames without a face: 1" in r.stdout
+    assert "pictures: 2" in r.stdout and "frames/s" not in r.stdout
+    assert "faces swapped: 1" in r.stdout and "pictures without a face: 1" in r.stdout
+    assert "1 video(s) in" in r.stderr and "talk.mp4" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["empty.png", "obama.jpg"]
     out = read_image(tmp_path / "out/empty.png")
     key = credentials.watermark_key()                         # both marks: this installation's key
     assert np.array_equal(out, watermark.embed(background, key))   # as it was, plus the mark (PNG: exact)

@@ -264,6 +264,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.fill("#model-name", "pair")
             page.check("#train-a input[value='obama']")
             page.check("#train-b input[value='reagan']")
+            expect(page.locator("#preset-desc")).to_contain_text("The default: 128 px faces")   # in words
+            expect(page.locator("#preset-desc")).to_have_attribute("title", re.compile("resize-convolutions"))
             page.select_option("#preset", "seq2seq")     # the transformer: 2.3x the steps per second
             expect(page.locator("#preset-desc")).to_contain_text("transformer")
             page.fill("#minutes", "10")

@@ -86,9 +86,11 @@ def verify(paths, key_file=None) -> list:
 
 
 def presets() -> list[dict]:
-    """The training presets, default first: [{name, description, default}]."""
+    """The training presets, default first: [{name, description, use, default}] (`use`: when to
+    pick it, in a user's words)."""
     from .model.presets import DEFAULT_PRESET, PRESETS
-    return sorted(({"name": p.name, "description": p.description, "default": p.name == DEFAULT_PRESET}
+    return sorted(({"name": p.name, "description": p.description, "use": p.use,
+                    "default": p.name == DEFAULT_PRESET}
                    for p in PRESETS.values()), key=lambda p: not p["default"])
 
 

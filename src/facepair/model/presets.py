@@ -81,45 +81,59 @@ class TrainConfig:
 @dataclass(frozen=True)
 class Preset:
     name: str
-    description: str
+    description: str                 # what it changes, for docs/presets.md's readers
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    use: str = ""                    # when to pick it, in a user's words (the web app shows it)
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p for p in [
         Preset("seed", "the published method, layer for layer: 64 px, Adam 5e-5 (0.5, 0.999), "
-                       "L1, batch 32, no augmentation"),
+                       "L1, batch 32, no augmentation",
+               use="For comparison: the published method exactly as written. 64 px faces (extract "
+                   "with --size 64); blurry, and the swapped mouth follows the source poorly."),
         Preset("seed-joint", "seed, with A and B through the shared encoder as one batch (the "
                              "other faithful reading of \"trained simultaneously\")",
-               model=ModelConfig(joint_batch=True)),
+               model=ModelConfig(joint_batch=True),
+               use="For comparison: the published method with A and B in one batch. 64 px faces "
+                   "(extract with --size 64)."),
         Preset("quick", "seed layout; A and B share encoder batches; batch 16, lr 3e-4 after a "
                         "100-step warm-up; L1 + 0.5 (1 - SSIM) with 3x weight on eyes and mouth",
                model=ModelConfig(joint_batch=True),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
-                                 region_weight=3.0)),
+                                 region_weight=3.0),
+               use="For a quick check of the pipeline: 64 px faces (extract with --size 64), no "
+                   "landmark cue, so the swapped mouth follows the source poorly."),
         Preset("mouth", "quick, with a landmark cue: the encoder sees the mouth greyed out, the "
                         "decoders take its 20 landmarks as offsets from the side's mean",
                model=ModelConfig(joint_batch=True, cue_points=MOUTH),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
-                                 region_weight=3.0)),
+                                 region_weight=3.0),
+               use="Faster and coarser than hd: 64 px faces (extract with --size 64) and 1.5x hd's "
+                   "steps per minute; for short runs or 64 px face sets."),
         Preset("gan", "quick, plus the published future work: a PatchGAN discriminator per side "
                       "from step 300, LSGAN weight 0.05 and feature matching weight 0.5",
                model=ModelConfig(joint_batch=True),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
-                                 region_weight=3.0, gan_weight=0.05, fm_weight=0.5, gan_start=300)),
+                                 region_weight=3.0, gan_weight=0.05, fm_weight=0.5, gan_start=300),
+               use="Research: quick plus the published future work, a discriminator. 64 px faces, "
+                   "no landmark cue."),
         Preset("seq2seq", "the title's transformer: patch tokens, a shared encoder read out by 16 "
                           "latent queries (512 numbers), per-person decoders of patch queries "
                           "attending to them; mouth cue and losses as in mouth",
                model=ModelConfig(joint_batch=True, cue_points=MOUTH, arch="seq2seq"),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=200, ssim_weight=0.5,
-                                 region_weight=3.0)),
+                                 region_weight=3.0),
+               use="Research: the title's transformer. 64 px faces; looks more like person B but "
+                   "follows the expression less than hd."),
         Preset("seq2seq-temporal", "seq2seq whose decoders also attend to the code tokens of the "
                                    "previous 4 frames: trained on clips of 5 consecutive faces, "
                                    "swapped with a rolling window over the video",
                model=ModelConfig(joint_batch=True, cue_points=MOUTH, arch="seq2seq", context=4),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=200, ssim_weight=0.5,
-                                 region_weight=3.0)),
+                                 region_weight=3.0),
+               use="Research: the transformer, also reading the 4 frames before. 64 px faces."),
         Preset("hd", "mouth at 128 px: a fifth stride-2 encoder layer (filters 32 to 512, so "
                      "the code stays 4 x 4 x 512 before its dense layer) and a fifth decoder "
                      "stage (64 filters at 64 px, then 3 at 128 px); the decoders upsample by "
@@ -130,10 +144,14 @@ PRESETS: dict[str, Preset] = {
                                  dec_filters=(512, 256, 128, 64, 3), joint_batch=True,
                                  cue_points=MOUTH, cue_lids=True, upsample="nearest"),
                train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100, ssim_weight=0.5,
-                                 region_weight=3.0)),
+                                 region_weight=3.0),
+               use="The default: 128 px faces (extract's default) whose mouth and eyelids follow "
+                   "the source. Train 20 minutes or more; on a CPU without native bf16, about five "
+                   "times as long for the same steps."),
         Preset("quick-l1", "as quick, plain L1 (measures what SSIM and the region weights add)",
                model=ModelConfig(joint_batch=True),
-               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100)),
+               train=TrainConfig(lr=3e-4, batch_size=16, warmup_steps=100),
+               use="Research: quick with a plain loss, to measure what the other losses add."),
     ]
 }
 # hd with masked training (DeepFaceLab's default): measured against hd on both pairs
@@ -143,7 +161,8 @@ PRESETS["hd-masked"] = replace(
     description="hd, with masked training: the pixel losses weighted 0.1 outside each face's "
                 "landmark hull grown by 1/16 of the crop (the decoders spend themselves on the "
                 "face rather than the background)",
-    train=replace(PRESETS["hd"].train, outside_weight=0.1))
+    train=replace(PRESETS["hd"].train, outside_weight=0.1),
+    use="Research: hd trained on the face alone; better than hd on one sample pair, worse on the other.")
 # hd with a structure-led loss (DeepFaceLab and faceswap weight SSIM first): measured against hd
 # on both pairs (docs/results.md, "A nonlinear stage at 128 px, an SSIM-led loss and two fixes
 # for the Obama eyelids"), a second Obama seed in "`hd-ssim`'s second seed on the Obama pair"
@@ -151,7 +170,8 @@ PRESETS["hd-ssim"] = replace(
     PRESETS["hd"], name="hd-ssim",
     description="hd, with a structure-led loss: L1 + 2 (1 - SSIM) (hd: 0.5), the eyes' and "
                 "mouth's 3x L1 weight as in hd",
-    train=replace(PRESETS["hd"].train, ssim_weight=2.0))
+    train=replace(PRESETS["hd"].train, ssim_weight=2.0),
+    use="Research: hd with a structure-led loss; better than hd on one sample pair, worse on the other.")
 DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (docs/results.md; benchmarks/quality.py)
 
 

@@ -56,6 +56,7 @@ OCCLUSION_STRIDE = 2
 class SwapSummary:
     output: str = ""
     frames: int = 0
+    pictures: bool = False            # frames are pictures (a photo or a folder of them), not video
     faces_swapped: int = 0
     frames_without_face: int = 0
     missed: list = field(default_factory=list)      # video frames (numbers) with no face swapped
@@ -85,8 +86,11 @@ class SwapSummary:
         kept = "" if self.kept_share < 0.001 else \
             f"\nkept from the source, as in front of the face: {self.kept_share:.1%} of the face on " \
             "average (--occlusion none paints it all)"
-        return (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
-                f"{self.faces_swapped}   frames without a face: {self.frames_without_face}{people}{kept}\n"
+        done = (f"pictures: {self.frames} ({self.seconds:.1f} s)   faces swapped: {self.faces_swapped}   "
+                f"pictures without a face: {self.frames_without_face}") if self.pictures else \
+            (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
+             f"{self.faces_swapped}   frames without a face: {self.frames_without_face}")
+        return (f"{done}{people}{kept}\n"
                 f"output: {self.output} (labelled synthetic: watermark, tag, and a signed C2PA "
                 f"manifest where the format takes one)")
 
@@ -480,7 +484,13 @@ def _check_output(inp: Path, out: Path):
 
 def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     folder = inp.is_dir()      # (an output that is the input itself: refused by _check_output)
-    files = [f for f in expand_inputs([inp]) if is_image(f)]
+    summary.pictures = True
+    found = expand_inputs([inp])
+    files = [f for f in found if is_image(f)]
+    videos = [f for f in found if is_video_name(f)]
+    if videos:                 # a folder's videos are not swapped: said, not passed over in silence
+        warnings.warn(f"{len(videos)} video(s) in {inp} not swapped (a folder swap takes its pictures; "
+                      f"swap each video on its own): {videos[0]}{' ...' if len(videos) > 1 else ''}")
     if folder:                 # an output folder inside the input: its swaps are not swapped again
         where = out.resolve()
         files = [f for f in files if where not in f.resolve().parents]

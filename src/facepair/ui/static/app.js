@@ -175,7 +175,8 @@ $("remove").onclick = async () => {
 // ---- 2. Train ---------------------------------------------------------------------------------
 $("preset").onchange = () => {
   const p = S.presets.find((x) => x.name === $("preset").value);
-  $("preset-desc").textContent = p ? p.description : "";
+  $("preset-desc").textContent = p ? p.use : "";         // when to pick it; what it changes on hover
+  $("preset-desc").title = p ? p.description : "";
 };
 $("train-start").onclick = async () => {
   starting("train-job", "train");
