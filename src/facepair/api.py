@@ -53,8 +53,11 @@ def calibrate(model_dir, faces: int | None = None, device: str = "auto", progres
     seconds = read_state(Path(model_dir)).get("train_seconds", 0.0)
     faces = faces_for(seconds) if faces is None else faces
     if progress:
+        from .runtime import cpu_has_bf16, resolve_device
+        slow = "" if resolve_device(device).type != "cpu" or cpu_has_bf16() or faces < 128 else \
+            " (in fp32 on this CPU: about 3 minutes for 256 frames on 2 cores; --calibrate-faces 64: under 1)"
         print(f"measuring the landmark cue's setting on {faces} training frames per side "
-              f"(after {seconds / 60:.1f} minutes of training) ...", flush=True)
+              f"(after {seconds / 60:.1f} minutes of training){slow} ...", flush=True)
     try:
         return run(model_dir, faces, device)
     except Exception as e:  # noqa: BLE001 - a shorter video, an unreadable source: the weights stay
