@@ -74,6 +74,33 @@ def config_dir(tmp_path_factory):
     return folder
 
 
+def head_of(src: Path, dst: Path, seconds: float) -> Path:
+    """The first `seconds` of a video (and its audio) copied into dst without re-encoding: each
+    stream's packets up to that decoding time, so every frame kept has what it refers to."""
+    import av
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        keep = [st for st in i.streams if st.type in ("video", "audio")]
+        out = {st.index: o.add_stream_from_template(st) for st in keep}
+        for pkt in i.demux(*keep):
+            if pkt.dts is None or pkt.dts * pkt.time_base > seconds:
+                continue
+            pkt.stream = out[pkt.stream.index]
+            o.mux(pkt)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def short_samples(tmp_path_factory):
+    """The demo's sample footage cut short (3 s of each face clip, 2 s of the address) in the
+    layout FACEPAIR_SAMPLES names: the whole pipeline on less footage."""
+    from facepair.demo import SAMPLES
+    root = tmp_path_factory.mktemp("samples")
+    for rel in SAMPLES:
+        head_of(DATA / rel, root / rel, 2.0 if rel.startswith("video/") else 3.0)
+    return root
+
+
 @pytest.fixture(scope="session")
 def extracted(tmp_path_factory):
     """Every other frame of the three 256 px clips (as the demo takes them), extracted once at

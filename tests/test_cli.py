@@ -116,6 +116,12 @@ def test_files_declaring_huge_pictures_are_refused_before_decoding(tmp_path):
         r = run_cli("verify", f)
         assert r.returncode == 1 and "too large to read" in r.stdout + r.stderr and says in r.stdout + r.stderr, r
         assert time.monotonic() - t < 30 and "Traceback" not in r.stderr
+    from facepair.errors import TooLarge
+    from facepair.media.image import read_image
+    Image.new("L", (300_000, 720)).save(png)        # past what Pillow will even size: no w x h
+    with pytest.raises(TooLarge) as e:
+        read_image(png)
+    assert str(e.value) == f"picture too large to read: {png} declares more than 89 megapixels"
 
 
 def test_imports_go_one_way():

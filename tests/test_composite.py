@@ -116,7 +116,11 @@ def test_the_reports_border_strip_shows_source_above_swap_at_full_resolution(fac
     images = write_html(res, tmp_path / "report.html")
     assert tmp_path / "report_files" / "border.png" in images
     assert "The face's border" in (tmp_path / "report.html").read_text()
+    assert "trained 1 steps only" in (tmp_path / "report.html").read_text()     # too early to judge
+    write_html(dict(res, step=200), tmp_path / "r200.html")                      # from 200 steps on: not said
+    assert "steps only" not in (tmp_path / "r200.html").read_text()
     # what a model folder says reaches the report as text, never as markup
     write_html(dict(res, step="1<h1>x</h1>", preset="<b>hd"), tmp_path / "r2.html")
     text = (tmp_path / "r2.html").read_text()
     assert "<h1>x" not in text and "&lt;h1&gt;x" in text and "&lt;b&gt;hd" in text
+    assert "steps only" not in text                    # a step that is not a number: no note

@@ -51,6 +51,7 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     assert "<th>better</th>" in html and "<td>near 1 (above: an edge)</td>" in html
     assert f"<code>{ADDRESS}</code> (a2b)" in html and "trained 24 steps only" in html
     assert html.count("<img alt='") == len(images) and figures["video"] == str(ADDRESS)
+    assert figures["direction"] == "a2b"
     assert all((tmp_path / "r" / p).stat().st_size > 0 for p in images)
     # the pictures with swapped faces in them are labelled as every output is (the loss plot has none)
     from facepair.provenance.verify import verify_file
@@ -75,10 +76,10 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
         f"facepair: error: model folder not found: {tmp_path / 'nope'}"], r.stderr
 
 
-def test_short_demo_produces_all_files(tmp_path):
+def test_short_demo_produces_all_files(short_samples, tmp_path):
     out = tmp_path / "demo"
     r = run_cli("demo", "-o", out, "--minutes", 0.2, "--quiet", "--calibrate-faces", 8, "--eval-faces", 12, "--swap-seconds", 1,
-                env=dict(os.environ, FACEPAIR_SAMPLES=str(DATA)))
+                env=dict(os.environ, FACEPAIR_SAMPLES=str(short_samples)))
     assert r.returncode == 0, r.stderr[-2000:]
     for name in ("swap.mp4", "report.html", "metrics.json", "model/state.json"):
         assert (out / name).is_file(), name

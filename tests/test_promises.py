@@ -316,9 +316,13 @@ def test_verify_on_a_mixed_list_says_which_and_exits_1(tmp_path):
     assert lines[0].startswith(f"{marked[0]}: SYNTHETIC (facepair)")
     assert lines[1].startswith(f"{original}: no facepair marks")
     assert lines[2].startswith(f"{marked[1]}: SYNTHETIC (facepair)")
-    r = run_cli("verify", marked[0], tmp_path / "missing.png")
-    assert r.returncode == 1 and "SYNTHETIC" in r.stdout and "missing" not in r.stdout, r.stdout
+    r = run_cli("verify", tmp_path / "missing.png", marked[0])      # goes on past a bad file
+    assert r.returncode == 1 and r.stdout.startswith(f"{marked[0]}: SYNTHETIC"), r.stdout
     assert r.stderr.strip() == f"facepair: error: file not found: {tmp_path / 'missing.png'}", r.stderr
+    r = run_cli("verify", "--json", tmp_path / "missing.png", marked[0])
+    records = json.loads(r.stdout)
+    assert r.returncode == 1 and r.stderr == "" and records[1]["synthetic"] is True
+    assert records[0] == {"path": str(tmp_path / "missing.png"), "error": f"file not found: {tmp_path / 'missing.png'}"}
     r = run_cli("verify", "--json", marked[0], original)
     assert r.returncode == 1 and [rec["synthetic"] for rec in json.loads(r.stdout)] == [True, False]
 

@@ -269,9 +269,10 @@ def test_no_face_and_outputs_verify_cannot_read_are_refused_with_nothing_written
     for inp, out, why in ((photo, "o.gif", "picture output must be"), (photo, "o.psd", "picture output must be"),
                           (photo, "o.mp4", "picture output must be"), (OBAMA_PHOTOS, "o.jpg", "not into a file"),
                           (tmp_path / "notes.txt", "o.jpg", "not a picture or video"),
-                          (clip, "o.png", "video output must be")):
-        with pytest.raises(FacepairError, match=why):
-            api.swap(inp, trained_model, tmp_path / out, progress=False)
+                          (clip, "o.png", "video output must be .mp4, .mov, .mkv or .m4v: ")):
+        for model in (trained_model, tmp_path / "no-model"):     # before the model is even read
+            with pytest.raises(FacepairError, match=why):
+                api.swap(inp, model, tmp_path / out, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "empty.png", "notes.txt"]
 
 

@@ -279,8 +279,18 @@ def test_records_and_the_apps_own_folders_lead_nowhere_outside(server, tmp_path)
         {"format": "facepair-faceset", "version": 1, "size": 64,
          "faces": [{"file": "faces/000000.png", "source": str(outside / "clip.mp4")}]}))
     status, answer = server.request("/api/train", {"model": "t", "a": ["y"], "b": ["y"], "steps": 2})
-    assert status == 403 and "names a file outside the work folder: clip.mp4" in answer["error"], answer
+    assert status == 403 and answer["error"] == (
+        "faces/y names a file outside the work folder: clip.mp4 (made on the command line? its "
+        "face sets and their footage go in the work folder: docs/ui.md)"), answer
     assert not (work / "models" / "t").exists()
+    os.mkfifo(work / "uploads" / "pipe.mp4")          # footage that is a pipe: reading it would hang
+    (work / "faces" / "y" / "faceset.json").write_text(json.dumps(
+        {"format": "facepair-faceset", "version": 1, "size": 64,
+         "faces": [{"file": "faces/000000.png", "source": "uploads/pipe.mp4"}]}))
+    t = time.monotonic()
+    status, answer = server.request("/api/train", {"model": "t", "a": ["y"], "b": ["y"], "steps": 2})
+    assert status == 403 and answer["error"] == "faces/y names something that is not a file: pipe.mp4", answer
+    assert time.monotonic() - t < 10 and not (work / "models" / "t").exists()
     (outside / "secret.json").write_text('{"api_key": "SECRET-OUTSIDE"}')
     (work / "faces" / "g").mkdir()
     (work / "faces" / "g" / "faceset.json").write_text(json.dumps(
@@ -289,6 +299,10 @@ def test_records_and_the_apps_own_folders_lead_nowhere_outside(server, tmp_path)
     planted = work / ".ui" / "jobs" / "99999999-999999-9"
     planted.mkdir()
     (planted / "job.json").write_text('{"kind": "extract", "faceset": "g"}')
+    (planted / "summary.json").write_text('{"frames_read": 3, "faces_kept": 2}')      # the app's own: shown
+    status, answer = server.request("/api/faces/g")
+    assert status == 200 and answer["summary"] == {"frames_read": 3, "faces_kept": 2}, answer
+    (planted / "summary.json").unlink()
     (planted / "summary.json").symlink_to(outside / "secret.json")
     status, answer = server.request("/api/faces/g")
     assert status == 200 and answer["summary"] is None and "SECRET" not in json.dumps(answer), answer

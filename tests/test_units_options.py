@@ -71,3 +71,57 @@ def test_train_result_line():
                       "landmark cue in swaps (centre moved toward the target's mean face, gain): "
                       "a2b 0.5, 2x, lids 16x, b2a 0, 1.5x\nmodel: work/m")
     assert TrainResult("m", "seed", 0, 1, 1.0, 1.0).losses == {} and TrainResult("m", "seed", 0, 1, 1.0, 1.0).cue is None
+
+
+def test_swap_flags_reach_swap_options_each_in_its_own_field(monkeypatch, capsys):
+    """Every flag of `facepair swap` lands in its own SwapOptions field (the options' tests swap
+    in-process through the API, so this is where the command line's mapping is judged); each
+    value differs from the default, so a flag read into another field shows."""
+    import facepair.api
+    from facepair.cli import main
+    seen = []
+    monkeypatch.setattr(facepair.api, "swap", lambda i, m, o, opts: seen.append((i, m, o, opts)) or "swapped")
+    assert main(["swap", "in.mp4", "--model", "m", "-o", "out.mp4", "--direction", "b2a",
+                 "--detector", "cnn", "--detect-size", "320", "--detect-every", "3", "--mask", "box",
+                 "--erode", "6", "--feather", "12", "--color", "hist", "--blend", "seamless",
+                 "--occlusion", "none", "--no-smooth", "--engine", "onnx", "--crf", "30",
+                 "--duration", "2.5", "--quiet"]) == 0
+    (inp, model, out, o), = seen
+    assert (inp, model, out) == ("in.mp4", "m", "out.mp4") and capsys.readouterr().out == "swapped\n"
+    got = (o.direction, o.detector, o.detect_size, o.detect_every, o.mask, o.erode, o.feather,
+           o.color, o.blend, o.occlusion, o.smooth, o.engine, o.crf, o.duration, o.progress)
+    assert got == ("b2a", "cnn", 320, 3, "box", 6.0, 12.0, "hist", "seamless", "none", False,
+                   "onnx", 30, 2.5, False)
+    defaults = SwapOptions()
+    assert all(g != getattr(defaults, f) for g, f in zip(got, (
+        "direction", "detector", "detect_size", "detect_every", "mask", "erode", "feather", "color",
+        "blend", "occlusion", "smooth", "engine", "crf", "duration", "progress")))
+
+
+def test_a_long_calibration_on_a_cpu_without_bf16_says_how_long(monkeypatch, capsys):
+    """Where the cue's calibration runs in fp32 on the CPU on 128 frames or more, `train` says
+    beforehand that it takes minutes and what is shorter; elsewhere it does not."""
+    import facepair.api as api
+    import facepair.evaluate.calibrate as cal
+    import facepair.model.store as store
+    import facepair.runtime as rt
+    monkeypatch.setattr(store, "read_state", lambda folder: {"train_seconds": 1200.0})
+    monkeypatch.setattr(cal, "calibrate", lambda folder, faces, device: {"faces": faces})
+    monkeypatch.setattr(rt, "cpu_has_bf16", lambda: False)
+    assert api.calibrate("m", None, "cpu") == {"faces": 256}
+    said = capsys.readouterr().out
+    assert "on 256 training frames per side" in said and "about 3 minutes" in said and "--calibrate-faces 64" in said
+    api.calibrate("m", 64, "cpu")
+    assert "--calibrate-faces 64" not in capsys.readouterr().out
+    monkeypatch.setattr(rt, "cpu_has_bf16", lambda: True)
+    api.calibrate("m", None, "cpu")
+    assert "--calibrate-faces 64" not in capsys.readouterr().out
+
+
+def test_every_preset_says_when_to_pick_it_in_words():
+    """What the web app's Train screen shows under the preset: a sentence for every preset (a
+    new preset left without one would show nothing), the default first."""
+    from facepair import api
+    got = api.presets()
+    assert got[0]["name"] == "hd" and got[0]["default"] and got[0]["use"].startswith("The default")
+    assert all(len(p["use"].split()) >= 8 and p["description"] for p in got), [p["name"] for p in got if not p["use"]]

@@ -283,15 +283,15 @@ def _clip(dst, frames, comment=None, key="comment", size=(256, 256)):
     return dst
 
 
-def _marked_clip(dst, frames, size=(360, 480), black=0):
+def _marked_clip(dst, frames, size=(360, 480), black=0, card=(0, 0, 0)):
     """A small video of textured frames, each marked as swap marks video (on Y), after `black`
-    black frames (marked too: the mark has nothing to sit on there)."""
+    frames of one colour, `card` (marked too: the mark has nothing to sit on there)."""
     with av.open(str(dst), "w") as o:
         s = o.add_stream("libx264", rate=30, options={"crf": "18"})
         s.height, s.width = size
         s.pix_fmt = "yuv420p"
         for n in range(-black, frames):
-            yuv = W.embed_i420(_texture(*size, seed=n, sd=20) if n >= 0 else np.zeros((*size, 3), np.uint8))
+            yuv = W.embed_i420(_texture(*size, seed=n, sd=20) if n >= 0 else np.full((*size, 3), card, np.uint8))
             for q in s.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
                 o.mux(q)
         for q in s.encode():
@@ -306,8 +306,16 @@ def test_verify_finds_the_mark_summed_over_a_videos_frames(tmp_path):
     assert v.mark.z > one.mark.z                                          # frames add up
     faded = V.verify_file(_marked_clip(tmp_path / "faded.mp4", 6, black=100))   # 100 black first
     assert faded.frames == 106 and faded.marked and faded.mark.z >= W.Z_MIN, faded.mark
-    dark = V.verify_file(_marked_clip(tmp_path / "dark.mp4", 0, black=4))       # only black
-    assert dark.frames == 4 and dark.mark is not None and not dark.marked
+    red = V.verify_file(_marked_clip(tmp_path / "red.mp4", 6, black=100, card=(200, 30, 30)))
+    assert red.frames == 106 and red.marked, red.mark           # a title card of one colour too
+    dark = V.verify_file(_marked_clip(tmp_path / "dark.mp4", 0, black=120))     # only black
+    assert dark.frames == 120 and dark.mark is not None and not dark.marked
+
+
+def test_verify_passes_over_flat_frames_only_up_to_max_scan(tmp_path, monkeypatch):
+    monkeypatch.setattr(V, "MAX_SCAN", 20)
+    v = V.verify_file(_marked_clip(tmp_path / "late.mp4", 6, black=30))
+    assert v.frames == 20 and not v.marked         # the marked frames lie past the scan
     tiny = V.verify_file(_clip(tmp_path / "tiny.mkv", 3, size=(24, 24)))
     assert tiny.mark is None and tiny.frames == 3 and "too small to read" in str(tiny)
     assert not tiny.mirrored and tiny.to_json()["watermark"]["mirrored"] is False

@@ -267,3 +267,15 @@ def test_scene_cuts():
     c = SceneCuts()
     c(noise)
     assert c(np.ascontiguousarray(noise[:, ::-1])) is False                    # thumbnails: same gist
+
+
+def test_a_file_that_is_no_video_is_one_line_with_ffmpegs_reason(tmp_path):
+    """FFmpeg's reason in words, without its error number or the path said twice
+    ("[Errno 1094995529] Invalid data found when processing input: 'x.mp4'")."""
+    from facepair.errors import FacepairError
+    from facepair.media.video import VideoReader
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 100)
+    with pytest.raises(FacepairError) as e:
+        VideoReader(junk)
+    assert str(e.value) == f"cannot open video {junk}: Invalid data found when processing input"

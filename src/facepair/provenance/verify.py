@@ -201,7 +201,7 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
         try:
             for _, frame in iter_video(path, every=1):
                 frames += 1
-                if frame[::8, ::8].std() >= FLAT_STD:
+                if _textured(frame):
                     r = watermark.residual(frame)
                     if r is not None:
                         residual = r if residual is None else residual + r
@@ -216,6 +216,12 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
             raise FacepairError(f"cannot read {path} as an image or video") from None
         tag = _video_tag(path)
     return residual, frames, tag
+
+
+def _textured(frame: np.ndarray) -> bool:
+    """Whether a frame has anything for the mark to sit on: a colour channel that varies by
+    FLAT_STD or more (subsampled). A black frame, or a title card of one colour, does not."""
+    return frame[::8, ::8].reshape(-1, frame.shape[-1]).std(0).max() >= FLAT_STD
 
 
 def read_mark(residual: np.ndarray) -> tuple[watermark.Reading, bool]:

@@ -238,7 +238,7 @@ class Workdir:
             for p in dict.fromkeys(named):
                 if "\0" in p or self.resolved(self.root / p) is None and os.path.lexists(self.root / p):
                     raise HTTPException(403, f"{what} names a file outside the work folder: {_short(Path(p).name, 60)} "
-                                             "(a model from the command line: docs/ui.md)")
+                                             "(made on the command line? its face sets and their footage go in the work folder: docs/ui.md)")
                 if os.path.exists(self.root / p) and not os.path.isfile(self.root / p) \
                         and not os.path.isdir(self.root / p):      # a pipe would hang the stage
                     raise HTTPException(403, f"{what} names something that is not a file: {_short(Path(p).name, 60)}")
