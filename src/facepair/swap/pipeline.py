@@ -484,7 +484,6 @@ def _check_output(inp: Path, out: Path):
 
 def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     folder = inp.is_dir()      # (an output that is the input itself: refused by _check_output)
-    summary.pictures = True
     found = expand_inputs([inp])
     files = [f for f in found if is_image(f)]
     videos = [f for f in found if is_video_name(f)]
@@ -635,8 +634,8 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
     credentials.ensure_identity()             # a broken signing identity stops us before any work
     t0 = time.perf_counter()
     swapper = Swapper(model_dir, opts)
-    summary = SwapSummary(output=str(out))
-    if inp.is_dir() or is_image(inp):
+    summary = SwapSummary(output=str(out), pictures=inp.is_dir() or is_image(inp))
+    if summary.pictures:
         _swap_images(swapper, inp, out, summary)
     else:
         try:
