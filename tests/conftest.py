@@ -1,6 +1,8 @@
 """Fixtures on the team's real sample media (../shared/data, or $FACEPAIR_SAMPLES)."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -101,16 +103,36 @@ def short_samples(tmp_path_factory):
     return root
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """`build(folder)`'s JSON result, built once per test run rather than once per xdist worker:
+    the first worker to ask builds it (under a lock, in the temp folder the run's workers
+    share) and the others wait for it and reuse it (about 80 s of setup saved on 2 workers).
+    What it builds is read, never changed, by the tests."""
+    from filelock import FileLock
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                   # pytest-of-USER/pytest-N: shared by the workers
+    done = root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            done.write_text(json.dumps(build(root / name)))
+        return json.loads(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def extracted(tmp_path_factory):
     """Every other frame of the three 256 px clips (as the demo takes them), extracted once at
     64 px (the crop size of every preset but hd): {name: (folder, summary)}."""
     import facepair
-    root = tmp_path_factory.mktemp("facesets")
-    return {name: (root / name, facepair.extract([clip], root / name, every=EVERY, size=64,
-                                                        progress=False))
-            for name, clip in (("obama1", OBAMA_CLIP1), ("obama2", OBAMA_CLIP2),
-                               ("reagan", REAGAN_CLIP))}
+    from facepair.faces.extract import ExtractSummary
+    clips = {"obama1": OBAMA_CLIP1, "obama2": OBAMA_CLIP2, "reagan": REAGAN_CLIP}
+
+    def build(root):
+        return {name: [str(root / name), dataclasses.asdict(
+            facepair.extract([clip], root / name, every=EVERY, size=64, progress=False))]
+            for name, clip in clips.items()}
+    return {name: (Path(folder), ExtractSummary(**summary))
+            for name, (folder, summary) in built_once(tmp_path_factory, "facesets", build).items()}
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +140,10 @@ def trained_model(extracted, tmp_path_factory):
     """A model trained briefly (24 steps of 8 faces a side, under a minute on 2 cores without
     bf16) on the Obama and Reagan clips, for the tests of what swap, evaluate and verify write
     (no test here judges its swaps' quality: benchmarks/quality.py does)."""
-    model = tmp_path_factory.mktemp("models") / "m"
-    r = run_cli("train", "--a", extracted["obama1"][0], extracted["obama2"][0], "--b",
-                extracted["reagan"][0], "--model", model, "--preset", "seed", "--steps", 24, "--batch-size", 8,
-                "--lr", "3e-4", "--quiet")
-    assert r.returncode == 0, r.stderr
-    return model
+    def build(model):
+        r = run_cli("train", "--a", extracted["obama1"][0], extracted["obama2"][0], "--b",
+                    extracted["reagan"][0], "--model", model, "--preset", "seed", "--steps", 24,
+                    "--batch-size", 8, "--lr", "3e-4", "--quiet")
+        assert r.returncode == 0, r.stderr
+        return str(model)
+    return Path(built_once(tmp_path_factory, "model", build))
