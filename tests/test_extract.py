@@ -56,7 +56,10 @@ def test_photos_at_the_default_presets_size_with_one_sharpness_scale(tmp_path):
     """By default faces are cut at the default preset's crop size (hd: 128 px); sharpness is
     measured at 64 px whatever the size, so --min-blur means the same for both."""
     from facepair.model.presets import DEFAULT_PRESET, PRESETS
-    s = facepair.extract([OBAMA_PHOTOS], tmp_path / "fs", progress=False)
+    # a photo named besides its folder, and through a link, is read once (its face was kept 3x)
+    (tmp_path / "link.jpg").symlink_to(OBAMA_PHOTOS / "obama.jpg")
+    s = facepair.extract([OBAMA_PHOTOS, OBAMA_PHOTOS / "obama.jpg", tmp_path / "link.jpg"],
+                         tmp_path / "fs", progress=False)
     assert s.inputs == 3 and s.faces_kept == 3 and not s.unreadable
     meta = json.loads((tmp_path / "fs/faceset.json").read_text())
     assert meta["size"] == PRESETS[DEFAULT_PRESET].model.size == 128

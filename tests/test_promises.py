@@ -193,6 +193,34 @@ def test_ctrl_c_during_a_video_swap_leaves_a_playable_labelled_file(trained_mode
     assert "C2PA manifest FOUND (facepair, compositeWithTrainedAlgorithmicMedia, Valid)" in r.stdout, r.stdout
 
 
+def test_ctrl_c_while_the_video_is_finished_still_leaves_a_playable_labelled_file(trained_model, tmp_path, monkeypatch):
+    """A Ctrl-C (often the second, when the first seemed to do nothing) while the encoder writes
+    its last frames and the file's index: raised there, the file had no index and was lost."""
+    import os
+    from facepair import api
+    from facepair.errors import Interrupted
+    from facepair.media import video
+    from facepair.provenance.verify import verify_file
+    close = video.VideoWriter.close
+
+    def pressed(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        close(self)
+    monkeypatch.setattr(video.VideoWriter, "close", pressed)
+    out = tmp_path / "out.mp4"
+    try:
+        api.swap(REAGAN_CLIP, trained_model, out, progress=False, duration=1)
+        raised = None
+    except BaseException as e:  # noqa: BLE001 - a KeyboardInterrupt must not end the test run
+        raised = e
+    assert isinstance(raised, Interrupted) and "holds the first 30 frames" in str(raised), repr(raised)
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30
+    assert not list(tmp_path.glob(".*"))                 # no hidden partial file left behind
+    v = verify_file(out)
+    assert v.watermark and v.our_tag and v.our_manifest, v
+
+
 # ---- swap's options as the README lists them (issue 35) ---------------------------------------
 
 def _frame_png(tmp_path, clip=REAGAN_CLIP, index=0) -> "Path":

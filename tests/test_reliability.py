@@ -845,6 +845,9 @@ def test_sigterm_closed_stdout_and_an_ascii_terminal_are_handled(trained_model, 
     long = tmp_path / ("x" * 246 + ".jpg")                    # a legal 250-character name
     r = run_cli("swap", photo, "--model", trained_model, "-o", long)
     assert r.returncode == 0 and long.exists(), r.stderr
+    wide = tmp_path / ("字" * 83 + ".png")                     # 87 characters, a legal 253 bytes
+    r = run_cli("swap", photo, "--model", trained_model, "-o", wide)
+    assert r.returncode == 0 and wide.exists(), r.stderr
 
 
 def test_image_folders_face_sets_of_another_size_and_the_installation_verdict(trained_model, tmp_path):

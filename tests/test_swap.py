@@ -1,6 +1,7 @@
 """facepair swap and verify: outputs keep the input's form, carry the mark, and are steady."""
 import json
 import sys
+from fractions import Fraction
 
 import av
 import cv2
@@ -175,7 +176,8 @@ def test_frames_without_faces_pass_through(trained_model, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "pictures: 2" in r.stdout and "frames/s" not in r.stdout
     assert "faces swapped: 1" in r.stdout and "pictures without a face: 1" in r.stdout
-    assert "1 video(s) in" in r.stderr and "talk.mp4" in r.stderr
+    assert f"1 video(s) in {folder} not swapped" in r.stderr and "): talk.mp4" in r.stderr
+    assert r.stderr.count(str(folder)) == 1                  # the folder named once
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["empty.png", "obama.jpg"]
     out = read_image(tmp_path / "out/empty.png")
     key = credentials.watermark_key()                         # both marks: this installation's key
@@ -236,6 +238,9 @@ def test_bad_model_folder_and_paths_are_one_line(trained_model, tmp_path):
     own.write_bytes(photo.read_bytes())
     r = run_cli("swap", own, "--model", trained_model, "-o", own)
     cases.append((r, "would overwrite the input"))
+    (tmp_path / "made.mp4").mkdir()                  # refused before the swap, not after it
+    r = run_cli("swap", REAGAN_CLIP, "--model", trained_model, "-o", tmp_path / "made.mp4")
+    cases.append((r, "video output is a folder"))
     for r, text in cases:
         assert r.returncode == 1, (text, r.stderr)
         lines = r.stderr.strip().splitlines()
@@ -435,6 +440,78 @@ def test_the_model_in_two_halves_swaps_and_rebuilds_the_same_faces(trained_model
     monkeypatch.setattr(pipeline.FaceModel, "forward", spy)
     summary = swap(OBAMA_CLIP2, trained_model, tmp_path / "out.mp4", SwapOptions(duration=1, progress=False))
     assert summary.faces_swapped > 10 and any(pools) == (torch.get_num_threads() >= 2)   # (halves: pool None)
+
+
+def _camcorder_clip(dst, start: float = 100.0, seconds: float = 2.0):
+    """The address's first seconds as a camcorder or a broadcast writes them: MPEG-TS whose
+    clock starts at `start` s, the picture in strong colours, tagged BT.709 (the matrix PyAV
+    then decodes it with), its pixels 4:3 wider than tall (anamorphic), the audio copied."""
+    tick = Fraction(1, 90000)
+    with av.open(str(ADDRESS)) as i, av.open(str(dst), "w", format="mpegts") as o:
+        vin, ain = i.streams.video[0], i.streams.audio[0]
+        v, a = o.add_stream("libx264", rate=vin.average_rate), o.add_stream_from_template(ain)
+        v.width, v.height, v.pix_fmt, v.time_base = vin.width, vin.height, "yuv420p", tick
+        cc = v.codec_context
+        cc.colorspace = cc.color_primaries = cc.color_trc = cc.color_range = 1   # BT.709, 16-235
+        cc.sample_aspect_ratio = Fraction(4, 3)
+        for p in i.demux(vin, ain):
+            if p.dts is None or p.dts * p.time_base > seconds:
+                continue
+            if p.stream is ain:
+                shift = round(start / p.time_base)
+                p.pts, p.dts, p.stream = p.pts + shift, p.dts + shift, a
+                o.mux(p)
+                continue
+            for f in p.decode():
+                yuv = f.to_ndarray(format="yuv420p")
+                h = yuv.shape[0] * 2 // 3                      # colours 3x as strong, as
+                yuv[h:] = np.clip(128 + (yuv[h:].astype(int) - 128) * 3, 16, 240)  # outdoors
+                g = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+                g.pts, g.time_base = round((f.time + start) / tick), tick
+                for q in v.encode(g):
+                    o.mux(q)
+        for q in v.encode():
+            o.mux(q)
+    return dst
+
+
+def _yuv_to_rgb(yuv: np.ndarray, kr: float, kb: float) -> np.ndarray:
+    """A yuv420p picture (limited range) as RGB through the matrix of weights kr, kb."""
+    h, w = yuv.shape[0] * 2 // 3, yuv.shape[1]
+    y = (yuv[:h].astype(float) - 16) * 255 / 219
+    u, v = ((yuv[h + k * h // 4:h + (k + 1) * h // 4].reshape(h // 2, w // 2).astype(float) - 128)
+            .repeat(2, 0).repeat(2, 1) * 255 / 224 for k in (0, 1))
+    r, b = y + 2 * (1 - kr) * v, y + 2 * (1 - kb) * u
+    return np.stack([r, (y - kr * r - kb * b) / (1 - kr - kb), b], -1).clip(0, 255)
+
+
+def test_a_camcorder_clip_keeps_its_look_and_starts_at_0(trained_model, tmp_path):
+    """MPEG-TS from a camcorder or a broadcast: its clock starts at 100 s (`--duration 1` gave no
+    frame at all, and the whole output opened on 100 s of nothing in a player), its picture is
+    tagged BT.709 (written back with BT.601's matrix and no tag, it was shown through BT.709's
+    by players that take untagged HD for BT.709: every colour shifted) and its pixels are not
+    square (played squeezed)."""
+    clip = _camcorder_clip(tmp_path / "cam.ts")
+    out = tmp_path / "out.mp4"
+    r = run_cli("swap", clip, "--model", trained_model, "-o", out, "--duration", 1, "--quiet")
+    assert r.returncode == 0, r.stderr
+    with av.open(str(clip)) as c:
+        src = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        assert v.start_time * v.time_base < 0.05 and a.start_time * a.time_base < 0.05
+        frames = list(c.decode(v))
+        cc = v.codec_context
+        assert len(frames) == 30 and cc.sample_aspect_ratio == Fraction(4, 3)
+        weights = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114)}   # BT.709, BT.601 x2
+        assert cc.colorspace in weights and cc.color_range == 1      # the output names its matrix
+        yuv = frames[0].to_ndarray(format="yuv420p")
+    # away from the face (the left third of the frame): what a player shows through the matrix
+    # the output names is what it shows of the input; through the other, far from it
+    named, other = weights[cc.colorspace], weights[1 if cc.colorspace != 1 else 5]
+    left = np.s_[:, :400]
+    assert np.abs(_yuv_to_rgb(yuv, *named)[left] - src[left]).mean() < 1.5
+    assert np.abs(_yuv_to_rgb(yuv, *other)[left] - src[left]).mean() > 2.5
 
 
 def test_a_video_swap_writes_through_no_link_planted_beside_its_output(trained_model, tmp_path):

@@ -29,3 +29,21 @@ def stop_requests():
         for sig, handler in old.items():
             with contextlib.suppress(ValueError, TypeError):
                 signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def held_off():
+    """Ctrl-C and SIGTERM only noted while a file is being finished (an encoder's last frames and
+    its index, a few seconds at most: stopped there, a video has no index and does not play).
+    Yields the list of signals received; outside the main thread, as stop_requests."""
+    got: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):
+            old[sig] = signal.signal(sig, lambda signum, frame: got.append(signum))
+    try:
+        yield got
+    finally:
+        for sig, handler in old.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)

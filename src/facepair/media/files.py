@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import FacepairError
 
 
-TEMP_NAME = 200                     # characters of the target's name a temp file's name keeps
+TEMP_NAME = 200                     # bytes of the target's name a temp file's name keeps
 UMASK = os.umask(0o022)             # read once (the call sets it), then put back as it was
 os.umask(UMASK)
 
@@ -43,6 +43,13 @@ def _set_mode(fd: int, path: Path, mode: int | None) -> None:
             raise
 
 
+def temp_name(name: str) -> str:
+    """The start of a name for a temp file beside it: file systems count a name's bytes (255),
+    and a legal name of 250 bytes plus the temp's marks would pass that; cut to TEMP_NAME bytes,
+    not characters (83 CJK characters are 249 bytes)."""
+    return os.fsdecode(os.fsencode(name)[:TEMP_NAME])
+
+
 def fresh_file(path: Path) -> Path:
     """`path` made a new, empty file of its own, for a writer that opens it by name (an encoder):
     whatever was at the name (a link planted there, even a hard link to a file elsewhere, an
@@ -63,8 +70,7 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
     link planted at the name rather than writing into the file it shares. `sync` False: no
     fsync (many small files that an index written after them names, such as a face set's)."""
     path = writable(path, follow_links)
-    # (the name cut: a legal 250-character name plus the temp's marks would pass the 255 limit)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMP_NAME]}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{temp_name(path.name)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -18,8 +18,10 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
-    """Files and folders (recursive, sorted) -> files; `keep`: which files found in a folder to
-    take (named files are all taken). A missing path is a user error."""
+    """Files and folders (recursive, sorted) -> files, each file once (a file named twice, or
+    in a folder and named too, or through a link beside it, is taken where first met: extract
+    stored its faces twice); `keep`: which files found in a folder to take (named files are all
+    taken). A missing path is a user error."""
     files: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
@@ -29,7 +31,8 @@ def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
                             and (keep is None or keep(f)))
         else:
             files.append(p)
-    return files
+    seen: set[Path] = set()
+    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
 def is_image(path: Path) -> bool:

@@ -9,6 +9,7 @@ import queue
 import threading
 import time
 import warnings
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -116,6 +117,13 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
             warnings.warn(f"{path}: decoding stopped after frame {i} ({_why(e)}); kept what decoded")
 
 
+def start_of(stream) -> float:
+    """When a stream's first frame is shown, in seconds of its file's clock: 0 for most files,
+    but a broadcast or camcorder MPEG-TS (.ts, .mts) or a clip cut out of one starts where its
+    clock stood (1.4 s after FFmpeg's muxer, minutes into a recording)."""
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+
+
 def frame_at(path: Path, seconds: float) -> np.ndarray:
     """The RGB frame shown at `seconds` (upright), or the last one when the video is shorter.
     Seeks to the keyframe before, then decodes forward."""
@@ -124,6 +132,7 @@ def frame_at(path: Path, seconds: float) -> np.ndarray:
             if not container.streams.video:
                 raise UnreadableMedia(f"no video stream in {path}")
             stream = container.streams.video[0]
+            seconds += start_of(stream)               # (seconds from the start, not the clock)
             if seconds > 0 and stream.time_base:
                 container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
             last = None
@@ -193,6 +202,11 @@ class VideoReader:
         self.video = self.container.streams.video[0]
         self.video.thread_type = "AUTO"
         self.audio = list(self.container.streams.audio)
+        # `end` counts from the first frame; the packets' times from the file's clock
+        self.until = None if end is None else start_of(self.video) + end
+        # the clock at the file's first packet: the writer starts its output there at 0 (an
+        # MP4 that starts at 100 s opens on 100 s of nothing in a player)
+        self.start = Fraction(max(self.container.start_time or 0, 0), av.time_base)
         self.fps = float(self.video.average_rate or 30)
         self.total = self.video.frames or None          # frames to expect (None: unknown)
         if end is not None and self.total and end * self.fps < self.total:
@@ -216,13 +230,13 @@ class VideoReader:
 
     def _wanted(self, frames):
         for f in frames:
-            if self.end is None or f.time is None or f.time < self.end:
+            if self.until is None or f.time is None or f.time < self.until:
                 self.frames += 1
                 yield "video", f
 
     def __iter__(self) -> Iterator[tuple[str, object]]:
         """("video", av.VideoFrame) and ("audio", av.Packet) items."""
-        end, vin = self.end, self.video
+        end, vin = self.until, self.video
         try:
             for packet in self.container.demux(vin, *self.audio):
                 audio = packet.stream is not vin
@@ -283,11 +297,31 @@ def _turn_i420(buf: np.ndarray, turns: int) -> np.ndarray:
     return np.concatenate([np.rot90(p, turns).ravel() for p in planes]).reshape(out_h * 3 // 2, out_w)
 
 
+def _same_look(cin, cout) -> None:
+    """The output's colour tags and pixel shape, so that players show it as they show the input.
+    PyAV converts a frame tagged BT.709 (most phones' and cameras' HD) to RGB with the BT.709
+    matrix and an untagged one with BT.601's; the writer converts back with BT.601's
+    (watermark.embed_i420, and swscale's default for yuv444p). Untagged in, untagged out: the
+    same numbers, which players read as they read the input's. Tagged in: the output says the
+    matrix it was written with (BT.601, limited range) and keeps the input's primaries and
+    transfer, where untagged it would be shown through another matrix than the one it was
+    written with (greens off by up to 17 grey levels in a player that assumes BT.709 for HD).
+    Anamorphic video (DVD, HDV: pixels not square) keeps its pixel shape."""
+    unspecified = 2                                   # AVCOL_SPC/PRI/TRC_UNSPECIFIED
+    if cin.colorspace != unspecified or cin.color_range:
+        cout.colorspace = 6                           # AVCOL_SPC_SMPTE170M: BT.601's matrix
+        cout.color_range = 1                          # AVCOL_RANGE_MPEG: 16 to 235
+        cout.color_primaries, cout.color_trc = cin.color_primaries, cin.color_trc
+    if cin.sample_aspect_ratio and cin.sample_aspect_ratio != 1:
+        cout.sample_aspect_ratio = cin.sample_aspect_ratio
+
+
 class VideoWriter:
-    """H.264 video of a VideoReader's frames: the same size, frame rate, timestamps and display
-    rotation (yuv420p, or yuv444p where a side is odd), every audio stream of the reader copied
-    untouched (one the container refuses, say PCM going into .mp4, is re-encoded as AAC, with a
-    warning), and a comment in the container's metadata."""
+    """H.264 video of a VideoReader's frames: the same size, pixel shape, colour tags, frame
+    rate, timestamps (from 0 where the input's clock started later) and display rotation
+    (yuv420p, or yuv444p where a side is odd), every audio stream of the reader copied untouched
+    but for that shift (one the container refuses, say PCM going into .mp4, is re-encoded as
+    AAC, with a warning), and a comment in the container's metadata."""
 
     def __init__(self, path, reader: VideoReader, crf: int, comment: str = ""):
         fmt = FORMATS.get(Path(path).suffix.lower(), "mp4")
@@ -299,6 +333,7 @@ class VideoWriter:
         self.video.width, self.video.height = vin.codec_context.width, vin.codec_context.height
         self.yuv420 = self.video.width % 2 == 0 and self.video.height % 2 == 0
         self.video.pix_fmt = "yuv420p" if self.yuv420 else "yuv444p"
+        _same_look(vin.codec_context, self.video.codec_context)
         # the encoder counts time in the input's units, not in frames of the average rate: a phone
         # clip's variable frame rate (frames 20 to 67 ms apart) otherwise rounds two frames onto
         # one tick, which x264 refuses ("Invalid argument", the swap lost)
@@ -307,6 +342,8 @@ class VideoWriter:
         self.dropped = 0                              # frames that repeat the last timestamp
         self.shift, self.jumps = 0, 0                 # after a jump back: ticks added, and how often
         self.tick = max(1, round(1 / (float(vin.time_base) * float(vin.average_rate or 30))))
+        self.start = reader.start                     # (seconds) taken off every timestamp
+        self.zero = round(self.start / vin.time_base) if vin.time_base else 0
         self.video.options = {"crf": str(crf), **X264}
         self.turns = reader.turns                     # pictures come upright: stored as the input
         if self.turns:
@@ -327,7 +364,7 @@ class VideoWriter:
         reader gave it), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
         if self.turns:
             picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
-        pts, last = None if like.pts is None else like.pts + self.shift, self.last_pts
+        pts, last = None if like.pts is None else like.pts - self.zero + self.shift, self.last_pts
         if last is not None:
             if pts is None:                           # no timestamp: one tick after the last
                 pts = last + 1
@@ -350,6 +387,10 @@ class VideoWriter:
         """An audio packet of the reader: as it is, or re-encoded where the container refused it."""
         out, as_is = self.audio[packet.stream.index]
         if as_is:
+            zero = round(self.start / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= zero
+            packet.dts -= zero                        # (the reader passes none without a dts)
             packet.stream = out
             self.container.mux(packet)
             return

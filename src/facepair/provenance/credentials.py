@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import FacepairError
-from ..media.files import TEMP_NAME, atomic_write_bytes
+from ..media.files import atomic_write_bytes, temp_name
 
 FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
            ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
@@ -215,7 +215,7 @@ def sign_bytes(data: bytes, suffix: str, title: str) -> bytes:
 def sign_file(path: Path, title: str) -> None:
     """Embed a signed manifest into the file at `path`, atomically (streamed, not held in memory)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:TEMP_NAME]}.", suffix=f".c2pa{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{temp_name(path.name)}.", suffix=f".c2pa{path.suffix}")
     tmp = Path(tmp)                 # a new file of a name of its own: nothing planted is followed
     try:
         with _signer() as signer, _builder(title) as b, \

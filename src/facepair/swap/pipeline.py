@@ -29,7 +29,7 @@ from ..faces.detect import make_detector
 from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
-from ..media.files import TEMP_NAME, fresh_file, writable
+from ..media.files import fresh_file, temp_name, writable
 from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image
 from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, is_video_name, prefetch
 from ..model import export
@@ -38,7 +38,7 @@ from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
 from ..provenance import credentials, label
 from ..runtime import (autocast, cast_for_inference, model_in_halves, resolve_device,
                        resolve_precision, to_images, to_tensor)
-from ..stopping import stop_requests
+from ..stopping import held_off, stop_requests
 from . import compose
 from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
 from .people import AMBIGUOUS, UNMATCHED, People
@@ -476,9 +476,12 @@ def _check_output(inp: Path, out: Path):
         raise FacepairError(f"not a picture or video facepair reads (by its name): {inp}")
     elif out.suffix.lower() not in VIDEO_OUTPUTS:
         raise FacepairError(f"video output must be {', '.join(VIDEO_OUTPUTS[:-1])} or {VIDEO_OUTPUTS[-1]}: {out}")
-    if out.exists() and inp.exists() and out.resolve() == inp.resolve():
+    elif out.is_dir():
+        raise FacepairError(f"video output is a folder: {out}")
+    # the same file by whatever name: a link, or another case on a file system that ignores case
+    if out.exists() and inp.exists() and os.path.samefile(out, inp):
         raise FacepairError(f"output would overwrite the input: {out}")
-    if inp.is_dir() and out.exists() and out.resolve() in [p.resolve() for p in expand_inputs([inp])]:
+    if inp.is_dir() and out.exists() and any(os.path.samefile(out, p) for p in expand_inputs([inp])):
         raise FacepairError(f"output would overwrite an input: {out}")
 
 
@@ -489,7 +492,7 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     videos = [f for f in found if is_video_name(f)]
     if videos:                 # a folder's videos are not swapped: said, not passed over in silence
         warnings.warn(f"{len(videos)} video(s) in {inp} not swapped (a folder swap takes its pictures; "
-                      f"swap each video on its own): {videos[0]}{' ...' if len(videos) > 1 else ''}")
+                      f"swap each video on its own): {videos[0].relative_to(inp)}{' ...' if len(videos) > 1 else ''}")
     if folder:                 # an output folder inside the input: its swaps are not swapped again
         where = out.resolve()
         files = [f for f in files if where not in f.resolve().parents]
@@ -525,7 +528,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     out = writable(out)
     src = VideoReader(inp, swapper.opts.duration)
     swapper.start_video(src.fps)
-    tmp = out.with_name(f".{out.name[:TEMP_NAME]}.partial{out.suffix}")
+    tmp = out.with_name(f".{temp_name(out.name)}.partial{out.suffix}")
     try:            # a new file at the partial name: a link planted there is not written through
         writer = VideoWriter(fresh_file(tmp), src, swapper.opts.crf, comment=label.TAG)
     except (av.error.FFmpegError, OSError) as e:
@@ -594,10 +597,12 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     finally:
         items.close()                 # the reader stops before its file closes (else: a crash)
         requests.close()
-        try:
-            dst.close()
-        except (av.error.FFmpegError, OSError) as e:
-            failed = failed or e
+        with held_off() as late:      # a Ctrl-C now (a second one, say) lost the whole file
+            try:
+                dst.close()
+            except (av.error.FFmpegError, OSError) as e:
+                failed = failed or e
+        interrupted = interrupted or bool(late)
         t_io["encode"] = dst.busy             # watermark + encode, in the writer's thread
         src.close()
         bar.close()
@@ -614,9 +619,10 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
         tmp.unlink(missing_ok=True)        # the source as it was, yet labelled synthetic: not written
         raise FacepairError(f"no face found in any of the {summary.frames} frames of {inp}: "
                             f"nothing written ({NO_FACE_HINT})")
-    label.sign_video(tmp, out.name)
-    tmp.replace(out)
-    if interrupted:
+    with held_off() as late:          # (likewise while it is signed and put in place)
+        label.sign_video(tmp, out.name)
+        tmp.replace(out)
+    if interrupted or late:
         raise Interrupted(f"interrupted: {out} holds the first {summary.frames} frames")
 
 
