@@ -621,6 +621,8 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
                             f"nothing written ({NO_FACE_HINT})")
     with held_off() as late:          # (likewise while it is signed and put in place)
         label.sign_video(tmp, out.name)
+        with open(tmp, "rb+") as f:   # on the disk before it takes the output's name, as pictures
+            os.fsync(f.fileno())
         tmp.replace(out)
     if interrupted or late:
         raise Interrupted(f"interrupted: {out} holds the first {summary.frames} frames")
