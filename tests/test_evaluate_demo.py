@@ -2,6 +2,8 @@
 import json
 import math
 import os
+import shutil
+import time
 
 import av
 import pytest
@@ -74,6 +76,24 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
     r = run_cli("evaluate", "--model", tmp_path / "nope")
     assert r.returncode == 1 and r.stderr.strip().splitlines() == [
         f"facepair: error: model folder not found: {tmp_path / 'nope'}"], r.stderr
+    # a crop deleted by hand (training skips it) was an internal error
+    obama = shutil.copytree(extracted["obama2"][0], tmp_path / "obama2")
+    index = json.loads((obama / "faceset.json").read_text())
+    (obama / index["faces"][0]["file"]).unlink()
+    r = run_cli("evaluate", "--model", trained_model, "--a", obama, "--b", extracted["reagan"][0],
+                "--max-faces", 8, "--crops-only")
+    assert r.returncode == 0, r.stderr
+    # faces cut with another margin than the model's: a table of figures that meant nothing
+    (obama / "faceset.json").write_text(json.dumps(dict(index, padding=index["padding"] + 0.1)))
+    r = run_cli("evaluate", "--model", trained_model, "--a", obama, "--b", extracted["reagan"][0], "--crops-only")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"face set {obama} was extracted with padding" in r.stderr
+    # a --video that is missing or a picture: said before the minutes of the other figures
+    for video, said in ((tmp_path / "gone.mp4", "video not found"), (DATA / "photos/obama/obama.jpg", "--video takes a video")):
+        t = time.monotonic()
+        r = run_cli("evaluate", "--model", trained_model, "--video", video)
+        assert r.returncode == 1 and said in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert time.monotonic() - t < 20
 
 
 def test_short_demo_produces_all_files(short_samples, tmp_path):
@@ -116,7 +136,8 @@ def test_demo_cuts_faces_at_the_size_of_the_preset_it_trains(trained_model, tmp_
 
     import facepair.api as api
     cut = []
-    monkeypatch.setattr(api, "extract", lambda clips, folder, **kw: cut.append(kw["size"]) or "")
+    monkeypatch.setattr(api, "extract", lambda clips, folder, **kw: cut.append(kw["size"])
+                        or folder.mkdir(parents=True) or "")
     def train(opts):
         raise FacepairError("stop here")
     monkeypatch.setattr(api, "train", train)
@@ -128,3 +149,27 @@ def test_demo_cuts_faces_at_the_size_of_the_preset_it_trains(trained_model, tmp_
     with pytest.raises(FacepairError, match="stop here"):
         demo_mod.demo(tmp_path / "old", preset="hd", progress=False)
     assert cut == [64, 64]
+
+
+def test_a_demo_stopped_while_it_extracts_cuts_that_face_set_again(tmp_path, monkeypatch):
+    """Ctrl-C during the demo's extract keeps the faces found so far, indexed; the next run took
+    that index for the whole face set and trained on it without a word."""
+    import facepair.api as api
+    from facepair.errors import Interrupted
+    from facepair.faces.faceset import new_index, save_index
+
+    def stopped(clips, folder, **kw):             # what an interrupted extract leaves
+        (folder / "faces").mkdir(parents=True)
+        save_index(folder, new_index(kw["size"], 0.15, True, "hog", []))
+        raise Interrupted("interrupted after 10 frame(s)")
+    monkeypatch.setattr(api, "extract", stopped)
+    with pytest.raises(Interrupted):
+        demo_mod.demo(tmp_path / "d", progress=False)
+    cut = []
+    monkeypatch.setattr(api, "extract", lambda clips, folder, **kw: cut.append(folder.name)
+                        or folder.mkdir(parents=True) or "")
+    monkeypatch.setattr(api, "train", lambda opts: (_ for _ in ()).throw(FacepairError("stop here")))
+    with pytest.raises(FacepairError, match="stop here"):
+        demo_mod.demo(tmp_path / "d", progress=False)
+    assert cut == ["obama.partial", "reagan.partial"]          # obama's cut again, not reused
+    assert sorted(p.name for p in (tmp_path / "d/faces").iterdir()) == ["obama", "reagan"]

@@ -150,6 +150,16 @@ def test_no_face_exits_nonzero_with_one_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == ["facepair: error: no face found in 3 frame(s) of 3 input file(s)"]
     assert not (tmp_path / "fs").exists()
+    # into a folder the user made: left as it was, so that the retry with the right footage
+    # works (an empty faces/ left there made it "not empty", and with --append "not a face set")
+    (tmp_path / "mine").mkdir()
+    r = run_cli("extract", inputs, "-o", tmp_path / "mine", "--quiet")
+    assert r.returncode == 1 and list((tmp_path / "mine").iterdir()) == []
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old/faces").mkdir()                           # as earlier versions left it
+    for folder in ("mine", "old"):
+        s = facepair.extract(str(OBAMA_PHOTOS / "obama.jpg"), tmp_path / folder, progress=False)
+        assert s.faces_kept == 1                   # (one path as a string: not its letters)
 
 
 def test_missing_input_and_non_empty_output(tmp_path):

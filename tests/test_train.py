@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,25 @@ def test_mismatched_preset_and_missing_faceset_are_one_line(extracted, tmp_path)
     r = run_cli("train", *_sets(extracted), "--model", tmp_path / "junk", "--steps", 1)
     assert r.returncode == 1 and "not a facepair model folder" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    reagan = extracted["reagan"][0]
+    r = run_cli("train", "--a", reagan, "--b", reagan, "--model", tmp_path / "m3", "--steps", 1)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"facepair: error: face set {reagan} is given for both --a and --b: a model learns two "
+        "people, one on each side"], r.stderr
+    assert not (tmp_path / "m3").exists()
+    # a resume on faces cut with another margin: the model's geometry was overwritten by theirs
+    (model / "state.json").write_text(json.dumps(state))
+    wide = {}
+    for name in ("obama1", "reagan"):
+        wide[name] = shutil.copytree(extracted[name][0], tmp_path / f"{name}-wide")
+        index = json.loads((wide[name] / "faceset.json").read_text())
+        (wide[name] / "faceset.json").write_text(json.dumps(dict(index, padding=index["padding"] + 0.1)))
+    before = (model / "state.json").read_bytes()
+    r = run_cli("train", "--a", wide["obama1"], "--b", wide["reagan"], "--model", model, "--steps", 2)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"face set {wide['obama1']} was extracted with padding" in r.stderr
+    assert f"model {model} was trained on faces with {index['padding']}" in r.stderr
+    assert (model / "state.json").read_bytes() == before
 
 
 def test_torchrun_two_cpu_processes_end_in_sync(extracted, tmp_path):

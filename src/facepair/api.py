@@ -85,6 +85,7 @@ def verify(paths, key_file=None) -> list:
     manifest). The installation mark is looked for with the key in `key_file` (another
     installation's watermark.key), else with this installation's."""
     from .provenance.verify import verify_file
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else paths
     return [verify_file(p, key_file) for p in paths]
 
 

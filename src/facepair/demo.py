@@ -119,8 +119,13 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
         folder = out / "faces" / name
         if not (folder / "faceset.json").exists() or load_index(folder)["size"] != size:
             print(f"[1/4] extracting faces of {name} ({size} px)")
-            shutil.rmtree(folder, ignore_errors=True)
-            print(extract([data / c for c in clips], folder, every=2, size=size, progress=progress))
+            # into a folder of its own, named the face set's once all its clips are read: an
+            # interrupted extract's index was taken for a whole face set by the next run
+            part = folder.with_name(folder.name + ".partial")
+            for old in (folder, part):
+                shutil.rmtree(old, ignore_errors=True)
+            print(extract([data / c for c in clips], part, every=2, size=size, progress=progress))
+            part.rename(folder)
     print(f"[2/4] training for {minutes:g} minutes")
     result = train(TrainOptions(a=[out / "faces/obama"], b=[out / "faces/reagan"],
                                 model_dir=str(out / "model"), preset=preset or None,

@@ -3,13 +3,14 @@ sets, the model's reconstructions and swaps of them, landmarks and embeddings pr
 crops, whole source frames, and frames swapped by the real pipeline (swap/pipeline.py)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from ..errors import FacepairError
+from ..errors import FacepairError, UnreadableMedia
 from ..faces import align
 from ..faces.faceset import load_index
 from ..faces.identity import Embedder
@@ -22,10 +23,14 @@ from ..swap.pipeline import SwapSummary, Swapper
 LANDMARK_SIDE = 256          # landmarks are predicted on crops upscaled to 256 px (64 px: 4x)
 
 
-def held_out_faces(folders, files=None, max_faces=128, size: int | None = None):
+def held_out_faces(folders, files=None, max_faces=128, trained: dict | None = None):
     """(crops uint8 (N,S,S,3), boxes in crop coordinates (N,4), face-set entries) from face sets,
     optionally only the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces;
-    `size`: the crop side the model takes (a face set cut at another is refused by name)."""
+    `trained`: the faces the model was trained on (state.json's `faces`: size, aligned,
+    padding): a face set cut otherwise is refused by name (scored, its figures meant nothing)."""
+    trained = trained or {}
+    if isinstance(folders, (str, os.PathLike)):    # one face set, not a list of them
+        folders = [folders]
     wanted = None
     if files:
         wanted = {}
@@ -36,15 +41,26 @@ def held_out_faces(folders, files=None, max_faces=128, size: int | None = None):
     crops, boxes, where = [], [], []
     for folder in folders:
         meta = load_index(Path(folder))
+        size = trained.get("size")
         if size is not None and meta["size"] != size:
             raise FacepairError(f"face set {folder} has {meta['size']} px faces; the model takes "
                                 f"{size} px (extract with --size {size})")
+        for key in ("aligned", "padding") if trained.get("aligned", True) else ("aligned",):
+            if key in trained and meta.get(key, True) != trained[key]:
+                raise FacepairError(f"face set {folder} was extracted with {key} {meta.get(key, True)}"
+                                    f"; the model was trained on faces with {trained[key]}")
         for e in meta["faces"]:
             if wanted is not None and e["file"] not in wanted[folder]:
                 continue
+            try:
+                crop = read_image(Path(folder) / e["file"])
+            except UnreadableMedia:
+                continue                       # a deleted or damaged crop: skipped, as training does
+            if crop.shape[:2] != (meta["size"], meta["size"]):
+                continue
             x0, y0, x1, y1 = e["bbox"]
             corners = align.map_points(np.array(e["transform"]), np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
-            crops.append(read_image(Path(folder) / e["file"]))
+            crops.append(crop)
             boxes.append([*corners.min(0), *corners.max(0)])
             where.append(e)
     if not crops:
@@ -56,10 +72,11 @@ def held_out_faces(folders, files=None, max_faces=128, size: int | None = None):
 
 def training_entries(state: dict, side: str, faces: int) -> list[dict]:
     """`faces` face-set entries of `side`, evenly spread over its training faces (not held out),
-    each with its face set's folder (`faceset`)."""
+    each with its face set's folder (`faceset`); a crop deleted since is left out."""
     held = set(state.get("validation", {}).get(side, []))
     entries = [dict(e, faceset=fs["path"]) for fs in state["facesets"][side]
-               for e in load_index(Path(fs["path"]))["faces"] if f"{fs['path']}/{e['file']}" not in held]
+               for e in load_index(Path(fs["path"]))["faces"] if f"{fs['path']}/{e['file']}" not in held
+               and (Path(fs["path"]) / e["file"]).is_file()]
     keep = np.linspace(0, len(entries) - 1, min(faces, len(entries))).round().astype(int)
     return [entries[i] for i in keep] if entries else []
 

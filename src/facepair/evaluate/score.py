@@ -32,11 +32,11 @@ import cv2
 import numpy as np
 
 from ..errors import FacepairError, Interrupted
-from ..faces.detect import make_detector
+from ..faces.detect import largest_first, make_detector
 from ..faces.faceset import crop_marks
 from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
-from ..media.video import iter_video
+from ..media.video import is_video_name, iter_video
 from ..model.presets import DIRECTIONS
 from ..model.store import load_model, read_state
 from ..runtime import inference_autocast, resolve_device
@@ -135,7 +135,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
                 ms.append(None), mw.append(None)
                 prev = None
                 continue
-            box = boxes[0]
+            box = largest_first(boxes)[0]       # the same face every frame (dlib's order is by score)
             ms.append(lm(f, box)), mw.append(lm(g, box))
             embs.append(emb.from_landmarks(g, mw[-1]))
             region = face_region(ms[-1], f.shape)
@@ -188,22 +188,33 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
     return res
 
 
+FEW_FACES = 10        # below this many faces a side, evaluate says its correlations say little
+
+
 def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
              max_faces: int = EVAL_FACES, video_seconds: float | None = None, device: str = "auto",
              frames: bool = True, color: str = SwapOptions.color) -> dict:
     """Every figure as a flat dict (see the module docstring); `color`: the swaps' --color."""
+    if video is not None and not Path(video).is_file():      # before the minutes of the rest
+        raise FacepairError(f"video not found: {video}")
+    if video is not None and not is_video_name(Path(video)):
+        raise FacepairError(f"--video takes a video (by its name: .mp4, .mov, .mkv, ...): {video}")
     dev = resolve_device(device)
     model, state = load_model(model_dir, dev)
     amp = inference_autocast(dev)
     val = state.get("validation", {})
     if a is None and not val.get("a") or b is None and not val.get("b"):
         raise FacepairError("the model folder records no validation faces: pass --a and --b")
-    real_a, box_a, ent_a = held_out_faces(a, None if a else val["a"], max_faces, model.cfg.size)
-    real_b, box_b, ent_b = held_out_faces(b, None if b else val["b"], max_faces, model.cfg.size)
+    trained = {**state.get("faces", {}), "size": model.cfg.size}
+    real_a, box_a, ent_a = held_out_faces(a, None if a else val["a"], max_faces, trained)
+    real_b, box_b, ent_b = held_out_faces(b, None if b else val["b"], max_faces, trained)
     mk_a, mk_b = crop_marks(ent_a), crop_marks(ent_b)
     rec_a, rec_b = run_model(model, real_a, mk_a, "a", "a", dev, amp), run_model(model, real_b, mk_b, "b", "b", dev, amp)
     a2b, b2a = run_model(model, real_a, mk_a, "a", "b", dev, amp), run_model(model, real_b, mk_b, "b", "a", dev, amp)
     lm, emb = Landmarker(), Embedder()
+    if min(len(real_a), len(real_b)) < FEW_FACES:
+        warnings.warn(f"{min(len(real_a), len(real_b))} face(s) scored on one side: its correlations "
+                      f"and spreads say little on fewer than {FEW_FACES} faces")
     res = {"model": str(model_dir), "step": state["step"], "preset": state["preset"], "color": color,
            "faces_a": len(real_a), "faces_b": len(real_b),
            "source": "face sets given" if a or b else "held-out validation faces"}

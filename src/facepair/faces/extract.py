@@ -85,8 +85,10 @@ def _expected_frames(files: Sequence[Path], every: int) -> int:
 
 def _open_output(out: Path, append: bool, size: int, padding: float, aligned: bool,
                  detector: str) -> tuple[dict, int]:
-    """The face set's index to extend and the number of the next face file."""
-    if out.exists() and any(out.iterdir()):
+    """The face set's index to extend and the number of the next face file. A folder holding
+    nothing but an empty faces/ (left by an extract into it that found no face) counts as empty."""
+    if out.exists() and any(not (p.name == "faces" and p.is_dir() and not any(p.iterdir()))
+                            for p in out.iterdir()):
         if not append:
             raise FacepairError(f"output folder is not empty: {out} (use --append to add faces "
                                 "to an existing face set)")
@@ -208,6 +210,9 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     if summary.faces_kept == 0:
         if created:
             shutil.rmtree(out, ignore_errors=True)
+        elif not (out / faceset.INDEX).exists():     # a folder of the user's: as it was
+            with contextlib.suppress(OSError):
+                (out / "faces").rmdir()
         if summary.frames_read == 0:
             raise FacepairError(f"no readable image or video among {len(files)} input file(s)")
         why = "" if not any(summary.rejected.values()) else \

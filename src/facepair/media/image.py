@@ -23,6 +23,8 @@ def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
     stored its faces twice); `keep`: which files found in a folder to take (named files are all
     taken). A missing path is a user error."""
     files: list[Path] = []
+    if isinstance(paths, (str, os.PathLike)):      # one path, not a list (a string's letters)
+        paths = [paths]
     for p in map(Path, paths):
         if not p.exists():
             raise FacepairError(f"input not found: {p}")

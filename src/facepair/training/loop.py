@@ -216,10 +216,20 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
         raise FacepairError("--steps must be >= 0 and --minutes > 0")
 
     # --- data ---------------------------------------------------------------------------------
+    both = {Path(f).resolve() for f in opts.a} & {Path(f).resolve() for f in opts.b}
+    if both:
+        raise FacepairError(f"face set {sorted(both)[0]} is given for both --a and --b: a model "
+                            "learns two people, one on each side")
     geometry = _same_geometry([*opts.a, *opts.b])
     if geometry["size"] != mcfg.size:
         raise FacepairError(f"face set {opts.a[0]} has {geometry['size']} px faces; preset "
                             f"'{preset.name}' needs {mcfg.size} px (extract with --size {mcfg.size})")
+    trained = (saved or {}).get("faces", {})        # a resume: the faces it was trained on
+    for key in ("aligned", "padding") if trained.get("aligned", True) else ("aligned",):
+        if key in trained and geometry.get(key, True) != trained[key]:
+            raise FacepairError(f"face set {opts.a[0]} was extracted with {key} {geometry.get(key, True)}"
+                                f"; model {model_dir} was trained on faces with {trained[key]} "
+                                "(extract them as the model's, or train a new model)")
     # a resume keeps the seed and the validation faces it started with, whatever the flags say
     seed = saved.get("seed", 0) if saved else (opts.seed or 0)
     if saved and opts.seed is not None and opts.seed != seed:

@@ -2,6 +2,7 @@
 TrainResult. Plain dataclasses, so the command line reads the defaults without loading torch."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 
@@ -32,6 +33,11 @@ class TrainOptions:
     # landmark-cue models: training faces per side the cue's setting is measured on (0: skip;
     # None: by the training's length, evaluate/calibrate.faces_for)
     calibrate_faces: int | None = None
+
+    def __post_init__(self):
+        # one face set given as a path rather than a list of them (a string was read letter by
+        # letter: "not a face set: /")
+        self.a, self.b = ([p] if isinstance(p, (str, os.PathLike)) else list(p) for p in (self.a, self.b))
 
 
 @dataclass
