@@ -70,6 +70,10 @@ def test_photos_at_the_default_presets_size_with_one_sharpness_scale(tmp_path):
 
 
 def test_every_30_on_the_720p_video(tmp_path):
+    # (--json into a folder not made yet: written, not an error after the work)
+    r = run_cli("extract", OBAMA_PHOTOS / "obama.jpg", "-o", tmp_path / "one", "--json",
+                tmp_path / "new/summary.json", "--quiet")
+    assert r.returncode == 0 and json.loads((tmp_path / "new/summary.json").read_text())["faces_kept"] == 1, r.stderr
     s = facepair.extract([ADDRESS], tmp_path / "fs", every=30, progress=False)
     assert s.frames_read == -(-video_info(ADDRESS)["frames"] // 30)
     assert s.faces_kept == s.frames_read

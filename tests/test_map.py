@@ -3,11 +3,14 @@ The video: two shared clips side by side (Obama left, Reagan right), the sides e
 each person must get their own model's face in every frame, never the other's."""
 from __future__ import annotations
 
+import json
+import shutil
+
 import av
 import numpy as np
 import pytest
 
-from conftest import OBAMA_CLIP2, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
+from conftest import BIDEN_PHOTO, OBAMA_CLIP2, OBAMA_PHOTOS, REAGAN_CLIP, run_cli
 from facepair.media.video import iter_video
 
 FRAMES, TURN = 60, 30
@@ -93,8 +96,28 @@ def test_bad_maps_are_one_line_errors_before_any_work(trained_model, other_model
         (["--map", f"{obama}={trained_model}", "--model", trained_model], "not both"),
         ([], "give --model MODEL_DIR, or one --map"),
     ]
+    (tmp_path / "none").mkdir()
+    cases.append((["--model", trained_model, "--identity", tmp_path / "none"], "no identity photo found"))
     for args, says in cases:
         out = tmp_path / "out.mp4"
         r = run_cli("swap", OBAMA_CLIP2, *args, "-o", out, "--quiet")
         assert r.returncode == 1 and says in r.stderr and not out.exists(), (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_nothing_written_where_no_face_is_swapped_and_a_face_sets_deleted_crop_is_passed_over(
+        trained_model, extracted, tmp_path):
+    """A photo of someone else than --identity's (or --map's), or a face the mask erodes away:
+    the input as it was, labelled synthetic, was written with exit 0 ("faces swapped: 0", or
+    "faces swapped: 1" with nothing drawn)."""
+    photo, out = OBAMA_PHOTOS / "obama.jpg", tmp_path / "out.jpg"
+    for extra, says in ((["--identity", BIDEN_PHOTO], "matched the --identity or --map photos (1 matched none"),
+                        (["--erode", 64], "could be swapped")):
+        r = run_cli("swap", photo, "--model", trained_model, *extra, "-o", out, "--quiet")
+        assert r.returncode == 1 and says in r.stderr and not out.exists(), r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    # --map by a face set with a crop deleted by hand (an internal error)
+    obama = shutil.copytree(extracted["obama2"][0], tmp_path / "obama2")
+    (obama / json.loads((obama / "faceset.json").read_text())["faces"][0]["file"]).unlink()
+    r = run_cli("swap", photo, "--map", f"{obama}={trained_model}", "-o", out, "--quiet")
+    assert r.returncode == 0 and "faces swapped: 1" in r.stdout, r.stderr

@@ -341,22 +341,31 @@ def test_our_tag_is_recognised_and_a_mention_of_synthetic_is_not():
     assert not label.is_ours("synthetic media") and not label.is_ours(None) and not label.is_ours("")
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".png", ".webp", ".xyz"])
+@pytest.mark.parametrize("suffix", [".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".xyz"])
 def test_write_image_labels_each_format(tmp_path, suffix):
+    """Every picture format swap writes carries the tag and a manifest but BMP, which holds
+    neither (WebP and TIFF carried only the watermark, and the summary said "tag"), and the
+    summary says what each carries."""
     pic = _texture(240, 320, sd=20)
     out = tmp_path / f"o{suffix}"
     label.write_image(out, pic, quality=90)
+    formats = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF",
+               ".tiff": "TIFF", ".bmp": "BMP", ".xyz": "PNG"}
     with Image.open(out) as img:
         assert img.size == (320, 240)
-        assert img.format == {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".xyz": "PNG"}[suffix]
+        assert img.format == formats[suffix]
         if suffix in (".jpg", ".jpeg"):
             assert img.info["comment"] == f"facepair: {label.TAG}".encode()
         if suffix == ".png":
             assert img.info["facepair"] == label.TAG
+    labelled = suffix not in (".bmp", ".xyz")
     tag = label.image_tag(out)
-    assert (tag is not None and label.is_ours(tag)) == (suffix in (".jpg", ".jpeg", ".png"))
+    assert (tag is not None and label.is_ours(tag)) == labelled
     m = credentials.read(out)
-    assert (m is not None and m.generator == "facepair" and m.state == "Valid") == (suffix in (".jpg", ".jpeg", ".png"))
+    assert (m is not None and m.generator == "facepair" and m.state == "Valid") == labelled
+    said = label.labels(out)
+    assert said.startswith("watermark") and ("tag" in said.split(" (")[0]) == labelled
+    assert ("C2PA" in said.split(" (")[0]) == labelled
     assert not list(tmp_path.glob(".*"))                                  # written atomically
     back = np.asarray(Image.open(out).convert("RGB")).astype(int)
     if suffix == ".png":                          # lossless: both marks (this installation's key) exactly

@@ -96,6 +96,7 @@ def _run_extract(a):
     print(summary)
     if a.json:
         from .media.files import atomic_write_json
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)     # as evaluate's --json
         atomic_write_json(a.json, summary.to_dict(), follow_links=True)
 
 

@@ -72,6 +72,8 @@ def reference_embeddings(photos, detector, landmarker, embedder, exactly_one: bo
                                 "exactly one face (or the person's face set)")
         box = largest_first(boxes)[0]
         refs.append(embedder.from_landmarks(img, landmarker(img, box)))
+    if not refs:
+        raise FacepairError("no identity photo found (an empty folder?)")
     return np.stack(refs)
 
 

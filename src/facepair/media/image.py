@@ -14,6 +14,10 @@ from PIL import Image, ImageOps
 from ..errors import FacepairError, TooLarge, UnreadableMedia
 from .files import atomic_write_bytes
 
+# OpenCV's warnings about what it passes over in a file (a TIFF's C2PA manifest tag: "Unknown
+# field with tag 52545") go to stderr as log lines: errors only; a failure is ours to say
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 

@@ -38,10 +38,10 @@ def read_state(model_dir: Path) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("step"), int) \
             or not isinstance(state.get("checkpoint"), str) or not isinstance(state.get("version", 0), int):
         raise FacepairError(f"not a facepair model folder: {path} is not a facepair state file")
+    if state.get("version", 0) > VERSION:                  # (a newer format may name it otherwise)
+        raise FacepairError(f"{path} is format version {state['version']}; upgrade facepair")
     if not CHECKPOINT.fullmatch(state["checkpoint"]):      # never a path out of the folder
         raise FacepairError(f"damaged model folder {model_dir}: bad 'checkpoint' in {STATE}")
-    if state.get("version", 0) > VERSION:
-        raise FacepairError(f"{path} is format version {state['version']}; upgrade facepair")
     for key, kind in FIELDS.items():     # hand-edited: one line, not an error deep in a resume
         value = state.get(key)
         if key in state and (not isinstance(value, kind) or key in PER_SIDE and not all(

@@ -27,6 +27,7 @@ from ..errors import FacepairError
 from ..media.files import atomic_write_bytes, temp_name
 
 FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+           ".webp": "image/webp", ".tif": "image/tiff", ".tiff": "image/tiff",
            ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 KEY_FILE, CHAIN_FILE = "c2pa-signer.key", "c2pa-signer-chain.pem"

@@ -1,6 +1,7 @@
 """Labels every output as synthetic: the invisible watermark on the pixels, a metadata tag
-(PNG text chunk, JPEG comment, MP4/MOV/MKV container comment) and, where the format takes one
-(JPEG, PNG, MP4, MOV), a signed C2PA content-credentials manifest."""
+(PNG text chunk, JPEG comment, WebP XMP description, TIFF image description, MP4/MOV/MKV
+container comment; BMP holds none) and, where the format takes one (JPEG, PNG, WebP, TIFF, MP4,
+MOV), a signed C2PA content-credentials manifest."""
 from __future__ import annotations
 
 import io
@@ -33,6 +34,29 @@ def marker(yuv420: bool = False):
     return lambda rgb: embed(rgb, key)
 
 
+def _xmp(text: str) -> bytes:
+    """An XMP packet whose description is `text` (WebP's place for a tag)."""
+    from xml.sax.saxutils import escape
+    return ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+            'rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
+            f'<rdf:li xml:lang="x-default">{escape(text)}</rdf:li></rdf:Alt></dc:description>'
+            '</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="r"?>').encode()
+
+
+TAGGED = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".mp4", ".m4v", ".mov", ".mkv"}
+
+
+def labels(path) -> str:
+    """What an output written at `path` carries, in words (a folder: by each file's format)."""
+    suffix = Path(path).suffix.lower()
+    if not suffix:
+        return "watermark, and a tag and a signed C2PA manifest where the format takes them"
+    said = ", ".join(["watermark"] + (["tag"] if suffix in TAGGED else []) +
+                     (["signed C2PA manifest"] if credentials.supported(path) else []))
+    return said + ("" if suffix in TAGGED else f" ({suffix[1:].upper()} holds no tag or manifest)")
+
+
 def write_image(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None) -> None:
     """Watermark the image and write it with the tag, atomically. Format from the suffix;
     `alpha`: a transparency kept where the format holds one (not JPEG)."""
@@ -55,6 +79,10 @@ def image_bytes(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarra
         info = PngImagePlugin.PngInfo()
         info.add_text(TAG_KEY, TAG)
         img.save(buf, "PNG", pnginfo=info, compress_level=png_level)
+    elif suffix == ".webp":
+        img.save(buf, "WEBP", quality=quality, xmp=_xmp(f"{TAG_KEY}: {TAG}"))
+    elif suffix in (".tif", ".tiff"):
+        img.save(buf, "TIFF", tiffinfo={270: f"{TAG_KEY}: {TAG}"})    # ImageDescription
     else:
         img.save(buf, Image.registered_extensions().get(suffix, "PNG"))
     data = buf.getvalue()
@@ -82,13 +110,20 @@ def sign_video(path: Path, title: str) -> None:
 
 
 def image_tag(path: Path) -> str | None:
-    """The image's tag (PNG text chunk or JPEG comment) where it calls the image synthetic,
-    whoever wrote it: `is_ours` tells."""
+    """The image's tag (PNG text chunk, JPEG comment, WebP XMP, TIFF image description) where
+    it calls the image synthetic, whoever wrote it: `is_ours` tells."""
     try:
         with Image.open(path) as img:
-            text = img.info.get(TAG_KEY) or img.info.get("comment")
+            text = img.info.get(TAG_KEY) or img.info.get("comment") \
+                or (img.tag_v2.get(270) if hasattr(img, "tag_v2") else None)
+            xmp = img.info.get("xmp")
     except Exception:
         return None
+    if not text and xmp:                        # the XMP description's text
+        import re
+        from xml.sax.saxutils import unescape
+        found = re.search(rb"<dc:description>.*?<rdf:li[^>]*>(.*?)</rdf:li>", xmp, re.S)
+        text = unescape(found.group(1).decode("utf-8", "replace")) if found else None
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return text if text and "synthetic" in text.lower() else None

@@ -5,7 +5,8 @@ followed over frames belongs to.
 A face is embedded (dlib's face descriptor) each time the detector finds it, and its track keeps
 the sum of its distances to every entry's nearest reference, so one profile view or a blink
 does not move it to another model. Its entry: the nearest on average, if within the threshold
-(0.5, dlib's own) and nearer than the next entry by MARGIN; else none (it passes through):
+(`--threshold`, default 0.6, dlib's own) and nearer than the next entry by MARGIN; else none
+(it passes through):
 'unmatched' when no entry is within the threshold, 'ambiguous' when two are."""
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacepairError
+from ..errors import FacepairError, UnreadableMedia
 from ..faces.faceset import crop_marks, load_index
 from ..faces.identity import Embedder, reference_embeddings
 from ..media.image import read_image
@@ -66,10 +67,19 @@ class People:
         faces = meta["faces"]
         if not faces:
             raise FacepairError(f"face set {folder} holds no faces")
+        faces = [e for e in faces if (folder / e["file"]).is_file()]    # (a crop deleted by hand)
+        if not faces:
+            raise FacepairError(f"face set {folder} holds no faces")
         pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]
-        marks = crop_marks(pick)
-        return np.stack([self.embedder.from_landmarks(read_image(folder / e["file"]), m)
-                         for e, m in zip(pick, marks)])
+        embeddings = []
+        for e, m in zip(pick, crop_marks(pick)):
+            try:
+                embeddings.append(self.embedder.from_landmarks(read_image(folder / e["file"]), m))
+            except UnreadableMedia:
+                continue                        # a damaged crop: passed over, as train does
+        if not embeddings:
+            raise FacepairError(f"face set {folder} holds no readable faces")
+        return np.stack(embeddings)
 
     def distances(self, frame: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """(entries,) distance of this face to each entry's nearest reference."""

@@ -91,8 +91,7 @@ class SwapSummary:
             (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
              f"{self.faces_swapped}   frames without a face: {self.frames_without_face}")
         return (f"{done}{people}{kept}\n"
-                f"output: {self.output} (labelled synthetic: watermark, tag, and a signed C2PA "
-                f"manifest where the format takes one)")
+                f"output: {self.output} (labelled synthetic: {label.labels(self.output)})")
 
 
 class FaceModel:
@@ -428,11 +427,13 @@ class Swapper:
                 if near:
                     mask *= 1 - np.maximum.reduce(near)
         for (k, m, crop, marks, *_), face, mask, full in zip(jobs, swapped, masks, whole):
+            if full == 0:             # --erode as wide as the face: nothing drawn, none counted
+                continue
             face = compose.match_color(face, crop, mask, o.color,      # skin needs the landmarks
                                        align.map_points(m, marks) if o.color == "skin" else None)
             compose.paste(frames[k], face, mask, m, o.blend)
             summary.faces_swapped += 1
-            kept = 1 - float(mask.sum()) / full if full > 0 else 0.0
+            kept = 1 - float(mask.sum()) / full
             summary.kept_share += (kept - summary.kept_share) / summary.faces_swapped
         self.stage_times["blend"] += time.perf_counter() - t
 
@@ -485,6 +486,18 @@ def _check_output(inp: Path, out: Path):
         raise FacepairError(f"output would overwrite an input: {out}")
 
 
+def _nothing_swapped(summary: SwapSummary, inp: Path) -> str:
+    """Why no face of a picture or video was swapped (then nothing is written: the input as it
+    was, labelled synthetic, would be a false label)."""
+    if summary.frames_without_face == summary.frames:
+        where = f"any of the {summary.frames} frames of {inp}" if summary.frames > 1 else str(inp)
+        return f"no face found in {where}: nothing written ({NO_FACE_HINT})"
+    if summary.faces_unmatched or summary.faces_ambiguous:
+        return (f"no face in {inp} matched the --identity or --map photos ({summary.faces_unmatched} "
+                f"matched none, {summary.faces_ambiguous} two at once): nothing written")
+    return f"no face of {inp} could be swapped: nothing written"
+
+
 def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     folder = inp.is_dir()      # (an output that is the input itself: refused by _check_output)
     found = expand_inputs([inp])
@@ -512,8 +525,8 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             continue
         swapper.process([frame], 0, False, summary)
         summary.frames += 1
-        if not folder and summary.frames_without_face:   # (a folder's pass through, labelled)
-            raise FacepairError(f"no face found in {f}: nothing written ({NO_FACE_HINT})")
+        if not folder and not summary.faces_swapped:     # (a folder's pass through, labelled)
+            raise FacepairError(_nothing_swapped(summary, f))
         target = out / f.relative_to(inp) if folder else out
         target.parent.mkdir(parents=True, exist_ok=True)
         label.write_image(target, frame, alpha=read_alpha(f))
@@ -615,10 +628,9 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     if summary.frames == 0:
         tmp.unlink(missing_ok=True)
         raise FacepairError(f"no frame could be decoded from {inp}")
-    if summary.frames_without_face == summary.frames and not interrupted:
+    if not summary.faces_swapped and not interrupted:
         tmp.unlink(missing_ok=True)        # the source as it was, yet labelled synthetic: not written
-        raise FacepairError(f"no face found in any of the {summary.frames} frames of {inp}: "
-                            f"nothing written ({NO_FACE_HINT})")
+        raise FacepairError(_nothing_swapped(summary, inp))
     with held_off() as late:          # (likewise while it is signed and put in place)
         label.sign_video(tmp, out.name)
         with open(tmp, "rb+") as f:   # on the disk before it takes the output's name, as pictures
