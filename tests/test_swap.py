@@ -89,6 +89,25 @@ def test_verify_survives_h264_crf23(swapped_video, tmp_path):
     assert "watermark FOUND" in r.stdout and "no tag" in r.stdout and "no C2PA manifest" in r.stdout
 
 
+def test_a_crf_that_loses_the_watermark_writes_nothing(trained_model, tmp_path):
+    """--crf went to 51 with no more said, where x264 quantises the mark away (a switch that
+    took it off). Raised past the default, the output's mark is read back: kept where it reads
+    (the 256 px clip at 23), refused where it does not (at 40), nothing written."""
+    out = tmp_path / "high.mp4"
+    for crf, kept in ((23, True), (40, False)):
+        r = run_cli("swap", REAGAN_CLIP, "--model", trained_model, "-o", out, "--duration", 3,
+                    "--crf", crf, "--quiet")
+        if kept:
+            assert r.returncode == 0, r.stderr
+            v = run_cli("verify", out)
+            assert v.returncode == 0 and "watermark FOUND" in v.stdout, v.stdout
+            out.unlink()
+        else:
+            assert r.returncode == 1 and "the watermark does not survive" in r.stderr, r.stderr
+            assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+            assert not list(tmp_path.glob(".*"))
+
+
 def test_watermark_survives_platform_renditions(swapped_video, tmp_path):
     """The swapped clip as platforms pass it on (H.264 CRF 28, rescaled to 50 % and to 360p,
     cropped by 10 % each side, cropped by 5 % and rescaled to 75 %; the middle frame as a JPEG of

@@ -176,7 +176,7 @@ def _run_train(a):
 def _add_swap(sub):
     from .faces.options import DETECTORS
     from .model.presets import DIRECTIONS
-    from .swap.options import (BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_MASK_PX,
+    from .swap.options import (BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_CRF, MAX_MASK_PX,
                                MAX_SECONDS, OCCLUSIONS, SwapOptions)
     d = SwapOptions()
     p = sub.add_parser("swap", help="swap faces in an image, a folder of images, or a video",
@@ -226,7 +226,9 @@ def _add_swap(sub):
     p.add_argument("--engine", choices=ENGINES, default=d.engine,
                    help="what runs the model: torch (PyTorch) or onnx (ONNX Runtime, on the "
                    f"model's exported graph, presets with a convolutional decoder; default: {DEFAULT_ENGINE})")
-    p.add_argument("--crf", type=_number(int, 0, 51), default=d.crf, help=f"video: x264 quality (default: {d.crf})")
+    p.add_argument("--crf", type=_number(int, 0, MAX_CRF), default=d.crf,
+                   help=f"video: x264 quality, 0 (lossless) to {MAX_CRF} (default: {d.crf}; above it "
+                        "the output is refused where its watermark no longer reads back)")
     p.add_argument("--duration", type=_number(float, above=0, most=MAX_SECONDS), metavar="SECONDS",
                    help="video: swap only the first SECONDS (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -218,6 +218,12 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
     return residual, frames, tag
 
 
+def public_mark(path) -> watermark.Reading | None:
+    """The public mark as `verify` reads it from a file (None: too small to hold one)."""
+    residual, _, _ = read_file(path)
+    return None if residual is None else read_mark(residual)[0]
+
+
 def _textured(frame: np.ndarray) -> bool:
     """Whether a frame has anything for the mark to sit on: a colour channel that varies by
     FLAT_STD or more (subsampled). A black frame, or a title card of one colour, does not."""

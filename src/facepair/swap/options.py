@@ -18,6 +18,7 @@ ENGINES = ("torch", "onnx")          # what runs the model: PyTorch, or ONNX Run
 DEFAULT_ENGINE = "torch"
 MAX_MASK_PX = 64            # --erode, --feather: half a 128 px crop wipes or blurs the whole face
 MAX_SECONDS = 10**7         # --duration: 115 days (larger overflowed the frame count)
+MAX_CRF = 51                # x264's; past the default, swap reads its mark back (pipeline.py)
 
 
 @dataclass

@@ -35,12 +35,12 @@ from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, i
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
-from ..provenance import credentials, label
+from ..provenance import credentials, label, verify, watermark
 from ..runtime import (autocast, cast_for_inference, model_in_halves, resolve_device,
                        resolve_precision, to_images, to_tensor)
 from ..stopping import held_off, stop_requests
 from . import compose
-from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, OCCLUSIONS, SwapOptions
+from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_CRF, OCCLUSIONS, SwapOptions
 from .people import AMBIGUOUS, UNMATCHED, People
 from .smooth import Lookahead
 from .tracker import FaceTracker
@@ -631,6 +631,17 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     if not summary.faces_swapped and not interrupted:
         tmp.unlink(missing_ok=True)        # the source as it was, yet labelled synthetic: not written
         raise FacepairError(_nothing_swapped(summary, inp))
+    crf = swapper.opts.crf
+    if crf > SwapOptions.crf and not interrupted:
+        # a --crf raised past the default can quantise the mark away (3 s of a 256 px clip: z 12.0
+        # at the default 18, 4.0 at 23 on one clip; the 720p address 10.6 at 35, 5.7 at 40;
+        # found at 8): read back as `verify` reads it, or the --crf was a switch that took it off
+        mark = verify.public_mark(tmp)
+        if mark is not None and not mark.found:
+            tmp.unlink(missing_ok=True)
+            raise FacepairError(f"at --crf {crf} the watermark does not survive the encoding of "
+                                f"{inp} (read back at z {mark.z:.1f}, found at {watermark.Z_MIN:g}): "
+                                f"nothing written; use a lower --crf (the default {SwapOptions.crf} keeps it)")
     with held_off() as late:          # (likewise while it is signed and put in place)
         label.sign_video(tmp, out.name)
         with open(tmp, "rb+") as f:   # on the disk before it takes the output's name, as pictures
@@ -647,6 +658,8 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
                                  ("--blend", opts.blend, BLENDS), ("--occlusion", opts.occlusion, OCCLUSIONS)):
         if value not in choices:
             raise FacepairError(f"bad {name} '{value}' (choose from {', '.join(choices)})")
+    if not 0 <= opts.crf <= MAX_CRF:
+        raise FacepairError(f"--crf must be from 0 to {MAX_CRF}: {opts.crf}")
     inp, out = Path(inp), Path(output)
     if not inp.exists():
         raise FacepairError(f"input not found: {inp}")
