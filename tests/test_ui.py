@@ -160,6 +160,57 @@ def test_ui_caps_uploads_and_keeps_nothing_of_a_refused_one(server, tmp_path):
     assert status == 200 and body["path"] == "uploads/evil.sh"
 
 
+def test_ui_lists_odd_names_without_breaking_and_links_them_whole(server, tmp_path):
+    """A file name in another encoding (Latin-1, from an old zip) made every /api/state a 500,
+    the page blank; a '#' in a name cut its link there (picture and download broken)."""
+    up = tmp_path / "work" / "uploads"
+    (up / os.fsdecode(b"caf\xe9.jpg")).write_bytes((OBAMA_PHOTOS / "obama.jpg").read_bytes())
+    (up / "take#2.jpg").write_bytes((OBAMA_PHOTOS / "obama.jpg").read_bytes())
+    status, state = server.request("/api/state")
+    assert status == 200, state
+    assert [m["path"] for m in state["media"] if m["kind"] != "folder"] == ["uploads/take#2.jpg"]
+    status, body = server.request("/api/still", {"input": "uploads/take#2.jpg"})
+    assert status == 200 and body["url"] == "/files/uploads/take%232.jpg", body
+    assert server.request(body["url"]) == (200, (OBAMA_PHOTOS / "obama.jpg").read_bytes())
+
+
+def test_a_job_killed_from_outside_says_so_with_the_time_it_ended(tmp_path):
+    """A job killed from outside (SIGKILL: out of memory) showed its last progress bar as its
+    message; a job that ended while nobody looked showed the time until the next look."""
+    import signal
+    from facepair.ui.jobs import Jobs
+    (tmp_path / "jobs").mkdir()
+    jobs = Jobs((tmp_path / "jobs").resolve())
+    job = jobs.start("extract", [OBAMA_CLIP1, "-o", tmp_path / "fs"], cwd=tmp_path)
+    time.sleep(3)
+    job.proc.send_signal(signal.SIGKILL)
+    job.proc.wait(30)
+    time.sleep(2)                                        # nobody looks for 2 s
+    status = job.status()
+    assert status["state"] == "failed" and status["message"] == "ended by signal SIGKILL (out of memory?)"
+    assert status["seconds"] < time.time() - job.started - 1.5, status
+
+
+def test_ui_trains_on_no_face_set_while_an_extract_writes_it(server, tmp_path):
+    """A training started on a face set that an --append extract was still writing took the
+    faces indexed so far (the server refused a removal there, but not a training)."""
+    up = tmp_path / "work" / "uploads"
+    shutil.copy(OBAMA_PHOTOS / "obama.jpg", up / "obama.jpg")
+    shutil.copy(OBAMA_CLIP1, up / "clip.mp4")
+    status, job = server.request("/api/extract", {"name": "vid", "inputs": ["uploads/obama.jpg"]})
+    assert status == 200, job
+    while job["state"] == "running":
+        time.sleep(0.5)
+        job = server.request(f"/api/jobs/{job['id']}")[1]
+    assert job["state"] == "done", job
+    status, job = server.request("/api/extract", {"name": "vid", "inputs": ["uploads/clip.mp4"], "append": True})
+    assert status == 200 and job["state"] == "running", job
+    status, body = server.request("/api/train", {"model": "m", "a": ["vid"], "b": ["vid"], "steps": 1})
+    assert status == 409 and "being written by job" in body["error"], body
+    server.request(f"/api/jobs/{job['id']}/stop", {})
+    assert not (tmp_path / "work" / "models" / "m").exists()
+
+
 def test_ui_swaps_only_after_the_usage_policy_is_acknowledged(server):
     status, body = server.request("/api/swap", {"model": "m", "input": "uploads/x.mp4"})
     assert status == 403 and "usage policy" in body["error"]

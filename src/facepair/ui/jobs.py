@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,9 +52,15 @@ class Job:
         parts = [p.strip() for p in re.split(rb"[\r\n]", tail) if p.strip()]
         pct = PERCENT.findall(tail)
         state = self.state()
-        return {"id": self.id, "kind": self.kind, "state": state, "returncode": self.proc.returncode,
+        message = parts[-1].decode(errors="replace")[-300:] if parts else ""
+        code = self.proc.returncode
+        if code is not None and code < 0 and -code != signal.SIGTERM and not message.startswith("facepair:"):
+            # killed from outside (SIGKILL: out of memory?): its last line was a progress bar
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            message = f"ended by signal {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+        return {"id": self.id, "kind": self.kind, "state": state, "returncode": code,
                 "progress": 1.0 if state == "done" else int(pct[-1]) / 100 if pct else None,
-                "message": parts[-1].decode(errors="replace")[-300:] if parts else "",
+                "message": message,
                 "seconds": round((self.ended or time.time()) - self.started, 1), **self.meta}
 
     def stop(self) -> None:
@@ -90,6 +97,9 @@ class Jobs:
                                         cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env)
         self.jobs[jid] = job
+        # its end as it happens (read at the next look, a job ended while nobody watched showed
+        # the hours since as its length)
+        threading.Thread(target=_note_end, args=(job,), daemon=True).start()
         return job
 
     def get(self, jid: str) -> Job | None:
@@ -109,6 +119,11 @@ class Jobs:
                 j.proc.wait(max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 pass
+
+
+def _note_end(job: Job) -> None:
+    job.proc.wait()
+    job.ended = job.ended or time.time()
 
 
 def _tail(path: Path, size: int = 8192) -> bytes:

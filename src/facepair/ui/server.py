@@ -33,6 +33,7 @@ import traceback
 import uuid
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import Body, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -174,6 +175,11 @@ class Workdir:
         rel = Path(p).resolve().relative_to(self.root).as_posix()
         return "./" + rel if rel.startswith("-") else rel
 
+    def url(self, p: Path) -> str:
+        """Where the page fetches a file of the work folder: its path percent-encoded (a '#' or
+        '?' in a name cut the link there: the picture and its download broken)."""
+        return "/files/" + quote(self.rel(p))
+
     def named(self, kind: str, name: str) -> Path:
         """WORKDIR/kind/name, the name matched in full; a link that leads out is refused."""
         if not isinstance(name, str) or not NAME.fullmatch(name):
@@ -189,12 +195,12 @@ class Workdir:
         found = []
         for folder, dirs, files in os.walk(self.root):
             top = Path(folder) == self.root
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _utf8(d) and
                              not (top and d in ("faces", "models", "reports")))
             rel = Path(folder).relative_to(self.root)
             kinds = {f: ("video" if Path(f).suffix.lower() in VIDEO_EXTS else "image")
                      for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS
-                     and not f.startswith(".") and self.resolved(Path(folder) / f) is not None}
+                     and not f.startswith(".") and _utf8(f) and self.resolved(Path(folder) / f) is not None}
             if not top and "image" in kinds.values():
                 found.append({"path": rel.as_posix(), "kind": "folder"})
             found += [{"path": (rel / f).as_posix(), "kind": k} for f, k in kinds.items()]
@@ -264,7 +270,7 @@ class Workdir:
     def _listed(self, kind: str, marker: str) -> list[str]:
         """Folders holding `marker`; one that links out of the work folder is not listed."""
         return sorted(p.name for p in (self.root / kind).iterdir()
-                      if self.resolved(p) is not None and (p / marker).exists())
+                      if _utf8(p.name) and self.resolved(p) is not None and (p / marker).exists())
 
     def uploads_bytes(self) -> int:
         return sum(e.stat(follow_symlinks=False).st_size for e in os.scandir(self.own("uploads"))
@@ -273,6 +279,17 @@ class Workdir:
 
 def _user_error(e: Exception) -> HTTPException:
     return HTTPException(400, str(e))
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name is text the page can be sent: a name in another encoding (Latin-1
+    from an old zip) comes from the file system as surrogates, and one in a listing made every
+    /api/state a 500, the page blank."""
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _short(text, n: int = 100) -> str:
@@ -324,11 +341,17 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     starting = threading.RLock()       # routes run in a thread pool: one start at a time
 
-    def start(kind: str, argv: list, target: str, **meta):
+    def start(kind: str, argv: list, target: str, reads: tuple = (), **meta):
+        """`reads`: what the job reads that another may be writing (a face set being extracted:
+        its index grows as it goes, and a training started on it took what was there)."""
         with starting:                  # so that two quick clicks cannot both find it free
             running = jobs.busy(target)
             if running:
                 raise HTTPException(409, f"{target} is in use by job {running.id} ({running.kind})")
+            for what in reads:
+                if running := jobs.busy(what):
+                    raise HTTPException(409, f"{what} is being written by job {running.id} "
+                                             f"({running.kind}); wait for it")
             wd.own(".ui/jobs")
             try:
                 return jobs.start(kind, argv, wd.root, target=target, **meta).status()
@@ -445,7 +468,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         except FacepairError as e:
             raise _user_error(e)
         return {"name": name, "size": meta["size"], "summary": _last_summary(wd, name),
-                "faces": [{"file": f["file"], "url": f"/files/{wd.rel(folder / f['file'])}",
+                "faces": [{"file": f["file"], "url": wd.url(folder / f['file']),
                            "source": Path(f.get("source", "")).name, "frame": f.get("frame")}
                           for f in meta["faces"]]}
 
@@ -486,7 +509,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         else:
             argv += ["--minutes", _num(b, "minutes", 20, 0.01)]
             budget["minutes"] = float(argv[-1])
-        return start("train", argv, wd.rel(model), model=model.name, budget=budget)
+        return start("train", argv, wd.rel(model), reads=(*sides["a"], *sides["b"]), model=model.name,
+                     budget=budget)
 
     @app.get("/api/models/{name}")
     def model(name: str):
@@ -506,10 +530,10 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                 info["error"] = str(e)
         latest = folder / "previews" / "latest.png"
         if latest.exists():
-            info["preview"] = f"/files/{wd.rel(latest)}?t={latest.stat().st_mtime_ns}"
+            info["preview"] = f"{wd.url(latest)}?t={latest.stat().st_mtime_ns}"
         info["eta_s"] = _time_left(info["log"], job)
         report = wd.path(f"reports/{name}", must_exist=False) / "report.html"
-        info["report"] = f"/files/{wd.rel(report)}?t={report.stat().st_mtime_ns}" if report.exists() else None
+        info["report"] = f"{wd.url(report)}?t={report.stat().st_mtime_ns}" if report.exists() else None
         return info
 
     @app.post("/api/jobs/{jid}/stop")
@@ -532,14 +556,14 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     def still(b: dict = Body(...)):
         src = wd.media(b.get("input", ""))
         if src.suffix.lower() in IMAGE_EXTS:
-            return {"path": wd.rel(src), "url": f"/files/{wd.rel(src)}"}
+            return {"path": wd.rel(src), "url": wd.url(src)}
         out = _preview_path(wd, "still")
         try:
             api.still(src, float(_num(b, "seconds", 0, 0)), out)
         except FacepairError as e:
             raise _user_error(e)
         _prune_previews(wd)
-        return {"path": wd.rel(out), "url": f"/files/{wd.rel(out)}"}
+        return {"path": wd.rel(out), "url": wd.url(out)}
 
     def people(b: dict):
         """The model to swap with, or with "people" [{"ref": photo or face set, "model": name}]
@@ -569,7 +593,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         except FacepairError as e:
             raise _user_error(e)
         _prune_previews(wd)
-        return {"url": f"/files/{wd.rel(out)}", "faces_swapped": summary.faces_swapped}
+        return {"url": wd.url(out), "faces_swapped": summary.faces_swapped}
 
     @app.post("/api/swap")
     def swap(b: dict = Body(...)):
@@ -586,7 +610,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                             f"{src.stem[:UPLOAD_NAME_CHARS]}-{name}-{opts['direction']}{ext}")
             argv = [wd.rel(src), *using, "-o", wd.rel(out),
                     *(x for k, v in opts.items() for x in (f"--{k}", v)), *seconds]
-            return start("swap", argv, wd.rel(out), output=wd.rel(out), url=f"/files/{wd.rel(out)}")
+            return start("swap", argv, wd.rel(out), output=wd.rel(out), url=wd.url(out))
 
     # ---- 4. Verify --------------------------------------------------------------------------
     @app.post("/api/verify")
@@ -608,7 +632,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         argv = ["--model", wd.rel(model), "--max-faces", faces,
                 "--html", wd.rel(out), "--json", wd.rel(out.with_suffix(".json"))]
         return start("evaluate", argv, wd.rel(out.parent), model=model.name,
-                     url=f"/files/{wd.rel(out)}")
+                     url=wd.url(out))
 
     def one_line(status: int, text) -> JSONResponse:
         """An error as the page shows it: one line, paths relative to the work folder."""

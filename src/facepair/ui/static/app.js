@@ -73,7 +73,9 @@ function show(screen) {
   if (screen === "faces") loadGallery();
 }
 document.querySelectorAll("nav button").forEach((b) => (b.onclick = () => show(b.dataset.screen)));
-$("consent-ok").onclick = async () => { await post("/api/consent"); await refresh(); };
+$("consent-ok").onclick = async () => {     // a refusal is said, not swallowed
+  try { await post("/api/consent"); await refresh(); } catch (e) { fail("consent-status", e); }
+};
 
 // ---- jobs: a progress bar, the last line the command printed, and Stop -----------------------
 function jobBox(boxId, job) {
@@ -95,7 +97,11 @@ async function watch(boxId, job, onEnd) {
     if (job.state !== "running") break;
     await new Promise((r) => setTimeout(r, 700));
     if (watched[boxId] !== job.id) return;
-    job = await get(`/api/jobs/${job.id}`);
+    try { job = await get(`/api/jobs/${job.id}`); }
+    catch (e) {             // gone (the server restarted): said, not "running" for ever
+      jobBox(boxId, { ...job, state: "failed", message: `${e.message} (the server restarted? the job's own process may still be running)` });
+      return;
+    }
   }
   await refresh();
   if (onEnd) await onEnd(job);
@@ -168,7 +174,9 @@ function updateRemove() {
 $("faceset").onchange = loadGallery;
 $("remove").onclick = async () => {
   const files = [...$("gallery").querySelectorAll(".marked")].map((i) => i.dataset.file);
-  await post(`/api/faces/${encodeURIComponent($("faceset").value)}/remove`, { files });
+  $("remove-status").textContent = "";
+  try { await post(`/api/faces/${encodeURIComponent($("faceset").value)}/remove`, { files }); }
+  catch (e) { fail("remove-status", e); return; }        // (409 while the set is extracted)
   await loadGallery();
 };
 
@@ -190,7 +198,9 @@ $("train-start").onclick = async () => {
 };
 $("train-stop").onclick = async () => {
   const id = $("train-stop").dataset.job;
-  if (id) jobBox("train-job", await post(`/api/jobs/${id}/stop`));
+  if (!id) return;
+  try { jobBox("train-job", await post(`/api/jobs/${id}/stop`)); }
+  catch (e) { jobBox("train-job", { kind: "train", state: "failed", message: e.message, seconds: 0 }); }
 };
 function lossChart(log) {
   const svg = $("loss-chart");
@@ -309,6 +319,8 @@ async function showSwap(job) {
 // ---- 4. Verify --------------------------------------------------------------------------------
 async function verifyFile(file) {
   $("verify-result").hidden = true;
+  for (const id of ["v-path", "v-verdict", "v-watermark", "v-installation", "v-tag", "v-c2pa"])
+    $(id).replaceChildren();            // a file that fails showed the one before's results
   try {
     const path = await upload(file);
     const v = await post("/api/verify", { path });
