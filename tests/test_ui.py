@@ -158,6 +158,12 @@ def test_ui_caps_uploads_and_keeps_nothing_of_a_refused_one(server, tmp_path):
     assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["small.jpg"]
     status, body = server.request("/api/upload?name=../../evil.sh", data=b"#!/bin/sh")
     assert status == 200 and body["path"] == "uploads/evil.sh"
+    # letters of any script kept (照片.jpg was __.jpg); a direction override is not a letter
+    from urllib.parse import quote
+    for name, kept in (("照片.jpg", "照片.jpg"), ("e\u0301te\u0301.jpg", "été.jpg"),
+                       ("a\u202egpj.sh", "a_gpj.sh"), ("字" * 60 + ".jpg", "字" * 33 + ".jpg")):
+        status, body = server.request(f"/api/upload?name={quote(name)}", data=b"x")
+        assert status == 200 and body["path"] == f"uploads/{kept}", (name, body)
 
 
 def test_ui_lists_odd_names_without_breaking_and_links_them_whole(server, tmp_path):

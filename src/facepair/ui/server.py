@@ -30,6 +30,7 @@ import stat
 import threading
 import time
 import traceback
+import unicodedata
 import uuid
 import warnings
 from pathlib import Path
@@ -62,7 +63,7 @@ INLINE = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".we
 REPORT_CSP = ("sandbox allow-same-origin; default-src 'none'; img-src 'self'; "
               "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
-UPLOAD_NAME_CHARS = 100
+UPLOAD_NAME_BYTES = 100     # of a name's stem, in UTF-8 (a file system's limit: 255 bytes)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 POLICY_VERSION = 1
 POLICY = ("Use facepair only with the consent of every person whose face you use or replace. "
@@ -281,6 +282,11 @@ def _user_error(e: Exception) -> HTTPException:
     return HTTPException(400, str(e))
 
 
+def _cut(text: str, n: int) -> str:
+    """`text` cut to at most n bytes of UTF-8, whole characters."""
+    return text.encode("utf-8", "replace")[:n].decode("utf-8", "ignore")
+
+
 def _utf8(name: str) -> bool:
     """Whether a file name is text the page can be sent: a name in another encoding (Latin-1
     from an old zip) comes from the file system as surrogates, and one in a listing made every
@@ -417,8 +423,11 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         new, following no link), then linked under uploads/ at a name that does not exist yet
         (never overwriting, not even through a planted link). Stopped at the per-file limit and
         at the uploads folder's total."""
-        stem, ext = os.path.splitext(re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).name).lstrip("."))
-        base = (stem[:UPLOAD_NAME_CHARS] or "upload") + ext[:16]
+        # letters and digits of any script kept (照片.jpg was __.jpg, and 写真.jpg then __-2.jpg);
+        # anything else, the extension's too, becomes "_"
+        name = unicodedata.normalize("NFC", Path(name).name).lstrip(".")
+        stem, ext = os.path.splitext(re.sub(r"[^\w.-]", "_", name))
+        base = (_cut(stem, UPLOAD_NAME_BYTES) or "upload") + re.sub(r"[^A-Za-z0-9.]", "_", ext[:16])
         limit = int(max_upload_mb * 2**20)
         room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes()
         too_big = HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
@@ -607,7 +616,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         name = model.name if model else "people"
         with starting:                  # the output's name and its job, together
             out = _numbered(wd.path("swaps", must_exist=False) /
-                            f"{src.stem[:UPLOAD_NAME_CHARS]}-{name}-{opts['direction']}{ext}")
+                            f"{_cut(src.stem, UPLOAD_NAME_BYTES)}-{name}-{opts['direction']}{ext}")
             argv = [wd.rel(src), *using, "-o", wd.rel(out),
                     *(x for k, v in opts.items() for x in (f"--{k}", v)), *seconds]
             return start("swap", argv, wd.rel(out), output=wd.rel(out), url=wd.url(out))

@@ -278,24 +278,25 @@ $("people-add").onclick = () => {
   $("people").append(row);
   refreshPeople();
 };
-let previewing = false;
+let previewRun = 0;     // the newest preview asked for is the one shown
 async function preview() {
   if (!$("swap-input").value || !$("swap-model").value) return;
-  previewing = true;
+  const run = ++previewRun;     // (a change while one rendered was dropped, or an older answer landed last)
   $("preview-status").textContent = "rendering the preview ...";
   $("preview-status").classList.remove("no");
   try {
     const still = await post("/api/still", { input: $("swap-input").value, seconds: $("swap-time").value });
+    if (run !== previewRun) return;
     $("before").src = still.url;
     const r = await post("/api/preview", { ...swapBody(), still: still.path });
+    if (run !== previewRun) return;
     $("after").src = r.url;
     $("preview-status").textContent = `preview: ${r.faces_swapped} face(s) swapped`;
-  } catch (e) { fail("preview-status", e); }
-  previewing = false;
+  } catch (e) { if (run === previewRun) fail("preview-status", e); }
 }
 $("preview-btn").onclick = preview;
 for (const id of ["swap-direction", "swap-mask", "swap-color", "swap-blend", "swap-occlusion", "swap-time"])
-  $(id).onchange = () => { if ($("after").getAttribute("src") && !previewing) preview(); };
+  $(id).onchange = () => { if ($("after").getAttribute("src")) preview(); };
 $("swap-start").onclick = async () => {
   $("swap-result").hidden = true;
   starting("swap-job", "swap");
