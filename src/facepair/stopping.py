@@ -8,6 +8,22 @@ import signal
 
 
 @contextlib.contextmanager
+def _handled(handler):
+    """Ctrl-C and SIGTERM sent to `handler` inside the block, the previous handlers back after it.
+    Outside the main thread the handlers are left as they are."""
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):        # not the main thread
+            old[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, previous)
+
+
+@contextlib.contextmanager
 def stop_requests():
     """Yields a list that gains the signal's number on Ctrl-C or SIGTERM (non-empty: stop at the
     next safe point); a second Ctrl-C raises KeyboardInterrupt where the code is. Outside the
@@ -19,16 +35,8 @@ def stop_requests():
             raise KeyboardInterrupt
         stop.append(signum)
 
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):        # not the main thread
-            old[sig] = signal.signal(sig, on_signal)
-    try:
+    with _handled(on_signal):
         yield stop
-    finally:
-        for sig, handler in old.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -37,13 +45,5 @@ def held_off():
     its index, a few seconds at most: stopped there, a video has no index and does not play).
     Yields the list of signals received; outside the main thread, as stop_requests."""
     got: list[int] = []
-    old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):
-            old[sig] = signal.signal(sig, lambda signum, frame: got.append(signum))
-    try:
+    with _handled(lambda signum, frame: got.append(signum)):
         yield got
-    finally:
-        for sig, handler in old.items():
-            with contextlib.suppress(ValueError, TypeError):
-                signal.signal(sig, handler)
