@@ -305,7 +305,8 @@ def _same_look(cin, cout) -> None:
     same numbers, which players read as they read the input's. Tagged in: the output says the
     matrix it was written with (BT.601, limited range) and keeps the input's primaries and
     transfer, where untagged it would be shown through another matrix than the one it was
-    written with (greens off by up to 17 grey levels in a player that assumes BT.709 for HD).
+    written with (in a player that assumes BT.709 for HD, by arithmetic: a skin tone of
+    200, 150, 120 shown as 205, 153, 118; pure green's green channel 255 as 216).
     Anamorphic video (DVD, HDV: pixels not square) keeps its pixel shape."""
     unspecified = 2                                   # AVCOL_SPC/PRI/TRC_UNSPECIFIED
     if cin.colorspace != unspecified or cin.color_range:
