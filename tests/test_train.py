@@ -158,6 +158,17 @@ def test_mismatched_preset_and_missing_faceset_are_one_line(extracted, tmp_path)
     assert (model / "state.json").read_bytes() == before
 
 
+def test_a_training_by_minutes_shows_how_far_it_is(extracted, tmp_path):
+    """--minutes alone (the web app's default) drew a bar with no total: the page's progress
+    stayed at 0 % for the whole run. Its bar now counts the budget's seconds, the step beside."""
+    from facepair.ui.jobs import PERCENT
+    r = run_cli("train", *_sets(extracted), "--model", tmp_path / "m", "--preset", "seed",
+                "--minutes", 0.1, "--batch-size", 4)
+    assert r.returncode == 0, r.stderr
+    shares = [int(p) for p in PERCENT.findall(r.stderr.encode())]
+    assert shares and shares[-1] == 100 and "step=" in r.stderr, r.stderr[-500:]
+
+
 def test_torchrun_two_cpu_processes_end_in_sync(extracted, tmp_path):
     model = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -382,8 +382,13 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
     if opts.progress and rank == 0 and device.type == "cpu" and precision == "fp32" \
             and not cpu_has_bf16():
         print(fp32_note(), flush=True)
-    bar = tqdm(total=(target - start_step) if target is not None else None, unit="step",
-               disable=not opts.progress or rank != 0, desc="train", dynamic_ncols=True)
+    # --minutes alone: the bar counts the budget's seconds (a bar with no total gave the web
+    # app no share done, and its user no end in sight); the step goes in its postfix
+    timed = target is None and bool(opts.minutes)
+    bar = tqdm(total=round(opts.minutes * 60) if timed else (target - start_step) if target is not None else None,
+               unit="s" if timed else "step", disable=not opts.progress or rank != 0, desc="train",
+               dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+               if timed else None)
     step, rollbacks, failed_at = start_step, 0, -1     # rollbacks since the run last got past failed_at
     t_run = t_begin = time.monotonic()
     # --minutes counts from here, as log.csv's time_s and state.json's train_seconds do
@@ -423,7 +428,8 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
                 warnings.warn(f"non-finite loss or gradients at step {step + 1}: rolled back to the "
                               f"checkpoint of step {good['step']} and reshuffled the data "
                               f"(rollback {rollbacks} of {MAX_ROLLBACKS})")
-                bar.update(good["step"] - step)
+                if not timed:
+                    bar.update(good["step"] - step)
                 step, reshuffles = good["step"], reshuffles + 1
                 last_saved[0] = step
                 state["reshuffles"] = reshuffles
@@ -450,9 +456,9 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
                 log_rows.append(row)
                 for k in ("loss_a", "loss_b", "images_per_s", *extra, *gan_logs):
                     tb.add_scalar(k, row[k], step)
-                bar.update()
-                bar.set_postfix(loss_a=f"{losses[0]:.4f}", loss_b=f"{losses[1]:.4f}",
-                                img_s=f"{ips:.0f}", refresh=False)
+                bar.update(min(bar.total, round(now - t_begin)) - bar.n if timed else 1)
+                bar.set_postfix(**({"step": step} if timed else {}), loss_a=f"{losses[0]:.4f}",
+                                loss_b=f"{losses[1]:.4f}", img_s=f"{ips:.0f}", refresh=False)
             if step % opts.save_every == 0:
                 state["train_seconds"] = state["train_seconds"] + time.monotonic() - t_run
                 t_run = time.monotonic()
@@ -470,6 +476,8 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
     finally:
         requests.close()
     seconds = time.monotonic() - t_begin
+    if timed and time.monotonic() >= deadline:      # the budget spent: the bar says so
+        bar.update(bar.total - bar.n)
     if step % opts.preview_every:
         extra = validate_and_preview(step)
     if world > 1:                                       # BatchNorm running stats: rank 0's

@@ -769,8 +769,9 @@ def _time_left(log: list[dict], job) -> float | None:
     if job is None or job.state() != "running":
         return None
     budget = job.meta.get("budget") or {}
-    if budget.get("minutes"):
-        return max(0.0, budget["minutes"] * 60 - (time.time() - job.started))
+    if budget.get("minutes"):               # train's bar counts the budget's seconds, from its
+        done = job.status()["progress"]     # first step (not the job's start: loading comes first)
+        return None if done is None else max(0.0, (1 - done) * budget["minutes"] * 60)
     if budget.get("steps") and len(log) >= 2 and log[-1]["time_s"] > log[0]["time_s"]:
         rate = (log[-1]["step"] - log[0]["step"]) / (log[-1]["time_s"] - log[0]["time_s"])
         return max(0.0, (budget["steps"] - log[-1]["step"]) / rate)
