@@ -84,9 +84,9 @@ def verify(paths, key_file=None) -> list:
     """Is each file one of ours? -> [Verdict] (watermark: public and installation mark, tag, C2PA
     manifest). The installation mark is looked for with the key in `key_file` (another
     installation's watermark.key), else with this installation's."""
+    from .media.files import as_list
     from .provenance.verify import verify_file
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else paths
-    return [verify_file(p, key_file) for p in paths]
+    return [verify_file(p, key_file) for p in as_list(paths)]
 
 
 def presets() -> list[dict]:

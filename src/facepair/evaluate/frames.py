@@ -3,18 +3,18 @@ sets, the model's reconstructions and swaps of them, landmarks and embeddings pr
 crops, whole source frames, and frames swapped by the real pipeline (swap/pipeline.py)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from ..errors import FacepairError, UnreadableMedia
+from ..errors import FacepairError
 from ..faces import align
-from ..faces.faceset import load_index
+from ..faces.faceset import differs, load_index, read_crop
 from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
+from ..media.files import as_list
 from ..media.image import is_image, read_image
 from ..media.video import iter_video
 from ..runtime import to_images, to_tensor
@@ -28,9 +28,7 @@ def held_out_faces(folders, files=None, max_faces=128, trained: dict | None = No
     optionally only the listed files ("<faceset>/faces/NNNNNN.png"), evenly thinned to max_faces;
     `trained`: the faces the model was trained on (state.json's `faces`: size, aligned,
     padding): a face set cut otherwise is refused by name (scored, its figures meant nothing)."""
-    trained = trained or {}
-    if isinstance(folders, (str, os.PathLike)):    # one face set, not a list of them
-        folders = [folders]
+    trained, folders = trained or {}, as_list(folders or [])
     wanted = None
     if files:
         wanted = {}
@@ -45,19 +43,14 @@ def held_out_faces(folders, files=None, max_faces=128, trained: dict | None = No
         if size is not None and meta["size"] != size:
             raise FacepairError(f"face set {folder} has {meta['size']} px faces; the model takes "
                                 f"{size} px (extract with --size {size})")
-        for key in ("aligned", "padding") if trained.get("aligned", True) else ("aligned",):
-            if key in trained and meta.get(key, True) != trained[key]:
-                raise FacepairError(f"face set {folder} was extracted with {key} {meta.get(key, True)}"
-                                    f"; the model was trained on faces with {trained[key]}")
+        if key := differs(meta, trained, ("aligned", "padding")):
+            raise FacepairError(f"face set {folder} was extracted with {key} {meta.get(key, True)}"
+                                f"; the model was trained on faces with {trained[key]}")
         for e in meta["faces"]:
             if wanted is not None and e["file"] not in wanted[folder]:
                 continue
-            try:
-                crop = read_image(Path(folder) / e["file"])
-            except UnreadableMedia:
+            if (crop := read_crop(folder, e, meta["size"])) is None:
                 continue                       # a deleted or damaged crop: skipped, as training does
-            if crop.shape[:2] != (meta["size"], meta["size"]):
-                continue
             x0, y0, x1, y1 = e["bbox"]
             corners = align.map_points(np.array(e["transform"]), np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]))
             crops.append(crop)

@@ -93,10 +93,10 @@ def _open_output(out: Path, append: bool, size: int, padding: float, aligned: bo
             raise FacepairError(f"output folder is not empty: {out} (use --append to add faces "
                                 "to an existing face set)")
         meta = faceset.load_index(out)
-        for key, want in (("size", size), ("aligned", aligned), ("padding", padding)):
-            if meta[key] != want and (key != "padding" or aligned):
-                raise FacepairError(f"cannot append: face set {out} has {key}={meta[key]}, "
-                                    f"this run has {key}={want}")
+        want = {"size": size, "aligned": aligned, "padding": padding}
+        if key := faceset.differs(meta, want):
+            raise FacepairError(f"cannot append: face set {out} has {key}={meta[key]}, "
+                                f"this run has {key}={want[key]}")
         numbers = [int(Path(f["file"]).stem) for f in meta["faces"] if Path(f["file"]).stem.isdigit()]
         return meta, max(numbers, default=-1) + 1
     (out / "faces").mkdir(parents=True, exist_ok=True)

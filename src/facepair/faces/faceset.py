@@ -114,6 +114,26 @@ def new_index(size: int, padding: float, aligned: bool, detector: str, template)
             "template": np.round(np.asarray(template), 4).tolist(), "faces": []}
 
 
+def differs(meta: dict, want: dict, keys=("size", "aligned", "padding")) -> str | None:
+    """The first of `keys` in which a face set's index `meta` was cut otherwise than `want` (a
+    run's options, or a model's record of the faces it trained on: state.json's `faces`), the
+    padding only where `want` is aligned (a box crop has none); None where it was cut alike."""
+    for key in keys:
+        if key in want and meta.get(key, True) != want[key] and (key != "padding" or want.get("aligned", True)):
+            return key
+    return None
+
+
+def read_crop(folder: Path, face: dict, size: int | None = None) -> np.ndarray | None:
+    """A face's crop, or None where it was deleted or damaged since the index named it (or is not
+    `size` px): every stage passes over it."""
+    try:
+        img = read_image(Path(folder) / face["file"])
+    except UnreadableMedia:
+        return None
+    return None if size is not None and img.shape[:2] != (size, size) else img
+
+
 def fingerprint(meta: dict) -> str:
     """A short hash of a face set's index: tells a resumed training run its data changed."""
     return hashlib.sha256(json.dumps(meta["faces"], sort_keys=True).encode()).hexdigest()[:16]
@@ -131,12 +151,8 @@ def load_faces(folders: list[Path], size: int | None = None) -> tuple[np.ndarray
             raise FacepairError(f"face set {folder} has {meta['size']} px faces, expected {size} px")
         n = 0
         for face in meta["faces"]:
-            try:
-                img = read_image(folder / face["file"])
-            except UnreadableMedia:
+            if (img := read_crop(folder, face, size)) is None:
                 continue                       # a deleted or damaged crop: skip it
-            if img.shape[:2] != (size, size):
-                continue
             images.append(img)
             entries.append(dict(face, faceset=str(folder)))
             n += 1

@@ -43,11 +43,22 @@ def _set_mode(fd: int, path: Path, mode: int | None) -> None:
             raise
 
 
+def as_list(paths) -> list:
+    """Paths as a list: one path (a string or a Path) is a list of one, not of its letters (a
+    string given where a list was asked for was read as "/", "x", ...)."""
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+
+
+def cut_bytes(name: str, n: int) -> str:
+    """`name` cut to at most n bytes of UTF-8, whole characters: file systems count a name's
+    bytes (255), not its characters (83 CJK characters are 249 bytes)."""
+    return name.encode("utf-8", "surrogateescape")[:n].decode("utf-8", "ignore")
+
+
 def temp_name(name: str) -> str:
-    """The start of a name for a temp file beside it: file systems count a name's bytes (255),
-    and a legal name of 250 bytes plus the temp's marks would pass that; cut to TEMP_NAME bytes,
-    not characters (83 CJK characters are 249 bytes)."""
-    return os.fsdecode(os.fsencode(name)[:TEMP_NAME])
+    """The start of a name for a temp file beside it (a legal name of 250 bytes plus the temp's
+    marks would pass the file system's 255)."""
+    return cut_bytes(name, TEMP_NAME)
 
 
 def fresh_file(path: Path) -> Path:

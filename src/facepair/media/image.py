@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia
-from .files import atomic_write_bytes
+from .files import as_list, atomic_write_bytes
 
 # OpenCV's warnings about what it passes over in a file (a TIFF's C2PA manifest tag: "Unknown
 # field with tag 52545") go to stderr as log lines: errors only; a failure is ours to say
@@ -27,9 +27,7 @@ def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
     stored its faces twice); `keep`: which files found in a folder to take (named files are all
     taken). A missing path is a user error."""
     files: list[Path] = []
-    if isinstance(paths, (str, os.PathLike)):      # one path, not a list (a string's letters)
-        paths = [paths]
-    for p in map(Path, paths):
+    for p in map(Path, as_list(paths)):
         if not p.exists():
             raise FacepairError(f"input not found: {p}")
         if p.is_dir():

@@ -5,8 +5,10 @@ MOV), a signed C2PA content-credentials manifest."""
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
+from xml.sax.saxutils import escape, unescape
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -36,7 +38,6 @@ def marker(yuv420: bool = False):
 
 def _xmp(text: str) -> bytes:
     """An XMP packet whose description is `text` (WebP's place for a tag)."""
-    from xml.sax.saxutils import escape
     return ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
             '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
             'rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description><rdf:Alt>'
@@ -120,8 +121,6 @@ def image_tag(path: Path) -> str | None:
     except Exception:
         return None
     if not text and xmp:                        # the XMP description's text
-        import re
-        from xml.sax.saxutils import unescape
         found = re.search(rb"<dc:description>.*?<rdf:li[^>]*>(.*?)</rdf:li>", xmp, re.S)
         text = unescape(found.group(1).decode("utf-8", "replace")) if found else None
     if isinstance(text, bytes):

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FacepairError, UnreadableMedia
-from ..faces.faceset import crop_marks, load_index
+from ..errors import FacepairError
+from ..faces.faceset import crop_marks, load_index, read_crop
 from ..faces.identity import Embedder, reference_embeddings
-from ..media.image import read_image
 
 MARGIN = 0.08            # the nearest entry must be this much nearer than the next (mean distance)
 FACESET_REFS = 24        # a face set's references: this many of its faces, evenly spread
@@ -64,19 +63,12 @@ class People:
 
     def _faceset(self, folder: Path) -> np.ndarray:
         meta = load_index(folder)
-        faces = meta["faces"]
-        if not faces:
-            raise FacepairError(f"face set {folder} holds no faces")
-        faces = [e for e in faces if (folder / e["file"]).is_file()]    # (a crop deleted by hand)
+        faces = [e for e in meta["faces"] if (folder / e["file"]).is_file()]   # (one deleted by hand)
         if not faces:
             raise FacepairError(f"face set {folder} holds no faces")
         pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]
-        embeddings = []
-        for e, m in zip(pick, crop_marks(pick)):
-            try:
-                embeddings.append(self.embedder.from_landmarks(read_image(folder / e["file"]), m))
-            except UnreadableMedia:
-                continue                        # a damaged crop: passed over, as train does
+        crops = [(read_crop(folder, e), m) for e, m in zip(pick, crop_marks(pick))]
+        embeddings = [self.embedder.from_landmarks(c, m) for c, m in crops if c is not None]  # (damaged: passed over)
         if not embeddings:
             raise FacepairError(f"face set {folder} holds no readable faces")
         return np.stack(embeddings)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .adam import adam
 from ..errors import FacepairError, Interrupted
-from ..faces.faceset import load_index
+from ..faces.faceset import differs, load_index
 from ..media.files import atomic_write_bytes
 from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
@@ -225,11 +225,10 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
         raise FacepairError(f"face set {opts.a[0]} has {geometry['size']} px faces; preset "
                             f"'{preset.name}' needs {mcfg.size} px (extract with --size {mcfg.size})")
     trained = (saved or {}).get("faces", {})        # a resume: the faces it was trained on
-    for key in ("aligned", "padding") if trained.get("aligned", True) else ("aligned",):
-        if key in trained and geometry.get(key, True) != trained[key]:
-            raise FacepairError(f"face set {opts.a[0]} was extracted with {key} {geometry.get(key, True)}"
-                                f"; model {model_dir} was trained on faces with {trained[key]} "
-                                "(extract them as the model's, or train a new model)")
+    if key := differs(geometry, trained, ("aligned", "padding")):
+        raise FacepairError(f"face set {opts.a[0]} was extracted with {key} {geometry.get(key, True)}"
+                            f"; model {model_dir} was trained on faces with {trained[key]} "
+                            "(extract them as the model's, or train a new model)")
     # a resume keeps the seed and the validation faces it started with, whatever the flags say
     seed = saved.get("seed", 0) if saved else (opts.seed or 0)
     if saved and opts.seed is not None and opts.seed != seed:

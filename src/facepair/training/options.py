@@ -2,8 +2,9 @@
 TrainResult. Plain dataclasses, so the command line reads the defaults without loading torch."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+
+from ..media.files import as_list
 
 
 @dataclass
@@ -35,9 +36,7 @@ class TrainOptions:
     calibrate_faces: int | None = None
 
     def __post_init__(self):
-        # one face set given as a path rather than a list of them (a string was read letter by
-        # letter: "not a face set: /")
-        self.a, self.b = ([p] if isinstance(p, (str, os.PathLike)) else list(p) for p in (self.a, self.b))
+        self.a, self.b = as_list(self.a), as_list(self.b)   # one face set: a path, not a list
 
 
 @dataclass

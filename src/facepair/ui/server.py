@@ -45,7 +45,7 @@ from .. import __version__, api
 from ..errors import FacepairError
 from ..faces.options import DEFAULT_SIZE, DETECTORS, MAX_SIZE, MIN_SIZE
 from ..model.presets import DIRECTIONS
-from ..media.files import atomic_write_json
+from ..media.files import atomic_write_json, cut_bytes
 from ..swap.options import BLENDS, COLORS, MASKS, MAX_SECONDS, OCCLUSIONS, SwapOptions
 from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
 from .guard import LINGER_S, Guard, host_name
@@ -282,11 +282,6 @@ def _user_error(e: Exception) -> HTTPException:
     return HTTPException(400, str(e))
 
 
-def _cut(text: str, n: int) -> str:
-    """`text` cut to at most n bytes of UTF-8, whole characters."""
-    return text.encode("utf-8", "replace")[:n].decode("utf-8", "ignore")
-
-
 def _utf8(name: str) -> bool:
     """Whether a file name is text the page can be sent: a name in another encoding (Latin-1
     from an old zip) comes from the file system as surrogates, and one in a listing made every
@@ -427,7 +422,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         # anything else, the extension's too, becomes "_"
         name = unicodedata.normalize("NFC", Path(name).name).lstrip(".")
         stem, ext = os.path.splitext(re.sub(r"[^\w.-]", "_", name))
-        base = (_cut(stem, UPLOAD_NAME_BYTES) or "upload") + re.sub(r"[^A-Za-z0-9.]", "_", ext[:16])
+        base = (cut_bytes(stem, UPLOAD_NAME_BYTES) or "upload") + re.sub(r"[^A-Za-z0-9.]", "_", ext[:16])
         limit = int(max_upload_mb * 2**20)
         room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes()
         too_big = HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
@@ -540,7 +535,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         latest = folder / "previews" / "latest.png"
         if latest.exists():
             info["preview"] = f"{wd.url(latest)}?t={latest.stat().st_mtime_ns}"
-        info["eta_s"] = _time_left(info["log"], job)
+        info["eta_s"] = _time_left(info["log"], info["job"])
         report = wd.path(f"reports/{name}", must_exist=False) / "report.html"
         info["report"] = f"{wd.url(report)}?t={report.stat().st_mtime_ns}" if report.exists() else None
         return info
@@ -616,7 +611,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         name = model.name if model else "people"
         with starting:                  # the output's name and its job, together
             out = _numbered(wd.path("swaps", must_exist=False) /
-                            f"{_cut(src.stem, UPLOAD_NAME_BYTES)}-{name}-{opts['direction']}{ext}")
+                            f"{cut_bytes(src.stem, UPLOAD_NAME_BYTES)}-{name}-{opts['direction']}{ext}")
             argv = [wd.rel(src), *using, "-o", wd.rel(out),
                     *(x for k, v in opts.items() for x in (f"--{k}", v)), *seconds]
             return start("swap", argv, wd.rel(out), output=wd.rel(out), url=wd.url(out))
@@ -765,12 +760,13 @@ def _log(path: Path) -> list[dict]:
     return out
 
 
-def _time_left(log: list[dict], job) -> float | None:
-    if job is None or job.state() != "running":
+def _time_left(log: list[dict], job: dict | None) -> float | None:
+    """`job`: the training job's status (Job.status, its budget among its fields)."""
+    if job is None or job["state"] != "running":
         return None
-    budget = job.meta.get("budget") or {}
+    budget = job.get("budget") or {}
     if budget.get("minutes"):               # train's bar counts the budget's seconds, from its
-        done = job.status()["progress"]     # first step (not the job's start: loading comes first)
+        done = job["progress"]              # first step (not the job's start: loading comes first)
         return None if done is None else max(0.0, (1 - done) * budget["minutes"] * 60)
     if budget.get("steps") and len(log) >= 2 and log[-1]["time_s"] > log[0]["time_s"]:
         rate = (log[-1]["step"] - log[0]["step"]) / (log[-1]["time_s"] - log[0]["time_s"])
