@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -455,6 +456,66 @@ def test_video_swap_keeps_every_audio_stream_and_reencodes_what_mp4_refuses(trai
     assert [a[0] for a in audio] == ["aac", "aac"] and all(abs(a[1] - 2) < 0.1 for a in audio), audio
     assert frames == 60
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_reencoded_audio_track_that_starts_late_stays_in_sync(tmp_path):
+    """A .mov whose sound starts 0.5 s after its picture (a clip cut from a longer recording),
+    as 8-bit PCM (which .mp4 refuses: re-encoded as AAC) and as AAC (copied as it is): the
+    re-encoded track counted its samples from 0, so its sound came 0.5 s early, lips out of sync.
+    Both tracks of the output must agree (and so agree with the picture, as the copy keeps its
+    timestamps)."""
+    import av
+    from conftest import ADDRESS
+    from facepair.media.video import VideoReader, VideoWriter
+    src, out, delay, seconds = tmp_path / "late.mov", tmp_path / "out.mp4", 0.5, 2.0
+    with av.open(str(ADDRESS)) as i, av.open(str(src), "w") as o:
+        vi, ai = i.streams.video[0], i.streams.audio[0]
+        vo, aac = o.add_stream_from_template(vi), o.add_stream_from_template(ai)
+        pcm = o.add_stream("pcm_u8", rate=ai.rate, layout="stereo")
+        for p in i.demux(vi, ai):
+            if p.dts is None or p.pts is None or p.pts * p.time_base >= seconds:
+                continue
+            if p.stream is vi:
+                p.stream = vo
+                o.mux(p)
+                continue
+            for f in p.decode():
+                f.pts, f.time_base = round((f.time + delay) * ai.rate), Fraction(1, ai.rate)
+                for q in pcm.encode(f):
+                    o.mux(q)
+            shift = round(delay / p.time_base)
+            p.pts, p.dts, p.stream = p.pts + shift, p.dts + shift, aac
+            o.mux(p)
+        for q in pcm.encode():
+            o.mux(q)
+    reader = VideoReader(src)
+    with pytest.warns(UserWarning, match="re-encoded as AAC"):
+        writer = VideoWriter(out, reader, crf=18)
+    for kind, item in reader:
+        if kind == "video":
+            writer.write(item.to_ndarray(format="yuv420p"), item)
+        else:
+            writer.copy(item)
+    writer.close()
+    rate, tracks = 48_000, []
+    for k in range(2):
+        with av.open(str(out)) as c:
+            sound = np.zeros(int(rate * (seconds + 2 * delay)), np.float32)
+            for f in c.decode(audio=k):
+                x = f.to_ndarray().astype(np.float32)
+                n = len(f.layout.channels)
+                x = np.abs(x.reshape(n, -1).mean(0) if f.format.is_planar else x.reshape(-1, n).mean(1))
+                at = round(f.time * f.sample_rate)
+                sound[at:at + len(x)] = x[:max(0, len(sound) - at)]
+            tracks.append(sound)
+    a, b = (np.convolve(t, np.ones(480) / 480, "same") for t in tracks)     # 10 ms loudness
+    heard = slice(int(0.6 * rate), int(2.4 * rate))                          # the copy's sound
+
+    def agree(lag):                                  # the re-encoded track `lag` samples later
+        return np.corrcoef(a[heard], b[heard.start + lag:heard.stop + lag])[0, 1]
+    best = max(range(-int(0.55 * rate), int(0.55 * rate), 48), key=agree)    # 1 ms steps
+    # within 30 ms (the AAC encoder's 1,024 samples of priming: 21 ms); it was 0.5 s
+    assert abs(best) / rate < 0.03 and agree(best) > 0.9, f"the re-encoded track is {best / rate:+.3f} s off"
 
 
 def _portrait_clip(dst, frames=40, turn=90):

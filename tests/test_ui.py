@@ -156,12 +156,20 @@ def test_ui_caps_uploads_and_keeps_nothing_of_a_refused_one(server, tmp_path):
                                   headers={"Transfer-Encoding": "chunked"})
     assert status == 413 and "upload limit" in body["error"]
     assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["small.jpg"]
-    status, body = server.request("/api/upload?name=../../evil.sh", data=b"#!/bin/sh")
-    assert status == 200 and body["path"] == "uploads/evil.sh"
+    status, body = server.request("/api/upload?name=../../evil.jpg", data=b"x")
+    assert status == 200 and body["path"] == "uploads/evil.jpg"
+    # what the app cannot read is refused, not kept unlisted (a .heic, a .gif, a script, no extension)
+    for name in ("IMG_0001.HEIC", "anim.gif", "evil.sh", "README"):
+        status, body = server.request(f"/api/upload?name={name}", data=b"x" * 1000)
+        assert status == 415 and "not a video or picture facepair reads" in body["error"], (name, body)
+    assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["evil.jpg", "small.jpg"]
+    assert ".mts" in server.request("/api/state")[1]["media_types"]      # what the command reads
+    status, body = server.request("/api/upload?name=camcorder.MTS", data=b"x")
+    assert status == 200 and body["path"] == "uploads/camcorder.MTS"
     # letters of any script kept (照片.jpg was __.jpg); a direction override is not a letter
     from urllib.parse import quote
     for name, kept in (("照片.jpg", "照片.jpg"), ("e\u0301te\u0301.jpg", "été.jpg"),
-                       ("a\u202egpj.sh", "a_gpj.sh"), ("字" * 60 + ".jpg", "字" * 33 + ".jpg")):
+                       ("a\u202e4pm.jpg", "a_4pm.jpg"), ("字" * 60 + ".jpg", "字" * 33 + ".jpg")):
         status, body = server.request(f"/api/upload?name={quote(name)}", data=b"x")
         assert status == 200 and body["path"] == f"uploads/{kept}", (name, body)
 
@@ -291,6 +299,10 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#consent")).to_be_hidden()
 
             # 1. Faces: upload both clips, extract each, remove two faces by clicking them
+            page.set_input_files("#upload", [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"x"}])
+            expect(page.locator("#upload-status")).to_have_text(re.compile(
+                r"^uploaded 0 of 1 file\(s\); refused: \.txt: not a video or picture facepair reads"))
+            expect(page.locator("#upload")).to_have_attribute("accept", re.compile(r"\.mp4.*\.mts"))
             page.set_input_files("#upload", [str(OBAMA_CLIP1), str(REAGAN_CLIP)])
             expect(page.locator("#upload-status")).to_have_text("uploaded 2 file(s)", timeout=60_000)
             expect(page.locator("#fs-size")).to_have_value("128")       # the default preset's
@@ -377,6 +389,17 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
                 "v => new Promise(r => v.readyState >= 1 ? r(v.duration) : v.onloadedmetadata = () => r(v.duration))")
             assert 0.9 < duration < 1.2                          # the browser plays the labelled file
             page.screenshot(path=SHOTS / "3-swap.png")
+            # Stop: the whole clip, stopped after its first frames, which are kept, labelled, shown
+            page.fill("#swap-seconds", "")
+            page.click("#swap-start")
+            expect(page.locator("#swap-job")).to_contain_text(re.compile(r"running [1-9]\d?%"), timeout=120_000)
+            page.click("#swap-job button.stop")
+            expect(page.locator("#swap-job")).to_have_attribute("data-state", "stopped", timeout=120_000)
+            expect(page.locator("#swap-download")).to_have_attribute("href", re.compile(r"-2\.mp4$"), timeout=60_000)
+            expect(page.locator("#swap-verify")).to_contain_text("SYNTHETIC (facepair)", timeout=60_000)
+            part = page.locator("#swap-video").evaluate(
+                "v => new Promise(r => v.readyState >= 1 ? r(v.duration) : v.onloadedmetadata = () => r(v.duration))")
+            assert 0 < part < 19, part                  # the clip is 20 s
 
             # 4. Verify: the swapped file is ours, the untouched photo is not
             page.click("#tab-verify")
@@ -404,7 +427,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             # a second visit: the policy is not asked again, the jobs are listed
             page.reload()
             expect(page.locator("#consent")).to_be_hidden()
-            expect(page.locator("#jobs tr")).to_have_count(6)
+            expect(page.locator("#jobs tr")).to_have_count(7)
             assert errors == []
             browser.close()
     finally:

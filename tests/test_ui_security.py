@@ -108,11 +108,15 @@ def _get(url: str):
 
 def test_files_of_the_work_folder_are_never_active_content(server, tmp_path):
     work = tmp_path / "work"
+    status, body = server.request("/api/upload?name=a.jpg", data=JPEG)
+    assert status == 200 and body["path"] == "uploads/a.jpg", body
+    # a page or a drawing is refused as an upload, nothing kept; one copied into the folder by
+    # hand is still served as a download
     for name, data in (("page.html", b"<script>alert(1)</script>"),
-                       ("pic.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
-                       ("a.jpg", JPEG)):
+                       ("pic.svg", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>')):
         status, body = server.request(f"/api/upload?name={name}", data=data)
-        assert status == 200 and body["path"] == f"uploads/{name}", body
+        assert status == 415 and not (work / "uploads" / name).exists(), body
+        (work / "uploads" / name).write_bytes(data)
     (work / "reports" / "m").mkdir(parents=True)
     (work / "reports" / "m" / "report.html").write_text("<h1>report</h1>")
     (work / "models" / "m").mkdir(parents=True)
@@ -405,8 +409,11 @@ def test_a_playlist_reads_no_video_from_elsewhere(server, tmp_path):
     playlist = (f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:2.0,\n{outside}\n"
                 "#EXT-X-ENDLIST\n").encode()
     assert server.request("/api/consent", data=b"")[0] == 200
+    assert server.request("/api/upload?name=hls.m3u8", data=playlist)[0] == 415   # not kept
+    (tmp_path / "work" / "uploads" / "hls.m3u8").write_bytes(playlist)            # copied in by hand
     for name in ("hls.m3u8", "hls.mp4"):
-        rel = server.request(f"/api/upload?name={name}", data=playlist)[1]["path"]
+        rel = f"uploads/{name}" if name.endswith(".m3u8") else \
+            server.request(f"/api/upload?name={name}", data=playlist)[1]["path"]
         for path, body in (("/api/still", {"input": rel, "seconds": 0}), ("/api/verify", {"path": rel})):
             status, answer = server.request(path, body)
             assert status == 400 and "\n" not in answer["error"], (name, path, answer)
@@ -424,10 +431,10 @@ def test_two_quick_clicks_start_one_job_and_parallel_uploads_keep_the_total(tmp_
                                                     token=token)[0], range(4)))
         assert sorted(got) == [200, 409, 409, 409], got
         with ThreadPoolExecutor(4) as pool:
-            got = list(pool.map(lambda k: s.request(f"/api/upload?name=u{k}.bin", data=b"x" * 20_000,
+            got = list(pool.map(lambda k: s.request(f"/api/upload?name=u{k}.mp4", data=b"x" * 20_000,
                                                     token=token)[0], range(4)))
         assert sorted(got) == [200, 200, 413, 413], got
-        assert sum(p.stat().st_size for p in (tmp_path / "work" / "uploads").glob("u*.bin")) == 40_000
+        assert sum(p.stat().st_size for p in (tmp_path / "work" / "uploads").glob("u*.mp4")) == 40_000
         # a steps field as the page sends it ("5.0") is a number like any other, not a 500
         status, body = s.request("/api/train", {"model": "m", "a": ["same"], "b": ["same"], "steps": "5.0"},
                                  token=token)
@@ -439,13 +446,13 @@ def test_two_quick_clicks_start_one_job_and_parallel_uploads_keep_the_total(tmp_
 def test_uploads_stop_at_the_work_folders_total(tmp_path):
     s = Server(tmp_path / "work", "--max-uploads-total-mb", 0.05)        # 52 kB
     try:
-        assert s.request("/api/upload?name=a.bin", data=b"x" * 30_000)[0] == 200
-        status, body = s.request("/api/upload?name=b.bin", data=b"x" * 30_000)
+        assert s.request("/api/upload?name=a.mp4", data=b"x" * 30_000)[0] == 200
+        status, body = s.request("/api/upload?name=b.mp4", data=b"x" * 30_000)
         assert status == 413 and "total limit" in body["error"]
         chunks = (b"x" * 10_000 for _ in range(3))               # no length given first
-        status, body = s.request("/api/upload?name=c.bin", data=chunks, headers={"Transfer-Encoding": "chunked"})
+        status, body = s.request("/api/upload?name=c.mp4", data=chunks, headers={"Transfer-Encoding": "chunked"})
         assert status == 413 and "total limit" in body["error"]
-        assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["a.bin"]
+        assert sorted(p.name for p in (tmp_path / "work" / "uploads").iterdir()) == ["a.mp4"]
     finally:
         s.stop()
 

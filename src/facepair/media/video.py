@@ -275,6 +275,16 @@ class VideoReader:
 FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}   # what swap writes
 
 
+def _silence(like, samples: int):
+    """`samples` of silence in the format, layout and rate of the audio frame `like`."""
+    frame = av.AudioFrame(format=like.format.name, layout=like.layout.name, samples=samples)
+    frame.sample_rate = like.sample_rate
+    quiet = b"\x80" if like.format.name.startswith("u8") else b"\x00"     # unsigned: mid-scale
+    for plane in frame.planes:
+        plane.update(quiet * plane.buffer_size)
+    return frame
+
+
 def _fits(fmt: str, stream) -> bool:
     """Whether a container of format `fmt` takes `stream`'s codec as it is (tried in memory)."""
     try:
@@ -350,6 +360,7 @@ class VideoWriter:
         if self.turns:
             self.video.set_display_rotation(90 * self.turns if self.turns < 3 else -90)
         self.audio = {}                               # input stream index -> (output stream, copy?)
+        self.began = set()                            # re-encoded streams given their first frame
         for s in reader.audio:
             if _fits(fmt, s):
                 self.audio[s.index] = (self.container.add_stream_from_template(s), True)
@@ -396,7 +407,15 @@ class VideoWriter:
             self.container.mux(packet)
             return
         for frame in packet.decode():
-            frame.pts = None                          # the encoder counts samples itself
+            if out not in self.began and frame.time is not None:
+                # the encoder counts samples from 0: a track that starts after the file's first
+                # packet would come early by as much (lips out of sync); silence fills the gap
+                self.began.add(out)
+                gap = round((frame.time - float(self.start)) * frame.sample_rate)
+                if gap > 0:
+                    for p in out.encode(_silence(frame, gap)):
+                        self.container.mux(p)
+            frame.pts = None
             for p in out.encode(frame):
                 self.container.mux(p)
 

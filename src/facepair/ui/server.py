@@ -46,14 +46,14 @@ from ..errors import FacepairError
 from ..faces.options import DEFAULT_SIZE, DETECTORS, MAX_SIZE, MIN_SIZE
 from ..model.presets import DIRECTIONS
 from ..media.files import atomic_write_json, cut_bytes
+from ..media.image import IMAGE_EXTS
+from ..media.video import VIDEO_EXTS
 from ..swap.options import BLENDS, COLORS, MASKS, MAX_SECONDS, OCCLUSIONS, SwapOptions
 from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
 from .guard import LINGER_S, Guard, host_name
 from .jobs import Jobs
 
 STATIC = Path(__file__).with_name("static")
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".m4v", ".avi", ".webm"}
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")          # matched in full (no newline)
 INLINE = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
           ".bmp": "image/bmp", ".gif": "image/gif", ".mp4": "video/mp4", ".m4v": "video/mp4",
@@ -396,7 +396,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     def state():
         return {"version": __version__, "workdir": str(wd.root), "policy": POLICY,
                 "consent": consented(), "presets": api.presets(), "choices": CHOICES,
-                "max_upload_mb": max_upload_mb, "media": wd.listing(), "facesets": wd.facesets(),
+                "max_upload_mb": max_upload_mb,
+                "media_types": sorted(VIDEO_EXTS | IMAGE_EXTS), "media": wd.listing(), "facesets": wd.facesets(),
                 "models": wd.models(), "jobs": jobs.all()}
 
     @app.post("/api/consent")
@@ -423,6 +424,11 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         name = unicodedata.normalize("NFC", Path(name).name).lstrip(".")
         stem, ext = os.path.splitext(re.sub(r"[^\w.-]", "_", name))
         base = (cut_bytes(stem, UPLOAD_NAME_BYTES) or "upload") + re.sub(r"[^A-Za-z0-9.]", "_", ext[:16])
+        kind = os.path.splitext(base)[1].lower()
+        if kind not in VIDEO_EXTS | IMAGE_EXTS:     # it was kept but never listed
+            await _drain(request)
+            raise HTTPException(415, f"{kind or 'a name without an extension'}: not a video or picture "
+                                     f"facepair reads (one of {' '.join(sorted(VIDEO_EXTS | IMAGE_EXTS))})")
         limit = int(max_upload_mb * 2**20)
         room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes()
         too_big = HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")

@@ -6,6 +6,7 @@
 const $ = (id) => document.getElementById(id);
 let S = null;                    // the last /api/state
 const watched = {};              // job box id -> job id being shown there
+const stopping = {};             // job id -> Stop clicked (a second SIGTERM would not wait)
 // the server's secret, written into this page only: every request proves it comes from here
 const TOKEN = document.querySelector('meta[name="facepair-token"]').content;
 
@@ -55,6 +56,7 @@ async function refresh() {
   S = await get("/api/state");
   $("workdir").textContent = S.workdir;
   $("policy").textContent = S.policy;
+  $("upload").accept = S.media_types.join(",");      // the picker offers what the server takes
   $("consent").hidden = S.consent;
   checklist($("media"), S.media, "media");
   options($("swap-input"), S.media.filter((m) => m.kind !== "folder").map((m) => m.path));
@@ -87,7 +89,16 @@ function jobBox(boxId, job) {
   box.replaceChildren(
     el("div", {}, el("b", {}, job.kind), ` ${job.state} ${job.progress == null ? "" : pct + "%"} (${job.seconds} s)`),
     el("div", { class: "bar" }, el("div", { style: { width: `${pct}%` } })),
-    el("div", { class: "msg" }, job.message));
+    el("div", { class: "msg" }, job.message),
+    // Stop for extract, swap and evaluate (training has its own button, beside its chart): SIGTERM,
+    // which they answer by keeping what is done (a swap's first frames, labelled) and exiting
+    job.state === "running" && job.id && boxId !== "train-job" ?
+      el("button", { class: "stop", disabled: !!stopping[job.id], textContent: stopping[job.id] ? "Stopping ..." : "Stop",
+                     onclick: async () => {
+                       stopping[job.id] = true;
+                       try { jobBox(boxId, await post(`/api/jobs/${job.id}/stop`)); }
+                       catch (e) { stopping[job.id] = false; jobBox(boxId, { ...job, message: e.message }); }
+                     } }) : null);
 }
 function starting(boxId, kind) { jobBox(boxId, { kind, state: "starting", message: "", seconds: 0 }); }
 async function watch(boxId, job, onEnd) {
@@ -119,14 +130,16 @@ async function upload(file) {
   return r.path;
 }
 $("upload").onchange = async (ev) => {
-  const files = [...ev.target.files];
-  try {
-    for (const [i, f] of files.entries()) {
-      $("upload-status").textContent = `uploading ${f.name} (${i + 1}/${files.length}) ...`;
-      await upload(f);
-    }
-    $("upload-status").textContent = `uploaded ${files.length} file(s)`;
-  } catch (e) { fail("upload-status", e); }
+  const files = [...ev.target.files], refused = [];
+  $("upload-status").classList.remove("no");
+  for (const [i, f] of files.entries()) {     // one refused file does not stop the others
+    $("upload-status").textContent = `uploading ${f.name} (${i + 1}/${files.length}) ...`;
+    try { await upload(f); } catch (e) { refused.push(e.message); }
+  }
+  $("upload-status").textContent = refused.length ?
+    `uploaded ${files.length - refused.length} of ${files.length} file(s); refused: ${refused.join("; ")}` :
+    `uploaded ${files.length} file(s)`;
+  $("upload-status").classList.toggle("no", refused.length > 0);
   ev.target.value = "";
   await refresh();
 };
@@ -306,14 +319,16 @@ $("swap-start").onclick = async () => {
   } catch (e) { jobBox("swap-job", { kind: "swap", state: "failed", message: e.message, seconds: 0 }); }
 };
 async function showSwap(job) {
-  if (job.state !== "done") return;
+  if (job.state !== "done" && job.state !== "stopped") return;
+  let v;                            // a stopped swap kept its first frames, finished and labelled
+  try { v = await post("/api/verify", { path: job.output }); }
+  catch (e) { if (job.state === "stopped") return; throw e; }      // stopped before its first frame
   const url = `${job.url}?t=${Date.now()}`, video = /\.(mp4|mov|mkv|m4v)$/i.test(job.output);
   $("swap-video").hidden = !video; $("swap-image").hidden = video;
   if (video) $("swap-video").src = url; else $("swap-image").src = url;
   $("swap-download").href = job.url;
   $("swap-download").textContent = `Download ${job.output}`;
   $("swap-result").hidden = false;
-  const v = await post("/api/verify", { path: job.output });
   $("swap-verify").textContent = v.text;
 }
 
