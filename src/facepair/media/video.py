@@ -88,6 +88,49 @@ def upright(picture: np.ndarray, turns: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(picture, turns) if turns else picture)
 
 
+class Fields:
+    """Interlaced video (a 1080i camcorder clip, a broadcast, a DVD) made progressive as a player
+    shows it: FFmpeg's yadif, one frame out per frame in, on the frames flagged interlaced, from
+    the first such frame on (swapped as they were, its two fields 1/50 s apart showed combs on
+    every moving edge, the new face and its detection included). Progressive video passes
+    through untouched. Call with each batch of decoded frames, then flush() at the end."""
+
+    def __init__(self, stream):
+        self.stream, self.graph = stream, None
+
+    def __call__(self, frames) -> list:
+        out = []
+        for frame in frames:
+            if self.graph is None:
+                if not frame.interlaced_frame:
+                    out.append(frame)
+                    continue
+                self.graph = av.filter.Graph()
+                source = self.graph.add_buffer(template=self.stream)
+                yadif = self.graph.add("yadif", "mode=send_frame:parity=auto:deint=interlaced")
+                source.link_to(yadif)
+                yadif.link_to(self.graph.add("buffersink"))
+                self.graph.configure()
+            self.graph.push(frame)
+            out += self._pull()
+        return out
+
+    def flush(self) -> list:
+        """The frame the filter still holds (it reads one ahead)."""
+        if self.graph is None:
+            return []
+        self.graph.push(None)
+        return self._pull()
+
+    def _pull(self) -> list:
+        got = []
+        while True:
+            try:
+                got.append(self.graph.pull())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return got
+
+
 def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, RGB frame, upright as displayed) for every `every`-th frame, or with `only`
     (a set of indices) for those frames alone, ending after the last (the others are decoded but
@@ -103,14 +146,21 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         i, last = -1, max(only, default=-1) if only is not None else None
-        try:
+        fields, turns = Fields(stream), None
+
+        def progressive():
             for frame in container.decode(stream):
+                yield from fields([frame])
+            yield from fields.flush()
+        try:
+            for frame in progressive():
                 i += 1
                 if last is not None and i > last:
                     break
+                turns = quarter_turns(frame.rotation) if turns is None else turns   # (yadif drops it)
                 if i in only if only is not None else i % every == 0:
                     _check_size(frame, path)
-                    yield i, upright(frame.to_ndarray(format="rgb24"), quarter_turns(frame.rotation))
+                    yield i, upright(frame.to_ndarray(format="rgb24"), turns)
         except (av.error.FFmpegError, IndexError) as e:   # IndexError: PyAV meets a stream that
             if i < 0:                                    # appears part-way (damaged MPEG-TS)
                 raise UnreadableMedia(f"cannot decode video {path}: {_why(e)}") from None
@@ -143,7 +193,9 @@ def frame_at(path: Path, seconds: float) -> np.ndarray:
             if last is None:
                 raise UnreadableMedia(f"no frame decoded from {path}")
             _check_size(last, path)
-            return upright(last.to_ndarray(format="rgb24"), quarter_turns(last.rotation))
+            fields = Fields(stream)          # one frame: its fields joined by space alone
+            shown = (fields([last]) + fields.flush())[-1]
+            return upright(shown.to_ndarray(format="rgb24"), quarter_turns(last.rotation))
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise UnreadableMedia(f"cannot read video {path}: {e}") from None
 
@@ -212,6 +264,7 @@ class VideoReader:
         if end is not None and self.total and end * self.fps < self.total:
             self.total = int(round(end * self.fps))
         self.frames = 0                                 # video frames given so far
+        self.fields = Fields(self.video)                # interlaced: made progressive
         self.turns = self._turns()                      # display rotation (portrait phone clips)
 
     def _turns(self) -> int:
@@ -228,8 +281,8 @@ class VideoReader:
             raise FacepairError(str(e)) from None
         return upright(frame.to_ndarray(format="rgb24"), self.turns)
 
-    def _wanted(self, frames):
-        for f in frames:
+    def _wanted(self, frames, flush: bool = False):
+        for f in self.fields.flush() if flush else self.fields(frames):
             if self.until is None or f.time is None or f.time < self.until:
                 self.frames += 1
                 yield "video", f
@@ -259,6 +312,7 @@ class VideoReader:
             if end is not None:                           # frames still inside the decoder
                 with contextlib.suppress(av.error.FFmpegError):
                     yield from self._wanted(vin.codec_context.decode(None))
+            yield from self._wanted((), flush=True)      # (the filter reads one frame ahead)
         except (av.error.FFmpegError, IndexError) as e:   # IndexError: see iter_video
             warnings.warn(f"{self.path}: decoding stopped after frame {self.frames} ({_why(e)}); the "
                           "output holds what decoded")
