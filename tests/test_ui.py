@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
+from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT, run_cli
 
 SHOTS = ROOT / "build" / "ui-screenshots"
 MORE_STEPS = int(os.environ.get("FACEPAIR_UI_TRAIN_STEPS", 2))    # the resumed run (more: nicer shots)
@@ -223,6 +223,29 @@ def test_ui_trains_on_no_face_set_while_an_extract_writes_it(server, tmp_path):
     assert status == 409 and "being written by job" in body["error"], body
     server.request(f"/api/jobs/{job['id']}/stop", {})
     assert not (tmp_path / "work" / "models" / "m").exists()
+
+
+def test_ui_a_second_swap_of_a_clip_runs_beside_the_first(server, tmp_path):
+    """Two swaps of the same clip with the same model (say, other colour settings), started one
+    after the other: the second took the name the first was still writing, and was refused
+    ("in use by job ...") until the first had finished."""
+    work = tmp_path / "work"
+    shutil.copy(OBAMA_CLIP1, work / "uploads" / "clip.mp4")
+    shutil.copy(REAGAN_CLIP, work / "uploads" / "b.mp4")
+    for clip, side in (("clip", "a"), ("b", "b")):       # a model of the work folder's own footage
+        r = run_cli("extract", f"uploads/{clip}.mp4", "-o", f"faces/{side}", "--every", 60, cwd=work)
+        assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--a", "faces/a", "--b", "faces/b", "--model", "models/m", "--steps", 1,
+                "--calibrate-faces", 0, cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert server.request("/api/consent", {})[0] == 200
+    first = server.request("/api/swap", {"model": "m", "input": "uploads/clip.mp4"})
+    second = server.request("/api/swap", {"model": "m", "input": "uploads/clip.mp4", "color": "none"})
+    assert first[0] == second[0] == 200, (first, second)
+    assert first[1]["state"] == "running" and second[1]["state"] == "running"
+    assert (first[1]["output"], second[1]["output"]) == ("swaps/clip-m-a2b.mp4", "swaps/clip-m-a2b-2.mp4")
+    for job in (first[1], second[1]):
+        server.request(f"/api/jobs/{job['id']}/stop", {})
 
 
 def test_ui_swaps_only_after_the_usage_policy_is_acknowledged(server):

@@ -616,8 +616,11 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             [f"--map={wd.rel(ref)}={wd.rel(m)}" for ref, m in maps]
         name = model.name if model else "people"
         with starting:                  # the output's name and its job, together
+            # a name another swap is still writing is taken too (the second swap of a clip, with
+            # other settings, was refused until the first had finished)
             out = _numbered(wd.path("swaps", must_exist=False) /
-                            f"{cut_bytes(src.stem, UPLOAD_NAME_BYTES)}-{name}-{opts['direction']}{ext}")
+                            f"{cut_bytes(src.stem, UPLOAD_NAME_BYTES)}-{name}-{opts['direction']}{ext}",
+                            taken=lambda p: jobs.busy(wd.rel(p)) is not None)
             argv = [wd.rel(src), *using, "-o", wd.rel(out),
                     *(x for k, v in opts.items() for x in (f"--{k}", v)), *seconds]
             return start("swap", argv, wd.rel(out), output=wd.rel(out), url=wd.url(out))
@@ -808,10 +811,11 @@ def _link_new(src: Path, dest: Path) -> Path:
             continue
 
 
-def _numbered(path: Path) -> Path:
-    """The first of _names(path) that does not exist: an earlier output is never overwritten, and
-    a name taken by a link (even one leading nowhere) is never written through."""
-    return next(out for out in _names(path) if not os.path.lexists(out))
+def _numbered(path: Path, taken=lambda p: False) -> Path:
+    """The first of _names(path) that does not exist and is not `taken`: an earlier output is
+    never overwritten, and a name taken by a link (even one leading nowhere) is never written
+    through."""
+    return next(out for out in _names(path) if not os.path.lexists(out) and not taken(out))
 
 
 def _preview_path(wd: Workdir, kind: str) -> Path:
