@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT, run_cli
+from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
 
 SHOTS = ROOT / "build" / "ui-screenshots"
 MORE_STEPS = int(os.environ.get("FACEPAIR_UI_TRAIN_STEPS", 2))    # the resumed run (more: nicer shots)
@@ -231,13 +231,8 @@ def test_ui_a_second_swap_of_a_clip_runs_beside_the_first(server, tmp_path):
     ("in use by job ...") until the first had finished."""
     work = tmp_path / "work"
     shutil.copy(OBAMA_CLIP1, work / "uploads" / "clip.mp4")
-    shutil.copy(REAGAN_CLIP, work / "uploads" / "b.mp4")
-    for clip, side in (("clip", "a"), ("b", "b")):       # a model of the work folder's own footage
-        r = run_cli("extract", f"uploads/{clip}.mp4", "-o", f"faces/{side}", "--every", 60, cwd=work)
-        assert r.returncode == 0, r.stderr
-    r = run_cli("train", "--a", "faces/a", "--b", "faces/b", "--model", "models/m", "--steps", 1,
-                "--calibrate-faces", 0, cwd=work)
-    assert r.returncode == 0, r.stderr
+    (work / "models" / "m").mkdir(parents=True)      # the jobs fail in their own process, seconds later
+    (work / "models" / "m" / "state.json").write_text("{}")
     assert server.request("/api/consent", {})[0] == 200
     first = server.request("/api/swap", {"model": "m", "input": "uploads/clip.mp4"})
     second = server.request("/api/swap", {"model": "m", "input": "uploads/clip.mp4", "color": "none"})
