@@ -3,6 +3,7 @@ run by ONNX Runtime; the same faces through both engines give the same swap."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -91,14 +92,28 @@ def test_export_refuses_what_it_cannot_write_in_one_line(cue_model, tmp_path):
     from facepair.model.autoencoder import FacePair
     from facepair.model.export import exportable
     from facepair.model.presets import get_preset
+    (tmp_path / "folder.onnx").mkdir()
+    (tmp_path / "file").write_text("x")
     for args, says in ((("-o", tmp_path / "m.txt"), "must be a .onnx file"),
                        (("-o", tmp_path / "x.onnx", "--direction", "ab"), "invalid choice"),
-                       (("-o", tmp_path / "x.onnx"), "not a facepair model folder")):
+                       (("-o", tmp_path / "x.onnx"), "not a facepair model folder"),
+                       # the output's own name, not a temporary file's
+                       (("-o", tmp_path / "folder.onnx"), "folder.onnx: it is a folder"),
+                       (("-o", tmp_path / "file" / "x.onnx"), "file cannot be made")):
         model = tmp_path if says.startswith("not a") else cue_model
         r = run_cli("export", model, *args)
         assert r.returncode == (2 if says == "invalid choice" else 1), r.stderr
-        assert says in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert says in r.stderr and "Traceback" not in r.stderr and ".tmp" not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    # a cue never calibrated is baked in as trained: said, as swap says it
+    plain = tmp_path / "plain"
+    shutil.copytree(cue_model, plain)
+    state = json.loads((plain / "state.json").read_text())
+    for k in [k for k in state if k.startswith("cue_")]:
+        del state[k]
+    (plain / "state.json").write_text(json.dumps(state))
+    r = run_cli("export", plain, "-o", tmp_path / "plain.onnx")
+    assert r.returncode == 0 and "never calibrated: the exported file feeds it" in r.stderr, r.stderr
     assert "temporal" in exportable(FacePair(get_preset("seq2seq-temporal").model))
     assert exportable(FacePair(get_preset("hd").model)) is None
 

@@ -251,6 +251,47 @@ def test_a_bad_key_file_is_one_line_and_an_exit_code(tmp_path, what):
     assert "Traceback" not in r.stderr
 
 
+def test_a_damaged_key_of_this_installation_leaves_the_public_verdicts(swapped, fresh_config):
+    """This installation's watermark.key damaged (or left unreadable by a first run under sudo):
+    verify refused every file, other people's too, with exit 1 ("not marked" to a script). The
+    public mark, the tag and the manifest need no key: read, with one warning."""
+    fresh_config.mkdir()
+    (fresh_config / credentials.WATERMARK_KEY_FILE).write_text("nothex\n")
+    env = dict(os.environ, FACEPAIR_CONFIG_DIR=str(fresh_config))
+    r = run_cli("verify", swapped["photo"], swapped["video"], env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(": SYNTHETIC (facepair): watermark FOUND" in line for line in lines), r.stdout
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "not a facepair watermark key" in err[0] and "not looked for" in err[0], r.stderr
+    r = run_cli("verify", "--json", OBAMA_PHOTOS / "obama.jpg", env=env)
+    rec, = json.loads(r.stdout)
+    assert r.returncode == 1 and not rec["synthetic"] and rec["installation"] is None
+
+
+@pytest.mark.parametrize("what", ["garbage", "rsa", "another"])
+def test_swap_stops_before_any_work_on_a_signing_key_it_cannot_use(trained_model, fresh_config, tmp_path, what):
+    """A damaged C2PA signing key, a key of another kind (RSA, where the manifest is signed
+    ES256) or a key that is not its certificate's: the swap ran, warned that the manifest was not
+    attached, and its summary said "signed C2PA manifest" all the same."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    credentials.ensure_identity()                                  # a whole identity first
+    key = fresh_config / credentials.KEY_FILE
+    if what == "garbage":
+        key.write_text("garbage\n")
+    else:
+        other = rsa.generate_private_key(65537, 2048) if what == "rsa" else ec.generate_private_key(ec.SECP256R1())
+        key.write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    env = dict(os.environ, FACEPAIR_CONFIG_DIR=str(fresh_config))
+    out = tmp_path / "o.png"
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", out, "--quiet", env=env)
+    assert r.returncode == 1 and not out.exists() and r.stdout == "", r.stdout
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "content-credentials" in err[0] and credentials.KEY_FILE in err[0], r.stderr
+
+
 def test_swap_stops_before_any_work_on_a_malformed_key(trained_model, fresh_config, tmp_path):
     fresh_config.mkdir()
     (fresh_config / credentials.WATERMARK_KEY_FILE).write_text("garbage")

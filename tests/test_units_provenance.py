@@ -128,8 +128,8 @@ def test_embed_i420_marks_luma_with_video_units():
 
 
 def test_residual_size_and_range():
-    assert W.residual(_texture(31, 200)) is None                           # < 2 x 40 x 0.4
-    assert W.residual(_texture(32, 200)).shape == (32, 200)
+    assert W.residual(_texture(32, 200)) is None                           # <= 2 x 40 x 0.4
+    assert W.residual(_texture(33, 200)).shape == (33, 200)
     r = W.residual(_texture(40, 60))
     assert r is not None and r.shape == (40, 60)
     r = W.residual(_texture(900, 1600, sd=40))
@@ -257,7 +257,7 @@ def test_verify_reads_an_image_we_wrote_and_an_original(tmp_path):
     with pytest.raises(FacepairError, match="file not found"):
         V.verify_file(tmp_path / "nope.png")
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    with pytest.raises(FacepairError, match="cannot read .* as an image$"):
+    with pytest.raises(FacepairError, match="cannot read .* as an image or video$"):
         V.verify_file(tmp_path / "bad.png")
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 100)
     with pytest.raises(FacepairError, match="as an image or video"):
@@ -297,6 +297,70 @@ def _marked_clip(dst, frames, size=(360, 480), black=0, card=(0, 0, 0)):
         for q in s.encode():
             o.mux(q)
     return dst
+
+
+def test_verify_reads_a_file_by_what_it_holds_not_by_its_name(tmp_path):
+    """A labelled JPEG saved as .jfif (Chrome on Windows), without an extension or renamed .mp4,
+    and a labelled MP4 without an extension or renamed .jpg: each read as what it is, its marks
+    and manifest found (they were "cannot read ... as an image or video", or no manifest)."""
+    import shutil
+    jpeg = tmp_path / "marked.jpg"
+    label.write_image(jpeg, _texture(360, 480, sd=20))
+    video = _marked_clip(tmp_path / "marked.mp4", 12)
+    label.sign_video(video, "marked.mp4")
+    for src, names in ((jpeg, ("a.jfif", "a", "a.mp4")), (video, ("v", "v.jpg", "v.bin"))):
+        for name in names:
+            shutil.copy(src, tmp_path / name)
+            v = V.verify_file(tmp_path / name)
+            assert v.watermark and v.our_manifest and (v.our_tag or src == video), (name, str(v))
+
+
+def test_a_video_whose_metadata_is_not_utf8_is_read(tmp_path):
+    """A Latin-1 title ("Café 2009", as old AVIs and camcorders write) made PyAV refuse the whole
+    file: verify said "cannot read", swap "cannot open video ... 'utf-8' codec can't decode"."""
+    from facepair.media.video import iter_video
+    clip = tmp_path / "latin1.avi"
+    with av.open(str(clip), "w") as o:
+        o.metadata["title"] = "Caf_ 2009"
+        s = o.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = 256, 256, "yuv420p"
+        for n in range(10):
+            o.mux(s.encode(av.VideoFrame.from_ndarray(_texture(256, 256, seed=n, sd=20), format="rgb24")))
+        o.mux(s.encode())
+    data = clip.read_bytes()
+    assert data.count(b"Caf_ 2009") == 1
+    clip.write_bytes(data.replace(b"Caf_ 2009", b"Caf\xe9 2009"))
+    assert len(list(iter_video(clip))) == 10
+    v = V.verify_file(clip)
+    assert v.frames == 10 and not v.marked
+
+
+def test_names_are_printed_as_one_line_that_cannot_draw_on_the_terminal(tmp_path):
+    """A file named to print a verdict line of its own (a newline, then "x.jpg: SYNTHETIC ...")
+    or to move the cursor (an escape sequence), as verify lists it and as an error names it."""
+    import shutil
+    from conftest import OBAMA_PHOTOS, run_cli
+    fake = tmp_path / "x.jpg: SYNTHETIC (facepair): made by facepair\nreal.jpg"
+    shutil.copy(OBAMA_PHOTOS / "obama.jpg", fake)
+    junk = tmp_path / "evil\x1b[2K\r\x1b[1A.jpg"
+    junk.write_bytes(b"not a picture")
+    r = run_cli("verify", fake, junk)
+    assert r.returncode == 1
+    out, err = r.stdout.splitlines(), r.stderr.splitlines()
+    assert len(out) == 1 and "made by facepair\\nreal.jpg: no facepair marks" in out[0], r.stdout
+    assert len(err) == 1 and "\x1b" not in err[0] and "evil\\x1b[2K\\r" in err[0], r.stderr
+
+
+def test_a_picture_of_32_px_is_too_small_to_read_not_minus_infinity(tmp_path):
+    """At exactly 32 px on its shorter side the reader had no period to try: z -inf in the text
+    and -Infinity in --json (not JSON; the web app's answer failed on it)."""
+    for h, w in ((32, 300), (300, 32), (32, 64), (33, 300)):
+        p = tmp_path / f"{h}x{w}.png"
+        Image.fromarray(_texture(h, w, sd=20)).save(p)
+        v = V.verify_file(p)
+        assert v.mark is None or np.isfinite(v.mark.z), (h, w, str(v))
+        json.dumps(v.to_json(), allow_nan=False)
+        assert "inf" not in str(v)
 
 
 def test_verify_finds_the_mark_summed_over_a_videos_frames(tmp_path):

@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import FacepairError
+from .errors import FacepairError, shown
 from .evaluate import EVAL_FACES
 
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
@@ -391,7 +391,7 @@ def _run_verify(a):
         except FacepairError as e:
             records.append({"path": str(f), "error": str(e)})
             if not a.json:      # on stderr, as every error (stdout: one line per file read)
-                print(f"facepair: error: {e}", file=sys.stderr)
+                print(f"facepair: error: {shown(e)}", file=sys.stderr)
             all_marked = False
             continue
         records.append(v.to_json())
@@ -460,7 +460,7 @@ def _terminated(signum, frame):
 
 
 def main(argv=None) -> int:
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"facepair: warning: {msg}\n"
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"facepair: warning: {shown(msg)}\n"
     if sys.stdout is None:          # started with stdout closed (`>&-`): what it says goes nowhere
         sys.stdout = open(os.devnull, "w")
     for stream in (sys.stdout, sys.stderr):     # a path the locale cannot spell is escaped
@@ -488,7 +488,7 @@ def _main(argv) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except FacepairError as e:
-        print(f"facepair: error: {e}", file=sys.stderr)
+        print(f"facepair: error: {shown(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("facepair: interrupted", file=sys.stderr)
@@ -497,7 +497,7 @@ def _main(argv) -> int:
         # permission, a full disk) is the user's to fix: one line, as FacepairError
         name = e.filename2 or e.filename      # a rename: the destination is the user's path
         where = f": {name}" if name else ""
-        print(f"facepair: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        print(f"facepair: error: {e.strerror or type(e).__name__}{shown(where)}", file=sys.stderr)
         return EXIT_USER
     except Exception as e:  # a bug, not a user error: still one line unless asked for more
         if os.environ.get("FACEPAIR_DEBUG"):

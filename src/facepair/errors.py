@@ -21,3 +21,11 @@ class UnreadableMedia(Exception):
 class TooLarge(UnreadableMedia):
     """A picture whose header declares more pixels than facepair decodes (a small file can
     declare a huge picture: a decompression bomb)."""
+
+
+def shown(text: str) -> str:
+    """`text` as one line a terminal shows as it is: characters that are not printable (a
+    newline, an escape sequence, a right-to-left override) written as Python escapes, so that a
+    file's name can neither end a line early nor draw on the terminal (a name holding "\\nx.jpg:
+    SYNTHETIC ..." printed a verdict line of its own)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

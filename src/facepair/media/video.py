@@ -43,8 +43,10 @@ def is_video_name(path: Path) -> bool:
 
 
 def open_input(path) -> av.container.InputContainer:
-    """av.open for reading, with only the demuxers above (FFmpegError otherwise)."""
-    return av.open(str(path), options={"format_whitelist": DEMUXERS})
+    """av.open for reading, with only the demuxers above (FFmpegError otherwise). Metadata that
+    is not UTF-8 (a Latin-1 title in an old AVI or a camcorder's file) is read with its odd bytes
+    replaced: PyAV refused the whole file for it."""
+    return av.open(str(path), options={"format_whitelist": DEMUXERS}, metadata_errors="replace")
 
 
 def video_info(path: Path) -> dict:

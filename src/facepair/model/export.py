@@ -34,7 +34,7 @@ from ..faces.options import DEFAULT_PADDING
 from ..media.files import atomic_write_bytes
 from .autoencoder import FacePair
 from .presets import DIRECTIONS, REBUILDS
-from .store import load_model
+from .store import load_model, uncalibrated
 
 SIDES = {**DIRECTIONS, **REBUILDS}      # direction -> (source, target); aa, bb: rebuilds
 
@@ -139,13 +139,22 @@ def export(model_dir, output, direction: str = "a2b") -> dict:
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise FacepairError(f"the output must be a .onnx file: {output}")
+    try:                                # before the model's seconds of loading and tracing
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FacepairError(f"cannot write {output}: {output.parent} cannot be made ({e.strerror or e})") from None
+    if output.is_dir():
+        raise FacepairError(f"cannot write {output}: it is a folder")
+    if not os.access(output.parent, os.W_OK):
+        raise FacepairError(f"cannot write {output}: {output.parent} is not writable")
     model, state = load_model(model_dir, torch.device("cpu"))
+    if said := uncalibrated(model_dir, state, "the exported file feeds"):
+        warnings.warn(said)
     data = to_onnx(model, state, direction)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(output, data, follow_links=True)
-    except OSError as e:
-        raise FacepairError(f"cannot write {output}: {e}") from None
+    except OSError as e:                # (its message names the temporary file)
+        raise FacepairError(f"cannot write {output}: {e.strerror or e}") from None
     return read_metadata(data)
 
 

@@ -149,3 +149,13 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
             except (AttributeError, TypeError, ValueError):
                 raise FacepairError(f"corrupt model folder {model_dir}: bad {key} in state.json") from None
     return model.to(device, memory_format=torch.channels_last).eval(), state
+
+
+def uncalibrated(model_dir, state: dict, feeds: str = "swaps feed") -> str | None:
+    """The warning for a landmark-cue model whose cue setting was never measured (None: measured,
+    or no cue), for a swap and for an export, which bakes the setting in."""
+    if not state.get("model_config", {}).get("cue_points") or "cue_shift" in state:
+        return None
+    return (f"the landmark cue of {model_dir} was never calibrated: {feeds} it as offsets from "
+            "the source's own mean face, which follows the mouth less well (train it a few more "
+            "--steps, with --calibrate-faces above 0, to measure it)")

@@ -109,23 +109,48 @@ def ensure_identity() -> Path:
     runs at once make one identity (a lock file serialises them)."""
     folder = config_dir()
     key, chain = folder / KEY_FILE, folder / CHAIN_FILE
-    if key.exists() and chain.exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".identity.lock", "a") as lock:
-        try:
-            import fcntl
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        except ImportError:                      # no fcntl (Windows): no lock
-            pass
-        if not key.exists() and not chain.exists():
-            _make_identity(folder)
-    for have, missing in ((key, chain), (chain, key)):
-        if have.exists() and not missing.exists():
-            raise FacepairError(f"content-credentials identity incomplete: {missing} is missing "
-                                f"(restore it, or move {have} away to make a new identity)")
+    if not (key.exists() and chain.exists()):
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".identity.lock", "a") as lock:
+            try:
+                import fcntl
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            except ImportError:                  # no fcntl (Windows): no lock
+                pass
+            watermark_key()                      # made, or checked, first: a bad one stops here
+            if not key.exists() and not chain.exists():
+                _make_identity(folder)
+        for have, missing in ((key, chain), (chain, key)):
+            if have.exists() and not missing.exists():
+                raise FacepairError(f"content-credentials identity incomplete: {missing} is missing "
+                                    f"(restore it, or move {have} away to make a new identity)")
+    _check_identity(key, chain)
     watermark_key()                              # made, or checked, before any work too
     return folder
+
+
+def _check_identity(key: Path, chain: Path) -> None:
+    """The signing key and its chain, checked before any work: a key that is damaged, unreadable,
+    not ES256 (P-256) or not the first certificate's was found only when the first output was
+    signed (a warning, and a summary claiming the manifest all the same)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    fix = f"(restore it, or move {key.name} and {chain.name} away to make a new identity)"
+    try:
+        private = serialization.load_pem_private_key(key.read_bytes(), None)
+        certs = x509.load_pem_x509_certificates(chain.read_bytes())
+    except OSError as e:
+        raise FacepairError(f"cannot read the content-credentials identity: {e.filename}: "
+                            f"{e.strerror or e}") from None
+    except (ValueError, TypeError):
+        raise FacepairError(f"content-credentials identity unusable: {key} and {chain} must be "
+                            f"a PEM private key and its PEM certificate chain {fix}") from None
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
+        raise FacepairError(f"content-credentials key {key} is not an ES256 (EC P-256) key {fix}")
+    if certs[0].public_key().public_numbers() != private.public_key().public_numbers():
+        raise FacepairError(f"content-credentials key {key} is not the key of the first "
+                            f"certificate in {chain} {fix}")
 
 
 # --- the installation's watermark key --------------------------------------------------------
@@ -239,14 +264,17 @@ class Credentials:
         return "trainedalgorithmic" in self.source_type.lower()
 
 
-def read(path) -> Credentials | None:
-    """The file's active C2PA manifest, or None when it has none (or the format takes none)."""
+def read(path, kind: str | None = "") -> Credentials | None:
+    """The file's active C2PA manifest, or None when it has none (or the format takes none).
+    `kind`: the media type of what the file holds, where its name may not say (None: a format
+    that takes no manifest); by default, the name's."""
     path = Path(path)
-    if not supported(path):
+    kind = FORMATS.get(path.suffix.lower()) if kind == "" else kind
+    if kind is None:
         return None
     import c2pa
     try:
-        with open(path, "rb") as f, c2pa.Reader(FORMATS[path.suffix.lower()], f) as r:
+        with open(path, "rb") as f, c2pa.Reader(kind, f) as r:
             active = r.get_active_manifest() or {}
             state = r.get_validation_state() or "unknown"
     except c2pa.C2paError:

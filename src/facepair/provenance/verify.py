@@ -3,13 +3,17 @@ facepair; the installation mark: made by this installation, or by the one whose 
 given), the metadata tag and the C2PA manifest back."""
 from __future__ import annotations
 
+import contextlib
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+from PIL import Image
 
-from ..errors import FacepairError, TooLarge, UnreadableMedia
+from ..errors import FacepairError, TooLarge, UnreadableMedia, shown
 from ..media.image import is_image, read_image
 from ..media.video import iter_video, open_input
 from . import credentials, label, watermark
@@ -127,7 +131,7 @@ class Verdict:
                      + (f"cannot tell whether by {i.whose} (its mark too weak to read here)"
                         if said == "cannot tell" else f"{said} {i.whose}"))
             wm += f"; {i}"
-        return f"{self.path}: {head}: {wm}; {tag}; {c2pa}"
+        return f"{shown(self.path)}: {head}: {wm}; {tag}; {c2pa}"
 
     def to_json(self) -> dict:
         m, c = self.mark, self.manifest
@@ -158,13 +162,22 @@ def _video_tag(path: Path) -> str | None:
     return text if "synthetic" in text.lower() else None
 
 
-def key_check(key_file=None) -> tuple[bytes | None, KeyCheck]:
+_SAID: set = set()          # warnings given about this installation's key
+
+
+def key_check(key_file=None) -> tuple[bytes | None, KeyCheck | None]:
     """The key to look for the installation mark with: `key_file`'s (verify --key), else this
     installation's (none yet: nothing to find). A bad key file is a one-line user error."""
     if key_file is not None:
         key = credentials.read_watermark_key(key_file)
         return key, KeyCheck(watermark.key_id(key), own=False)
-    key = credentials.watermark_key(create=False)
+    try:
+        key = credentials.watermark_key(create=False)
+    except FacepairError as e:       # the public mark, the tag and the manifest need no key
+        if str(e) not in _SAID:          # once, however many files (a filter reset shows it again)
+            _SAID.add(str(e))
+            warnings.warn(f"{e}: the installation mark is not looked for")
+        return None, None
     return key, KeyCheck(None if key is None else watermark.key_id(key), own=True)
 
 
@@ -172,50 +185,80 @@ def verify_file(path, key_file=None) -> Verdict:
     """What marks the file at `path` carries; the installation mark is looked for with the key in
     `key_file`, else with this installation's."""
     key, check = key_check(key_file)
-    residual, frames, tag = read_file(path)
+    residual, frames, tag, kind = _read(path)
     mark, mirrored = read_mark(residual) if residual is not None else (None, False)
     if key is not None and mark is not None:
         check.reading = read_key(residual, mark, mirrored, key)
-    return Verdict(str(path), mark, tag, credentials.read(path), frames, mirrored, check)
+    return Verdict(str(path), mark, tag, credentials.read(path, kind), frames, mirrored, check)
 
 
 def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
     """What the watermark reader looks at (the picture's residual, or up to MAX_FRAMES frames'
     summed, flat ones passed over; None if too small), how many pictures were read, and the
     file's tag."""
+    return _read(path)[:3]
+
+
+def _read(path) -> tuple[np.ndarray | None, int, str | None, str | None]:
+    """read_file's, and the C2PA media type of what the file holds (None: one that takes no
+    manifest). The file is read by what it holds, its name only choosing what to try first: a
+    JPEG saved as .jfif (Chrome on Windows), renamed .mp4 or without an extension was "cannot
+    read", and a video without an extension showed no manifest."""
     path = Path(path)
     if not path.exists():
         raise FacepairError(f"file not found: {path}")
     if not path.is_file():                  # a folder; a pipe or a device would be read forever
         raise FacepairError(f"not a regular file: {path}")
-    if is_image(path):
+    for reader in (_picture, _video) if is_image(path) else (_video, _picture):
         try:
-            residual = watermark.residual(read_image(path))
+            return reader(path)
         except TooLarge as e:
             raise FacepairError(str(e)) from None
         except UnreadableMedia:
-            raise FacepairError(f"cannot read {path} as an image") from None
-        tag, frames = label.image_tag(path), 1
-    else:
-        residual, frames, read, frame = None, 0, 0, None
-        try:
-            for _, frame in iter_video(path, every=1):
-                frames += 1
-                if _textured(frame):
-                    r = watermark.residual(frame)
-                    if r is not None:
-                        residual = r if residual is None else residual + r
-                    read += 1
-                if read >= MAX_FRAMES or frames >= MAX_SCAN:
-                    break
-            if read == 0 and frame is not None:       # only flat frames: read as they are
-                residual = watermark.residual(frame)
-        except TooLarge as e:
-            raise FacepairError(str(e)) from None
-        except UnreadableMedia:
-            raise FacepairError(f"cannot read {path} as an image or video") from None
-        tag = _video_tag(path)
-    return residual, frames, tag
+            continue
+    if not os.access(path, os.R_OK):
+        raise FacepairError(f"cannot read {path}: permission denied")
+    raise FacepairError(f"cannot read {path} as an image or video")
+
+
+PICTURE_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
+                 "WEBP": "image/webp", "TIFF": "image/tiff"}       # Pillow's names: C2PA's
+
+
+def _picture(path: Path):
+    residual = watermark.residual(read_image(path))
+    try:
+        with Image.open(path) as img:
+            kind = PICTURE_TYPES.get(img.format)
+    except Exception:  # noqa: BLE001 - OpenCV read what Pillow does not: no manifest to read
+        kind = None
+    return residual, 1, label.image_tag(path), kind
+
+
+def _video(path: Path):
+    residual, frames, read, frame = None, 0, 0, None
+    for _, frame in iter_video(path, every=1):
+        frames += 1
+        if _textured(frame):
+            r = watermark.residual(frame)
+            if r is not None:
+                residual = r if residual is None else residual + r
+            read += 1
+        if read >= MAX_FRAMES or frames >= MAX_SCAN:
+            break
+    if read == 0 and frame is not None:       # only flat frames: read as they are
+        residual = watermark.residual(frame)
+    if frame is None:
+        raise UnreadableMedia(f"no frame in {path}")
+    return residual, frames, _video_tag(path), _bmff(path)
+
+
+def _bmff(path: Path) -> str | None:
+    """C2PA's media type of an MP4/MOV (ISO base media) file, by its demuxer; else None."""
+    with contextlib.suppress(av.error.FFmpegError), open_input(path) as c:
+        if "mp4" in c.format.name.split(","):
+            return "video/quicktime" if path.suffix.lower() == ".mov" else "video/mp4"
+    return None
 
 
 def public_mark(path) -> watermark.Reading | None:

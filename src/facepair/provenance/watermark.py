@@ -248,7 +248,7 @@ def residual(rgb: np.ndarray) -> np.ndarray | None:
     if f < 1:
         rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
     g = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    if min(g.shape) < 2 * TILE_MIN * PERIODS[0]:
+    if min(g.shape) <= 2 * TILE_MIN * PERIODS[0]:      # (at 32 px the reader had no period to try)
         return None
     hp = cv2.GaussianBlur(g, (0, 0), 0.7) - _smooth(g)
     energy = cv2.sqrt(_smooth(hp * hp)) + 1.0

@@ -34,7 +34,7 @@ from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_
 from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, is_video_name, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
-from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors
+from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors, uncalibrated
 from ..provenance import credentials, label, verify, watermark
 from ..runtime import (autocast, cast_for_inference, model_in_halves, resolve_device,
                        resolve_precision, to_images, to_tensor)
@@ -121,10 +121,8 @@ class FaceModel:
             if self.rebuild and self.engine is not None else None
         if self.engine is None:
             cast_for_inference(self.model, precision)
-        if self.model.cfg.cue_points and "cue_shift" not in self.state:
-            warnings.warn(f"the landmark cue of {model_dir} was never calibrated: swaps feed it "
-                          "as offsets from the source's own mean face, which follows the mouth "
-                          "less well (train it a few more --steps, with --calibrate-faces above 0, to measure it)")
+        if said := uncalibrated(model_dir, self.state):
+            warnings.warn(said)
         k = self.model.cfg.context              # a temporal model: a rolling window per face
         self.window = Window(k, self.state.get("clip_stride", {}).get(self.target, 1)) if k else None
         self.prior = self._cached_prior(Path(model_dir)) if self.rebuild else None
