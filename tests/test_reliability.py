@@ -414,14 +414,15 @@ def test_source_frames_stream_one_at_a_time_and_a_shorter_video_is_named(extract
         list(frames.iter_source_frames([late]))
 
 
-def _mov_with_two_audio_streams(dst, seconds=2.0):
+def _mov_with_two_audio_streams(dst, seconds=2.0, delay=0.0):
     """The address's first seconds as .mov: its video as it is, its audio as 8-bit PCM (which
-    .mp4 refuses) and as the original AAC."""
+    .mp4 refuses) and as the original AAC; with `delay`, both start that many seconds after the
+    picture (a clip cut from a longer recording)."""
     import av
     from conftest import ADDRESS
     with av.open(str(ADDRESS)) as i, av.open(str(dst), "w") as o:
         vi, ai = i.streams.video[0], i.streams.audio[0]
-        vo, aac = o.add_stream_from_template(vi), None
+        vo = o.add_stream_from_template(vi)
         pcm = o.add_stream("pcm_u8", rate=ai.rate, layout="stereo")
         aac = o.add_stream_from_template(ai)
         for p in i.demux(vi, ai):
@@ -432,10 +433,11 @@ def _mov_with_two_audio_streams(dst, seconds=2.0):
                 o.mux(p)
                 continue
             for f in p.decode():
-                f.pts = None
+                f.pts, f.time_base = round((f.time + delay) * ai.rate), Fraction(1, ai.rate)
                 for q in pcm.encode(f):
                     o.mux(q)
-            p.stream = aac
+            shift = round(delay / p.time_base)
+            p.pts, p.dts, p.stream = None if p.pts is None else p.pts + shift, p.dts + shift, aac
             o.mux(p)
         for q in pcm.encode():
             o.mux(q)
@@ -465,29 +467,10 @@ def test_a_reencoded_audio_track_that_starts_late_stays_in_sync(tmp_path):
     Both tracks of the output must agree (and so agree with the picture, as the copy keeps its
     timestamps)."""
     import av
-    from conftest import ADDRESS
     from facepair.media.video import VideoReader, VideoWriter
-    src, out, delay, seconds = tmp_path / "late.mov", tmp_path / "out.mp4", 0.5, 2.0
-    with av.open(str(ADDRESS)) as i, av.open(str(src), "w") as o:
-        vi, ai = i.streams.video[0], i.streams.audio[0]
-        vo, aac = o.add_stream_from_template(vi), o.add_stream_from_template(ai)
-        pcm = o.add_stream("pcm_u8", rate=ai.rate, layout="stereo")
-        for p in i.demux(vi, ai):
-            if p.dts is None or p.pts is None or p.pts * p.time_base >= seconds:
-                continue
-            if p.stream is vi:
-                p.stream = vo
-                o.mux(p)
-                continue
-            for f in p.decode():
-                f.pts, f.time_base = round((f.time + delay) * ai.rate), Fraction(1, ai.rate)
-                for q in pcm.encode(f):
-                    o.mux(q)
-            shift = round(delay / p.time_base)
-            p.pts, p.dts, p.stream = p.pts + shift, p.dts + shift, aac
-            o.mux(p)
-        for q in pcm.encode():
-            o.mux(q)
+    delay, seconds = 0.5, 2.0
+    src = _mov_with_two_audio_streams(tmp_path / "late.mov", seconds, delay)
+    out = tmp_path / "out.mp4"
     reader = VideoReader(src)
     with pytest.warns(UserWarning, match="re-encoded as AAC"):
         writer = VideoWriter(out, reader, crf=18)

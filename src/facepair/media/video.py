@@ -159,7 +159,7 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
                 i += 1
                 if last is not None and i > last:
                     break
-                turns = quarter_turns(frame.rotation) if turns is None else turns   # (yadif drops it)
+                turns = quarter_turns(frame.rotation) if turns is None else turns   # the first frame's
                 if i in only if only is not None else i % every == 0:
                     _check_size(frame, path)
                     yield i, upright(frame.to_ndarray(format="rgb24"), turns)
