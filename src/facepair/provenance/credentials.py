@@ -109,6 +109,7 @@ def ensure_identity() -> Path:
     runs at once make one identity (a lock file serialises them)."""
     folder = config_dir()
     key, chain = folder / KEY_FILE, folder / CHAIN_FILE
+    watermark_key()                              # made, or checked, first: a bad one stops here
     if not (key.exists() and chain.exists()):
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / ".identity.lock", "a") as lock:
@@ -117,7 +118,6 @@ def ensure_identity() -> Path:
                 fcntl.flock(lock, fcntl.LOCK_EX)
             except ImportError:                  # no fcntl (Windows): no lock
                 pass
-            watermark_key()                      # made, or checked, first: a bad one stops here
             if not key.exists() and not chain.exists():
                 _make_identity(folder)
         for have, missing in ((key, chain), (chain, key)):
@@ -125,7 +125,6 @@ def ensure_identity() -> Path:
                 raise FacepairError(f"content-credentials identity incomplete: {missing} is missing "
                                     f"(restore it, or move {have} away to make a new identity)")
     _check_identity(key, chain)
-    watermark_key()                              # made, or checked, before any work too
     return folder
 
 

@@ -185,23 +185,18 @@ def verify_file(path, key_file=None) -> Verdict:
     """What marks the file at `path` carries; the installation mark is looked for with the key in
     `key_file`, else with this installation's."""
     key, check = key_check(key_file)
-    residual, frames, tag, kind = _read(path)
+    residual, frames, tag, kind = read_file(path)
     mark, mirrored = read_mark(residual) if residual is not None else (None, False)
     if key is not None and mark is not None:
         check.reading = read_key(residual, mark, mirrored, key)
     return Verdict(str(path), mark, tag, credentials.read(path, kind), frames, mirrored, check)
 
 
-def read_file(path) -> tuple[np.ndarray | None, int, str | None]:
+def read_file(path) -> tuple[np.ndarray | None, int, str | None, str | None]:
     """What the watermark reader looks at (the picture's residual, or up to MAX_FRAMES frames'
-    summed, flat ones passed over; None if too small), how many pictures were read, and the
-    file's tag."""
-    return _read(path)[:3]
-
-
-def _read(path) -> tuple[np.ndarray | None, int, str | None, str | None]:
-    """read_file's, and the C2PA media type of what the file holds (None: one that takes no
-    manifest). The file is read by what it holds, its name only choosing what to try first: a
+    summed, flat ones passed over; None if too small), how many pictures were read, the file's
+    tag, and the C2PA media type of what the file holds (None: one that takes no manifest).
+    The file is read by what it holds, its name only choosing what to try first: a
     JPEG saved as .jfif (Chrome on Windows), renamed .mp4 or without an extension was "cannot
     read", and a video without an extension showed no manifest."""
     path = Path(path)
@@ -263,7 +258,7 @@ def _bmff(path: Path) -> str | None:
 
 def public_mark(path) -> watermark.Reading | None:
     """The public mark as `verify` reads it from a file (None: too small to hold one)."""
-    residual, _, _ = read_file(path)
+    residual = read_file(path)[0]
     return None if residual is None else read_mark(residual)[0]
 
 

@@ -54,6 +54,7 @@ from .guard import LINGER_S, Guard, host_name
 from .jobs import Jobs
 
 STATIC = Path(__file__).with_name("static")
+MEDIA_EXTS = VIDEO_EXTS | IMAGE_EXTS     # what the page lists, uploads and hands to the stages
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")          # matched in full (no newline)
 INLINE = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
           ".bmp": "image/bmp", ".gif": "image/gif", ".mp4": "video/mp4", ".m4v": "video/mp4",
@@ -166,7 +167,7 @@ class Workdir:
         """A video or picture (or, with folders, a folder) in the work folder: nothing else is
         handed to the decoders (a playlist could name files elsewhere)."""
         p = self.path(rel)
-        if not (p.is_file() and p.suffix.lower() in VIDEO_EXTS | IMAGE_EXTS or folders and p.is_dir()):
+        if not (p.is_file() and p.suffix.lower() in MEDIA_EXTS or folders and p.is_dir()):
             raise HTTPException(400, f"not a video or picture: {_short(rel)}")
         return p
 
@@ -200,7 +201,7 @@ class Workdir:
                              not (top and d in ("faces", "models", "reports")))
             rel = Path(folder).relative_to(self.root)
             kinds = {f: ("video" if Path(f).suffix.lower() in VIDEO_EXTS else "image")
-                     for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTS | IMAGE_EXTS
+                     for f in sorted(files) if Path(f).suffix.lower() in MEDIA_EXTS
                      and not f.startswith(".") and _utf8(f) and self.resolved(Path(folder) / f) is not None}
             if not top and "image" in kinds.values():
                 found.append({"path": rel.as_posix(), "kind": "folder"})
@@ -397,7 +398,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         return {"version": __version__, "workdir": str(wd.root), "policy": POLICY,
                 "consent": consented(), "presets": api.presets(), "choices": CHOICES,
                 "max_upload_mb": max_upload_mb,
-                "media_types": sorted(VIDEO_EXTS | IMAGE_EXTS), "media": wd.listing(), "facesets": wd.facesets(),
+                "media_types": sorted(MEDIA_EXTS), "media": wd.listing(), "facesets": wd.facesets(),
                 "models": wd.models(), "jobs": jobs.all()}
 
     @app.post("/api/consent")
@@ -425,10 +426,10 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         stem, ext = os.path.splitext(re.sub(r"[^\w.-]", "_", name))
         base = (cut_bytes(stem, UPLOAD_NAME_BYTES) or "upload") + re.sub(r"[^A-Za-z0-9.]", "_", ext[:16])
         kind = os.path.splitext(base)[1].lower()
-        if kind not in VIDEO_EXTS | IMAGE_EXTS:     # it was kept but never listed
+        if kind not in MEDIA_EXTS:     # it was kept but never listed
             await _drain(request)
             raise HTTPException(415, f"{kind or 'a name without an extension'}: not a video or picture "
-                                     f"facepair reads (one of {' '.join(sorted(VIDEO_EXTS | IMAGE_EXTS))})")
+                                     f"facepair reads (one of {' '.join(sorted(MEDIA_EXTS))})")
         limit = int(max_upload_mb * 2**20)
         room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes()
         too_big = HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
