@@ -76,8 +76,9 @@ def test_default_preset_hd_trains_on_default_128_px_faces_swaps_and_says_which_f
 
 
 def test_hd_variants_train_with_their_own_loss(tmp_path, monkeypatch):
-    """hd-masked and hd-ssim train on 128 px faces, and `train` builds their loss from their own
-    settings (masked: outside_weight 0.1; ssim: its SSIM weight), not hd's."""
+    """hd-masked, hd-ssim and hd-perceptual train on 128 px faces, and `train` builds their loss
+    from their own settings (masked: outside_weight 0.1; ssim: its SSIM weight; perceptual: its
+    weight), not hd's."""
     import facepair
     import facepair.training.loop as loop
     made = []
@@ -91,15 +92,17 @@ def test_hd_variants_train_with_their_own_loss(tmp_path, monkeypatch):
     for side, clip in (("a", OBAMA_CLIP1), ("b", REAGAN_CLIP)):
         sets[side] = tmp_path / side
         facepair.extract([clip], sets[side], every=30, progress=False)
-    for name in ("hd-masked", "hd-ssim"):
+    for name in ("hd-masked", "hd-ssim", "hd-perceptual"):
         t = PRESETS[name].train
         facepair.train(a=[sets["a"]], b=[sets["b"]], model_dir=str(tmp_path / name), preset=name,
                        steps=1, batch_size=2, progress=False, calibrate_faces=0)
         assert json.loads((tmp_path / name / "state.json").read_text())["step"] == 1
-        kind, ssim_weight, _, edge_weight, outside_weight = made[-1]
-        assert (kind, ssim_weight, edge_weight, outside_weight) == (t.loss, t.ssim_weight, t.edge_weight, t.outside_weight)
+        kind, ssim_weight, _, edge_weight, outside_weight, perceptual_weight, _ = made[-1]
+        assert (kind, ssim_weight, edge_weight, outside_weight, perceptual_weight) == \
+            (t.loss, t.ssim_weight, t.edge_weight, t.outside_weight, t.perceptual_weight)
     assert made[0][4] == 0.1 != PRESETS["hd"].train.outside_weight
     assert made[1][1] == PRESETS["hd-ssim"].train.ssim_weight != PRESETS["hd"].train.ssim_weight
+    assert made[2][5] == PRESETS["hd-perceptual"].train.perceptual_weight > PRESETS["hd"].train.perceptual_weight == 0
 
 
 def test_one_ssim_for_training_and_evaluation():
@@ -228,6 +231,42 @@ def test_hd_ssim_weighs_a_blurred_face_more_than_hd_does():
         t = p.train
         return float(make_loss(t.loss, t.ssim_weight, None, t.edge_weight, t.outside_weight)(rec, x))
     assert loss(ssim, blurred) / loss(ssim, flat) > 1.5 * loss(hd, blurred) / loss(hd, flat)
+
+
+def test_perceptual_loss_is_dlibs_face_network_and_pulls_a_blurred_face_back():
+    """hd-perceptual's term: the first levels of dlib's face network (all five levels give dlib's
+    own embeddings of real chips), zero for a face against itself, higher for a blurred face than
+    for one with a flat error of the same L1, and descending it alone gives a blurred face back
+    some of its detail (evaluate's figure)."""
+    import cv2
+
+    from facepair.evaluate.metrics import detail
+    from facepair.faces.identity import Embedder
+    from facepair.media.image import read_image
+    from facepair.training.losses import FaceFeatures, perceptual
+    face = cv2.resize(read_image(OBAMA_PHOTOS / "obama.jpg"), (128, 128), interpolation=cv2.INTER_AREA)
+    chips = np.stack([cv2.resize(face, (150, 150)), cv2.resize(read_image(BIDEN_PHOTO), (150, 150))])
+    embedder = Embedder()
+    with torch.no_grad():
+        maps = FaceFeatures(levels=5)(torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255)
+        assert np.abs((maps[-1].mean((2, 3)) @ embedder.net.linear).numpy() - embedder.net(chips)).max() < 1e-5
+    features = FaceFeatures()
+    x, start = (torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255
+                for f in (face, cv2.GaussianBlur(face, (0, 0), 2.0)))
+    flat = x + (start - x).abs().mean()
+    with torch.no_grad():
+        assert float(perceptual(features, x, x)) == 0
+        assert float(perceptual(features, start, x)) > 1.5 * float(perceptual(features, flat, x))
+    y = start.clone().requires_grad_()
+    opt = torch.optim.Adam([y], lr=2e-3)
+    for _ in range(20):
+        opt.zero_grad()
+        perceptual(features, y, x).backward()
+        opt.step()
+
+    def face_detail(t):
+        return detail(t.detach()[0].permute(1, 2, 0).clamp(0, 1).numpy(), np.ones((128, 128), bool))
+    assert face_detail(start) < face_detail(y) < 1.5 * face_detail(x)
 
 
 def test_gan_step_losses_are_finite_and_feature_matching_is_in_the_generator_loss():

@@ -161,7 +161,7 @@ def read_model(path) -> tuple[list, torch.Tensor, torch.Tensor]:
     return folded, torch.from_numpy(fc[0].reshape(256, 128).copy()), mean
 
 
-def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def add_prev(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """dlib's add_prev: the sum over the overlap, each tensor as it is elsewhere."""
     out = a.new_zeros([max(x, y) for x, y in zip(a.shape, b.shape)])
     out[:, :a.shape[1], :a.shape[2], :a.shape[3]] += a
@@ -187,7 +187,7 @@ class DescriptorNet:
         for level, (_, blocks) in enumerate(WIDTHS):
             for i in range(blocks):
                 y = conv(F.relu(conv(x)))
-                x = F.relu(_add(F.avg_pool2d(x, 2, 2), y) if level and i == 0 else x + y)
+                x = F.relu(add_prev(F.avg_pool2d(x, 2, 2), y) if level and i == 0 else x + y)
         return x.mean((2, 3)) @ self.linear
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:

@@ -57,6 +57,8 @@ class TrainConfig:
     ssim_weight: float = 0.0                         # + w * (1 - SSIM)
     region_weight: float = 1.0                       # L1 weight on eyes and mouth (aligned crops)
     edge_weight: float = 0.0                         # + w * gradient difference loss (losses.py)
+    perceptual_weight: float = 0.0 # + w * the distance between the features of dlib's face
+                                   # network (its first levels) of rebuild and target (losses.py)
     outside_weight: float = 1.0    # masked training: the pixel losses' weight outside each face's
                                    # grown landmark hull (losses.face_weights; 1: off)
     warmup_steps: int = 0                            # linear learning-rate warm-up
@@ -172,6 +174,15 @@ PRESETS["hd-ssim"] = replace(
                 "mouth's 3x L1 weight as in hd",
     train=replace(PRESETS["hd"].train, ssim_weight=2.0),
     use="Research: hd with a structure-led loss; better than hd on one sample pair, worse on the other.")
+# hd with a perceptual loss (the seed's named future work, with a network that ships in a wheel):
+# measured against hd on both pairs (docs/results.md, "A perceptual loss")
+PRESETS["hd-perceptual"] = replace(
+    PRESETS["hd"], name="hd-perceptual",
+    description="hd, with a perceptual loss: + 0.5 x the distance between the feature maps of "
+                "the first two levels of dlib's face network (the identity network of "
+                "face-recognition-models, frozen) of each rebuild and its target",
+    train=replace(PRESETS["hd"].train, perceptual_weight=0.5),
+    use="Research: hd with a perceptual loss (measured against hd in docs/results.md).")
 DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (docs/results.md; benchmarks/quality.py)
 
 

@@ -316,7 +316,8 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     weights = region_weights(mcfg.size, geometry["padding"], tcfg.region_weight) \
         if tcfg.region_weight != 1 and geometry.get("aligned", True) else None
-    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights, tcfg.edge_weight, tcfg.outside_weight)
+    loss_fn = make_loss(tcfg.loss, tcfg.ssim_weight, weights, tcfg.edge_weight, tcfg.outside_weight,
+                        tcfg.perceptual_weight, amp)
     val_loss = LOSSES[tcfg.loss]
     batch_local = tcfg.batch_size // world
 

@@ -1,7 +1,10 @@
 """Reconstruction losses: the published mean absolute error, and the options presets add:
-SSIM, extra weight on the eyes and mouth (which land on fixed pixels of aligned crops), and the
-gradient difference loss against blur."""
+SSIM, extra weight on the eyes and mouth (which land on fixed pixels of aligned crops), the
+gradient difference loss against blur, and a perceptual loss on the features of dlib's face
+network."""
 from __future__ import annotations
+
+import contextlib
 
 import cv2
 import numpy as np
@@ -9,6 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ..faces import align
+from ..faces.descriptor import WIDTHS, add_prev, read_model
+from ..faces.detect import model_file
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -74,13 +79,60 @@ def gradient_difference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return sum((x.diff(dim=d).abs() - y.diff(dim=d).abs()).abs().mean() for d in (-1, -2))
 
 
+class FaceFeatures(torch.nn.Module):
+    """The first levels of dlib's face descriptor network (faces/descriptor.py: the weights of the
+    face-recognition-models wheel, frozen): images in [0, 1] (N, 3, S, S) RGB -> the feature maps
+    after its stem and after each of its first `levels` levels of residual blocks. A perceptual
+    loss compares a reconstruction's maps with its target's (Johnson et al. 2016 used VGG, whose
+    weights would be a download here; this network ships in a wheel and has seen only faces)."""
+
+    def __init__(self, levels: int = 2):
+        super().__init__()
+        convs, _, mean = read_model(model_file("dlib_face_recognition_resnet_model_v1.dat"))
+        n = 1 + 2 * sum(blocks for _, blocks in WIDTHS[:levels])
+        self.weights = torch.nn.ParameterList(torch.nn.Parameter(w, requires_grad=False) for w, *_ in convs[:n])
+        self.biases = torch.nn.ParameterList(torch.nn.Parameter(b, requires_grad=False) for _, b, *_ in convs[:n])
+        self.strides = [(s, p) for *_, s, p in convs[:n]]
+        self.levels = levels
+        self.register_buffer("mean", mean / 255)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        layers = iter(zip(self.weights, self.biases, self.strides))
+
+        def conv(t):
+            w, b, (stride, padding) = next(layers)
+            return F.conv2d(t, w, b, stride, padding)
+        x = (x - self.mean) * (255 / 256)               # dlib: (pixel - the channel's mean) / 256
+        x = F.max_pool2d(F.relu(conv(x)), 3, 2)
+        maps = [x]
+        for level, (_, blocks) in enumerate(WIDTHS[:self.levels]):
+            for i in range(blocks):
+                y = conv(F.relu(conv(x)))
+                x = F.relu(add_prev(F.avg_pool2d(x, 2, 2), y) if level and i == 0 else x + y)
+            maps.append(x)
+        return maps
+
+
+def perceptual(features: FaceFeatures, rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the feature levels of |features(rec) - features(target)|, each level divided by
+    its target maps' mean magnitude (so each level counts alike)."""
+    with torch.no_grad():
+        want = features(target)
+    got = features(rec)
+    return sum((g.float() - w.float()).abs().mean() / (w.float().abs().mean() + 1e-6)
+               for g, w in zip(got, want)) / len(got)
+
+
 def make_loss(kind: str, ssim_weight: float = 0.0, weights: torch.Tensor | None = None,
-              edge_weight: float = 0.0, outside_weight: float = 1.0):
+              edge_weight: float = 0.0, outside_weight: float = 1.0, perceptual_weight: float = 0.0,
+              amp=None):
     """loss(reconstruction, target, marks=None) -> scalar, from a preset's settings; `marks`
     (the targets' landmarks) with masked training (outside_weight < 1): the pixel losses (L1 and
-    SSIM) weighted by face_weights."""
+    SSIM) weighted by face_weights. The perceptual term's network runs under `amp` (bf16 where
+    the model does)."""
     if kind != "l1":
         raise ValueError(f"unknown loss {kind}")
+    features = FaceFeatures().eval() if perceptual_weight else None
 
     def loss(rec, target, marks=None):
         w, face = (None if weights is None else weights.to(rec)), None
@@ -95,5 +147,9 @@ def make_loss(kind: str, ssim_weight: float = 0.0, weights: torch.Tensor | None 
             l = l + ssim_weight * (1 - ssim(rec, target, face))
         if edge_weight:
             l = l + edge_weight * gradient_difference(rec, target)
+        if features is not None:
+            features.to(rec)
+            with amp or contextlib.nullcontext():
+                l = l + perceptual_weight * perceptual(features, rec, target)
         return l
     return loss
