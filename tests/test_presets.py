@@ -248,7 +248,7 @@ def test_perceptual_loss_is_dlibs_face_network_and_pulls_a_blurred_face_back():
     chips = np.stack([cv2.resize(face, (150, 150)), cv2.resize(read_image(BIDEN_PHOTO), (150, 150))])
     embedder = Embedder()
     with torch.no_grad():
-        maps = FaceFeatures(levels=5)(torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255)
+        maps = FaceFeatures(upto=5)(torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255)
         assert np.abs((maps[-1].mean((2, 3)) @ embedder.net.linear).numpy() - embedder.net(chips)).max() < 1e-5
     features = FaceFeatures()
     x, start = (torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255

@@ -161,12 +161,30 @@ def read_model(path) -> tuple[list, torch.Tensor, torch.Tensor]:
     return folded, torch.from_numpy(fc[0].reshape(256, 128).copy()), mean
 
 
-def add_prev(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """dlib's add_prev: the sum over the overlap, each tensor as it is elsewhere."""
     out = a.new_zeros([max(x, y) for x, y in zip(a.shape, b.shape)])
     out[:, :a.shape[1], :a.shape[2], :a.shape[3]] += a
     out[:, :b.shape[1], :b.shape[2], :b.shape[3]] += b
     return out
+
+
+def levels(x: torch.Tensor, convs, upto: int = len(WIDTHS)) -> list[torch.Tensor]:
+    """The network's maps for normalised pixels `x`: after its stem, then after each of its first
+    `upto` levels of residual blocks (`convs`: read_model's, as many as those levels use)."""
+    convs = iter(convs)
+
+    def conv(t):
+        w, b, stride, padding = next(convs)
+        return F.conv2d(t, w, b, stride, padding)
+    x = F.max_pool2d(F.relu(conv(x)), 3, 2)
+    maps = [x]
+    for level, (_, blocks) in enumerate(WIDTHS[:upto]):
+        for i in range(blocks):
+            y = conv(F.relu(conv(x)))
+            x = F.relu(_add(F.avg_pool2d(x, 2, 2), y) if level and i == 0 else x + y)
+        maps.append(x)
+    return maps
 
 
 class DescriptorNet:
@@ -178,17 +196,7 @@ class DescriptorNet:
 
     def _forward(self, chips: np.ndarray) -> torch.Tensor:
         x = (torch.from_numpy(chips).permute(0, 3, 1, 2).float() - self.mean) / 256
-        convs = iter(self.convs)
-
-        def conv(t):
-            w, b, stride, padding = next(convs)
-            return F.conv2d(t, w, b, stride, padding)
-        x = F.max_pool2d(F.relu(conv(x)), 3, 2)
-        for level, (_, blocks) in enumerate(WIDTHS):
-            for i in range(blocks):
-                y = conv(F.relu(conv(x)))
-                x = F.relu(add_prev(F.avg_pool2d(x, 2, 2), y) if level and i == 0 else x + y)
-        return x.mean((2, 3)) @ self.linear
+        return levels(x, self.convs)[-1].mean((2, 3)) @ self.linear
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         """(N, 150, 150, 3) uint8 RGB chips -> (N, 128) float32 embeddings."""

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..faces import align
-from ..faces.descriptor import WIDTHS, add_prev, read_model
+from ..faces.descriptor import WIDTHS, levels, read_model
 from ..faces.detect import model_file
 
 
@@ -82,35 +82,23 @@ def gradient_difference(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class FaceFeatures(torch.nn.Module):
     """The first levels of dlib's face descriptor network (faces/descriptor.py: the weights of the
     face-recognition-models wheel, frozen): images in [0, 1] (N, 3, S, S) RGB -> the feature maps
-    after its stem and after each of its first `levels` levels of residual blocks. A perceptual
+    after its stem and after each of its first `upto` levels of residual blocks. A perceptual
     loss compares a reconstruction's maps with its target's (Johnson et al. 2016 used VGG, whose
     weights would be a download here; this network ships in a wheel and has seen only faces)."""
 
-    def __init__(self, levels: int = 2):
+    def __init__(self, upto: int = 2):
         super().__init__()
         convs, _, mean = read_model(model_file("dlib_face_recognition_resnet_model_v1.dat"))
-        n = 1 + 2 * sum(blocks for _, blocks in WIDTHS[:levels])
+        n = 1 + 2 * sum(blocks for _, blocks in WIDTHS[:upto])
         self.weights = torch.nn.ParameterList(torch.nn.Parameter(w, requires_grad=False) for w, *_ in convs[:n])
         self.biases = torch.nn.ParameterList(torch.nn.Parameter(b, requires_grad=False) for _, b, *_ in convs[:n])
-        self.strides = [(s, p) for *_, s, p in convs[:n]]
-        self.levels = levels
+        self.shapes = [(s, p) for *_, s, p in convs[:n]]       # (stride, padding) of each
+        self.upto = upto
         self.register_buffer("mean", mean / 255)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        layers = iter(zip(self.weights, self.biases, self.strides))
-
-        def conv(t):
-            w, b, (stride, padding) = next(layers)
-            return F.conv2d(t, w, b, stride, padding)
         x = (x - self.mean) * (255 / 256)               # dlib: (pixel - the channel's mean) / 256
-        x = F.max_pool2d(F.relu(conv(x)), 3, 2)
-        maps = [x]
-        for level, (_, blocks) in enumerate(WIDTHS[:self.levels]):
-            for i in range(blocks):
-                y = conv(F.relu(conv(x)))
-                x = F.relu(add_prev(F.avg_pool2d(x, 2, 2), y) if level and i == 0 else x + y)
-            maps.append(x)
-        return maps
+        return levels(x, ((w, b, *sp) for w, b, sp in zip(self.weights, self.biases, self.shapes)), self.upto)
 
 
 def perceptual(features: FaceFeatures, rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
