@@ -67,7 +67,11 @@ def test_each_person_gets_their_own_model(pair_video, trained_model, other_model
             own = np.abs(halves[side] - alone[who[side]][k][side]).mean()
             other = np.abs(halves[side] - alone[who[1 - side]][k][side]).mean()
             swapped = np.abs(halves[side] - src[side]).mean()
-            wrong += not (own < 0.5 * other and swapped > 2 * own)
+            # a face by the wrong model sits about as near the other model's swap as its own; the
+            # right face of frame 29, the last before the turn, read 0.52 on an AMD EPYC with bf16
+            # (Zen 4; under 0.41 everywhere else): it differs from its one-model swap, where the
+            # smoothing, which looks both ways, sees the next person at that place
+            wrong += not (own < 0.6 * other and swapped > 2 * own)
     assert wrong == 0, f"{wrong} faces got the other person's model"
 
 
