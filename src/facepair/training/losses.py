@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..faces import align
-from ..faces.descriptor import WIDTHS, levels, read_model
+from ..faces.descriptor import MODEL_FILE, WIDTHS, descriptor_net, levels
 from ..faces.detect import model_file
 
 
@@ -88,7 +88,8 @@ class FaceFeatures(torch.nn.Module):
 
     def __init__(self, upto: int = 2):
         super().__init__()
-        convs, _, mean = read_model(model_file("dlib_face_recognition_resnet_model_v1.dat"))
+        net = descriptor_net(model_file(MODEL_FILE))     # read once per process, shared
+        convs, mean = net.convs, net.mean
         n = 1 + 2 * sum(blocks for _, blocks in WIDTHS[:upto])
         self.weights = torch.nn.ParameterList(torch.nn.Parameter(w, requires_grad=False) for w, *_ in convs[:n])
         self.biases = torch.nn.ParameterList(torch.nn.Parameter(b, requires_grad=False) for _, b, *_ in convs[:n])
