@@ -435,7 +435,7 @@ def test_the_model_in_two_halves_swaps_and_rebuilds_the_same_faces(trained_model
     folder = extracted["obama2"][0]
     fm = FaceModel(trained_model, SwapOptions(occlusion="auto"), torch.device("cpu"))
     jobs = [(k, None, read_image(folder / e["file"]), None,
-             align.map_points(np.array(e["transform"], float), np.array(e["landmarks"], float)), 0)
+             align.map_points(np.array(e["transform"], float), np.array(e["landmarks"], float)), 0, None)
             for k, e in enumerate(load_index(folder)["faces"][:10])]
     decode, threads = fm.model.decode, set()
     fm.model.decode = lambda *a, **k: threads.add(threading.current_thread().name) or decode(*a, **k)

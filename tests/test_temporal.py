@@ -42,3 +42,15 @@ def test_window_keeps_each_face_its_past_and_restarts_after_a_gap():
     for f in range(5):
         h = w2.history(f, _face(100, 100), x[f])
     assert h[:, 0].tolist() == [2, 0]
+
+
+def test_window_never_gives_a_face_the_past_of_another_in_its_place():
+    """After a scene cut another person may stand where the last face stood: the tracker gives
+    them a new Track (the key), and their window starts from their own input."""
+    w = Window(frames=2, stride=1)
+    x = [torch.full((2,), float(i)) for i in range(4)]
+    before, after = object(), object()
+    w.history(0, _face(100, 100), x[0], before)
+    assert w.history(1, _face(101, 100), x[1], before)[:, 0].tolist() == [0, 0]
+    assert w.history(2, _face(102, 100), x[2], after)[:, 0].tolist() == [2, 2]      # itself
+    assert w.history(3, _face(103, 100), x[3], after)[:, 0].tolist() == [2, 2]

@@ -205,12 +205,12 @@ class FaceModel:
             if crop.shape[:2] != (self.size, self.size):
                 return None
             marks = align.map_points(np.array(e["transform"], float), np.array(e["landmarks"], float))
-            jobs.append((0, None, crop, None, marks, 0))
+            jobs.append((0, None, crop, None, marks, 0, None))
         d = []
         for k in range(0, len(jobs), 8):
             batch = jobs[k:k + 8]
             _, rebuilt = self.forward(batch, None, range(len(batch)))
-            for i, (_, _, crop, _, marks, _) in enumerate(batch):
+            for i, (_, _, crop, _, marks, *_) in enumerate(batch):
                 dis, inside = compose.disagreement(crop, rebuilt[i],
                                                    compose.face_mask("hull", marks, self.size, 1.0, 0.0))
                 d.append(np.where(inside, dis, np.nan))
@@ -265,7 +265,7 @@ class FaceModel:
                 x = self.model.inputs(faces, self.target, marks, self.source, code=code)
                 history = None
                 if self.window is not None and first_index is not None:
-                    history = torch.stack([self.window.history(first_index + j[0], j[3], xi)
+                    history = torch.stack([self.window.history(first_index + j[0], j[3], xi, j[6])
                                            for j, xi in zip(jobs, x)])
                 out = self.model.decode(x, self.target, history=history).clamp(0, 1)
                 if keys:               # the source's own decoder, from the same code
@@ -352,7 +352,7 @@ class Swapper:
         """Video: find the faces of frame `index` and hold it for the smoothing (smooth.py);
         gives the frames now ready, in order: [(frame number, (frame, payload, entries), faces)]."""
         faces = self.faces(frame, index, True, summary, ahead)
-        return self.smoother.push(index, (frame, payload, [tr.entry for tr, _ in faces]), faces)
+        return self.smoother.push(index, (frame, payload, [(tr.entry, tr) for tr, _ in faces]), faces)
 
     def start_video(self, fps: float):
         """A new video at this frame rate: fresh tracks and smoothing."""
@@ -365,19 +365,20 @@ class Swapper:
             return
         frames = [r[1][0] for r in ready]
         summary.missed += [r[0] for r in ready if not r[2]]
-        jobs = [self.job(k, r[1][0], smoothed, found, entry)
-                for k, r in enumerate(ready) for (smoothed, found), entry in zip(r[2], r[1][2])]
+        jobs = [self.job(k, r[1][0], smoothed, found, entry, track)
+                for k, r in enumerate(ready) for (smoothed, found), (entry, track) in zip(r[2], r[1][2])]
         self.render(frames, jobs, summary, ready[0][0])
 
-    def job(self, k: int, frame: np.ndarray, marks: np.ndarray, found: np.ndarray, entry: int = 0) -> tuple:
+    def job(self, k: int, frame: np.ndarray, marks: np.ndarray, found: np.ndarray, entry: int = 0,
+            track=None) -> tuple:
         """One face to swap: (its frame's place in the list, frame -> crop transform, aligned
         crop, the 68 landmarks it is aligned and pasted by (smoothed on video), the landmarks
         found in this frame in crop coordinates of their own alignment (a cue model's cue), the
-        entry whose model swaps it)."""
+        entry whose model swaps it, its tracker.Track on video (None: a still))."""
         fm = self.models[entry]
         m = fm.transform(marks)
         own = m if found is marks else fm.transform(found)      # stills, --no-smooth: one
-        return k, m, align.warp_crop(frame, m, fm.size), marks, align.map_points(own, found), entry
+        return k, m, align.warp_crop(frame, m, fm.size), marks, align.map_points(own, found), entry, track
 
     def render(self, frames: list[np.ndarray], jobs: list, summary: SwapSummary,
                first_index: int | None = None):
@@ -398,7 +399,7 @@ class Swapper:
 
     def hull(self, job: tuple, size: int) -> np.ndarray:
         """A face's --mask in crop space (float32 in [0, 1]), the outer limit of what is pasted."""
-        o, (_, m, _, marks, _, _) = self.opts, job
+        o, (_, m, _, marks, *_) = self.opts, job
         return compose.face_mask(o.mask, align.map_points(m, marks), size, o.erode, o.feather)
 
     def mask(self, job: tuple, size: int, rebuilt: np.ndarray | None = None) -> np.ndarray:
@@ -439,11 +440,12 @@ class Swapper:
 # ---------------------------------------------------------------------------------------------
 def neighbours(jobs: list, n: int, among) -> list[int]:
     """The jobs in `among` (numbers) that show job n's face within OCCLUSION_STRIDE - 1 frames:
-    the same model's face whose landmarks' centre lies within a fifth of the face's width."""
-    k, marks = jobs[n][0], jobs[n][3]
-    centre, width = marks.mean(0), np.ptp(marks[:, 0])
+    the same face as the tracker followed it (its Track), so never another face that sits where
+    it sat across a scene cut (a face in the last frame before a cut took the occlusion map of
+    the next shot's face in its place: on test_map's video, 0.86 grey levels of one face moved)."""
+    k, track = jobs[n][0], jobs[n][6]
     return [i for i in among if i != n and abs(jobs[i][0] - k) < OCCLUSION_STRIDE
-            and np.linalg.norm(jobs[i][3].mean(0) - centre) < 0.2 * width]
+            and track is not None and jobs[i][6] is track]
 
 
 def rebuilds(jobs: list, first_index: int | None) -> list[int]:

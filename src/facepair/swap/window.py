@@ -16,20 +16,21 @@ class Window:
         self.k, self.stride = frames, max(1, stride)
         self.tracks: list[dict] = []
 
-    def history(self, frame: int, marks: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    def history(self, frame: int, marks: np.ndarray, x: torch.Tensor, key=None) -> torch.Tensor:
         """(k, W) the inputs of the face with 68 landmarks `marks` (frame pixels) in video frame
         `frame` at its k previous steps, most recent first; the earliest kept repeated where the
         face has fewer (as in training), its own input when it is new. Then `x` (W,), its input
         now, joins its track. A face continues a track of the frame before whose centre lies
-        within an inter-ocular distance; a frame without it ends the track."""
+        within an inter-ocular distance and whose `key` is its own (the tracker's Track: never
+        another face in its place after a scene cut); a frame without it ends the track."""
         centre = marks.mean(0)
         reach = np.linalg.norm(marks[36:42].mean(0) - marks[42:48].mean(0))
         near = [(np.linalg.norm(t["centre"] - centre), i) for i, t in enumerate(self.tracks)
-                if t["frame"] == frame - 1 and np.linalg.norm(t["centre"] - centre) <= reach]
+                if t["frame"] == frame - 1 and t["key"] is key and np.linalg.norm(t["centre"] - centre) <= reach]
         if near:
             track = self.tracks[min(near)[1]]
         else:
-            track = {"inputs": deque(maxlen=self.k * self.stride)}
+            track = {"inputs": deque(maxlen=self.k * self.stride), "key": key}
             self.tracks.append(track)
         past = track["inputs"]                          # oldest first
         picks = [past[-j * self.stride] if j * self.stride <= len(past) else (past[0] if past else x)
