@@ -124,6 +124,26 @@ def test_files_declaring_huge_pictures_are_refused_before_decoding(tmp_path):
     assert str(e.value) == f"picture too large to read: {png} declares more than 89 megapixels"
 
 
+
+def test_a_picture_cut_short_is_one_line_in_every_format(trained_model, tmp_path):
+    """A photo whose download broke off (every format facepair reads, cut at 60 %): `verify`,
+    `swap` and `extract` each say in one line that they cannot read it, exit 1 and write
+    nothing. libpng, OpenCV's log and Pillow's EXIF reader printed lines of their own before
+    ("libpng error: PNG input buffer is incomplete", "[ERROR:0@0.3] global loadsave.cpp ...",
+    "Corrupt EXIF data ...")."""
+    import cv2
+    photo = cv2.imread(str(OBAMA_PHOTOS / "obama.jpg"))
+    for ext in ("png", "jpg", "webp", "tif", "bmp"):
+        whole = cv2.imencode(f".{ext}", photo)[1].tobytes()
+        cut = tmp_path / f"cut.{ext}"
+        cut.write_bytes(whole[:len(whole) * 6 // 10])
+        for args in (["verify", cut], ["swap", cut, "--model", trained_model, "-o", tmp_path / f"out.{ext}"],
+                     ["extract", cut, "-o", tmp_path / "faces", "--quiet"]):
+            r = run_cli(*args)
+            lines = r.stderr.strip().splitlines()
+            assert r.returncode == 1 and len(lines) == 1 and "cannot" in lines[0], (ext, args[0], r.stderr)
+        assert not (tmp_path / f"out.{ext}").exists() and not (tmp_path / "faces").exists()
+
 def test_imports_go_one_way():
     """No module imports one above it, not even inside a function (the team's checker)."""
     checker = ROOT.parent / "shared" / "hooks" / "importcycles.py"

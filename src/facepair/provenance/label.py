@@ -15,6 +15,7 @@ from PIL import Image, PngImagePlugin
 
 from .. import __version__
 from ..media.files import atomic_write_bytes
+from ..media.image import open_picture
 from . import credentials, watermark
 
 TAG_KEY = "facepair"
@@ -114,7 +115,7 @@ def image_tag(path: Path) -> str | None:
     """The image's tag (PNG text chunk, JPEG comment, WebP XMP, TIFF image description) where
     it calls the image synthetic, whoever wrote it: `is_ours` tells."""
     try:
-        with Image.open(path) as img:
+        with open_picture(path) as img:
             text = img.info.get(TAG_KEY) or img.info.get("comment") \
                 or (img.tag_v2.get(270) if hasattr(img, "tag_v2") else None)
             xmp = img.info.get("xmp")

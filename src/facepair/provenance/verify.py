@@ -11,10 +11,9 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia, shown
-from ..media.image import is_image, read_image
+from ..media.image import is_image, open_picture, read_image
 from ..media.video import iter_video, open_input
 from . import credentials, label, watermark
 
@@ -223,7 +222,7 @@ PICTURE_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
 def _picture(path: Path):
     residual = watermark.residual(read_image(path))
     try:
-        with Image.open(path) as img:
+        with open_picture(path) as img:
             kind = PICTURE_TYPES.get(img.format)
     except Exception:  # noqa: BLE001 - OpenCV read what Pillow does not: no manifest to read
         kind = None
