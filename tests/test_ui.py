@@ -205,6 +205,57 @@ def test_a_job_killed_from_outside_says_so_with_the_time_it_ended(tmp_path):
     assert status["seconds"] < time.time() - job.started - 1.5, status
 
 
+
+def test_the_app_started_again_lists_its_earlier_jobs_as_they_ended(tmp_path):
+    """The app closed and started again listed no jobs: what its earlier run had done, and the
+    one-line errors of what failed, were gone from the page. Now each job is read back from its
+    folder as it ended; one whose end the app could not note (closed hard while it ran) says
+    "ended"; what is not a job's folder there is passed over."""
+    import signal
+    from facepair.ui.jobs import Jobs
+    work = tmp_path / "work"
+    s = Server(work)
+    shutil.copy(OBAMA_PHOTOS / "obama.jpg", work / "uploads" / "obama.jpg")
+    (work / "uploads" / "empty.jpg").write_bytes(b"")
+    ids = []
+    for inputs in (["uploads/obama.jpg"], ["uploads/empty.jpg"]):
+        status, job = s.request("/api/extract", {"name": f"set{len(ids)}", "inputs": inputs})
+        assert status == 200, job
+        while job["state"] == "running":
+            time.sleep(0.3)
+            job = s.request(f"/api/jobs/{job['id']}")[1]
+        ids.append(job["id"])
+    before = [j for j in s.request("/api/state")[1]["jobs"] if j["id"] in ids]
+    assert [j["state"] for j in before] == ["done", "failed"] and "cannot" in before[1]["message"], before
+    assert s.stop() == 0
+    folder = (work / ".ui" / "jobs").resolve()
+    hard = Jobs(folder).start("extract", [OBAMA_CLIP1, "-o", tmp_path / "fs"], cwd=tmp_path)   # a run
+    hard.proc.send_signal(signal.SIGKILL)           # ... closed hard: no end noted
+    hard.proc.wait(30)
+    time.sleep(1)
+    (hard.folder / "end.json").unlink()
+    (folder / "junk").mkdir()                       # not jobs: passed over
+    (folder / "junk" / "job.json").write_text("[1, 2]")
+    (folder / "link").symlink_to(folder / ids[0])
+    planted = folder / "20000101-000000-1"          # a job's folder whose log leads elsewhere
+    planted.mkdir()
+    (planted / "job.json").write_text(json.dumps({"id": planted.name, "kind": "swap", "argv": [], "started": 0}))
+    (tmp_path / "secret.txt").write_text("SECRET\n")
+    (planted / "log.txt").symlink_to(tmp_path / "secret.txt")
+    s = Server(work)
+    try:
+        after = s.request("/api/state")[1]["jobs"]
+        assert [j["id"] for j in after] == [planted.name, *ids, hard.id], after
+        assert after.pop(0)["message"] == ""
+        for old, new in zip(before, after):
+            assert {k: new[k] for k in ("kind", "state", "message", "target", "seconds")} == \
+                {k: old[k] for k in ("kind", "state", "message", "target", "seconds")}, (old, new)
+        assert after[2]["state"] == "ended" and after[2]["seconds"] < 60, after[2]
+        status, job = s.request("/api/extract", {"name": "set9", "inputs": ["uploads/obama.jpg"]})
+        assert status == 200 and job["id"] not in ids and job["state"] == "running", job
+    finally:
+        s.stop()
+
 def test_ui_trains_on_no_face_set_while_an_extract_writes_it(server, tmp_path):
     """A training started on a face set that an --append extract was still writing took the
     faces indexed so far (the server refused a removal there, but not a training)."""

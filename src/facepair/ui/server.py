@@ -26,7 +26,6 @@ import os
 import re
 import secrets
 import socket
-import stat
 import threading
 import time
 import traceback
@@ -51,7 +50,7 @@ from ..media.video import VIDEO_EXTS
 from ..swap.options import BLENDS, COLORS, MASKS, MAX_SECONDS, OCCLUSIONS, SwapOptions
 from . import DEFAULT_UPLOAD_MB, DEFAULT_UPLOADS_TOTAL_MB
 from .guard import LINGER_S, Guard, host_name
-from .jobs import Jobs
+from .jobs import Jobs, read_own_json
 
 STATIC = Path(__file__).with_name("static")
 MEDIA_EXTS = VIDEO_EXTS | IMAGE_EXTS     # what the page lists, uploads and hands to the stages
@@ -726,28 +725,12 @@ def _last_summary(wd: Workdir, name: str) -> dict | None:
     that the page would show) is passed over."""
     for folder in sorted(wd.own(".ui/jobs").iterdir(), reverse=True):
         try:
-            job = _read_own_json(folder / "job.json")
+            job = read_own_json(folder / "job.json")
             if job.get("kind") == "extract" and job.get("faceset") == name:
-                return _read_own_json(folder / "summary.json")
+                return read_own_json(folder / "summary.json")
         except (OSError, ValueError):
             continue
     return None
-
-
-def _read_own_json(path: Path) -> dict:
-    """A JSON file the app wrote itself: a plain file with one name, reached through no link
-    (else OSError)."""
-    if path.parent.is_symlink():
-        raise OSError(f"{path.parent} is a link")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            raise OSError(f"{path} is not a file of the app's own")
-        found = json.loads(f.read(1 << 20))
-    if not isinstance(found, dict):
-        raise ValueError(f"{path} holds no JSON object")
-    return found
 
 
 def _log(path: Path) -> list[dict]:
