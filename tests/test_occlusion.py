@@ -179,15 +179,20 @@ def test_bad_occlusion_is_one_line_exit_2(trained_model, tmp_path):
 
 def test_video_rebuilds_every_second_frame_and_lends_maps_to_the_frames_between():
     """On video a face is rebuilt on every OCCLUSION_STRIDE-th frame; a face between borrows the
-    maps of the same face in the frames either side, and one with none to borrow is rebuilt."""
+    maps of the same face (its track) in the frames either side, and one with none to borrow is
+    rebuilt. Another face standing in its place after a scene cut (a track of its own) lends it
+    nothing: the last frame before a cut took the next shot's map."""
     from facepair.swap.pipeline import OCCLUSION_STRIDE, neighbours, rebuilds
     face = np.array([[100.0, 100], [160, 100], [130, 170]])
     other = face + 400                                       # a second face, elsewhere
-    jobs = [(k, None, None, face + k, None, 0) for k in range(5)] + [(1, None, None, other, None, 0)]
+    mine, theirs, next_shot = object(), object(), object()   # the tracker's Tracks
+    jobs = [(k, None, None, face + k, None, 0, mine) for k in range(5)] + [(1, None, None, other, None, 0, theirs)]
     keys = rebuilds(jobs, first_index=0)
     assert OCCLUSION_STRIDE == 2 and keys == [0, 2, 4, 5]    # frames 0, 2, 4; the lone face of frame 1
     assert neighbours(jobs, 1, keys) == [0, 2] and neighbours(jobs, 3, keys) == [2, 4]
     assert rebuilds(jobs, first_index=None) == list(range(6))        # stills: every face
+    cut = jobs[:2] + [(2, None, None, face + 2, None, 0, next_shot)]
+    assert neighbours(cut, 1, [0, 2]) == [0] and rebuilds(cut, first_index=0) == [0, 2]
 
 
 def test_the_summary_says_how_much_of_the_face_was_kept(trained_model, frames):
