@@ -57,9 +57,9 @@ class ExtractSummary:
         return "\n".join(lines)
 
 
-def _frames(files: Sequence[Path], every: int, summary: ExtractSummary, why: list) -> Iterator:
+def _frames(files: Sequence[Path], every: int, summary: ExtractSummary, reasons: list) -> Iterator:
     """(source, frame index, RGB frame) over images and videos; unreadable files are counted
-    and why each is unreadable appended to `why` (one file alone: the error says it)."""
+    and why each is unreadable appended to `reasons` (one file alone: the error says it)."""
     for path in files:
         try:
             if is_image(path):
@@ -70,7 +70,7 @@ def _frames(files: Sequence[Path], every: int, summary: ExtractSummary, why: lis
             if len(files) > 1:
                 warnings.warn(f"skipped: {e}")
             summary.unreadable.append(str(path))
-            why.append(str(e))
+            reasons.append(str(e))
 
 
 def _expected_frames(files: Sequence[Path], every: int) -> int:
@@ -150,7 +150,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     refs = reference_embeddings(identity, det, landmarker, embedder) if identity else None
     meta, number = _open_output(out, append, size, padding, align_faces, detector)
     summary = ExtractSummary(output=str(out), inputs=len(files))
-    why: list[str] = []                 # why each unreadable file is (_frames)
+    reasons: list[str] = []             # why each unreadable file is (_frames)
     bar = tqdm(total=_expected_frames(files, every), unit="frame", disable=not progress,
                desc="extract", dynamic_ncols=True)
     # SIGTERM (the web app's Stop) as Ctrl-C: finish the frame, keep the faces found, exit 130
@@ -158,7 +158,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     # extract, as its message advises, doubled every face it had found)
     done = {(f["source"], f.get("frame", 0)) for f in meta["faces"]}
     with stop_requests() as stop, _saved(out, meta, summary, bar, t0):
-        for source, index, frame in prefetch(_frames(files, every, summary, why)):
+        for source, index, frame in prefetch(_frames(files, every, summary, reasons)):
             if stop:
                 break
             summary.frames_read += 1
@@ -218,7 +218,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
             with contextlib.suppress(OSError):
                 (out / "faces").rmdir()
         if summary.frames_read == 0:
-            raise FacepairError(why[0] if len(files) == 1 and why else
+            raise FacepairError(reasons[0] if len(files) == 1 and reasons else
                                 f"no readable image or video among {len(files)} input file(s)")
         why = "" if not any(summary.rejected.values()) else \
             " kept (" + ", ".join(f"{v} {k}" for k, v in summary.rejected.items() if v) + ")"

@@ -175,14 +175,15 @@ PRESETS["hd-ssim"] = replace(
     train=replace(PRESETS["hd"].train, ssim_weight=2.0),
     use="Research: hd with a structure-led loss; better than hd on one sample pair, worse on the other.")
 # hd with a perceptual loss (the seed's named future work, with a network that ships in a wheel):
-# measured against hd on both pairs (docs/results.md, "A perceptual loss")
+# measured against hd on both pairs, two seeds each (docs/results.md, "A perceptual loss")
 PRESETS["hd-perceptual"] = replace(
     PRESETS["hd"], name="hd-perceptual",
     description="hd, with a perceptual loss: + 0.5 x the distance between the feature maps of "
                 "the first two levels of dlib's face network (the identity network of "
                 "face-recognition-models, frozen) of each rebuild and its target",
     train=replace(PRESETS["hd"].train, perceptual_weight=0.5),
-    use="Research: hd with a perceptual loss (measured against hd in docs/results.md).")
+    use="Research: hd with a perceptual loss; more face detail than hd on both sample pairs, a "
+        "less faithful mouth on both.")
 DEFAULT_PRESET = "hd"       # ahead of mouth at 20 CPU-minutes on a new recording (docs/results.md; benchmarks/quality.py)
 
 
