@@ -301,3 +301,20 @@ def test_swap_stops_before_any_work_on_a_malformed_key(trained_model, fresh_conf
     assert r.returncode == 1 and not out.exists()
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "not a facepair watermark key" in err[0], r.stderr
+
+
+@pytest.mark.parametrize("where", ["itself", "under"])
+def test_a_config_folder_that_is_a_file_is_named(trained_model, tmp_path, where):
+    """FACEPAIR_CONFIG_DIR pointing at a file (or below one): the swap said "cannot make the
+    watermark key .../watermark.key: File exists" (or "Not a directory"), naming neither the
+    setting nor the file in the way."""
+    blocker = tmp_path / "cfg"
+    blocker.write_text("not a folder\n")
+    folder = blocker if where == "itself" else blocker / "sub"
+    env = dict(os.environ, FACEPAIR_CONFIG_DIR=str(folder))
+    out = tmp_path / "o.png"
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", out, "--quiet", env=env)
+    assert r.returncode == 1 and not out.exists() and r.stdout == ""
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "FACEPAIR_CONFIG_DIR" in err[0] and f"{blocker} is a file" in err[0], r.stderr
+    assert blocker.read_text() == "not a folder\n"

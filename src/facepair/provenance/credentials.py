@@ -36,10 +36,19 @@ WATERMARK_KEY_BYTES = 32
 
 
 def config_dir() -> Path:
+    """The folder of the signing identity and the watermark key. One that is a file, or lies
+    under one, is a user error naming it (it read "File exists" / "Not a directory")."""
     if os.environ.get("FACEPAIR_CONFIG_DIR"):
-        return Path(os.environ["FACEPAIR_CONFIG_DIR"])
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "facepair"
+        folder, named = Path(os.environ["FACEPAIR_CONFIG_DIR"]), "FACEPAIR_CONFIG_DIR"
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        folder, named = Path(base) / "facepair", "facepair's config folder"
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise FacepairError(f"{named} {folder} cannot be a folder: {part} is a file")
+            break
+    return folder
 
 
 def supported(path) -> bool:
