@@ -1,5 +1,6 @@
 """facepair extract on the shared footage and photos."""
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -93,6 +94,14 @@ def test_identity_keeps_obama_drops_biden(tmp_path):
     sources = [f["source"] for f in meta["faces"]]
     assert len(sources) == 3 and not any("biden" in s for s in sources)
     assert "not identity 1" in r.stdout
+    # --threshold moves the line: 0.05 keeps only the reference photo itself, 0.95 everyone
+    for threshold, kept in ((0.05, ["obama.jpg"]), (0.95, ["biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg"])):
+        out = tmp_path / f"fs{threshold}"
+        r = run_cli("extract", photos, "-o", out, "--identity", OBAMA_PHOTOS / "obama.jpg",
+                    "--threshold", threshold, "--quiet")
+        assert r.returncode == 0, r.stderr
+        meta = json.loads((out / "faceset.json").read_text())
+        assert sorted(Path(f["source"]).name for f in meta["faces"]) == kept, (threshold, r.stdout)
 
 
 def test_haar_and_no_align(tmp_path):

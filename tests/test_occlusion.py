@@ -195,6 +195,26 @@ def test_video_rebuilds_every_second_frame_and_lends_maps_to_the_frames_between(
     assert neighbours(cut, 1, [0, 2]) == [0] and rebuilds(cut, first_index=0) == [0, 2]
 
 
+def test_a_video_swap_hands_the_trackers_tracks_to_the_occlusion_maps(trained_model, tmp_path, monkeypatch):
+    """The unit test above feeds made-up tracks; here a real video swap must hand the tracker's
+    Track with each face, so that about every second face borrows its map: without tracks
+    (None) every face is rebuilt, maps never lent, and the scene-cut guard is moot."""
+    import facepair.swap.pipeline as pipeline
+    seen = []
+    real = pipeline.rebuilds
+
+    def spy(jobs, first_index):
+        picked = real(jobs, first_index)
+        seen.append((len(jobs), len(picked), all(j[6] is not None for j in jobs)))
+        return picked
+    monkeypatch.setattr(pipeline, "rebuilds", spy)
+    pipeline.swap(OBAMA_CLIP2, trained_model, tmp_path / "o.mp4",
+                  SwapOptions(duration=1.0, progress=False, occlusion="auto"))
+    faces, rebuilt = sum(s[0] for s in seen), sum(s[1] for s in seen)
+    assert faces >= 20 and all(s[2] for s in seen), seen
+    assert 0.4 <= rebuilt / faces <= 0.65, (rebuilt, faces)
+
+
 def test_the_summary_says_how_much_of_the_face_was_kept(trained_model, frames):
     """swap says how much of the faces it kept from the source (video_kept in evaluate): about
     the occluder's share of the hull with auto, nothing with none."""

@@ -464,8 +464,8 @@ def test_a_reencoded_audio_track_that_starts_late_stays_in_sync(tmp_path):
     """A .mov whose sound starts 0.5 s after its picture (a clip cut from a longer recording),
     as 8-bit PCM (which .mp4 refuses: re-encoded as AAC) and as AAC (copied as it is): the
     re-encoded track counted its samples from 0, so its sound came 0.5 s early, lips out of sync.
-    Both tracks of the output must agree (and so agree with the picture, as the copy keeps its
-    timestamps)."""
+    The copied track must start 0.5 s after the picture, the re-encoded one be silent until
+    then, and both agree."""
     import av
     from facepair.media.video import VideoReader, VideoWriter
     delay, seconds = 0.5, 2.0
@@ -480,6 +480,11 @@ def test_a_reencoded_audio_track_that_starts_late_stays_in_sync(tmp_path):
         else:
             writer.copy(item)
     writer.close()
+    with av.open(str(out)) as c:                     # the copy starts 0.5 s after the picture
+        copied = next(c.decode(audio=1)).time
+        c.seek(0)
+        picture = next(c.decode(video=0)).time
+    assert abs(picture) < 0.01 and abs(copied - delay) < 0.01, (picture, copied)
     rate, tracks = 48_000, []
     for k in range(2):
         with av.open(str(out)) as c:
@@ -493,6 +498,8 @@ def test_a_reencoded_audio_track_that_starts_late_stays_in_sync(tmp_path):
             tracks.append(sound)
     a, b = (np.convolve(t, np.ones(480) / 480, "same") for t in tracks)     # 10 ms loudness
     heard = slice(int(0.6 * rate), int(2.4 * rate))                          # the copy's sound
+    # the re-encoded track is silent until then (padded, or starting there), then heard
+    assert a[:int(0.45 * rate)].max() < 0.01 * a[heard].mean() and a[heard].mean() > 0, a[heard].mean()
 
     def agree(lag):                                  # the re-encoded track `lag` samples later
         return np.corrcoef(a[heard], b[heard.start + lag:heard.stop + lag])[0, 1]

@@ -200,6 +200,36 @@ def test_holdout_spans_the_footage_and_keeps_neighbours_out_of_training():
     assert nearest.min() > cfg.val_gap                  # no training frame next to a held-out one
 
 
+def test_each_augmentation_changes_what_its_flag_says():
+    """train --flip/--affine/--color/--warp, on a real face: flip, rotation and colour change the
+    face the model sees and the one it must rebuild alike; --warp ("warped in, clean target")
+    changes only the input, slightly; none of them: the face as it is."""
+    from dataclasses import replace
+    from facepair.media.video import iter_video
+    from facepair.model.presets import TrainConfig
+    from facepair.training.data import _augment
+    from conftest import OBAMA_CLIP1
+    _, frame = next(iter(iter_video(OBAMA_CLIP1)))
+    h, w = frame.shape[:2]
+    img = np.ascontiguousarray(frame[h // 2 - 64:h // 2 + 64, w // 2 - 64:w // 2 + 64])
+
+    def runs(**flags):
+        cfg = replace(TrainConfig(), **flags)
+        return [_augment(img.copy(), cfg, np.random.default_rng(k)) for k in range(8)]
+
+    def diff(x, y):
+        return float(np.abs(x.astype(np.float32) - y.astype(np.float32)).mean())
+    assert all(np.array_equal(i, img) and np.array_equal(t, img) for i, t in runs())
+    flips = [np.array_equal(i, img[:, ::-1]) for i, _ in runs(flip=True)]
+    assert any(flips) and not all(flips) and all(np.array_equal(i, t) for i, t in runs(flip=True))
+    for flag in ("affine", "color"):
+        got = runs(**{flag: True})
+        assert all(np.array_equal(i, t) and i.shape == img.shape and diff(i, img) > 1 for i, t in got), flag
+    for i, t in runs(warp=True):
+        assert np.array_equal(t, img) and 0.5 < diff(i, img) < 25, diff(i, img)
+        assert abs(float(i.mean()) - float(img.mean())) < 2             # moved, not recoloured
+
+
 def test_eye_repeat_draws_blinks_more_often_and_every_face_still_once_an_epoch(extracted):
     """eye_repeat: the faces of obama_clip1 whose eyelid gap is rare (its blinks) come up more
     often in an epoch; every face still comes, none more than eye_repeat times; 1 leaves the draw

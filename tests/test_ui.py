@@ -239,14 +239,22 @@ def test_the_app_started_again_lists_its_earlier_jobs_as_they_ended(tmp_path):
     (folder / "link").symlink_to(folder / ids[0])
     planted = folder / "20000101-000000-1"          # a job's folder whose log leads elsewhere
     planted.mkdir()
-    (planted / "job.json").write_text(json.dumps({"id": planted.name, "kind": "swap", "argv": [], "started": 0}))
+    # ... whose stored fields would stand in for its status (the state is the app's to say)
+    (planted / "job.json").write_text(json.dumps({"id": planted.name, "kind": "swap", "argv": [], "started": 0,
+                                                  "state": "done", "message": "SPOOF", "returncode": 0}))
     (tmp_path / "secret.txt").write_text("SECRET\n")
     (planted / "log.txt").symlink_to(tmp_path / "secret.txt")
+    twin = folder / "20000101-000000-2"             # a job.json with a second name elsewhere (a hard link)
+    twin.mkdir()
+    (tmp_path / "outside.json").write_text(json.dumps({"id": twin.name, "kind": "swap", "argv": [], "started": 0}))
+    os.link(tmp_path / "outside.json", twin / "job.json")
+    (twin / "log.txt").write_text("")
     s = Server(work)
     try:
         after = s.request("/api/state")[1]["jobs"]
         assert [j["id"] for j in after] == [planted.name, *ids, hard.id], after
-        assert after.pop(0)["message"] == ""
+        spoofed = after.pop(0)
+        assert spoofed["message"] == "" and spoofed["state"] == "ended" and "SPOOF" not in json.dumps(spoofed), spoofed
         for old, new in zip(before, after):
             assert {k: new[k] for k in ("kind", "state", "message", "target", "seconds")} == \
                 {k: old[k] for k in ("kind", "state", "message", "target", "seconds")}, (old, new)

@@ -85,17 +85,48 @@ def test_swap_flags_reach_swap_options_each_in_its_own_field(monkeypatch, capsys
                  "--detector", "cnn", "--detect-size", "320", "--detect-every", "3", "--mask", "box",
                  "--erode", "6", "--feather", "12", "--color", "hist", "--blend", "seamless",
                  "--occlusion", "none", "--no-smooth", "--engine", "onnx", "--crf", "30",
-                 "--duration", "2.5", "--quiet"]) == 0
+                 "--duration", "2.5", "--identity", "me.jpg", "you.jpg", "--threshold", "0.45",
+                 "--quiet"]) == 0
     (inp, model, out, o), = seen
     assert (inp, model, out) == ("in.mp4", "m", "out.mp4") and capsys.readouterr().out == "swapped\n"
     got = (o.direction, o.detector, o.detect_size, o.detect_every, o.mask, o.erode, o.feather,
-           o.color, o.blend, o.occlusion, o.smooth, o.engine, o.crf, o.duration, o.progress)
+           o.color, o.blend, o.occlusion, o.smooth, o.engine, o.crf, o.duration, o.progress,
+           o.identity, o.threshold)
     assert got == ("b2a", "cnn", 320, 3, "box", 6.0, 12.0, "hist", "seamless", "none", False,
-                   "onnx", 30, 2.5, False)
+                   "onnx", 30, 2.5, False, ["me.jpg", "you.jpg"], 0.45)
     defaults = SwapOptions()
     assert all(g != getattr(defaults, f) for g, f in zip(got, (
         "direction", "detector", "detect_size", "detect_every", "mask", "erode", "feather", "color",
-        "blend", "occlusion", "smooth", "engine", "crf", "duration", "progress")))
+        "blend", "occlusion", "smooth", "engine", "crf", "duration", "progress", "identity", "threshold")))
+
+
+def test_train_flags_reach_train_options_each_in_its_own_field(monkeypatch):
+    """As for swap: every flag of `facepair train` in its own TrainOptions field, each value
+    other than the default (the augmentations: on, off, or the preset's as None)."""
+    import facepair.api
+    from facepair.cli import main
+    seen = []
+    monkeypatch.setattr(facepair.api, "train", lambda opts: seen.append(opts))
+    assert main(["train", "--a", "fa", "fa2", "--b", "fb", "--model", "m", "--preset", "seed",
+                 "--steps", "7", "--batch-size", "4", "--lr", "0.001", "--save-every", "5",
+                 "--keep", "2", "--keep-previews", "4", "--preview-every", "9", "--device", "cpu",
+                 "--precision", "fp32", "--compile", "--workers", "2", "--seed", "11", "--flip",
+                 "--no-affine", "--color", "--warp", "--calibrate-faces", "64", "--quiet"]) == 0
+    o, = seen
+    got = (o.a, o.b, o.model_dir, o.preset, o.steps, o.batch_size, o.lr, o.save_every, o.keep,
+           o.keep_previews, o.preview_every, o.device, o.precision, o.compile, o.workers, o.seed,
+           o.flip, o.affine, o.color, o.warp, o.calibrate_faces, o.progress)
+    assert got == (["fa", "fa2"], ["fb"], "m", "seed", 7, 4, 0.001, 5, 2, 4, 9, "cpu", "fp32", True,
+                   2, 11, True, False, True, True, 64, False)
+    defaults = TrainOptions(a=[], b=[], model_dir="")
+    names = ("preset", "steps", "batch_size", "lr", "save_every", "keep", "keep_previews",
+             "preview_every", "device", "precision", "compile", "workers", "seed", "flip", "affine",
+             "color", "warp", "calibrate_faces", "progress")
+    assert all(getattr(o, f) != getattr(defaults, f) for f in names), \
+        [f for f in names if getattr(o, f) == getattr(defaults, f)]
+    seen.clear()
+    assert main(["train", "--a", "fa", "--b", "fb", "--model", "m", "--minutes", "2.5"]) == 0
+    assert seen[0].minutes == 2.5 and (seen[0].flip, seen[0].warp) == (None, None)
 
 
 def test_a_long_calibration_on_a_cpu_without_bf16_says_how_long(monkeypatch, capsys):
