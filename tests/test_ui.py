@@ -242,6 +242,7 @@ def test_the_app_started_again_lists_its_earlier_jobs_as_they_ended(tmp_path):
     # ... whose stored fields would stand in for its status (the state is the app's to say)
     (planted / "job.json").write_text(json.dumps({"id": planted.name, "kind": "swap", "argv": [], "started": 0,
                                                   "state": "done", "message": "SPOOF", "returncode": 0}))
+    (planted / "end.json").write_text(json.dumps({"returncode": 1, "ended": 5}))
     (tmp_path / "secret.txt").write_text("SECRET\n")
     (planted / "log.txt").symlink_to(tmp_path / "secret.txt")
     twin = folder / "20000101-000000-2"             # a job.json with a second name elsewhere (a hard link)
@@ -254,7 +255,7 @@ def test_the_app_started_again_lists_its_earlier_jobs_as_they_ended(tmp_path):
         after = s.request("/api/state")[1]["jobs"]
         assert [j["id"] for j in after] == [planted.name, *ids, hard.id], after
         spoofed = after.pop(0)
-        assert spoofed["message"] == "" and spoofed["state"] == "ended" and "SPOOF" not in json.dumps(spoofed), spoofed
+        assert spoofed["message"] == "" and spoofed["state"] == "failed" and "SPOOF" not in json.dumps(spoofed), spoofed
         for old, new in zip(before, after):
             assert {k: new[k] for k in ("kind", "state", "message", "target", "seconds")} == \
                 {k: old[k] for k in ("kind", "state", "message", "target", "seconds")}, (old, new)
@@ -263,6 +264,78 @@ def test_the_app_started_again_lists_its_earlier_jobs_as_they_ended(tmp_path):
         assert status == 200 and job["id"] not in ids and job["state"] == "running", job
     finally:
         s.stop()
+
+def test_job_folders_the_app_did_not_write_never_stop_or_blank_it(tmp_path):
+    """A copied, synced or unpacked work folder's .ui/jobs: a job.json nested 200,000 deep or
+    with a 400-digit time stopped the server's start (RecursionError, OverflowError); NaN,
+    Infinity or a lone surrogate in a job's fields made every /api/state a 500 (a blank page);
+    a pipe as log.txt hung every request for good; a log.txt hard-linked to another file showed
+    its last line; 300 KB of padding per job went out every 5 s. Each is passed over or left out."""
+    import signal
+    from facepair.ui.jobs import EARLIER_MAX, Jobs
+    work = tmp_path / "work"
+    jobs = work / ".ui" / "jobs"
+    jobs.mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("SECRET-LINE\n")
+
+    def plant(n: int, info: dict | str, end: str | None = None, log=None):
+        sub = jobs / f"20000101-000000-{n}"
+        sub.mkdir()
+        base = {"id": sub.name, "kind": "swap", "argv": [], "started": 1000 + n}
+        (sub / "job.json").write_text(info if isinstance(info, str) else json.dumps({**base, **info}))
+        if end is not None:
+            (sub / "end.json").write_text(end)
+        if log is None:
+            (sub / "log.txt").write_text("")
+        else:
+            log(sub / "log.txt")
+        return sub.name
+    plant(1, '{"a": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    plant(2, json.dumps({"id": "20000101-000000-2", "kind": "swap", "argv": [], "started": int("9" * 400)}))
+    plant(3, {}, end='{"returncode": Infinity, "ended": 2}')
+    plant(4, '{"id": "20000101-000000-4", "kind": "swap", "argv": [], "started": NaN}')
+    plant(5, '{"id": "20000101-000000-5", "kind": "swap", "argv": [], "started": 1005, "x": Infinity}')
+    plant(6, '{"id": "20000101-000000-6", "kind": "swap", "argv": [], "started": 1006, "url": "\\ud800"}')
+    plant(7, {"target": "x", "padding": "p" * 300_000, "budget": {"steps": 5, "minutes": "NaN"}})
+    ended = '{"returncode": 0, "ended": 1100}'
+    plant(8, {}, end=ended, log=os.mkfifo)
+    plant(9, {}, end=ended, log=lambda p: os.link(tmp_path / "secret.txt", p))
+    s = Server(work)
+    try:
+        status, state = s.request("/api/state")
+        assert status == 200 and s.proc.poll() is None, (status, s.output())
+        listed = {j["id"]: j for j in state["jobs"]}
+        assert sorted(listed) == ["20000101-000000-7", "20000101-000000-8", "20000101-000000-9"], listed
+        assert [listed[f"20000101-000000-{n}"]["state"] for n in (7, 8, 9)] == ["ended", "done", "done"], listed
+        assert all(j["message"] == "" for j in listed.values()), listed
+        text = json.dumps(state["jobs"])
+        assert "SECRET" not in text and "padding" not in text and len(text) < 5000, text[:300]
+        assert listed["20000101-000000-7"]["budget"] == {"steps": 5, "minutes": None}
+        assert s.request("/")[0] == 200                                  # nothing hangs
+    finally:
+        code = s.stop()
+    assert code == 0
+    # of many earlier jobs, the newest EARLIER_MAX are listed
+    many = tmp_path / "many"
+    many.mkdir()
+    for n in range(EARLIER_MAX + 5):
+        (many / f"j{n:04d}").mkdir()
+        (many / f"j{n:04d}" / "job.json").write_text(json.dumps({"id": f"j{n:04d}", "kind": "swap", "argv": [], "started": 1000 + n}))
+        (many / f"j{n:04d}" / "log.txt").write_text("")
+    listed = Jobs(many).all()
+    assert len(listed) == EARLIER_MAX and listed[0]["id"] == "j0005" and listed[-1]["id"] == f"j{EARLIER_MAX + 4:04d}"
+    # a running job's folder swapped for a link: its end is not written through the link
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    live = Jobs(jobs.resolve()).start("extract", [tmp_path / "missing.mp4", "-o", tmp_path / "fs"], cwd=tmp_path)
+    live.folder.rename(live.folder.with_name("moved"))
+    live.folder.symlink_to(outside)
+    live.proc.wait(60)
+    time.sleep(1)
+    live.note_end()
+    assert not (outside / "end.json").exists() and live.status()["message"] == ""
+    assert live.proc.returncode != -signal.SIGKILL
+
 
 def test_ui_trains_on_no_face_set_while_an_extract_writes_it(server, tmp_path):
     """A training started on a face set that an --append extract was still writing took the

@@ -78,6 +78,7 @@ def test_requests_from_elsewhere_are_refused_and_change_nothing(server, tmp_path
         for headers, why in (({"Origin": "http://attacker.example"}, "another origin"),
                              ({"Origin": f"http://localhost:{server.port + 1}"}, "another origin"),
                              ({"Origin": "null"}, "another origin"),
+                             ({"Origin": f"https://{app}"}, "another origin"),       # its scheme
                              ({"Sec-Fetch-Site": "cross-site"}, "cross-site"),
                              ({"Sec-Fetch-Site": "same-site", "Origin": f"http://{app}"}, "same-site")):
             _one_line_403(*_post(server, path, payload, headers=headers), why)

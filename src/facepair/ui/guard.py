@@ -108,7 +108,8 @@ class Guard:
                          "(to open the app, type or paste its address)")
         origin = h.get("origin")
         if method not in SAFE_METHODS and origin is not None and \
-                (urlsplit(origin).netloc.lower() != h.get("host", "").lower() or origin == "null"):
+                (urlsplit(origin).netloc.lower() != h.get("host", "").lower() or origin == "null"
+                 or urlsplit(origin).scheme.lower() != scope.get("scheme", "http")):
             return 403, f"refused a request from another origin ({origin[:100]})"
         if method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
             return 403, "missing or wrong token: reload the app's page"

@@ -10,10 +10,13 @@ one-line error when it failed). The app started again lists the jobs of its earl
 these folders, as they ended ("ended" where the app was closed before it could note the end)."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import math
 import os
 import re
+import secrets
 import signal
 import stat
 import subprocess
@@ -23,12 +26,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..media.files import atomic_write_json
+from ..media.files import atomic_write_bytes, atomic_write_json
 
 PERCENT = re.compile(rb"(\d{1,3})%\|")
 EXIT_STOPPED = 130
 KINDS = ("extract", "train", "swap", "evaluate")
 END = "end.json"
+# what an earlier run's job.json may give back to the page (server.py's start() writes these);
+# anything else there, or a value not of its kind, is left out: the page gets no field it cannot
+# show (a NaN or a lone surrogate made every /api/state a 500), nor megabytes of padding
+META_TEXT = ("target", "faceset", "model", "output", "url")
+META_TEXT_MAX = 1000
+EARLIER_MAX = 200          # of the earlier runs' jobs, the newest this many are listed
 
 
 @dataclass
@@ -58,18 +67,19 @@ class Job:
         return "done" if code == 0 else "stopped" if code == EXIT_STOPPED else "failed"
 
     def note_end(self) -> None:
-        """Keep how it ended beside it (end.json), for the app's next run; once."""
+        """Keep how it ended beside it (end.json), for the app's next run; once. Written into
+        the job's own folder, never through a link put in its place while it ran."""
         code = self.returncode()
         if self.proc is None or code is None or (self.folder / END).exists():
             return
         self.ended = self.ended or time.time()
         try:
-            atomic_write_json(self.folder / END, {"returncode": code, "ended": self.ended})
+            _write_own(self.folder, END, json.dumps({"returncode": code, "ended": self.ended}).encode())
         except OSError:                 # its folder gone, a full disk: listed as "ended" then
             pass
 
     def status(self) -> dict:
-        tail = _tail(self.log)
+        tail = _tail(self.folder, self.log.name)
         parts = [p.strip() for p in re.split(rb"[\r\n]", tail) if p.strip()]
         pct = PERCENT.findall(tail)
         state = self.state()
@@ -151,8 +161,10 @@ def _note_end(job: Job) -> None:
 
 
 def _earlier(folder: Path) -> list[Job]:
-    """The jobs of the app's earlier runs in `folder`, oldest first: each job folder (not a
-    link) whose job.json reads as one; anything else there is passed over."""
+    """The jobs of the app's earlier runs in `folder`, oldest first (the newest EARLIER_MAX):
+    each job folder (not a link) whose job.json reads as one, its fields as _meta keeps them;
+    anything else there (what the app did not write: a copied or unpacked work folder) is passed
+    over, never in the way of the server's start."""
     found = []
     try:
         subs = sorted(folder.iterdir())
@@ -164,38 +176,122 @@ def _earlier(folder: Path) -> list[Job]:
                 continue
             info = read_own_json(sub / "job.json")
             end = read_own_json(sub / END) if (sub / END).exists() else {}
-            meta = {k: v for k, v in info.items() if k not in ("id", "kind", "argv", "started")}
             # its end as noted, else its output's last write (its length did not grow for ever)
-            ended = float(end["ended"]) if "ended" in end else (sub / "log.txt").stat().st_mtime
-            job = Job(sub.name, info["kind"], list(info["argv"]), sub, meta, float(info["started"]),
-                      ended=ended, code=int(end["returncode"]) if "returncode" in end else None)
+            ended = _time(end["ended"]) if "ended" in end else _time(_stat_own(sub, "log.txt").st_mtime)
+            code = end.get("returncode")
+            if code is not None and (type(code) is not int or not -255 <= code <= 255):
+                continue
+            if not (isinstance(info["argv"], list) and all(isinstance(a, str) for a in info["argv"])):
+                continue
+            job = Job(sub.name, info["kind"], list(info["argv"]), sub, _meta(info), _time(info["started"]),
+                      ended=ended, code=code)
         except (OSError, ValueError, KeyError, TypeError):     # not a job's folder
             continue
         if job.id == info.get("id") and job.kind in KINDS:
             found.append(job)
-    return sorted(found, key=lambda j: j.started)
+    return sorted(found, key=lambda j: j.started)[-EARLIER_MAX:]
+
+
+def _time(value) -> float:
+    """A time read back from a job's files: seconds since 1970, a number the page can show."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e11:
+        raise ValueError(f"not a time: {str(value)[:20]}")
+    return float(value)
+
+
+def _meta(info: dict) -> dict:
+    """What of an earlier job's job.json goes back to the page: META_TEXT's fields as short
+    text, and a training's budget (steps, minutes) as numbers."""
+    meta = {k: info[k] for k in META_TEXT if isinstance(info.get(k), str) and len(info[k]) <= META_TEXT_MAX}
+    budget = info.get("budget")
+    if isinstance(budget, dict):
+        meta["budget"] = {k: budget.get(k) if isinstance(budget.get(k), (int, float)) and
+                          not isinstance(budget.get(k), bool) and math.isfinite(budget.get(k)) else None
+                          for k in ("steps", "minutes")}
+    return meta
+
+
+def _open_own(folder: Path, name: str) -> int:
+    """A file the app wrote itself in one of its folders, opened for reading: the folder and the
+    file reached through no link, a plain file with one name (no pipe, which would hang the
+    request, nor a hard link to a file elsewhere); else OSError."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0)
+    if os.open in os.supports_dir_fd:
+        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
+        try:
+            fd = os.open(name, flags, dir_fd=dfd)
+        finally:
+            os.close(dfd)
+    else:                                   # (Windows: no dir_fd; the folder checked first)
+        if Path(folder).is_symlink():
+            raise OSError(f"{folder} is a link")
+        fd = os.open(Path(folder) / name, flags)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        raise OSError(f"{Path(folder) / name} is not a file of the app's own")
+    return fd
+
+
+def _stat_own(folder: Path, name: str) -> os.stat_result:
+    fd = _open_own(folder, name)
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_own(folder: Path, name: str, data: bytes) -> None:
+    """`data` as `name` in the app's own folder, whole or not at all (a temporary file renamed),
+    written through no link: a job folder replaced by a link while its job ran is not followed."""
+    if os.open not in os.supports_dir_fd:           # (Windows: the folder checked first)
+        if Path(folder).is_symlink():
+            raise OSError(f"{folder} is a link")
+        atomic_write_bytes(Path(folder) / name, data)
+        return
+    dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    tmp = f".{name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644, dir_fd=dfd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.rename(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dfd)
+            raise
+    finally:
+        os.close(dfd)
 
 
 def read_own_json(path: Path) -> dict:
-    """A JSON file the app wrote itself: a plain file with one name, reached through no link
-    (else OSError)."""
-    if path.parent.is_symlink():
-        raise OSError(f"{path.parent} is a link")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            raise OSError(f"{path} is not a file of the app's own")
-        found = json.loads(f.read(1 << 20))
+    """A JSON object the app wrote itself (see _open_own; else OSError), with nothing in it the
+    page cannot be sent (NaN, infinities, lone surrogates) and nested as the app nests (else
+    ValueError: a 200,000-deep list stopped the server's start with a RecursionError)."""
+    with os.fdopen(_open_own(path.parent, path.name), "rb") as f:
+        data = f.read(1 << 20)
+
+    def refuse(constant):
+        raise ValueError(f"{path}: {constant} is not a number the page can be sent")
+    try:
+        found = json.loads(data, parse_constant=refuse)
+        json.dumps(found, ensure_ascii=False).encode("utf-8")      # lone surrogates: refused
+    except (RecursionError, UnicodeError) as e:
+        raise ValueError(f"{path}: {type(e).__name__}") from None
     if not isinstance(found, dict):
         raise ValueError(f"{path} holds no JSON object")
     return found
 
 
-def _tail(path: Path, size: int = 8192) -> bytes:
-    """The end of a job's log; a link there (planted in an earlier run's folder) reads as empty."""
+def _tail(folder: Path, name: str, size: int = 8192) -> bytes:
+    """The end of a job's log; one that is not the app's own file (a link, a hard link, a pipe
+    planted in an earlier run's folder) reads as empty."""
     try:
-        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+        with os.fdopen(_open_own(folder, name), "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - size))
             return f.read()
