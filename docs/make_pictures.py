@@ -152,26 +152,41 @@ def model_record(model_dir: Path, made_by: str, upsample: bool = False) -> dict:
 
 
 NEEDS = {"occlusion": "--occlusion-model", "pairs": "--pair-model",     # what --only X needs
-         "address": "--address-model"}
+         "address": "--address-model", "colour": "--colour-model"}
 PAIR_VIDEOS = {"obama": "faces/obama/obama_clip2.mp4", "feifeili": "faces/feifeili/feifeili_clip3.mp4"}
 
 
 def pair_picture(samples: Path, pair: str, model_dirs: list[Path], out: Path) -> dict:
     """The middle frame of the pair's recording never trained on, as it is and swapped by each
     model (swap's defaults): the face's box (from the first swap's landmarks) grown 1.8x, 320 px high."""
+    return _middle_frame_swaps(samples, pair, [(m, {}) for m in model_dirs], out,
+                               "swapped by each model in turn")
+
+
+def colour_picture(samples: Path, pair: str, model_dir: Path, out: Path) -> dict:
+    """As pair_picture, one model: as it is, swapped with --color lab (the default until
+    2026-12-07), with --color skin (the default since)."""
+    return _middle_frame_swaps(samples, pair, [(model_dir, {"color": "lab"}), (model_dir, {"color": "skin"})],
+                               out, "swapped with --color lab, with --color skin")
+
+
+def _middle_frame_swaps(samples: Path, pair: str, columns: list, out: Path, what: str) -> dict:
+    """The middle frame of the pair's recording never trained on, as it is and swapped by each
+    (model folder, SwapOptions fields) of `columns`, cut to the face (save_faces)."""
     video = samples / PAIR_VIDEOS[pair]
     with av.open(str(video)) as c:
         middle = c.streams.video[0].frames // 2
     frame = video_frame(video, middle)
     panels, models, marks = [frame], [], None
-    for model_dir in model_dirs:
-        out_frame, _, swapper = swapped(frame, model_dir)
+    for model_dir, options in columns:
+        out_frame, _, swapper = swapped(frame, model_dir, **options)
         panels.append(out_frame)
         marks = swapper.tracker.landmarks(frame, 0, False)[0].marks if marks is None else marks
-        models.append(model_record(model_dir, "benchmarks/quality.py --split cross --pair " + pair, upsample=True))
+        models.append(dict(model_record(model_dir, "benchmarks/quality.py --split cross --pair " + pair,
+                                        upsample=True), **options))
     box = save_faces(panels, marks, out)
     return {"what": f"{PAIR_VIDEOS[pair]} frame {middle} (its middle; columns {box[0]}-{box[2]}, rows "
-                    f"{box[1]}-{box[3]}): as it is; swapped by each model in turn",
+                    f"{box[1]}-{box[3]}): as it is; {what}",
             "models": models}
 
 
@@ -398,9 +413,12 @@ def main() -> None:
     ap.add_argument("--pair-model", action="append", default=[], metavar="PAIR=MODEL_DIR",
                     help=f"also make docs/pair_PAIR.jpg (PAIR: {', '.join(PAIR_VIDEOS)}; "
                          "one column per model given for PAIR, in order)")
+    ap.add_argument("--colour-model", action="append", default=[], metavar="PAIR=MODEL_DIR",
+                    help="also make docs/colour_PAIR.jpg: the frame of --pair-model's pictures, "
+                         "swapped by this model with --color lab and with --color skin")
     ap.add_argument("--address-model", type=Path,
                     help="an Obama -> Reagan model folder: also make docs/occlusion_address.jpg")
-    ap.add_argument("--only", choices=["occlusion", "pairs", "address"],
+    ap.add_argument("--only", choices=["occlusion", "pairs", "address", "colour"],
                     help="make only this picture (and update its entry in docs/pictures.json)")
     args = ap.parse_args()
     from facepair.demo import find_samples
@@ -416,6 +434,12 @@ def main() -> None:
         pairs.setdefault(pair, []).append(Path(model).resolve())
     for pair, models in pairs.items():
         occlusion[f"pair_{pair}.jpg"] = pair_picture(find_samples(), pair, models, DOCS / f"pair_{pair}.jpg")
+    for entry in args.colour_model:
+        pair, _, model = entry.partition("=")
+        if pair not in PAIR_VIDEOS or not model:
+            raise SystemExit(f"--colour-model {entry}: give PAIR=MODEL_DIR, PAIR one of {', '.join(PAIR_VIDEOS)}")
+        occlusion[f"colour_{pair}.jpg"] = colour_picture(find_samples(), pair, Path(model).resolve(),
+                                                          DOCS / f"colour_{pair}.jpg")
     if args.address_model:
         occlusion["occlusion_address.jpg"] = address_picture(find_samples(), args.address_model.resolve(),
                                                              DOCS / "occlusion_address.jpg")
@@ -429,7 +453,7 @@ def main() -> None:
         return
     if not occlusion and (DOCS / "pictures.json").exists():   # kept as made before, if it was
         before = json.loads((DOCS / "pictures.json").read_text()).get("pictures", {})
-        occlusion = {k: v for k, v in before.items() if k.startswith(("occlusion", "pair_"))}
+        occlusion = {k: v for k, v in before.items() if k.startswith(("occlusion", "pair_", "colour_"))}
     demo_dir = args.demo_dir.resolve()
     ensure_demo(demo_dir)
     address = find_samples() / ADDRESS

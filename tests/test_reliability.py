@@ -359,16 +359,24 @@ def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted
     # per setting tried (15)
     from facepair.evaluate import calibrate
     from facepair.swap.tracker import FaceTracker
-    searched, search = [], FaceTracker.landmarks
+    from facepair.swap.pipeline import Swapper
+    searched, search, colours, init = [], FaceTracker.landmarks, [], Swapper.__init__
 
     def counting_search(self, frame, *a):
         searched.append(frame.shape)
         return search(self, frame, *a)
 
+    def noting_colour(self, model_dir, opts, *a, **k):
+        colours.append(opts.color)
+        init(self, model_dir, opts, *a, **k)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(FaceTracker, "landmarks", counting_search)
+        mp.setattr(Swapper, "__init__", noting_colour)
         best = calibrate.calibrate(model, 4, "cpu")
     assert set(best) == {"a2b", "b2a"} and len(searched) == 8, len(searched)   # 4 frames a side
+    # measured with lab, as every model's settings were chosen, whatever swap's default is
+    assert colours == ["lab", "lab"], colours
     r = run_cli("train", *common)                          # nothing left to do
     assert r.returncode == 0 and "measuring" not in r.stdout, r.stdout
     assert json.loads((model / "state.json").read_text())["cue_calibration"] == measured

@@ -30,7 +30,8 @@ class SwapOptions:
     mask: str = "hull"
     erode: float = 1.0                # crop pixels
     feather: float = 4.0              # crop pixels
-    color: str = "lab"
+    color: str = "skin"               # the source's skin colour (lab until 2026-12-07: docs/results.md,
+                                      # "--color skin judged again")
     blend: str = "feather"
     occlusion: str = "auto"
     identity: list | None = None

@@ -396,6 +396,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
     def state():
         return {"version": __version__, "workdir": str(wd.root), "policy": POLICY,
                 "consent": consented(), "presets": api.presets(), "choices": CHOICES,
+                "defaults": {"color": SwapOptions.color, "occlusion": SwapOptions.occlusion},
                 "max_upload_mb": max_upload_mb,
                 "media_types": sorted(MEDIA_EXTS), "media": wd.listing(), "facesets": wd.facesets(),
                 "models": wd.models(), "jobs": jobs.all()}
@@ -715,7 +716,7 @@ def _choice(b: dict, key: str, default: str) -> str:
 
 def _swap_options(b: dict) -> dict:
     return {k: _choice(b, k, d) for k, d in
-            (("direction", "a2b"), ("mask", "hull"), ("color", "lab"), ("blend", "feather"),
+            (("direction", "a2b"), ("mask", "hull"), ("color", SwapOptions.color), ("blend", "feather"),
              ("occlusion", SwapOptions.occlusion))}
 
 

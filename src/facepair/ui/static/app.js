@@ -393,7 +393,7 @@ $("report-run").onclick = async () => {
   options($("preset"), S.presets.map((p) => p.name), S.presets.map((p) => p.name + (p.default ? " (default)" : "")));
   $("preset").onchange();
   for (const k of ["direction", "mask", "color", "blend", "occlusion"]) options($(`swap-${k}`), S.choices[k]);
-  $("swap-color").value = "lab"; $("swap-occlusion").value = "auto";
+  $("swap-color").value = S.defaults.color; $("swap-occlusion").value = S.defaults.occlusion;
   loadGallery();
   setInterval(pollModel, 1000);
   setInterval(() => { if (!document.hidden) refresh().catch(() => {}); }, 5000);
