@@ -173,3 +173,44 @@ def test_a_demo_stopped_while_it_extracts_cuts_that_face_set_again(tmp_path, mon
         demo_mod.demo(tmp_path / "d", progress=False)
     assert cut == ["obama.partial", "reagan.partial"]          # obama's cut again, not reused
     assert sorted(p.name for p in (tmp_path / "d/faces").iterdir()) == ["obama", "reagan"]
+
+
+def _clip_repeating_a_timestamp(dst, frames=40, repeat=4):
+    """Frames of two people in turn (Obama's even, Reagan's odd: each frame's face far from the
+    last's), MJPEG in Matroska; frame `repeat` carries the timestamp of the frame before (a
+    damaged or oddly cut file), which the swap leaves out of its output."""
+    from fractions import Fraction
+    from conftest import OBAMA_CLIP1, REAGAN_CLIP
+    from facepair.media.video import iter_video
+    people = [iter_video(OBAMA_CLIP1), iter_video(REAGAN_CLIP)]
+    with av.open(str(dst), "w") as o:
+        s = o.add_stream("mjpeg", rate=30)
+        s.width, s.height, s.pix_fmt, s.time_base = 256, 256, "yuvj420p", Fraction(1, 30)
+        for n in range(frames):
+            _, rgb = next(people[n % 2])
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuvj420p")
+            f.pts, f.time_base = n, Fraction(1, 30)
+            for p in s.encode(f):
+                p.pts = p.dts = p.pts - (p.pts >= repeat)       # the encoder refuses a repeat
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return dst
+
+
+def test_video_figures_pair_each_frame_with_its_own_swap_after_one_left_out(trained_model, tmp_path):
+    """A frame that repeats its predecessor's timestamp is left out of the swap's output; evaluate
+    paired the source's frames with the output's by position, so every frame after it was
+    scored against the swap of the next one (here another person, elsewhere in the frame)."""
+    from facepair.evaluate.score import video_figures
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import swap
+    clip = _clip_repeating_a_timestamp(tmp_path / "cut.mkv")
+    summary = swap(clip, trained_model, tmp_path / "o.mp4", SwapOptions(progress=False))
+    assert summary.left_out == [4] and summary.frames == 40
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 39
+    res = video_figures(trained_model, clip, reconstruct=False)
+    assert res["video_frames"] == 39, res["video_frames"]
+    # each swapped face found where its own source frame had it
+    assert res["video_landmark_error"] < 0.1, res["video_landmark_error"]

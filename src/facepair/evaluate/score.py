@@ -113,7 +113,7 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"swap": Path(tmp) / "swap.mp4", "rec": Path(tmp) / "rec.mp4"}
         runs = {"swap": direction, "rec": source * 2} if reconstruct else {"swap": direction}   # "aa": A rebuilt
-        missed = {}
+        missed, left_out = {}, set()
         for what, d in runs.items():
             try:
                 summary = swap(video, model_dir, paths[what], SwapOptions(
@@ -121,10 +121,13 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
             except Interrupted:            # (its message names a temporary file, gone by now)
                 raise KeyboardInterrupt from None
             missed[what] = set(summary.missed)
+            left_out |= set(summary.left_out)       # (the same frames in both: the source's clock)
             if what == "swap":
                 kept = summary.kept_share
-        streams = [iter_video(Path(video)), iter_video(paths["swap"])] + \
-            ([iter_video(paths["rec"])] if reconstruct else [])
+        # the source's frames paired with the output's: those the swap left out (a timestamp
+        # repeated) skipped, else every later frame met the output's next (one frame off)
+        given = ((n, f) for n, f in iter_video(Path(video)) if n not in left_out)
+        streams = [given, iter_video(paths["swap"])] + ([iter_video(paths["rec"])] if reconstruct else [])
         fails, ms, mw, embs, details, rec_ssim, rec_gmsd, sits = 0, [], [], [], [], [], [], []
         m_src, m_rec = [], []                # landmarks of frames rebuilt, source and rebuild
         diffs_src, diffs_out, prev, pair, border = [], [], None, None, None

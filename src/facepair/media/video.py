@@ -406,7 +406,8 @@ class VideoWriter:
         # one tick, which x264 refuses ("Invalid argument", the swap lost)
         self.video.time_base = self.video.codec_context.time_base = vin.time_base
         self.last_pts: int | None = None              # the last frame's timestamp given to x264
-        self.dropped = 0                              # frames that repeat the last timestamp
+        self.left_out: list[int] = []                 # frames (numbers, as written) that repeat
+        self.written = 0                              # the last timestamp; frames given so far
         self.shift, self.jumps = 0, 0                 # after a jump back: ticks added, and how often
         self.tick = max(1, round(1 / (float(vin.time_base) * float(vin.average_rate or 30))))
         self.start = reader.start                     # (seconds) taken off every timestamp
@@ -437,7 +438,8 @@ class VideoWriter:
             if pts is None:                           # no timestamp: one tick after the last
                 pts = last + 1
             elif pts == last:                         # shown at the same instant as the last: no
-                self.dropped += 1                     # player would show it; x264 refuses it
+                self.left_out.append(self.written)    # player would show it; x264 refuses it
+                self.written += 1
                 return
             elif pts < last:
                 # the clock jumped back (clips joined, an MPEG-TS discontinuity): what follows
@@ -448,6 +450,7 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
         frame.pts, frame.time_base = pts, like.time_base
         self.last_pts = pts
+        self.written += 1
         for packet in self.video.encode(frame):
             self.container.mux(packet)
 
@@ -481,8 +484,8 @@ class VideoWriter:
             for packet in out.encode():
                 self.container.mux(packet)
         self.container.close()
-        if self.dropped:
-            warnings.warn(f"{self.dropped} frame(s) left out: each repeats the timestamp of the "
+        if self.left_out:
+            warnings.warn(f"{len(self.left_out)} frame(s) left out: each repeats the timestamp of the "
                           "frame before (a damaged or oddly cut input)")
         if self.jumps:
             warnings.warn(f"the input's timestamps jumped back {self.jumps} time(s) (joined clips?): "

@@ -60,6 +60,8 @@ class SwapSummary:
     faces_swapped: int = 0
     frames_without_face: int = 0
     missed: list = field(default_factory=list)      # video frames (numbers) with no face swapped
+    left_out: list = field(default_factory=list)    # video frames (numbers) not in the output: each
+                                                    # repeated the timestamp of the one before
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
     faces_unmatched: int = 0          # --identity, --map: faces (per frame) that matched no entry
@@ -74,7 +76,7 @@ class SwapSummary:
         return self.frames / self.seconds if self.seconds else 0.0
 
     def to_dict(self):
-        return dict({k: v for k, v in asdict(self).items() if k != "missed"}, fps=self.fps)
+        return dict({k: v for k, v in asdict(self).items() if k not in ("missed", "left_out")}, fps=self.fps)
 
     def __str__(self):
         people = ""
@@ -616,6 +618,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             except (av.error.FFmpegError, OSError) as e:
                 failed = failed or e
         interrupted = interrupted or bool(late)
+        summary.left_out = list(writer.left_out)
         t_io["encode"] = dst.busy             # watermark + encode, in the writer's thread
         src.close()
         bar.close()
