@@ -318,3 +318,26 @@ def test_a_config_folder_that_is_a_file_is_named(trained_model, tmp_path, where)
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "FACEPAIR_CONFIG_DIR" in err[0] and f"{blocker} is a file" in err[0], r.stderr
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_a_manifest_that_cannot_be_attached_is_not_claimed_in_the_summary(trained_model, tmp_path, monkeypatch):
+    """Signing that fails after the check before any work (the SDK, a disk): the swap warned,
+    and its summary said "signed C2PA manifest" all the same."""
+    from conftest import OBAMA_CLIP1
+    from facepair.swap.options import SwapOptions
+    from facepair.swap.pipeline import swap
+
+    def fail(*a, **k):
+        raise RuntimeError("the signer failed")
+    monkeypatch.setattr(credentials, "sign_bytes", fail)
+    monkeypatch.setattr(credentials, "sign_file", fail)
+    for inp, out in ((OBAMA_PHOTOS / "obama.jpg", tmp_path / "o.png"), (OBAMA_CLIP1, tmp_path / "o.mp4")):
+        with pytest.warns(UserWarning, match="content credentials not attached"):
+            summary = swap(inp, trained_model, out, SwapOptions(progress=False, duration=0.5))
+        said = str(summary).splitlines()[-1]
+        assert summary.unsigned == 1 and "signed C2PA manifest" not in said, said
+        assert "watermark, tag; the C2PA manifest could not be attached" in said, said
+        assert out.exists() and credentials.read(out) is None
+    monkeypatch.undo()
+    summary = swap(OBAMA_PHOTOS / "obama.jpg", trained_model, tmp_path / "ok.png", SwapOptions(progress=False))
+    assert summary.unsigned == 0 and "watermark, tag, signed C2PA manifest" in str(summary)

@@ -458,14 +458,14 @@ def test_a_signing_failure_warns_and_keeps_the_other_labels(tmp_path, monkeypatc
     monkeypatch.setattr(credentials, "sign_bytes", fail)
     monkeypatch.setattr(credentials, "sign_file", fail)
     with pytest.warns(UserWarning, match=r"content credentials not attached to .*o\.png: no key"):
-        label.write_image(tmp_path / "o.png", _texture())
+        assert label.write_image(tmp_path / "o.png", _texture()) is False
     assert label.is_ours(label.image_tag(tmp_path / "o.png")) and credentials.read(tmp_path / "o.png") is None
     with pytest.warns(UserWarning, match="x.jpg: no key"):
-        assert label.attach_credentials(b"abc", tmp_path / "x.jpg") == b"abc"
+        assert label.attach_credentials(b"abc", tmp_path / "x.jpg") == (b"abc", False)
     video = tmp_path / "v.mp4"
     video.write_bytes(b"video")
     with pytest.warns(UserWarning, match="content credentials not attached to .*v.mp4: no key"):
-        label.sign_video(video, "t")
+        assert label.sign_video(video, "t") is False
     assert video.read_bytes() == b"video"
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -49,20 +49,27 @@ def _xmp(text: str) -> bytes:
 TAGGED = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".mp4", ".m4v", ".mov", ".mkv"}
 
 
-def labels(path) -> str:
-    """What an output written at `path` carries, in words (a folder: by each file's format)."""
+def labels(path, unsigned: int = 0) -> str:
+    """What an output written at `path` carries, in words (a folder: by each file's format);
+    `unsigned`: files whose manifest could not be attached (a warning said why)."""
     suffix = Path(path).suffix.lower()
     if not suffix:
-        return "watermark, and a tag and a signed C2PA manifest where the format takes them"
-    said = ", ".join(["watermark"] + (["tag"] if suffix in TAGGED else []) +
-                     (["signed C2PA manifest"] if credentials.supported(path) else []))
+        said = "watermark, and a tag and a signed C2PA manifest where the format takes them"
+        return said + (f"; the manifest could not be attached to {unsigned} of them" if unsigned else "")
+    signed = credentials.supported(path) and not unsigned
+    said = ", ".join(["watermark"] + (["tag"] if suffix in TAGGED else []) + (["signed C2PA manifest"] if signed else []))
+    if unsigned:
+        said += "; the C2PA manifest could not be attached"
     return said + ("" if suffix in TAGGED else f" ({suffix[1:].upper()} holds no tag or manifest)")
 
 
-def write_image(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None) -> None:
+def write_image(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None) -> bool:
     """Watermark the image and write it with the tag, atomically. Format from the suffix;
-    `alpha`: a transparency kept where the format holds one (not JPEG)."""
-    atomic_write_bytes(Path(path), image_bytes(path, rgb, quality, alpha), follow_links=True)  # a user's output
+    `alpha`: a transparency kept where the format holds one (not JPEG). -> False where the
+    format takes a manifest and it could not be attached (a warning says why)."""
+    data, signed = _labelled(path, rgb, quality, alpha)
+    atomic_write_bytes(Path(path), data, follow_links=True)  # a user's output
+    return signed
 
 
 def image_bytes(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None,
@@ -70,6 +77,12 @@ def image_bytes(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarra
     """The file write_image writes to `path` (watermark, tag, signed manifest), as bytes: for
     one picture written under several names (a training preview), labelled and signed once.
     `png_level`: zlib's effort for a PNG (1: about 4x faster, files about a quarter larger)."""
+    return _labelled(path, rgb, quality, alpha, png_level)[0]
+
+
+def _labelled(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarray | None = None,
+              png_level: int = 6) -> tuple[bytes, bool]:
+    """image_bytes, and whether the manifest is attached (True too where the format takes none)."""
     img = Image.fromarray(marker()(rgb))
     suffix = Path(path).suffix.lower()
     if alpha is not None and alpha.shape == rgb.shape[:2] and suffix not in (".jpg", ".jpeg", ".bmp"):
@@ -88,27 +101,30 @@ def image_bytes(path: Path, rgb: np.ndarray, quality: int = 95, alpha: np.ndarra
     else:
         img.save(buf, Image.registered_extensions().get(suffix, "PNG"))
     data = buf.getvalue()
-    return attach_credentials(data, path) if credentials.supported(path) else data
+    return attach_credentials(data, path) if credentials.supported(path) else (data, True)
 
 
-def attach_credentials(data: bytes, path: Path) -> bytes:
-    """`data` with a signed manifest; on a signing failure, unchanged plus a warning (the
-    watermark and tag still label it)."""
+def attach_credentials(data: bytes, path: Path) -> tuple[bytes, bool]:
+    """(`data` with a signed manifest, True); on a signing failure, (`data` unchanged, False)
+    and a warning (the watermark and tag still label it)."""
     try:
-        return credentials.sign_bytes(data, Path(path).suffix, Path(path).name)
+        return credentials.sign_bytes(data, Path(path).suffix, Path(path).name), True
     except Exception as e:  # noqa: BLE001 - any SDK or key-file failure
         warnings.warn(f"content credentials not attached to {path}: {e}")
-        return data
+        return data, False
 
 
-def sign_video(path: Path, title: str) -> None:
-    """Attach the signed manifest to a finished MP4/MOV in place (warn on failure, keep the file)."""
+def sign_video(path: Path, title: str) -> bool:
+    """Attach the signed manifest to a finished MP4/MOV in place -> False where it could not be
+    (a warning says why; the file is kept, its watermark and tag label it)."""
     if not credentials.supported(path):
-        return
+        return True
     try:
         credentials.sign_file(path, title)
+        return True
     except Exception as e:  # noqa: BLE001
         warnings.warn(f"content credentials not attached to {path}: {e}")
+        return False
 
 
 def image_tag(path: Path) -> str | None:

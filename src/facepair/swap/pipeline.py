@@ -70,6 +70,7 @@ class SwapSummary:
     # --occlusion auto: the share of each face's mask kept from the source (what the map took for
     # something in front of the face), the mean over the faces swapped
     kept_share: float = 0.0
+    unsigned: int = 0                 # outputs whose C2PA manifest could not be attached (warned)
 
     @property
     def fps(self):
@@ -93,7 +94,7 @@ class SwapSummary:
             (f"frames: {self.frames} ({self.fps:.1f} frames/s)   faces swapped: "
              f"{self.faces_swapped}   frames without a face: {self.frames_without_face}")
         return (f"{done}{people}{kept}\n"
-                f"output: {self.output} (labelled synthetic: {label.labels(self.output)})")
+                f"output: {self.output} (labelled synthetic: {label.labels(self.output, self.unsigned)})")
 
 
 class FaceModel:
@@ -531,7 +532,7 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             raise FacepairError(_nothing_swapped(summary, f))
         target = out / f.relative_to(inp) if folder else out
         target.parent.mkdir(parents=True, exist_ok=True)
-        label.write_image(target, frame, alpha=read_alpha(f))
+        summary.unsigned += not label.write_image(target, frame, alpha=read_alpha(f))
     if summary.frames == 0:
         raise FacepairError(f"no readable image in {inp}")
 
@@ -646,7 +647,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
                                 f"{inp} (read back at z {mark.z:.1f}, found at {watermark.Z_MIN:g}): "
                                 f"nothing written; use a lower --crf (the default {SwapOptions.crf} keeps it)")
     with held_off() as late:          # (likewise while it is signed and put in place)
-        label.sign_video(tmp, out.name)
+        summary.unsigned += not label.sign_video(tmp, out.name)
         with open(tmp, "rb+") as f:   # on the disk before it takes the output's name, as pictures
             os.fsync(f.fileno())
         tmp.replace(out)
