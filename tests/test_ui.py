@@ -300,30 +300,53 @@ def test_job_folders_the_app_did_not_write_never_stop_or_blank_it(tmp_path):
     ended = '{"returncode": 0, "ended": 1100}'
     plant(8, {}, end=ended, log=os.mkfifo)
     plant(9, {}, end=ended, log=lambda p: os.link(tmp_path / "secret.txt", p))
+    plant(10, {"budget": {"steps": int("9" * 400), "minutes": 2}, "target": "a\x01" * 100})   # (a second review)
+    plant(11, {}, end='{"returncode": -40, "ended": 1100}')     # a real-time signal: no name
+    (jobs / "not-a-job-id").mkdir()                             # a name Jobs.start never gives
+    (jobs / "not-a-job-id" / "job.json").write_text('{"id": "not-a-job-id", "kind": "swap", "argv": [], "started": 1}')
+    (jobs / "not-a-job-id" / "log.txt").write_text("")
+    os.mkfifo(work / ".ui" / "consent.json")                    # a pipe hung every /api/state
     s = Server(work)
     try:
         status, state = s.request("/api/state")
-        assert status == 200 and s.proc.poll() is None, (status, s.output())
+        assert status == 200 and s.proc.poll() is None and state["consent"] is False, (status, s.output())
         listed = {j["id"]: j for j in state["jobs"]}
-        assert sorted(listed) == ["20000101-000000-7", "20000101-000000-8", "20000101-000000-9"], listed
-        assert [listed[f"20000101-000000-{n}"]["state"] for n in (7, 8, 9)] == ["ended", "done", "done"], listed
-        assert all(j["message"] == "" for j in listed.values()), listed
+        assert sorted(listed) == [f"20000101-000000-{n}" for n in (10, 11, 7, 8, 9)], listed
+        assert [listed[f"20000101-000000-{n}"]["state"] for n in (7, 8, 9, 10, 11)] == \
+            ["ended", "done", "done", "ended", "failed"], listed
+        assert all(j["message"] == "" for n, j in listed.items() if not n.endswith("-11")), listed
+        assert listed["20000101-000000-11"]["message"] == "ended by signal 40"
         text = json.dumps(state["jobs"])
         assert "SECRET" not in text and "padding" not in text and len(text) < 5000, text[:300]
         assert listed["20000101-000000-7"]["budget"] == {"steps": 5, "minutes": None}
+        assert listed["20000101-000000-10"]["budget"] == {"steps": None, "minutes": 2}
+        assert "target" not in listed["20000101-000000-10"]
+        assert s.request("/api/jobs/20000101-000000-11")[0] == 200
         assert s.request("/")[0] == 200                                  # nothing hangs
     finally:
         code = s.stop()
     assert code == 0
+    # an extract's summary as the faces screen gets it: counts as whole numbers, else nothing
+    # (1e400 read as infinity made /api/faces a 500; a null list of rejections stopped the gallery)
+    from facepair.ui.jobs import read_own_json
+    from facepair.ui.server import _shown_summary
+    good = {"frames_read": 3, "faces_kept": 2, "frames_without_face": 1, "rejected": {"blurry": 1}, "x": "y"}
+    assert _shown_summary(good) == {k: good[k] for k in ("frames_read", "faces_kept", "frames_without_face", "rejected")}
+    for bad in ({"frames_read": float("inf")}, {"rejected": None}, {"faces_kept": -1}, {"rejected": {"a": "1"}}):
+        assert _shown_summary({**good, **bad}) is None, bad
+    (tmp_path / "s.json").write_text('{"frames_read": 1e400}')
+    with pytest.raises(ValueError):
+        read_own_json(tmp_path / "s.json")
     # of many earlier jobs, the newest EARLIER_MAX are listed
     many = tmp_path / "many"
     many.mkdir()
-    for n in range(EARLIER_MAX + 5):
-        (many / f"j{n:04d}").mkdir()
-        (many / f"j{n:04d}" / "job.json").write_text(json.dumps({"id": f"j{n:04d}", "kind": "swap", "argv": [], "started": 1000 + n}))
-        (many / f"j{n:04d}" / "log.txt").write_text("")
+    names = [f"20000101-000000-{n + 1}" for n in range(EARLIER_MAX + 5)]
+    for n, name in enumerate(names):
+        (many / name).mkdir()
+        (many / name / "job.json").write_text(json.dumps({"id": name, "kind": "swap", "argv": [], "started": 1000 + n}))
+        (many / name / "log.txt").write_text("")
     listed = Jobs(many).all()
-    assert len(listed) == EARLIER_MAX and listed[0]["id"] == "j0005" and listed[-1]["id"] == f"j{EARLIER_MAX + 4:04d}"
+    assert [j["id"] for j in listed] == names[5:]
     # a running job's folder swapped for a link: its end is not written through the link
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -335,6 +358,15 @@ def test_job_folders_the_app_did_not_write_never_stop_or_blank_it(tmp_path):
     live.note_end()
     assert not (outside / "end.json").exists() and live.status()["message"] == ""
     assert live.proc.returncode != -signal.SIGKILL
+    # ... or the jobs' folder above it swapped for a link to a copy elsewhere (a second review)
+    live = Jobs(jobs.resolve()).start("extract", [tmp_path / "missing.mp4", "-o", tmp_path / "fs"], cwd=tmp_path)
+    (outside / live.id).mkdir()
+    jobs.rename(jobs.with_name("jobs-moved"))
+    jobs.symlink_to(outside)
+    live.proc.wait(60)
+    time.sleep(1)
+    live.note_end()
+    assert not (outside / live.id / "end.json").exists()
 
 
 def test_ui_trains_on_no_face_set_while_an_extract_writes_it(server, tmp_path):

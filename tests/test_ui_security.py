@@ -304,9 +304,10 @@ def test_records_and_the_apps_own_folders_lead_nowhere_outside(server, tmp_path)
     planted = work / ".ui" / "jobs" / "99999999-999999-9"
     planted.mkdir()
     (planted / "job.json").write_text('{"kind": "extract", "faceset": "g"}')
-    (planted / "summary.json").write_text('{"frames_read": 3, "faces_kept": 2}')      # the app's own: shown
+    shown = {"frames_read": 3, "faces_kept": 2, "frames_without_face": 1, "rejected": {"blurry": 1}}
+    (planted / "summary.json").write_text(json.dumps(shown))                         # the app's own: shown
     status, answer = server.request("/api/faces/g")
-    assert status == 200 and answer["summary"] == {"frames_read": 3, "faces_kept": 2}, answer
+    assert status == 200 and answer["summary"] == shown, answer
     (planted / "summary.json").unlink()
     (planted / "summary.json").symlink_to(outside / "secret.json")
     status, answer = server.request("/api/faces/g")

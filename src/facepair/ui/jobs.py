@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import math
 import os
 import re
 import secrets
@@ -36,8 +35,9 @@ END = "end.json"
 # anything else there, or a value not of its kind, is left out: the page gets no field it cannot
 # show (a NaN or a lone surrogate made every /api/state a 500), nor megabytes of padding
 META_TEXT = ("target", "faceset", "model", "output", "url")
-META_TEXT_MAX = 1000
-EARLIER_MAX = 200          # of the earlier runs' jobs, the newest this many are listed
+META_TEXT_MAX = 300        # characters, printable
+EARLIER_MAX = 100          # of the earlier runs' jobs, the newest this many are listed
+JOB_ID = re.compile(r"\d{8}-\d{6}-\d{1,9}")      # Jobs.start's names
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Job:
     proc: subprocess.Popen | None = None      # None: a job of an earlier run of the app
     ended: float | None = None
     code: int | None = None                   # an earlier run's job: its exit status, if noted
+    home: tuple | None = None                 # its folder as made (device, inode): written into only
 
     @property
     def log(self) -> Path:
@@ -74,7 +75,7 @@ class Job:
             return
         self.ended = self.ended or time.time()
         try:
-            _write_own(self.folder, END, json.dumps({"returncode": code, "ended": self.ended}).encode())
+            _write_own(self.folder, END, json.dumps({"returncode": code, "ended": self.ended}).encode(), self.home)
         except OSError:                 # its folder gone, a full disk: listed as "ended" then
             pass
 
@@ -87,7 +88,10 @@ class Job:
         code = self.returncode()
         if code is not None and code < 0 and -code != signal.SIGTERM and not message.startswith("facepair:"):
             # killed from outside (SIGKILL: out of memory?): its last line was a progress bar
-            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:                  # a real-time signal (SIGRTMIN + n) has no name
+                name = str(-code)
             message = f"ended by signal {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
         return {**self.meta,            # what the page needs back; never in place of these:
                 "id": self.id, "kind": self.kind, "state": state, "returncode": code,
@@ -122,8 +126,12 @@ class Jobs:
             raise OSError(f"job folder {jid} leads out of the work folder")
         atomic_write_json(job.folder / "job.json", {"id": jid, "kind": kind, "argv": job.argv,
                                                     "started": job.started, **meta})
+        st = os.stat(job.folder, follow_symlinks=False)
+        job.home = (st.st_dev, st.st_ino)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(job.log, "wb") as log:      # the child keeps its own handle
+        # a new file that follows no link (one put there since the folder was made: not written through)
+        fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "wb") as log:      # the child keeps its own handle
             # a list of arguments, never a shell: nothing from the page reaches a shell
             job.proc = subprocess.Popen([sys.executable, "-m", "facepair", kind, *job.argv],
                                         cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
@@ -172,7 +180,8 @@ def _earlier(folder: Path) -> list[Job]:
         return []
     for sub in subs:
         try:
-            if sub.is_symlink() or not sub.is_dir() or sub.resolve().parent != folder.resolve():
+            if not JOB_ID.fullmatch(sub.name) or sub.is_symlink() or not sub.is_dir() \
+                    or sub.resolve().parent != folder.resolve():
                 continue
             info = read_own_json(sub / "job.json")
             end = read_own_json(sub / END) if (sub / END).exists() else {}
@@ -185,7 +194,7 @@ def _earlier(folder: Path) -> list[Job]:
                 continue
             job = Job(sub.name, info["kind"], list(info["argv"]), sub, _meta(info), _time(info["started"]),
                       ended=ended, code=code)
-        except (OSError, ValueError, KeyError, TypeError):     # not a job's folder
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):     # not a job's folder
             continue
         if job.id == info.get("id") and job.kind in KINDS:
             found.append(job)
@@ -202,12 +211,13 @@ def _time(value) -> float:
 def _meta(info: dict) -> dict:
     """What of an earlier job's job.json goes back to the page: META_TEXT's fields as short
     text, and a training's budget (steps, minutes) as numbers."""
-    meta = {k: info[k] for k in META_TEXT if isinstance(info.get(k), str) and len(info[k]) <= META_TEXT_MAX}
+    def number(v):                       # a count or minutes: a plain number of sane size
+        return v if type(v) is int and abs(v) < 10**12 or type(v) is float and abs(v) < 1e12 else None
+    meta = {k: info[k] for k in META_TEXT
+            if isinstance(info.get(k), str) and len(info[k]) <= META_TEXT_MAX and info[k].isprintable()}
     budget = info.get("budget")
     if isinstance(budget, dict):
-        meta["budget"] = {k: budget.get(k) if isinstance(budget.get(k), (int, float)) and
-                          not isinstance(budget.get(k), bool) and math.isfinite(budget.get(k)) else None
-                          for k in ("steps", "minutes")}
+        meta["budget"] = {k: number(budget.get(k)) for k in ("steps", "minutes")}
     return meta
 
 
@@ -242,9 +252,11 @@ def _stat_own(folder: Path, name: str) -> os.stat_result:
         os.close(fd)
 
 
-def _write_own(folder: Path, name: str, data: bytes) -> None:
+def _write_own(folder: Path, name: str, data: bytes, home: tuple | None = None) -> None:
     """`data` as `name` in the app's own folder, whole or not at all (a temporary file renamed),
-    written through no link: a job folder replaced by a link while its job ran is not followed."""
+    written through no link: a job folder replaced by a link while its job ran is not followed,
+    and where `home` (device, inode) is given, only that very folder is written into (not one
+    reached through a link put in place of a folder above it)."""
     if os.open not in os.supports_dir_fd:           # (Windows: the folder checked first)
         if Path(folder).is_symlink():
             raise OSError(f"{folder} is a link")
@@ -253,6 +265,9 @@ def _write_own(folder: Path, name: str, data: bytes) -> None:
     dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
     tmp = f".{name}.{secrets.token_hex(6)}.tmp"
     try:
+        st = os.fstat(dfd)
+        if home is not None and (st.st_dev, st.st_ino) != tuple(home):
+            raise OSError(f"{folder} is no longer the job's own folder")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644, dir_fd=dfd)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -279,8 +294,9 @@ def read_own_json(path: Path) -> dict:
         raise ValueError(f"{path}: {constant} is not a number the page can be sent")
     try:
         found = json.loads(data, parse_constant=refuse)
-        json.dumps(found, ensure_ascii=False).encode("utf-8")      # lone surrogates: refused
-    except (RecursionError, UnicodeError) as e:
+        # 1e400 (read as infinity) and lone surrogates: refused
+        json.dumps(found, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (RecursionError, UnicodeError, OverflowError) as e:
         raise ValueError(f"{path}: {type(e).__name__}") from None
     if not isinstance(found, dict):
         raise ValueError(f"{path} holds no JSON object")
@@ -294,6 +310,6 @@ def _tail(folder: Path, name: str, size: int = 8192) -> bytes:
         with os.fdopen(_open_own(folder, name), "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - size))
-            return f.read()
+            return f.read(size)                 # (a file growing meanwhile: still `size` at most)
     except OSError:
         return b""

@@ -332,7 +332,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
 
     def consented() -> bool:
         try:
-            return _read_json(consent_file).get("policy_version") == POLICY_VERSION
+            # the app's own file (no pipe, which would hang every request, nor a link)
+            return read_own_json(consent_file).get("policy_version") == POLICY_VERSION
         except (OSError, ValueError):
             return False
 
@@ -728,10 +729,26 @@ def _last_summary(wd: Workdir, name: str) -> dict | None:
         try:
             job = read_own_json(folder / "job.json")
             if job.get("kind") == "extract" and job.get("faceset") == name:
-                return read_own_json(folder / "summary.json")
+                return _shown_summary(read_own_json(folder / "summary.json"))
         except (OSError, ValueError):
             continue
     return None
+
+
+COUNTS = ("frames_read", "faces_kept", "frames_without_face")
+
+
+def _shown_summary(found: dict) -> dict | None:
+    """What the faces screen shows of an extract's summary: its counts and its rejections by
+    reason, each a whole number (None where the file holds anything else: it is not the app's
+    own, and a null or a huge number there stopped the page's gallery)."""
+    def count(v):
+        return type(v) is int and 0 <= v < 10**12
+    rejected = found.get("rejected")
+    if not (all(count(found.get(k)) for k in COUNTS) and isinstance(rejected, dict) and len(rejected) <= 16
+            and all(isinstance(k, str) and len(k) <= 40 and count(v) for k, v in rejected.items())):
+        return None
+    return {**{k: found[k] for k in COUNTS}, "rejected": rejected}
 
 
 def _log(path: Path) -> list[dict]:
