@@ -1,6 +1,6 @@
 """Swap speed: frames/s of `facepair swap` on the shared 720p video, this version's engines
-(torch, onnx; the default --occlusion auto, and none; --color lab, the colour match before
-skin) and the previous version side by side in one run, with the share of time per stage.
+(torch, onnx; the default --occlusion auto, and none; --color skin) and the previous version
+side by side in one run, with the share of time per stage.
 
     python benchmarks/swap_speed.py [--model MODEL_DIR] [--also MODEL_DIR ...] [--seconds 10]
                                     [--baseline REV ...] [--rounds 2]
@@ -72,7 +72,7 @@ def main():
         common = [args.video, "--model", model, "--duration", args.seconds]
         runs = {f"this version, --engine {e}": (ROOT / "src", ["--engine", e]) for e in ("torch", "onnx")}
         runs["this version, --occlusion none"] = (ROOT / "src", ["--engine", "torch", "--occlusion", "none"])
-        runs["this version, --color lab"] = (ROOT / "src", ["--engine", "torch", "--color", "lab"])
+        runs["this version, --color skin"] = (ROOT / "src", ["--engine", "torch", "--color", "skin"])
         for other in args.also:
             runs[f"this version, model {other.name}"] = (ROOT / "src", ["--engine", "torch", "--model", other])
         before = {}

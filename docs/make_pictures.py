@@ -164,8 +164,8 @@ def pair_picture(samples: Path, pair: str, model_dirs: list[Path], out: Path) ->
 
 
 def colour_picture(samples: Path, pair: str, model_dir: Path, out: Path) -> dict:
-    """As pair_picture, one model: as it is, swapped with --color lab (the default until
-    2026-12-07), with --color skin (the default since)."""
+    """As pair_picture, one model: as it is, swapped with --color lab (the default), with
+    --color skin."""
     return _middle_frame_swaps(samples, pair, [(model_dir, {"color": "lab"}), (model_dir, {"color": "skin"})],
                                out, "swapped with --color lab, with --color skin")
 

@@ -375,7 +375,7 @@ def test_calibration_is_kept_without_new_steps_and_its_absence_is_said(extracted
         mp.setattr(Swapper, "__init__", noting_colour)
         best = calibrate.calibrate(model, 4, "cpu")
     assert set(best) == {"a2b", "b2a"} and len(searched) == 8, len(searched)   # 4 frames a side
-    # measured with lab, as every model's settings were chosen, whatever swap's default is
+    # measured with lab, as every model's settings were chosen, whatever --color a swap takes
     assert colours == ["lab", "lab"], colours
     r = run_cli("train", *common)                          # nothing left to do
     assert r.returncode == 0 and "measuring" not in r.stdout, r.stdout

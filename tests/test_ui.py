@@ -553,7 +553,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             # 3. Swap: preview one frame (options applied live), then the first second of the clip
             page.click("#tab-swap")
             # the options start at swap's own defaults, as the server states them
-            assert (page.input_value("#swap-color"), page.input_value("#swap-occlusion")) == ("skin", "auto")
+            assert (page.input_value("#swap-color"), page.input_value("#swap-occlusion")) == ("lab", "auto")
             page.select_option("#swap-model", "pair")
             page.select_option("#swap-input", f"uploads/{OBAMA_CLIP1.name}")
             page.fill("#swap-time", "0.5")

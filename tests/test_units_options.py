@@ -44,19 +44,19 @@ def test_a_bad_number_is_one_line_with_exit_2(capsys):
 def test_defaults_are_the_readmes():
     """README: extract --detector hog, --detect-size 480, --size 128, --padding 0.15, --threshold
     0.6, --min-size 40, --min-blur 10; swap --direction a2b, --detect-every 5, --mask hull,
-    --color skin, landmark smoothing on; train --keep 3, --keep-previews 20, --calibrate-faces by the training's length."""
+    --color lab, landmark smoothing on; train --keep 3, --keep-previews 20, --calibrate-faces by the training's length."""
     assert fo.DETECTORS == ("haar", "hog", "cnn") and fo.DEFAULT_DETECT_SIZE == 480
     assert (fo.DEFAULT_SIZE, fo.DEFAULT_PADDING, fo.DEFAULT_THRESHOLD) == (128, 0.15, 0.6)
     assert (fo.DEFAULT_MIN_SIZE, fo.DEFAULT_MIN_BLUR, fo.BLUR_SIDE) == (40, 10, 64)
     d = SwapOptions()
     assert (d.direction, d.detector, d.detect_size, d.detect_every) == ("a2b", "hog", 480, 5)
-    assert (d.mask, d.color, d.blend, d.smooth, d.identity, d.threshold) == ("hull", "skin", "feather", True, None, 0.6)
+    assert (d.mask, d.color, d.blend, d.smooth, d.identity, d.threshold) == ("hull", "lab", "feather", True, None, 0.6)
     assert (d.batch, d.duration) == (8, None)
     assert MASKS == ("hull", "box") and COLORS == ("none", "mean", "lab", "hist", "skin") and BLENDS == ("feather", "seamless")
     t = TrainOptions(a=[], b=[], model_dir="m")
     assert (t.keep, t.keep_previews, t.calibrate_faces, t.preset, t.steps, t.minutes, t.seed) == (3, 20, None, None, None, None, None)
     args = build_parser().parse_args(["swap", "in.jpg", "--model", "m", "-o", "o.jpg"])
-    assert (args.direction, args.mask, args.color, args.erode, args.feather, args.no_smooth) == ("a2b", "hull", "skin", 1.0, 4.0, False)
+    assert (args.direction, args.mask, args.color, args.erode, args.feather, args.no_smooth) == ("a2b", "hull", "lab", 1.0, 4.0, False)
     args = build_parser().parse_args(["extract", "x", "-o", "y"])
     assert (args.detector, args.size, args.padding, args.detect_size, args.min_blur) == ("hog", 128, 0.15, 480, 10.0)
 

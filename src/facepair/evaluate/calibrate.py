@@ -165,9 +165,9 @@ class _Direction:
         with warnings.catch_warnings():             # "never calibrated": this is the calibration
             warnings.simplefilter("ignore")
             # torch: each setting is applied to the model's buffers, which an exported graph bakes
-            # in; no occlusion mask: this measures what the model draws; colour lab, with which
-            # every model's settings were chosen (skin, swap's default since, was judged on
-            # models calibrated so: docs/results.md, "--color skin judged again")
+            # in; no occlusion mask: this measures what the model draws; colour lab, swap's
+            # default, whatever --color a later swap takes (skin was judged on models
+            # calibrated so: docs/results.md, "--color skin judged again")
             self.swapper = Swapper(model_dir, SwapOptions(direction=name, device=device, engine="torch",
                                                           occlusion="none", color="lab", progress=False))
         self.entries, self.lm, self.emb = entries, lm, emb

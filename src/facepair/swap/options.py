@@ -30,8 +30,8 @@ class SwapOptions:
     mask: str = "hull"
     erode: float = 1.0                # crop pixels
     feather: float = 4.0              # crop pixels
-    color: str = "skin"               # the source's skin colour (lab until 2026-12-07: docs/results.md,
-                                      # "--color skin judged again")
+    color: str = "lab"                # skin: an option (docs/results.md, "--color skin judged again",
+                                      # and its 8 s rows)
     blend: str = "feather"
     occlusion: str = "auto"
     identity: list | None = None

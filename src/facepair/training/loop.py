@@ -125,7 +125,7 @@ def small_faceset(side: str, faces: int) -> str:
             "video): expect swaps of new footage that follow the mouth less (8 s a side: mouth r "
             "0.82 and 0.83 on the two development pairs, against 0.85 and 0.87 with all their "
             "footage) and, where the two people's skin differs, "
-            "patches of the other's skin colour (swap's default --color skin evens their colour out); a minute of "
+            "patches of the other's skin colour (swap --color skin evens their colour out); a minute of "
             "footage in several lights helps most")
 
 
