@@ -434,12 +434,12 @@ class VideoWriter:
         if self.turns:
             picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
         pts, last = None if like.pts is None else like.pts - self.zero + self.shift, self.last_pts
+        number, self.written = self.written, self.written + 1
         if last is not None:
             if pts is None:                           # no timestamp: one tick after the last
                 pts = last + 1
             elif pts == last:                         # shown at the same instant as the last: no
-                self.left_out.append(self.written)    # player would show it; x264 refuses it
-                self.written += 1
+                self.left_out.append(number)          # player would show it; x264 refuses it
                 return
             elif pts < last:
                 # the clock jumped back (clips joined, an MPEG-TS discontinuity): what follows
@@ -450,7 +450,6 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
         frame.pts, frame.time_base = pts, like.time_base
         self.last_pts = pts
-        self.written += 1
         for packet in self.video.encode(frame):
             self.container.mux(packet)
 

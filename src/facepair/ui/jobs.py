@@ -289,12 +289,10 @@ def read_own_json(path: Path) -> dict:
     ValueError: a 200,000-deep list stopped the server's start with a RecursionError)."""
     with os.fdopen(_open_own(path.parent, path.name), "rb") as f:
         data = f.read(1 << 20)
-
-    def refuse(constant):
-        raise ValueError(f"{path}: {constant} is not a number the page can be sent")
     try:
-        found = json.loads(data, parse_constant=refuse)
-        # 1e400 (read as infinity) and lone surrogates: refused
+        found = json.loads(data)
+        # what the page could not be sent: NaN, Infinity, 1e400 (read as infinity) are a
+        # ValueError here, lone surrogates a UnicodeError
         json.dumps(found, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (RecursionError, UnicodeError, OverflowError) as e:
         raise ValueError(f"{path}: {type(e).__name__}") from None

@@ -716,9 +716,7 @@ def _choice(b: dict, key: str, default: str) -> str:
 
 
 def _swap_options(b: dict) -> dict:
-    return {k: _choice(b, k, d) for k, d in
-            (("direction", "a2b"), ("mask", "hull"), ("color", SwapOptions.color), ("blend", "feather"),
-             ("occlusion", SwapOptions.occlusion))}
+    return {k: _choice(b, k, getattr(SwapOptions, k)) for k in ("direction", "mask", "color", "blend", "occlusion")}
 
 
 def _last_summary(wd: Workdir, name: str) -> dict | None:
