@@ -613,6 +613,48 @@ def test_portrait_clips_are_read_upright_and_keep_their_rotation(trained_model, 
     assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
 
 
+def test_a_clip_of_odd_sides_comes_out_in_4_2_0_one_row_and_column_longer(trained_model, tmp_path):
+    """A clip 191 x 255 pixels (a window recorded, a cropped edit; stored on its side with a
+    display matrix): it was swapped into H.264 4:4:4, which Safari, iOS and most hardware
+    decoders do not play. Now: 4:2:0, each odd side one longer (the last row and column
+    repeated), the picture and the turn as they were, the mark found; evaluate pairs its
+    frames with the source's."""
+    import av
+    from facepair.evaluate.score import video_figures
+    from facepair.media.video import iter_video
+    clip = tmp_path / "odd.mp4"
+    with av.open(str(OBAMA_CLIP1)) as i, av.open(str(clip), "w") as o:
+        s = o.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 255, 191, "yuv444p"      # stored on its side
+        s.set_display_rotation(90)
+        for n, f in enumerate(i.decode(video=0)):
+            if n == 12:
+                break
+            sideways = np.ascontiguousarray(np.rot90(f.to_ndarray(format="rgb24")[:255, 32:223], -1))
+            for q in s.encode(av.VideoFrame.from_ndarray(sideways, format="rgb24")):
+                o.mux(q)
+        for q in s.encode():
+            o.mux(q)
+    out = tmp_path / "out.mp4"
+    r = run_cli("swap", clip, "--model", trained_model, "-o", out, "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert int(re.search(r"faces swapped: (\d+)", r.stdout).group(1)) >= 10, r.stdout
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        first = next(c.decode(v))
+        assert v.codec_context.pix_fmt == "yuv420p" and "4:4:4" not in v.codec_context.profile
+        assert (first.width, first.height, first.rotation) == (256, 192, 90)
+    (_, src), (_, got) = next(iter_video(clip)), next(iter_video(out))     # upright
+    assert src.shape == (255, 191, 3) and got.shape == (256, 192, 3)
+    src, got = src.astype(int), got.astype(int)
+    assert np.abs(got[:255, :191] - src)[:, :40].mean() < 4              # away from the face: as it was
+    assert np.abs(got[255] - got[254]).mean() < 3 and np.abs(got[:, 191] - got[:, 190]).mean() < 3
+    r = run_cli("verify", out)
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
+    res = video_figures(trained_model, clip, reconstruct=False)
+    assert res["video_frames"] == 12 and res["video_landmark_error"] < 0.1, res
+
+
 def test_an_upside_down_clip_is_swapped_upright_and_keeps_its_half_turn(trained_model, tmp_path):
     """A clip stored upside down with a display matrix of 180 degrees (a phone held the other
     way up): the swap's frames are the source's, upright, away from the face (the half turn was

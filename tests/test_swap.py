@@ -446,7 +446,11 @@ def test_the_model_in_two_halves_swaps_and_rebuilds_the_same_faces(trained_model
     assert len(threads) == 2 and halves.shape == whole.shape == (10, 64, 64, 3)
     assert np.abs(halves.astype(int) - whole).max() <= 1 and (halves != whole).mean() < 0.001
     assert sorted(rebuilt2) == sorted(rebuilt) == [0, 2, 3, 6, 9]
-    assert all(np.abs(rebuilt2[k].astype(int) - rebuilt[k]).max() <= 1 for k in rebuilt)
+    # the rebuilds run in batches of 3 and 2 against 5: in bf16 with two torch threads
+    # (`pytest` alone; `make test`'s workers have one each) other kernels round 6 % of the values
+    # of one face 2 levels apart (bf16 keeps 8 significant bits: 1 to 2 levels near white)
+    assert all(np.abs(rebuilt2[k].astype(int) - rebuilt[k]).max() <= 2 for k in rebuilt)
+    assert all((rebuilt2[k] != rebuilt[k]).mean() < 0.1 for k in rebuilt)
     assert np.abs(rebuilt[3].astype(int) - whole[3]).mean() > 1      # the rebuild is not the swap
 
     import facepair.swap.pipeline as pipeline

@@ -132,6 +132,9 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
         m_src, m_rec = [], []                # landmarks of frames rebuilt, source and rebuild
         diffs_src, diffs_out, prev, pair, border = [], [], None, None, None
         for (n, f), (_, g), *rec in zip(*streams):
+            if g.shape != f.shape:              # an odd side came out one longer (even_sides)
+                h, w = f.shape[:2]
+                g, rec = np.ascontiguousarray(g[:h, :w]), [(m, np.ascontiguousarray(r[:h, :w])) for m, r in rec]
             boxes = det(f)
             if not boxes or n in missed["swap"]:
                 fails += 1

@@ -383,10 +383,21 @@ def _same_look(cin, cout) -> None:
         cout.sample_aspect_ratio = cin.sample_aspect_ratio
 
 
+def even_sides(picture: np.ndarray) -> np.ndarray:
+    """The picture with its last row and/or column repeated where that side is odd: H.264 in
+    4:2:0, the form every player and phone decodes, needs even sides (as 4:4:4, the way an odd
+    size could be kept, it does not play in Safari, on iOS or in most hardware decoders)."""
+    h, w = picture.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return picture
+    return np.pad(picture, ((0, h % 2), (0, w % 2)) + ((0, 0),) * (picture.ndim - 2), mode="edge")
+
+
 class VideoWriter:
-    """H.264 video of a VideoReader's frames: the same size, pixel shape, colour tags, frame
+    """H.264 video of a VideoReader's frames: the same size (a side of an odd number of pixels one
+    longer: `even_sides`), pixel shape, colour tags, frame
     rate, timestamps (from 0 where the input's clock started later) and display rotation
-    (yuv420p, or yuv444p where a side is odd), every audio stream of the reader copied untouched
+    (yuv420p), every audio stream of the reader copied untouched
     but for that shift (one the container refuses, say PCM going into .mp4, is re-encoded as
     AAC, with a warning), and a comment in the container's metadata."""
 
@@ -397,9 +408,9 @@ class VideoWriter:
             self.container.metadata["comment"] = comment
         vin = reader.video
         self.video = self.container.add_stream("libx264", rate=vin.average_rate or 30)
-        self.video.width, self.video.height = vin.codec_context.width, vin.codec_context.height
-        self.yuv420 = self.video.width % 2 == 0 and self.video.height % 2 == 0
-        self.video.pix_fmt = "yuv420p" if self.yuv420 else "yuv444p"
+        w, h = vin.codec_context.width, vin.codec_context.height
+        self.video.width, self.video.height = w + w % 2, h + h % 2      # (even_sides)
+        self.video.pix_fmt = "yuv420p"
         _same_look(vin.codec_context, self.video.codec_context)
         # the encoder counts time in the input's units, not in frames of the average rate: a phone
         # clip's variable frame rate (frames 20 to 67 ms apart) otherwise rounds two frames onto
@@ -430,9 +441,9 @@ class VideoWriter:
 
     def write(self, picture: np.ndarray, like) -> None:
         """One frame at the timestamp of the decoded frame `like`: `picture` is upright (as the
-        reader gave it), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout where self.yuv420, else RGB."""
+        reader gave it, through `even_sides`), YUV 4:2:0 in yuv420p's (H * 3/2, W) layout."""
         if self.turns:
-            picture = _turn_i420(picture, -self.turns) if self.yuv420 else upright(picture, -self.turns)
+            picture = _turn_i420(picture, -self.turns)
         pts, last = None if like.pts is None else like.pts - self.zero + self.shift, self.last_pts
         number, self.written = self.written, self.written + 1
         if last is not None:
@@ -447,7 +458,7 @@ class VideoWriter:
                 self.shift += last + self.tick - pts
                 self.jumps += 1
                 pts = last + self.tick
-        frame = av.VideoFrame.from_ndarray(picture, format="yuv420p" if self.yuv420 else "rgb24")
+        frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
         frame.pts, frame.time_base = pts, like.time_base
         self.last_pts = pts
         for packet in self.video.encode(frame):

@@ -31,7 +31,7 @@ from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.files import fresh_file, temp_name, writable
 from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image
-from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, is_video_name, prefetch
+from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, even_sides, is_video_name, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
 from ..model.store import PRIOR_FILE, load_model, read_tensors, save_tensors, uncalibrated
@@ -557,7 +557,8 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     # 2-core Xeon: results.md); 32 at 720p, 14 at 1080p, 8 at the least (as before)
     slack = max(8, min(32, (128 << 20) // (9 * src.video.width * src.video.height // 2 or 1)))
     # the watermark and the encoder run in a thread of their own, beside the faces' work
-    dst = BackgroundWriter(writer, label.marker(writer.yuv420), depth=slack)
+    mark = label.marker(yuv420=True)
+    dst = BackgroundWriter(writer, lambda rgb: mark(even_sides(rgb)), depth=slack)
     bar = tqdm(total=src.total, unit="frame", disable=not swapper.opts.progress, desc="swap",
                dynamic_ncols=True)
     t_io = {"decode": 0.0}
