@@ -85,6 +85,8 @@ def main():
                     "model is evaluated again, its figures kept as '<preset>+<color>'")
     ap.add_argument("--batch-size", type=int, help="faces per side per step (default: the preset's); "
                     "the model folder and the figures' key get '-bN'")
+    ap.add_argument("--lr", type=float, help="the learning rate (default: the preset's); the model "
+                    "folder and the figures' key get '-lrX'")
     ap.add_argument("--seconds", type=float, help="train each side on the first S seconds of its "
                     "first clip only")
     args = ap.parse_args()
@@ -117,14 +119,14 @@ def run_pair(args, pair: str, out: Path):
         for name, clips in sets.items():
             if not (folder[name] / "faceset.json").exists():
                 facepair.extract(clips, folder[name], size=size, progress=False)
-        label = preset + (f"-b{args.batch_size}" if args.batch_size else "")
+        label = preset + (f"-b{args.batch_size}" if args.batch_size else "") + (f"-lr{args.lr:g}" if args.lr else "")
         model, done = out / f"model-{label}", 0.0
         for minutes in points:
             # a kept folder is re-evaluated, not trained further; a curve point is trained once
             mark = model / f"curve-{minutes:g}min"
             if not model.exists() or args.curve and not mark.exists():
                 facepair.train(a=[folder[a_name]], b=[folder[b_name]], model_dir=str(model),
-                               preset=preset, minutes=minutes - done, batch_size=args.batch_size,
+                               preset=preset, minutes=minutes - done, batch_size=args.batch_size, lr=args.lr,
                                save_every=500, preview_every=500, seed=args.seed, progress=False)
                 if args.curve:
                     mark.touch()
