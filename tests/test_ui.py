@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
+from conftest import ADDRESS, OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
 
 SHOTS = ROOT / "build" / "ui-screenshots"
 MORE_STEPS = int(os.environ.get("FACEPAIR_UI_TRAIN_STEPS", 2))    # the resumed run (more: nicer shots)
@@ -264,6 +264,42 @@ def test_the_app_started_again_lists_its_earlier_jobs_as_they_ended(tmp_path):
         assert status == 200 and job["id"] not in ids and job["state"] == "running", job
     finally:
         s.stop()
+
+def test_jobs_stop_and_save_when_the_app_is_closed_hard(tmp_path):
+    """The app killed (SIGKILL, a crash) while a job ran: the job went on in its own process,
+    unseen (the app started again listed it as "ended"), holding a core for as long as it ran.
+    Now it stops as the app's Stop would stop it, within seconds, keeping the faces found."""
+    import signal
+    work = tmp_path / "work"
+    s = Server(work)
+    shutil.copy(ADDRESS, work / "uploads" / "address.mp4")        # 34 s of 720p: a long extract
+    status, job = s.request("/api/extract", {"name": "address", "inputs": ["uploads/address.mp4"]})
+    assert status == 200 and job["state"] == "running", job
+    log = work / ".ui" / "jobs" / job["id"] / "log.txt"
+    for _ in range(600):                                         # faces being found
+        if b"%" in log.read_bytes():
+            break
+        time.sleep(0.1)
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and
+            b"address.mp4" in _read(p / "cmdline") and b"extract" in _read(p / "cmdline")]
+    assert len(pids) == 1, pids
+    s.proc.send_signal(signal.SIGKILL)
+    s.proc.wait(30)
+    t = time.time()
+    while Path(f"/proc/{pids[0]}").exists() and time.time() - t < 30:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pids[0]}").exists(), "the job still runs without its app"
+    assert b"interrupted after" in log.read_bytes().splitlines()[-1], log.read_bytes()[-300:]
+    kept = json.loads(next(work.rglob("faceset.json")).read_text())["faces"]
+    assert kept, "the faces found before the stop were kept"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:                     # a process gone meanwhile
+        return b""
+
 
 def test_job_folders_the_app_did_not_write_never_stop_or_blank_it(tmp_path):
     """A copied, synced or unpacked work folder's .ui/jobs: a job.json nested 200,000 deep or

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import FacepairError, shown
 from .evaluate import EVAL_FACES
+from .stopping import STOP_WITH, stop_with
 
 EXIT_USER, EXIT_INTERRUPTED, EXIT_INTERNAL = 1, 130, 3
 EXIT_BROKEN_PIPE = 141      # 128 + SIGPIPE, as a Unix tool whose reader went away
@@ -469,6 +470,9 @@ def main(argv=None) -> int:
     previous = None
     with contextlib.suppress(ValueError):       # (only the main thread may set handlers)
         previous = signal.signal(signal.SIGTERM, _terminated)
+    app = os.environ.pop(STOP_WITH, "")        # (popped: not passed on to what this one starts)
+    if app.isdigit() and previous is not None:  # a job of the web app (ui/jobs.py)
+        stop_with(int(app))
     try:
         return _main(argv)
     finally:

@@ -4,7 +4,10 @@ once (the stage still saves)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import threading
+import time
 
 
 @contextlib.contextmanager
@@ -47,3 +50,16 @@ def held_off():
     got: list[int] = []
     with _handled(lambda signum, frame: got.append(signum)):
         yield got
+
+STOP_WITH = "FACEPAIR_STOP_WITH"        # the environment's name for it: the app's process id
+
+
+def stop_with(parent: int, every: float = 1.0) -> None:
+    """This process stopped as by SIGTERM (it saves what it has) once `parent` is no longer its
+    parent: the web app that started it, closed hard (SIGKILL, a crash) where it could not stop
+    its jobs itself. Its jobs went on unseen: the app started again listed them as "ended"."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, name="stop-with-app", daemon=True).start()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media.files import atomic_write_bytes, atomic_write_json
+from ..stopping import STOP_WITH
 
 PERCENT = re.compile(rb"(\d{1,3})%\|")
 EXIT_STOPPED = 130
@@ -128,7 +129,8 @@ class Jobs:
                                                     "started": job.started, **meta})
         st = os.stat(job.folder, follow_symlinks=False)
         job.home = (st.st_dev, st.st_ino)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # STOP_WITH: the job stops (and saves) if the app is closed hard, where stop_all never ran
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{STOP_WITH: str(os.getpid())})
         # a new file that follows no link (one put there since the folder was made: not written through)
         fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
         with os.fdopen(fd, "wb") as log:      # the child keeps its own handle
