@@ -51,6 +51,7 @@ def held_off():
     with _handled(lambda signum, frame: got.append(signum)):
         yield got
 
+
 STOP_WITH = "FACEPAIR_STOP_WITH"        # the environment's name for it: the app's process id
 
 
