@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -422,16 +423,16 @@ def test_source_frames_stream_one_at_a_time_and_a_shorter_video_is_named(extract
         list(frames.iter_source_frames([late]))
 
 
-def _mov_with_two_audio_streams(dst, seconds=2.0, delay=0.0):
+def _mov_with_two_audio_streams(dst, seconds=2.0, delay=0.0, pcm="pcm_u8"):
     """The address's first seconds as .mov: its video as it is, its audio as 8-bit PCM (which
-    .mp4 refuses) and as the original AAC; with `delay`, both start that many seconds after the
-    picture (a clip cut from a longer recording)."""
+    .mp4 refuses; or another `pcm`) and as the original AAC; with `delay`, both start that many
+    seconds after the picture (a clip cut from a longer recording)."""
     import av
     from conftest import ADDRESS
     with av.open(str(ADDRESS)) as i, av.open(str(dst), "w") as o:
         vi, ai = i.streams.video[0], i.streams.audio[0]
         vo = o.add_stream_from_template(vi)
-        pcm = o.add_stream("pcm_u8", rate=ai.rate, layout="stereo")
+        pcm = o.add_stream(pcm, rate=ai.rate, layout="stereo")
         aac = o.add_stream_from_template(ai)
         for p in i.demux(vi, ai):
             if p.dts is None or p.pts is not None and p.pts * p.time_base >= seconds:
@@ -452,9 +453,12 @@ def _mov_with_two_audio_streams(dst, seconds=2.0, delay=0.0):
     return dst
 
 
-def test_video_swap_keeps_every_audio_stream_and_reencodes_what_mp4_refuses(trained_model, tmp_path):
+@pytest.mark.parametrize("pcm", ["pcm_u8", "pcm_s16le"])
+def test_video_swap_keeps_every_audio_stream_and_reencodes_what_mp4_refuses(trained_model, tmp_path, pcm):
+    """PCM into .mp4: 8-bit refused by the muxer, 16-bit taken by it as 'ipcm', which browsers
+    and QuickTime do not play (a camera's .MOV with PCM sound swapped to .mp4): both AAC."""
     import av
-    src = _mov_with_two_audio_streams(tmp_path / "in.mov")
+    src = _mov_with_two_audio_streams(tmp_path / "in.mov", pcm=pcm)
     out = tmp_path / "out.mp4"
     r = run_cli("swap", src, "--model", trained_model, "-o", out, "--quiet")
     assert r.returncode == 0, r.stderr
@@ -1050,3 +1054,57 @@ def test_an_image_swap_keeps_the_pictures_transparency(trained_model, tmp_path):
     assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
     r = run_cli("verify", tmp_path / "out.png")
     assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
+
+
+def test_what_a_new_user_met_in_folders_and_references(trained_model, extracted, tmp_path):
+    """Found by a reviewer trying the commands as a new user (2026-12-07), each a one-line or
+    silent failure before: a picture 1,000 times wider than tall was an internal error that
+    stopped a whole folder run; a folder's GIF and HEIC pictures were passed over in silence;
+    `extract --append` into a face set inside its input folder read its own crops back as new
+    faces; `--identity` with a folder took every file in it (a readme: "cannot decode"), and
+    with a face set (which --map takes) failed the same way."""
+    from PIL import Image
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (2000, 2), (200, 200, 200)).save(strip)
+    r = run_cli("swap", strip, "--model", trained_model, "-o", tmp_path / "s.png")
+    assert r.returncode == 1 and r.stderr.startswith("facepair: error: no face found in"), r.stderr
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for p in OBAMA_PHOTOS.glob("*.jpg"):
+        shutil.copy(p, pics / p.name)
+    shutil.copy(strip, pics / "m_strip.png")                  # between the photos, by name
+    Image.open(OBAMA_PHOTOS / "obama.jpg").save(pics / "g.gif")
+    (pics / "y.heic").write_bytes((OBAMA_PHOTOS / "obama.jpg").read_bytes())
+    (pics / "readme.txt").write_text("not a picture")
+    r = run_cli("swap", pics, "--model", trained_model, "-o", tmp_path / "swapped", "--quiet")
+    assert r.returncode == 0, r.stderr
+    warned = [l for l in r.stderr.splitlines() if "of a format facepair does not read" in l]
+    assert len(warned) == 1 and warned[0].startswith("facepair: warning: 2 picture(s)"), r.stderr
+    # (a folder's picture without a face passes through, labelled)
+    assert sorted(p.name for p in (tmp_path / "swapped").iterdir()) == ["m_strip.png", "obama.jpg", "obama2.jpg", "obama3.jpg"]
+    sets = pics / "faces"                                      # a face set inside the folder
+    for append in ([], ["--append"]):
+        r = run_cli("extract", pics, "-o", sets, "--size", 64, "--quiet", *append)
+        assert r.returncode == 0 and "of a format facepair does not read" in r.stderr, r.stderr
+    faces = json.loads((sets / "faceset.json").read_text())["faces"]
+    assert len(faces) == 3 and not any("faces" in Path(f["source"]).parent.name for f in faces), faces
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    shutil.copy(OBAMA_PHOTOS / "obama.jpg", refs / "a.jpg")
+    (refs / "readme.txt").write_text("who this is")
+    for ref in (refs, extracted["obama1"][0]):
+        out = tmp_path / f"id-{ref.name}.jpg"
+        r = run_cli("swap", OBAMA_PHOTOS / "obama2.jpg", "--model", trained_model, "-o", out, "--identity", ref)
+        assert r.returncode == 0 and out.is_file() and "faces swapped: 1" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_face_set_named_twice_on_a_side_is_trained_on_once(extracted, tmp_path):
+    """`train --a A A` (or `--a A ./A/`) read the set twice: its faces twice as likely as
+    another set's, its validation faces listed twice ("--a X --b X" was refused already)."""
+    a, b = extracted["obama1"][0], extracted["reagan"][0]
+    r = run_cli("train", "--a", a, f"{a}/.", "--b", b, "--model", tmp_path / "m",
+                "--preset", "seed", "--steps", 1, "--batch-size", 4, "--quiet")
+    assert r.returncode == 0, r.stderr
+    state = read_state(tmp_path / "m")
+    assert len(state["facesets"]["a"]) == 1, state["facesets"]
+    assert len(state["validation"]["a"]) == len(set(map(json.dumps, state["validation"]["a"]))), state["validation"]["a"]

@@ -1,5 +1,6 @@
 """facepair swap and verify: outputs keep the input's form, carry the mark, and are steady."""
 import json
+import re
 import sys
 from fractions import Fraction
 
@@ -233,6 +234,21 @@ def test_truncated_video_gives_what_decoded(trained_model, tmp_path):
     assert f"ends after frame {decodable} of the 782 its header declares" in warnings[0], warnings
     assert warnings[0].endswith("the output holds what decoded"), warnings
     assert "Traceback" not in r.stderr
+    # Matroska (and WebM) cut short: no frame count in the header, a duration (it said nothing)
+    with av.open(str(REAGAN_CLIP)) as src, av.open(str(tmp_path / "whole.mkv"), "w") as dst:
+        s = dst.add_stream_from_template(src.streams.video[0])
+        for p in src.demux(src.streams.video[0]):
+            if p.dts is not None:
+                p.stream = s
+                dst.mux(p)
+    whole = (tmp_path / "whole.mkv").read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(whole[:len(whole) // 4])
+    r = run_cli("swap", tmp_path / "cut.mkv", "--model", trained_model, "-o", tmp_path / "out2.mp4", "--quiet")
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("facepair: warning:")]
+    assert r.returncode == 0 and len(warnings) == 1, r.stderr
+    assert re.search(r"ends after frame \d+ of about 78\d its duration declares \(truncated\?\)", warnings[0]), warnings
+    r = run_cli("swap", tmp_path / "whole.mkv", "--model", trained_model, "-o", tmp_path / "out3.mp4", "--quiet")
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr       # whole: nothing said
 
 
 def test_bad_model_folder_and_paths_are_one_line(trained_model, tmp_path):

@@ -69,7 +69,8 @@ def _add_extract(sub):
     p.add_argument("--all-faces", action="store_true",
                    help="keep every face of a frame (default: the largest only)")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
-                   help="keep only faces of the person in these reference photos")
+                   help="keep only faces of the person in these reference photos (or folders of "
+                   "them, or their face set)")
     p.add_argument("--threshold", type=_number(float, above=0), default=fo.DEFAULT_THRESHOLD,
                    help="--identity: max embedding distance to a reference "
                    f"(default: {fo.DEFAULT_THRESHOLD})")
@@ -216,7 +217,8 @@ def _add_swap(sub):
                    "(a hand, a microphone: where the source's own rebuild by the model disagrees "
                    f"with it); none: paint the whole mask (default: {d.occlusion})")
     p.add_argument("--identity", nargs="+", metavar="PHOTO",
-                   help="swap only the person in these photos when several faces are present")
+                   help="swap only the person in these photos (or folders of them, or their face "
+                   "set) when several faces are present")
     p.add_argument("--threshold", type=_number(float, above=0), default=d.threshold,
                    help=f"--identity, --map: the largest face-embedding distance that counts as the same "
                    f"person (default: {d.threshold})")

@@ -60,8 +60,10 @@ class Detector:
     def __call__(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         h, w = rgb.shape[:2]
         scale = min(1.0, self.detect_size / max(h, w)) if self.detect_size else 1.0
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)),
-                                                    interpolation=cv2.INTER_AREA)
+        size = (round(w * scale), round(h * scale))
+        if min(size) < 1:            # a strip some 1,000 times longer than wide: no face in it
+            return []
+        small = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         return [tuple(v / scale for v in box) for box in self._detect(small)]
 
     def _detect(self, rgb):

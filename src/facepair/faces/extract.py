@@ -14,7 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import FacepairError, Interrupted, UnreadableMedia
-from ..media.image import expand_inputs, is_image, read_image, write_image
+from ..media.files import as_list
+from ..media.image import OTHER_PICTURES, expand_inputs, is_image, read_image, warn_unread, write_image
 from ..media.video import is_video_name, iter_video, prefetch, video_info
 from ..stopping import stop_requests
 from . import align, faceset
@@ -141,9 +142,15 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     t0 = time.perf_counter()
     # a folder's pictures and videos (its sidecars, .json or .txt, were each a warning and a line)
     files = expand_inputs(inputs, keep=lambda f: is_image(f) or is_video_name(f))
+    folders = [p for p in as_list(inputs) if Path(p).is_dir()]
+    warn_unread(expand_inputs(folders, keep=lambda f: f.suffix.lower() in OTHER_PICTURES), " and ".join(map(str, folders)))
+    out = Path(output)
+    # a face set inside an input folder: its own crops are not inputs (an --append there read
+    # them back as new faces, crops of crops, more at every run)
+    where = out.resolve()
+    files = [f for f in files if where not in f.resolve().parents]
     if not files:
         raise FacepairError("no input files found")
-    out = Path(output)
     created = not out.exists()
     det, landmarker = make_detector(detector, detect_size), Landmarker()
     embedder = Embedder() if identity else None

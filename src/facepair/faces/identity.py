@@ -1,13 +1,18 @@
 """Who is this? dlib's 128-d face embeddings (ResNet, distance < 0.6 = same person)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import dlib
 import numpy as np
 
 from ..errors import FacepairError, UnreadableMedia
-from ..media.image import expand_inputs, read_image
+from ..media.image import expand_inputs, is_image, read_image
 from .detect import largest_first, model_file
+from .faceset import INDEX, crop_marks, load_index, read_crop
+
+FACESET_REFS = 24        # a face set's references: this many of its faces, evenly spread
 
 
 
@@ -55,11 +60,28 @@ def _shape(landmarks: np.ndarray):
     return dlib.full_object_detection(dlib.rectangle(int(x0), int(y0), int(x1), int(y1)), pts)
 
 
+def faceset_embeddings(folder: Path, embedder) -> np.ndarray:
+    """(K, 128) embeddings of FACESET_REFS faces of a face set, evenly spread over it."""
+    meta = load_index(folder)
+    faces = [e for e in meta["faces"] if (folder / e["file"]).is_file()]   # (one deleted by hand)
+    if not faces:
+        raise FacepairError(f"face set {folder} holds no faces")
+    pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]
+    crops = [(read_crop(folder, e), m) for e, m in zip(pick, crop_marks(pick))]
+    embeddings = [embedder.from_landmarks(c, m) for c, m in crops if c is not None]  # (damaged: passed over)
+    if not embeddings:
+        raise FacepairError(f"face set {folder} holds no readable faces")
+    return np.stack(embeddings)
+
+
 def reference_embeddings(photos, detector, landmarker, embedder, exactly_one: bool = False) -> np.ndarray:
     """Embeddings of the largest face in each reference photo (a photo without one is an error;
-    with exactly_one, so is a photo with several: it could show someone else)."""
-    refs = []
-    for p in expand_inputs(photos):
+    with exactly_one, so is a photo with several: it could show someone else): photos, folders
+    of them (their other files passed over) and face sets (faceset_embeddings)."""
+    refs, photos = [], [Path(p) for p in photos]
+    for p in [p for p in photos if (p / INDEX).is_file()]:
+        refs += list(faceset_embeddings(p, embedder))
+    for p in expand_inputs([p for p in photos if not (p / INDEX).is_file()], keep=is_image):
         try:
             img = read_image(p)
         except UnreadableMedia as e:

@@ -21,6 +21,8 @@ from .files import as_list, atomic_write_bytes
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# pictures facepair does not read (a phone's HEIC, a GIF, a camera's raw): a folder's are named
+OTHER_PICTURES = {".gif", ".heic", ".heif", ".avif", ".jxl", ".psd", ".dng", ".cr2", ".nef", ".arw"}
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
@@ -39,6 +41,15 @@ def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
             files.append(p)
     seen: set[Path] = set()
     return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+
+
+def warn_unread(files: list[Path], where) -> None:
+    """A warning naming the pictures among a folder's `files` that facepair does not read: passed
+    over, as before, but no longer in silence (an iPhone's folder came out part empty)."""
+    other = [f for f in files if f.suffix.lower() in OTHER_PICTURES]
+    if other:
+        warnings.warn(f"{len(other)} picture(s) in {where} of a format facepair does not read, passed "
+                      f"over (convert them to JPEG or PNG first): {other[0]}{' ...' if len(other) > 1 else ''}")
 
 
 def is_image(path: Path) -> bool:

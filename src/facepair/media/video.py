@@ -263,6 +263,9 @@ class VideoReader:
         self.start = Fraction(max(self.container.start_time or 0, 0), av.time_base)
         self.fps = float(self.video.average_rate or 30)
         self.total = self.video.frames or None          # frames to expect (None: unknown)
+        self.guessed = not self.total and bool(self.container.duration)
+        if self.guessed:            # Matroska, WebM: no frame count, a duration (a cut file keeps it)
+            self.total = round(self.container.duration / av.time_base * self.fps) or None
         if end is not None and self.total and end * self.fps < self.total:
             self.total = int(round(end * self.fps))
         self.frames = 0                                 # video frames given so far
@@ -319,10 +322,13 @@ class VideoReader:
             warnings.warn(f"{self.path}: decoding stopped after frame {self.frames} ({_why(e)}); the "
                           "output holds what decoded")
         else:                                         # a file cut short ends without an error
-            if end is None and self.total and self.frames < self.total:
-                warnings.warn(f"{self.path}: the video ends after frame {self.frames} of the "
-                              f"{self.total} its header declares (truncated?); the output holds "
-                              "what decoded")
+            # (a duration read as frames: a margin for a longer sound track, a varying rate)
+            short = self.total and self.frames < (0.9 * self.total - 2 if self.guessed else self.total)
+            if end is None and short:
+                said = f"about {self.total} its duration declares" if self.guessed else \
+                    f"the {self.total} its header declares"
+                warnings.warn(f"{self.path}: the video ends after frame {self.frames} of {said} "
+                              "(truncated?); the output holds what decoded")
 
     def close(self):
         self.container.close()
@@ -342,7 +348,11 @@ def _silence(like, samples: int):
 
 
 def _fits(fmt: str, stream) -> bool:
-    """Whether a container of format `fmt` takes `stream`'s codec as it is (tried in memory)."""
+    """Whether a container of format `fmt` takes `stream`'s codec as it is (tried in memory).
+    PCM into MP4 does not: FFmpeg's muxer takes it, as 'ipcm' (ISO/IEC 23003-5, 2020), which
+    browsers and QuickTime do not play (a camera's .MOV or .AVI with PCM sound swapped to .mp4)."""
+    if fmt == "mp4" and stream.codec_context.name.startswith("pcm_"):
+        return False
     try:
         with av.open(io.BytesIO(), "w", format=fmt) as c:
             c.add_stream_from_template(stream)

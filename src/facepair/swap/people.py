@@ -15,11 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FacepairError
-from ..faces.faceset import crop_marks, load_index, read_crop
-from ..faces.identity import Embedder, reference_embeddings
+from ..faces.identity import Embedder, faceset_embeddings, reference_embeddings
 
 MARGIN = 0.08            # the nearest entry must be this much nearer than the next (mean distance)
-FACESET_REFS = 24        # a face set's references: this many of its faces, evenly spread
 UNMATCHED, AMBIGUOUS = "unmatched", "ambiguous"
 
 
@@ -56,22 +54,10 @@ class People:
         if not p.exists():
             raise FacepairError(f"reference not found: {p}")
         if p.is_dir() and (p / "faceset.json").exists():
-            return self._faceset(p)
+            return faceset_embeddings(p, self.embedder)
         if p.is_dir():
             raise FacepairError(f"{p} is a folder but not a face set: give a photo or a face set")
         return reference_embeddings([p], detector, landmarker, self.embedder, exactly_one=True)
-
-    def _faceset(self, folder: Path) -> np.ndarray:
-        meta = load_index(folder)
-        faces = [e for e in meta["faces"] if (folder / e["file"]).is_file()]   # (one deleted by hand)
-        if not faces:
-            raise FacepairError(f"face set {folder} holds no faces")
-        pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]
-        crops = [(read_crop(folder, e), m) for e, m in zip(pick, crop_marks(pick))]
-        embeddings = [self.embedder.from_landmarks(c, m) for c, m in crops if c is not None]  # (damaged: passed over)
-        if not embeddings:
-            raise FacepairError(f"face set {folder} holds no readable faces")
-        return np.stack(embeddings)
 
     def distances(self, frame: np.ndarray, marks: np.ndarray) -> np.ndarray:
         """(entries,) distance of this face to each entry's nearest reference."""

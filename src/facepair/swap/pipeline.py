@@ -30,7 +30,7 @@ from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.files import fresh_file, temp_name, writable
-from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image
+from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image, warn_unread
 from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, even_sides, is_video_name, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
@@ -509,6 +509,7 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
     if videos:                 # a folder's videos are not swapped: said, not passed over in silence
         warnings.warn(f"{len(videos)} video(s) in {inp} not swapped (a folder swap takes its pictures; "
                       f"swap each video on its own): {videos[0].relative_to(inp)}{' ...' if len(videos) > 1 else ''}")
+    warn_unread(found, inp)
     if folder:                 # an output folder inside the input: its swaps are not swapped again
         where = out.resolve()
         files = [f for f in files if where not in f.resolve().parents]

@@ -66,6 +66,12 @@ def _check_model_dir(model_dir: Path) -> dict | None:
     return None
 
 
+def _once(paths: list) -> list:
+    """Each face set once, where first named (by its resolved path)."""
+    seen: set = set()
+    return [p for p in paths if not (Path(p).resolve() in seen or seen.add(Path(p).resolve()))]
+
+
 def _same_geometry(facesets) -> dict:
     """The face sets' shared geometry (index of the first); a set cut differently (crop size,
     padding, aligned or not) is a one-line error naming it."""
@@ -216,6 +222,9 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
         raise FacepairError("--steps must be >= 0 and --minutes > 0")
 
     # --- data ---------------------------------------------------------------------------------
+    # a face set named twice on a side (`--a A A`, `--a A ./A/`): read once (it was trained on
+    # twice, its faces twice as likely as another set's, its validation faces listed twice)
+    opts = replace(opts, a=_once(opts.a), b=_once(opts.b))
     both = {Path(f).resolve() for f in opts.a} & {Path(f).resolve() for f in opts.b}
     if both:
         raise FacepairError(f"face set {sorted(both)[0]} is given for both --a and --b: a model "
