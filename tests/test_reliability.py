@@ -713,8 +713,17 @@ def test_the_file_system_saying_no_is_one_line(trained_model, tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", folder)
-    assert r.returncode == 1 and r.stderr.splitlines() == [f"facepair: error: Is a directory: {folder}"], r.stderr
+    assert r.returncode == 1 and r.stderr.splitlines() == [f"facepair: error: picture output is a folder: {folder}"], r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not list(folder.iterdir())
+    # where no file can be made (/proc), the output is refused before the work (a model that
+    # does not exist is not even looked at), by the user's name for it, not a hidden file's
+    for cmd in (("swap", OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "no-model", "-o", "/proc/x.jpg"),
+                ("evaluate", "--model", tmp_path / "no-model", "--json", "/proc/e.json"),
+                ("extract", OBAMA_PHOTOS / "obama.jpg", "-o", tmp_path / "set", "--json", "/proc/s.json")):
+        r = run_cli(*cmd)
+        assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert r.stderr.startswith(f"facepair: error: cannot write /proc/{cmd[-1][6:]}: "), r.stderr
+    assert not (tmp_path / "set").exists()
     (tmp_path / "d.jpg").mkdir()
     r = run_cli("verify", tmp_path / "d.jpg")
     assert r.returncode == 1 and r.stderr.splitlines() == [f"facepair: error: not a regular file: {tmp_path / 'd.jpg'}"], r

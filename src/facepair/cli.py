@@ -90,6 +90,9 @@ def _add_extract(sub):
 
 def _run_extract(a):
     from .api import extract
+    from .media.files import can_write
+    if a.json:
+        can_write(a.json)               # before the work, not after it
     summary = extract(a.inputs, a.output, detector=a.detector, size=a.size, padding=a.padding,
                       align_faces=not a.no_align, every=a.every, all_faces=a.all_faces,
                       identity=a.identity, threshold=a.threshold, min_size=a.min_size,
@@ -295,8 +298,10 @@ def _run_evaluate(a):
     if (a.a is None) != (a.b is None):
         raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
     from .model.store import check_output
-    for out in (a.json, a.html):        # before the minutes of work, not after
+    from .media.files import can_write
+    for out in filter(None, (a.json, a.html)):      # before the minutes of work, not after
         check_output(a.model, out)
+        can_write(out)
     res = evaluate(a.model, a=a.a, b=a.b, video=a.video, direction=a.direction,
                    max_faces=a.max_faces, video_seconds=a.video_seconds, device=a.device,
                    frames=not a.crops_only, color=a.color)

@@ -29,6 +29,26 @@ def writable(path, follow_links: bool = True) -> Path:
     return path
 
 
+def can_write(path, folder: bool = False) -> None:
+    """A user's output checked before the work that ends in it (a swap, an evaluation): a file
+    can be made where it goes, in its folder or (`folder`: the output is a folder) in the output
+    itself, or in the nearest folder above that exists (the rest is made). One line naming
+    `path` where not (a read-only place, no permission, a file where a folder should be): the
+    error came after the work, and named the hidden temporary file."""
+    path = writable(path)
+    where = path if folder else path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise FacepairError(f"cannot make the output folder {where}: a file of that name is there")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=".facepair-check.", suffix=".tmp")
+    except OSError as e:
+        raise FacepairError(f"cannot write {path}: {e.strerror or type(e).__name__}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def _set_mode(fd: int, path: Path, mode: int | None) -> None:
     """mkstemp makes 0600: give the file `mode`, else the replaced file's, else what open() would
     give. Where the system has no fchmod (Windows) or the file system refuses modes (exFAT, some
@@ -81,7 +101,10 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None,
     link planted at the name rather than writing into the file it shares. `sync` False: no
     fsync (many small files that an index written after them names, such as a face set's)."""
     path = writable(path, follow_links)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{temp_name(path.name)}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{temp_name(path.name)}.", suffix=".tmp")
+    except OSError as e:        # named as the user named it, not as the hidden temporary file
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -29,7 +29,7 @@ from ..faces.detect import make_detector
 from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
-from ..media.files import fresh_file, temp_name, writable
+from ..media.files import can_write, fresh_file, temp_name, writable
 from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image, warn_unread
 from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, even_sides, is_video_name, prefetch
 from ..model import export
@@ -474,7 +474,9 @@ def _check_output(inp: Path, out: Path):
         if is_image(out) or is_video_name(out):
             raise FacepairError(f"a folder of pictures is swapped into a folder, not into a file: {out}")
     elif is_image(inp):
-        if not is_image(out) and not out.is_dir():      # (a folder: the file system says so)
+        if out.is_dir():
+            raise FacepairError(f"picture output is a folder: {out}")
+        if not is_image(out):
             raise FacepairError(f"picture output must be {', '.join(sorted(IMAGE_EXTS))}: {out}")
     elif not is_video_name(inp):
         raise FacepairError(f"not a picture or video facepair reads (by its name): {inp}")
@@ -487,6 +489,7 @@ def _check_output(inp: Path, out: Path):
         raise FacepairError(f"output would overwrite the input: {out}")
     if inp.is_dir() and out.exists() and any(os.path.samefile(out, p) for p in expand_inputs([inp])):
         raise FacepairError(f"output would overwrite an input: {out}")
+    can_write(out, folder=inp.is_dir())       # before the work, not after it
 
 
 def _nothing_swapped(summary: SwapSummary, inp: Path) -> str:
