@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..errors import FacepairError, Interrupted, UnreadableMedia
 from ..media.files import as_list
-from ..media.image import OTHER_PICTURES, expand_inputs, is_image, read_image, warn_unread, write_image
+from ..media.image import expand_inputs, is_image, read_image, warn_unread, write_image
 from ..media.video import is_video_name, iter_video, prefetch, video_info
 from ..stopping import stop_requests
 from . import align, faceset
@@ -143,7 +143,7 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
     # a folder's pictures and videos (its sidecars, .json or .txt, were each a warning and a line)
     files = expand_inputs(inputs, keep=lambda f: is_image(f) or is_video_name(f))
     folders = [p for p in as_list(inputs) if Path(p).is_dir()]
-    warn_unread(expand_inputs(folders, keep=lambda f: f.suffix.lower() in OTHER_PICTURES), " and ".join(map(str, folders)))
+    warn_unread(expand_inputs(folders), " and ".join(map(str, folders)))
     out = Path(output)
     # a face set inside an input folder: its own crops are not inputs (an --append there read
     # them back as new faces, crops of crops, more at every run)
