@@ -205,19 +205,25 @@ def test_frames_without_faces_pass_through(trained_model, tmp_path):
     assert not np.array_equal(out, background)                # and the mark is there
 
 
-def test_truncated_video_gives_what_decoded(trained_model, tmp_path):
-    cut = tmp_path / "cut.mp4"
-    # a copy with its index first (as a phone or a web upload has it) cut in the middle:
-    # decodable up to the cut, its header still saying 782 frames
-    with av.open(str(REAGAN_CLIP)) as src, av.open(str(tmp_path / "whole.mp4"), "w",
-                                                  options={"movflags": "faststart"}) as dst:
-        s = dst.add_stream_from_template(src.streams.video[0])
+def _cut_copy(dst, **options):
+    """The Reagan clip's video remuxed into `dst` (its container by the name), and a copy of that
+    cut to its first quarter (`cut.` + the suffix, beside it): decodable up to the cut."""
+    with av.open(str(REAGAN_CLIP)) as src, av.open(str(dst), "w", options=options) as out:
+        s = out.add_stream_from_template(src.streams.video[0])
         for p in src.demux(src.streams.video[0]):
             if p.dts is not None:
                 p.stream = s
-                dst.mux(p)
-    whole = (tmp_path / "whole.mp4").read_bytes()
+                out.mux(p)
+    whole = dst.read_bytes()
+    cut = dst.with_name("cut" + dst.suffix)
     cut.write_bytes(whole[:len(whole) // 4])
+    return cut
+
+
+def test_truncated_video_gives_what_decoded(trained_model, tmp_path):
+    # a copy with its index first (as a phone or a web upload has it) cut in the middle:
+    # decodable up to the cut, its header still saying 782 frames
+    cut = _cut_copy(tmp_path / "whole.mp4", movflags="faststart")
     decodable = 0                                         # what a player gets from the cut file
     with av.open(str(cut)) as c:
         try:
@@ -235,15 +241,7 @@ def test_truncated_video_gives_what_decoded(trained_model, tmp_path):
     assert warnings[0].endswith("the output holds what decoded"), warnings
     assert "Traceback" not in r.stderr
     # Matroska (and WebM) cut short: no frame count in the header, a duration (it said nothing)
-    with av.open(str(REAGAN_CLIP)) as src, av.open(str(tmp_path / "whole.mkv"), "w") as dst:
-        s = dst.add_stream_from_template(src.streams.video[0])
-        for p in src.demux(src.streams.video[0]):
-            if p.dts is not None:
-                p.stream = s
-                dst.mux(p)
-    whole = (tmp_path / "whole.mkv").read_bytes()
-    (tmp_path / "cut.mkv").write_bytes(whole[:len(whole) // 4])
-    r = run_cli("swap", tmp_path / "cut.mkv", "--model", trained_model, "-o", tmp_path / "out2.mp4", "--quiet")
+    r = run_cli("swap", _cut_copy(tmp_path / "whole.mkv"), "--model", trained_model, "-o", tmp_path / "out2.mp4", "--quiet")
     warnings = [l for l in r.stderr.splitlines() if l.startswith("facepair: warning:")]
     assert r.returncode == 0 and len(warnings) == 1, r.stderr
     assert re.search(r"ends after frame \d+ of about 78\d its duration declares \(truncated\?\)", warnings[0]), warnings
