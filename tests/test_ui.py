@@ -301,6 +301,25 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def test_a_jobs_warnings_outlast_its_progress_bar_and_long_lines_keep_their_start(tmp_path):
+    """A job's warning at its start (few faces, a face set changed) was scrolled away by its
+    progress bar within seconds, and a long last line was shown from its middle (its last 300
+    characters: "llow the mouth less ..."). Now the warnings are kept (read on from where the
+    last look stopped, a bounded amount each look) and a long line is cut at its end."""
+    from facepair.ui.jobs import Job
+    folder = tmp_path / "20261207-120000-1"
+    folder.mkdir()
+    job = Job(folder.name, "train", [], folder, code=0)
+    log = folder / "log.txt"
+    warning = "facepair: warning: side A has only 52 faces to train on " + "x" * 400
+    bar = "".join(f"\rtrain {k % 100:3d}%|#####| {k}/5000" for k in range(6000))    # ~180 KB, one line
+    log.write_text(f"{warning}\n{bar}\n" + "facepair: warning: second\n" + "model: models/m1 " + "y" * 400 + "\n")
+    seen = [job.status() for _ in range(5)]         # 64 KB a look: the whole log by the fourth
+    assert seen[0]["warnings"] == [warning[:300]], seen[0]["warnings"]
+    assert seen[-1]["warnings"] == [warning[:300], "facepair: warning: second"], seen[-1]["warnings"]
+    assert seen[-1]["message"].startswith("model: models/m1 yy") and len(seen[-1]["message"]) == 300
+
+
 def test_job_folders_the_app_did_not_write_never_stop_or_blank_it(tmp_path):
     """A copied, synced or unpacked work folder's .ui/jobs: a job.json nested 200,000 deep or
     with a 400-digit time stopped the server's start (RecursionError, OverflowError); NaN,
@@ -532,6 +551,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
                 page.fill("#fs-every", "5")
                 page.click("#extract")
                 expect(page.locator("#extract-job")).to_have_attribute("data-state", "done", timeout=120_000)
+                expect(page.locator("#extract-job")).not_to_contain_text("null")   # (a missing Stop said so)
                 expect(page.locator("#faceset")).to_have_value(name)
             expect(page.locator("#fs-counts")).to_contain_text("157 faces")
             expect(page.locator("#fs-counts")).to_contain_text("rejected: too small 0")
@@ -562,6 +582,9 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#train-preview")).to_have_attribute("src", re.compile("latest.png"), timeout=180_000)
             expect(page.locator("#loss-chart polyline.loss_a")).to_have_count(1, timeout=120_000)
             expect(page.locator("#train-stats")).to_contain_text("time left")
+            # its warning at the start (under 300 faces a side) stays with the job, from its first
+            # words, while the progress bar runs on
+            expect(page.locator("#train-job .warn").first).to_contain_text("facepair: warning: side A has only")
             # closing the page does not stop training: a new page finds it running
             page.close()
             page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -584,6 +607,8 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#train-job")).to_have_attribute("data-state", "done",
                                                                  timeout=300_000 + 20_000 * MORE_STEPS)
             assert json.loads((work / "models/pair/state.json").read_text())["step"] == step + MORE_STEPS
+            # the loss chart beside the preview is a chart, not a sliver
+            assert page.locator("#loss-chart").bounding_box()["width"] >= 240
             page.screenshot(path=SHOTS / "2-train.png")
 
             # 3. Swap: preview one frame (options applied live), then the first second of the clip
@@ -620,6 +645,11 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             part = page.locator("#swap-video").evaluate(
                 "v => new Promise(r => v.readyState >= 1 ? r(v.duration) : v.onloadedmetadata = () => r(v.duration))")
             assert 0 < part < 19, part                  # the clip is 20 s
+
+            # the page opened again offers the user's own footage first, not the swaps just made
+            page.reload()
+            page.click("#tab-swap")
+            assert page.input_value("#swap-input").startswith("uploads/"), page.input_value("#swap-input")
 
             # 4. Verify: the swapped file is ours, the untouched photo is not
             page.click("#tab-verify")

@@ -29,6 +29,7 @@ from ..media.files import atomic_write_bytes, atomic_write_json
 from ..stopping import STOP_WITH
 
 PERCENT = re.compile(rb"(\d{1,3})%\|")
+WARNINGS = 3                   # a job's warning lines shown with it, the last ones
 EXIT_STOPPED = 130
 KINDS = ("extract", "train", "swap", "evaluate")
 END = "end.json"
@@ -53,6 +54,8 @@ class Job:
     ended: float | None = None
     code: int | None = None                   # an earlier run's job: its exit status, if noted
     home: tuple | None = None                 # its folder as made (device, inode): written into only
+    warnings: list = field(default_factory=list)   # its log's warning lines, as read so far
+    read_to: int = 0                          # how far its log was read for them
 
     @property
     def log(self) -> Path:
@@ -85,7 +88,9 @@ class Job:
         parts = [p.strip() for p in re.split(rb"[\r\n]", tail) if p.strip()]
         pct = PERCENT.findall(tail)
         state = self.state()
-        message = parts[-1].decode(errors="replace")[-300:] if parts else ""
+        # (a long line cut at its end: what it is about comes first)
+        message = parts[-1].decode(errors="replace")[:300] if parts else ""
+        self._read_warnings()
         code = self.returncode()
         if code is not None and code < 0 and -code != signal.SIGTERM and not message.startswith("facepair:"):
             # killed from outside (SIGKILL: out of memory?): its last line was a progress bar
@@ -98,7 +103,27 @@ class Job:
                 "id": self.id, "kind": self.kind, "state": state, "returncode": code,
                 "progress": 1.0 if state == "done" else int(pct[-1]) / 100 if pct else None,
                 "message": message,
+                "warnings": [w for w in self.warnings if w != message],
                 "seconds": round((self.ended or time.time()) - self.started, 1)}
+
+    def _read_warnings(self, most: int = 1 << 16) -> None:
+        """The log's "facepair: warning:" lines (said at a job's start, then scrolled away by its
+        progress bar: a training on few faces, a face set changed), read on from where the last
+        look stopped, `most` bytes a look; the last WARNINGS kept, each cut at 300 characters."""
+        try:
+            with os.fdopen(_open_own(self.folder, self.log.name), "rb") as f:
+                f.seek(self.read_to)
+                chunk = f.read(most)
+        except OSError:
+            return
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1    # whole lines: the rest next time
+        whole = chunk if not end and len(chunk) == most else chunk[:end]   # (a line past `most`: not one)
+        self.read_to += len(whole)
+        for line in re.split(rb"[\r\n]", whole):
+            if line.startswith(b"facepair: warning:"):
+                text = line.decode(errors="replace").strip()[:300]
+                if text not in self.warnings:
+                    self.warnings = (self.warnings + [text])[-WARNINGS:]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

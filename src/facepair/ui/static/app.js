@@ -58,8 +58,11 @@ async function refresh() {
   $("policy").textContent = S.policy;
   $("upload").accept = S.media_types.join(",");      // the picker offers what the server takes
   $("consent").hidden = S.consent;
-  checklist($("media"), S.media, "media");
-  options($("swap-input"), S.media.filter((m) => m.kind !== "folder").map((m) => m.path));
+  // the user's footage first, the app's own swaps (synthetic, labelled) after it: the first was
+  // the Swap screen's default input, which re-swapped an earlier output
+  const media = [...S.media.filter((m) => !m.path.startsWith("swaps/")), ...S.media.filter((m) => m.path.startsWith("swaps/"))];
+  checklist($("media"), media, "media");
+  options($("swap-input"), media.filter((m) => m.kind !== "folder").map((m) => m.path));
   options($("faceset"), S.facesets);
   checklist($("train-a"), S.facesets, "a");
   checklist($("train-b"), S.facesets, "b");
@@ -86,10 +89,12 @@ function jobBox(boxId, job) {
   const pct = job.progress == null ? 0 : Math.round(job.progress * 100);
   box.className = `job ${job.state}`;
   box.dataset.state = job.state;
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("div", {}, el("b", {}, job.kind), ` ${job.state} ${job.progress == null ? "" : pct + "%"} (${job.seconds} s)`),
     el("div", { class: "bar" }, el("div", { style: { width: `${pct}%` } })),
     el("div", { class: "msg" }, job.message),
+    // what the job warned of at its start (a small face set, ...), kept after its progress bar
+    ...(job.warnings || []).map((w) => el("div", { class: "msg warn" }, w)),
     // Stop for extract, swap and evaluate (training has its own button, beside its chart): SIGTERM,
     // which they answer by keeping what is done (a swap's first frames, labelled) and exiting
     job.state === "running" && job.id && boxId !== "train-job" ?
@@ -98,19 +103,21 @@ function jobBox(boxId, job) {
                        stopping[job.id] = true;
                        try { jobBox(boxId, await post(`/api/jobs/${job.id}/stop`)); }
                        catch (e) { stopping[job.id] = false; jobBox(boxId, { ...job, message: e.message }); }
-                     } }) : null);
+                     } }) : null].filter(Boolean));      // (a null child shows as the word "null")
 }
 function starting(boxId, kind) { jobBox(boxId, { kind, state: "starting", message: "", seconds: 0 }); }
 async function watch(boxId, job, onEnd) {
   watched[boxId] = job.id;
+  let misses = 0;
   for (;;) {
     jobBox(boxId, job);
     if (job.state !== "running") break;
     await new Promise((r) => setTimeout(r, 700));
     if (watched[boxId] !== job.id) return;
-    try { job = await get(`/api/jobs/${job.id}`); }
-    catch (e) {             // gone (the server restarted): said, not "running" for ever
-      jobBox(boxId, { ...job, state: "failed", message: `${e.message} (the server restarted? the job's own process may still be running)` });
+    try { job = await get(`/api/jobs/${job.id}`); misses = 0; }
+    catch (e) {             // gone (the server stopped): said, not "running" for ever; a moment's
+      if (++misses < 5) continue;        // loss of the connection is not the job's end
+      jobBox(boxId, { ...job, state: "ended", message: `${e.message} (the server stopped? its jobs stop with it: start it again and reload this page)` });
       return;
     }
   }
