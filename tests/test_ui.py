@@ -638,6 +638,11 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.fill("#swap-seconds", "")
             page.click("#swap-start")
             expect(page.locator("#swap-job")).to_contain_text(re.compile(r"running [1-9]\d?%"), timeout=120_000)
+            # the page loaded again while it runs: the swap is back in its box, Stop and all (it
+            # was a row of the jobs table, with no Stop and no result)
+            page.reload()
+            page.click("#tab-swap")
+            expect(page.locator("#swap-job")).to_have_attribute("data-state", "running", timeout=30_000)
             page.click("#swap-job button.stop")
             expect(page.locator("#swap-job")).to_have_attribute("data-state", "stopped", timeout=120_000)
             expect(page.locator("#swap-download")).to_have_attribute("href", re.compile(r"-2\.mp4$"), timeout=60_000)

@@ -158,11 +158,12 @@ $("extract").onclick = async () => {
       name, inputs: ticked($("media")), every: $("fs-every").value, size: $("fs-size").value,
       detector: $("fs-detector").value, min_size: $("fs-min-size").value,
       min_blur: $("fs-min-blur").value, all_faces: $("fs-all").checked, append: $("fs-append").checked });
-    watch("extract-job", job, async (j) => {
-      if (j.state === "done") { await refresh(); $("faceset").value = name; loadGallery(); }
-    });
+    watch("extract-job", job, extracted);
   } catch (e) { jobBox("extract-job", { kind: "extract", state: "failed", message: e.message, seconds: 0 }); }
 };
+async function extracted(job) {
+  if (job.state === "done") { await refresh(); $("faceset").value = job.faceset; loadGallery(); }
+}
 let galleryAsked = 0;             // the newest gallery asked for: an older answer is dropped
 async function loadGallery() {
   const name = $("faceset").value, asked = ++galleryAsked;
@@ -402,6 +403,13 @@ $("report-run").onclick = async () => {
   for (const k of ["direction", "mask", "color", "blend", "occlusion"]) options($(`swap-${k}`), S.choices[k]);
   $("swap-color").value = S.defaults.color; $("swap-occlusion").value = S.defaults.occlusion;
   loadGallery();
+  // a job still running (started before this page was loaded, or in another tab) is watched in
+  // its screen's box again, with its Stop button and its result at the end (it showed only as a
+  // row of the jobs table; training finds its own, pollModel)
+  const boxes = { extract: ["extract-job", extracted], swap: ["swap-job", showSwap], evaluate: ["report-job", showReport] };
+  const newest = {};
+  for (const j of S.jobs) if (j.state === "running" && boxes[j.kind]) newest[j.kind] = j;
+  for (const [kind, j] of Object.entries(newest)) watch(boxes[kind][0], j, boxes[kind][1]);
   setInterval(pollModel, 1000);
   setInterval(() => { if (!document.hidden) refresh().catch(() => {}); }, 5000);
 })();
