@@ -301,6 +301,19 @@ def _read(path: Path) -> bytes:
         return b""
 
 
+def test_verify_keeps_nothing_of_the_files_it_checks(server, tmp_path):
+    """The Verify screen uploaded each file into uploads/ and kept it (a failed one too, named by
+    the app's renamed copy), until the uploads' total was reached and every check refused."""
+    work = tmp_path / "work"
+    status, body = server.request("/api/verify-upload?name=fake.jpg", data=b"not a picture")
+    message = body.get("error") or body.get("detail") if isinstance(body, dict) else body
+    assert status == 400 and "fake.jpg" in message and ".ui" not in message, (status, body)
+    photo = (OBAMA_PHOTOS / "obama.jpg").read_bytes()
+    status, body = server.request("/api/verify-upload?name=mine.jpg", data=photo)
+    assert status == 200 and body["path"] == "mine.jpg" and body["synthetic"] is False, body
+    assert not list((work / "uploads").iterdir()) and not list((work / ".ui" / "incoming").iterdir())
+
+
 def test_a_jobs_warnings_outlast_its_progress_bar_and_long_lines_keep_their_start(tmp_path):
     """A job's warning at its start (few faces, a face set changed) was scrolled away by its
     progress bar within seconds, and a long last line was shown from its middle (its last 300
@@ -538,7 +551,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             # 1. Faces: upload both clips, extract each, remove two faces by clicking them
             page.set_input_files("#upload", [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"x"}])
             expect(page.locator("#upload-status")).to_have_text(re.compile(
-                r"^uploaded 0 of 1 file\(s\); refused: \.txt: not a video or picture facepair reads"))
+                r"^uploaded 0 of 1 file\(s\); refused: notes\.txt: \.txt: not a video or picture facepair reads"))
             expect(page.locator("#upload")).to_have_attribute("accept", re.compile(r"\.mp4.*\.mts"))
             page.set_input_files("#upload", [str(OBAMA_CLIP1), str(REAGAN_CLIP)])
             expect(page.locator("#upload-status")).to_have_text("uploaded 2 file(s)", timeout=60_000)
@@ -666,6 +679,9 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.screenshot(path=SHOTS / "4-verify.png")
             page.set_input_files("#verify-file", str(OBAMA_PHOTOS / "obama.jpg"))
             expect(page.locator("#v-verdict")).to_have_text("no facepair marks", timeout=60_000)
+            expect(page.locator("#v-path")).to_have_text("obama.jpg")
+            # the files checked are not kept (a copy of each went into uploads/, listed as footage)
+            assert sorted(p.name for p in (work / "uploads").iterdir()) == sorted([OBAMA_CLIP1.name, REAGAN_CLIP.name])
 
             # 5. Report: evaluate the model and read the report in the page
             page.click("#tab-report")

@@ -54,6 +54,7 @@ POSTS = [("/api/consent", None), ("/api/upload?name=planted.html", b"<script>ale
          ("/api/jobs/20260101-000000-1/stop", b""), ("/api/extract", {"name": "x", "inputs": ["uploads/a.jpg"]}),
          ("/api/faces/x/remove", {"files": ["a.jpg"]}), ("/api/train", {"model": "m", "a": ["x"], "b": ["x"]}),
          ("/api/still", {"input": "uploads/a.jpg"}), ("/api/verify", {"path": "uploads/a.jpg"}),
+         ("/api/verify-upload?name=a.jpg", b"\xff\xd8 not a picture"),
          ("/api/swap", {"model": "m", "input": "uploads/a.jpg"}), ("/api/evaluate", {"model": "m"})]
 
 

@@ -416,11 +416,19 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         async with uploading:
             return await _upload(request, name)
 
-    async def _upload(request: Request, name: str):
+    @app.post("/api/verify-upload")
+    async def verify_upload(request: Request, name: str):
+        """Verify's own upload: read and verified, then deleted (the Verify screen kept a copy of
+        every file checked, failed ones too, listed as footage, until the uploads' total was
+        reached and Verify refused every file)."""
+        return await _upload(request, name, keep=False)
+
+    async def _upload(request: Request, name: str, keep: bool = True):
         """The request body is the file, streamed into a temporary file the server owns (created
         new, following no link), then linked under uploads/ at a name that does not exist yet
         (never overwriting, not even through a planted link). Stopped at the per-file limit and
-        at the uploads folder's total."""
+        at the uploads folder's total. Not `keep`: verified where it lies and deleted (the
+        total does not apply)."""
         # letters and digits of any script kept (照片.jpg was __.jpg, and 写真.jpg then __-2.jpg);
         # anything else, the extension's too, becomes "_"
         name = unicodedata.normalize("NFC", Path(name).name).lstrip(".")
@@ -432,7 +440,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             raise HTTPException(415, f"{kind or 'a name without an extension'}: not a video or picture "
                                      f"facepair reads (one of {' '.join(sorted(MEDIA_EXTS))})")
         limit = int(max_upload_mb * 2**20)
-        room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes()
+        room = int(max_uploads_total_mb * 2**20) - wd.uploads_bytes() if keep else limit
         too_big = HTTPException(413, f"file larger than the upload limit ({max_upload_mb:g} MB)")
         full = HTTPException(413, f"the work folder's uploads would pass their total limit "
                                   f"({max_uploads_total_mb:g} MB): remove files from uploads/")
@@ -440,7 +448,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         if length > limit or length > room:
             await _drain(request)
             raise too_big if length > limit else full
-        part = wd.own(".ui/incoming") / uuid.uuid4().hex
+        # (verify's: named with the file's extension, which picks what verify tries first)
+        part = wd.own(".ui/incoming") / (uuid.uuid4().hex + ("" if keep else kind))
         size = 0
         try:
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -453,10 +462,19 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
             if size > min(limit, room):
                 await _drain(request)
                 raise too_big if size > limit else full
+            if not keep:
+                return await asyncio.to_thread(_verified, part, base)
             dest = _link_new(part, wd.own("uploads") / base)
         finally:
             part.unlink(missing_ok=True)
         return {"path": wd.rel(dest), "bytes": size}
+
+    def _verified(path: Path, name: str) -> dict:
+        try:
+            v, = api.verify([path])
+        except FacepairError as e:
+            raise HTTPException(400, str(e).replace(str(path), name)) from None
+        return dict(v.to_json(), path=name, text=str(v).replace(str(path), name))
 
     # ---- 1. Faces ---------------------------------------------------------------------------
     @app.post("/api/extract")

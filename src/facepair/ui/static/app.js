@@ -141,7 +141,7 @@ $("upload").onchange = async (ev) => {
   $("upload-status").classList.remove("no");
   for (const [i, f] of files.entries()) {     // one refused file does not stop the others
     $("upload-status").textContent = `uploading ${f.name} (${i + 1}/${files.length}) ...`;
-    try { await upload(f); } catch (e) { refused.push(e.message); }
+    try { await upload(f); } catch (e) { refused.push(e.message.startsWith(f.name) ? e.message : `${f.name}: ${e.message}`); }
   }
   $("upload-status").textContent = refused.length ?
     `uploaded ${files.length - refused.length} of ${files.length} file(s); refused: ${refused.join("; ")}` :
@@ -346,8 +346,10 @@ async function verifyFile(file) {
   for (const id of ["v-path", "v-verdict", "v-watermark", "v-installation", "v-tag", "v-c2pa"])
     $(id).replaceChildren();            // a file that fails showed the one before's results
   try {
-    const path = await upload(file);
-    const v = await post("/api/verify", { path });
+    if (S && file.size > S.max_upload_mb * 2 ** 20)      // the server refuses it too, after reading it
+      throw new Error(`${file.name}: file larger than the upload limit (${S.max_upload_mb} MB)`);
+    // checked and deleted by the server: nothing kept among the uploads
+    const v = await post(`/api/verify-upload?name=${encodeURIComponent(file.name)}`, file);
     const yes = (b, t) => el("span", { class: b ? "yes" : "no" }, t);
     $("v-path").textContent = v.path;
     $("v-verdict").replaceChildren(yes(v.synthetic, v.synthetic ? "SYNTHETIC (made by facepair)" : "no facepair marks"));
