@@ -547,6 +547,17 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#policy")).to_contain_text("consent")
             page.click("#consent-ok")
             expect(page.locator("#consent")).to_be_hidden()
+            # nothing made yet: each button says what is missing (a click said nothing, "no path
+            # given" or "bad name ''")
+            page.click("#tab-swap")
+            page.click("#preview-btn")
+            expect(page.locator("#preview-status")).to_have_text("no model yet: train one on the Train screen first")
+            page.click("#swap-start")
+            expect(page.locator("#swap-job")).to_contain_text("no model yet")
+            page.click("#tab-report")
+            page.click("#report-run")
+            expect(page.locator("#report-job")).to_contain_text("no model yet")
+            page.click("#tab-faces")
 
             # 1. Faces: upload both clips, extract each, remove two faces by clicking them
             page.set_input_files("#upload", [{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"x"}])

@@ -300,8 +300,16 @@ $("people-add").onclick = () => {
   refreshPeople();
 };
 let previewRun = 0;     // the newest preview asked for is the one shown
-async function preview() {
-  if (!$("swap-input").value || !$("swap-model").value) return;
+// what is missing before a swap or a report, in words (a click said nothing, "no path given" or
+// "bad name ''")
+function missing(model, input) {
+  if (!$(model).value) return "no model yet: train one on the Train screen first";
+  if (input && !$(input).value) return "no video or photo yet: upload one on the Faces screen";
+  return "";
+}
+async function preview(ev) {
+  const lacking = missing("swap-model", "swap-input");
+  if (lacking) { if (ev && ev.type === "click") fail("preview-status", new Error(lacking)); return; }
   const run = ++previewRun;     // (a change while one rendered was dropped, or an older answer landed last)
   $("preview-status").textContent = "rendering the preview ...";
   $("preview-status").classList.remove("no");
@@ -319,6 +327,8 @@ $("preview-btn").onclick = preview;
 for (const id of ["swap-direction", "swap-mask", "swap-color", "swap-blend", "swap-occlusion", "swap-time"])
   $(id).onchange = () => { if ($("after").getAttribute("src")) preview(); };
 $("swap-start").onclick = async () => {
+  const lacking = missing("swap-model", "swap-input");
+  if (lacking) { jobBox("swap-job", { kind: "swap", state: "failed", message: lacking, seconds: 0 }); return; }
   $("swap-result").hidden = true;
   starting("swap-job", "swap");
   try {
@@ -389,6 +399,8 @@ async function showReport() {
 $("report-model").onchange = showReport;
 $("tab-report").addEventListener("click", showReport);
 $("report-run").onclick = async () => {
+  const lacking = missing("report-model");
+  if (lacking) { jobBox("report-job", { kind: "evaluate", state: "failed", message: lacking, seconds: 0 }); return; }
   starting("report-job", "evaluate");
   try {
     const job = await post("/api/evaluate", { model: $("report-model").value, faces: $("report-faces").value });
