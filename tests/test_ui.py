@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADDRESS, OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT
+from conftest import ADDRESS, OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, ROOT, run_cli
 
 SHOTS = ROOT / "build" / "ui-screenshots"
 MORE_STEPS = int(os.environ.get("FACEPAIR_UI_TRAIN_STEPS", 2))    # the resumed run (more: nicer shots)
@@ -312,6 +312,18 @@ def test_verify_keeps_nothing_of_the_files_it_checks(server, tmp_path):
     status, body = server.request("/api/verify-upload?name=mine.jpg", data=photo)
     assert status == 200 and body["path"] == "mine.jpg" and body["synthetic"] is False, body
     assert not list((work / "uploads").iterdir()) and not list((work / ".ui" / "incoming").iterdir())
+
+
+def test_the_gallery_leaves_out_faces_deleted_behind_the_apps_back(server, tmp_path):
+    """Crops deleted by hand from a face set were counted and shown as broken pictures."""
+    folder = tmp_path / "work" / "faces" / "three"
+    r = run_cli("extract", OBAMA_PHOTOS, "-o", folder, "--size", 64, "--quiet")
+    assert r.returncode == 0, r.stderr
+    status, body = server.request("/api/faces/three")
+    assert status == 200 and len(body["faces"]) == 3, body
+    (folder / body["faces"][0]["file"]).unlink()
+    status, body = server.request("/api/faces/three")
+    assert status == 200 and len(body["faces"]) == 2, body
 
 
 def test_a_jobs_warnings_outlast_its_progress_bar_and_long_lines_keep_their_start(tmp_path):

@@ -500,7 +500,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         return {"name": name, "size": meta["size"], "summary": _last_summary(wd, name),
                 "faces": [{"file": f["file"], "url": wd.url(folder / f['file']),
                            "source": Path(f.get("source", "")).name, "frame": f.get("frame")}
-                          for f in meta["faces"]]}
+                          for f in meta["faces"] if (folder / f["file"]).is_file()]}   # (one deleted by hand: not shown)
 
     @app.post("/api/faces/{name}/remove")
     def remove_faces(name: str, b: dict = Body(...)):
