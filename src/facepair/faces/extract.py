@@ -141,9 +141,9 @@ def extract(inputs, output, *, detector: str = "hog", size: int = DEFAULT_SIZE,
                             "0 <= --padding < 0.5")
     t0 = time.perf_counter()
     # a folder's pictures and videos (its sidecars, .json or .txt, were each a warning and a line)
-    files = expand_inputs(inputs, keep=lambda f: is_image(f) or is_video_name(f))
-    folders = [p for p in as_list(inputs) if Path(p).is_dir()]
-    warn_unread(expand_inputs(folders), " and ".join(map(str, folders)))
+    passed: list[Path] = []
+    files = expand_inputs(inputs, keep=lambda f: is_image(f) or is_video_name(f), passed=passed)
+    warn_unread(passed, " and ".join(str(p) for p in as_list(inputs) if Path(p).is_dir()))
     out = Path(output)
     # a face set inside an input folder: its own crops are not inputs (an --append there read
     # them back as new faces, crops of crops, more at every run)

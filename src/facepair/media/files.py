@@ -69,6 +69,13 @@ def as_list(paths) -> list:
     return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
 
+def once(paths) -> list:
+    """Each path once, where first met, by where it leads (a path named twice, spelt another way,
+    or through a link): the items as given, their order kept."""
+    seen: set = set()
+    return [p for p in paths if not (Path(p).resolve() in seen or seen.add(Path(p).resolve()))]
+
+
 def cut_bytes(name: str, n: int) -> str:
     """`name` cut to at most n bytes of UTF-8, whole characters: file systems count a name's
     bytes (255), not its characters (83 CJK characters are 249 bytes)."""

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia
-from .files import as_list, atomic_write_bytes
+from .files import as_list, atomic_write_bytes, once
 
 # OpenCV's log lines about a file (a TIFF's C2PA manifest tag: "Unknown field with tag 52545"; a
 # BMP cut short: "[ERROR:0@0.3] global loadsave.cpp ... can't read data") go to stderr beside our
@@ -25,22 +25,23 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 OTHER_PICTURES = {".gif", ".heic", ".heif", ".avif", ".jxl", ".psd", ".dng", ".cr2", ".nef", ".arw"}
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike], keep=None) -> list[Path]:
+def expand_inputs(paths: Iterable[str | os.PathLike], keep=None, passed: list | None = None) -> list[Path]:
     """Files and folders (recursive, sorted) -> files, each file once (a file named twice, or
     in a folder and named too, or through a link beside it, is taken where first met: extract
     stored its faces twice); `keep`: which files found in a folder to take (named files are all
-    taken). A missing path is a user error."""
+    taken), those it does not take added to `passed`. A missing path is a user error."""
     files: list[Path] = []
     for p in map(Path, as_list(paths)):
         if not p.exists():
             raise FacepairError(f"input not found: {p}")
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
-                            and (keep is None or keep(f)))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            files += [f for f in found if keep is None or keep(f)]
+            if passed is not None and keep is not None:
+                passed += [f for f in found if not keep(f)]
         else:
             files.append(p)
-    seen: set[Path] = set()
-    return [f for f in files if not (f.resolve() in seen or seen.add(f.resolve()))]
+    return once(files)
 
 
 def warn_unread(files: list[Path], where) -> None:

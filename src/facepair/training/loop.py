@@ -23,7 +23,7 @@ from tqdm import tqdm
 from .adam import adam
 from ..errors import FacepairError, Interrupted
 from ..faces.faceset import differs, load_index
-from ..media.files import atomic_write_bytes
+from ..media.files import atomic_write_bytes, once
 from ..model.discriminator import discriminators
 from ..model.presets import (DEFAULT_PRESET, ModelConfig, TrainConfig, config_from_dict,
                              config_to_dict, get_preset)
@@ -64,12 +64,6 @@ def _check_model_dir(model_dir: Path) -> dict | None:
             raise FacepairError(f"not a facepair model folder (no {STATE}, holds "
                                 f"{foreign[0]}): {model_dir}")
     return None
-
-
-def _once(paths: list) -> list:
-    """Each face set once, where first named (by its resolved path)."""
-    seen: set = set()
-    return [p for p in paths if not (Path(p).resolve() in seen or seen.add(Path(p).resolve()))]
 
 
 def _same_geometry(facesets) -> dict:
@@ -224,7 +218,7 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
     # --- data ---------------------------------------------------------------------------------
     # a face set named twice on a side (`--a A A`, `--a A ./A/`): read once (it was trained on
     # twice, its faces twice as likely as another set's, its validation faces listed twice)
-    opts = replace(opts, a=_once(opts.a), b=_once(opts.b))
+    opts = replace(opts, a=once(opts.a), b=once(opts.b))
     both = {Path(f).resolve() for f in opts.a} & {Path(f).resolve() for f in opts.b}
     if both:
         raise FacepairError(f"face set {sorted(both)[0]} is given for both --a and --b: a model "
