@@ -11,7 +11,7 @@ import torch
 
 from ..errors import FacepairError
 from ..faces import align
-from ..faces.faceset import differs, load_index, read_crop
+from ..faces.faceset import differs, load_index, present, read_crop
 from ..faces.identity import Embedder
 from ..faces.landmarks import Landmarker
 from ..media.files import as_list
@@ -68,8 +68,8 @@ def training_entries(state: dict, side: str, faces: int) -> list[dict]:
     each with its face set's folder (`faceset`); a crop deleted since is left out."""
     held = set(state.get("validation", {}).get(side, []))
     entries = [dict(e, faceset=fs["path"]) for fs in state["facesets"][side]
-               for e in load_index(Path(fs["path"]))["faces"] if f"{fs['path']}/{e['file']}" not in held
-               and (Path(fs["path"]) / e["file"]).is_file()]
+               for e in present(fs["path"], load_index(Path(fs["path"]))["faces"])
+               if f"{fs['path']}/{e['file']}" not in held]
     keep = np.linspace(0, len(entries) - 1, min(faces, len(entries))).round().astype(int)
     return [entries[i] for i in keep] if entries else []
 

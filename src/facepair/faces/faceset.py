@@ -26,6 +26,11 @@ VERSION = 1
 INDEX = "faceset.json"
 
 
+def present(folder: Path, faces: list) -> list:
+    """The index entries whose crop is still there (one deleted by hand is left out)."""
+    return [e for e in faces if (Path(folder) / e["file"]).is_file()]
+
+
 def load_index(folder: Path) -> dict:
     folder = Path(folder)
     index = folder / INDEX

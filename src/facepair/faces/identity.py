@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import FacepairError, UnreadableMedia
 from ..media.image import expand_inputs, is_image, read_image
 from .detect import largest_first, model_file
-from .faceset import INDEX, crop_marks, load_index, read_crop
+from .faceset import INDEX, crop_marks, load_index, present, read_crop
 
 FACESET_REFS = 24        # a face set's references: this many of its faces, evenly spread
 
@@ -63,7 +63,7 @@ def _shape(landmarks: np.ndarray):
 def faceset_embeddings(folder: Path, embedder) -> np.ndarray:
     """(K, 128) embeddings of FACESET_REFS faces of a face set, evenly spread over it."""
     meta = load_index(folder)
-    faces = [e for e in meta["faces"] if (folder / e["file"]).is_file()]   # (one deleted by hand)
+    faces = present(folder, meta["faces"])
     if not faces:
         raise FacepairError(f"face set {folder} holds no faces")
     pick = [faces[i] for i in np.linspace(0, len(faces) - 1, min(FACESET_REFS, len(faces))).astype(int)]

@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__, api
 from ..errors import FacepairError
+from ..faces.faceset import present
 from ..faces.options import DEFAULT_SIZE, DETECTORS, MAX_SIZE, MIN_SIZE
 from ..model.presets import DIRECTIONS
 from ..media.files import atomic_write_json, cut_bytes
@@ -500,7 +501,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         return {"name": name, "size": meta["size"], "summary": _last_summary(wd, name),
                 "faces": [{"file": f["file"], "url": wd.url(folder / f['file']),
                            "source": Path(f.get("source", "")).name, "frame": f.get("frame")}
-                          for f in meta["faces"] if (folder / f["file"]).is_file()]}   # (one deleted by hand: not shown)
+                          for f in present(folder, meta["faces"])]}
 
     @app.post("/api/faces/{name}/remove")
     def remove_faces(name: str, b: dict = Body(...)):
