@@ -69,6 +69,13 @@ def test_resume_continues_with_identical_weights(extracted, tmp_path):
     assert s1["step"] == s2["step"] == 4
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert [int(r["step"]) for r in _log(resumed)] == [1, 2, 3, 4]
+    # --steps is the total to reach: a model past it trains nothing, says so, and its folder is
+    # left as it was (it used to re-read the face sets, write its state and say "trained")
+    before = {p: p.stat().st_mtime_ns for p in resumed.rglob("*") if p.is_file() and p.name != ".lock"}
+    r = run_cli("train", *common, "--model", resumed, "--steps", 3)
+    assert r.returncode == 0, r.stderr
+    assert "is at step 4 already: nothing trained" in r.stderr, r.stderr
+    assert {p: p.stat().st_mtime_ns for p in resumed.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
 
 def test_kill_9_then_resume(extracted, tmp_path):

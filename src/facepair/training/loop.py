@@ -214,6 +214,12 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
                             "--affine would move the faces away from them")
     if opts.steps is not None and opts.steps < 0 or opts.minutes is not None and opts.minutes <= 0:
         raise FacepairError("--steps must be >= 0 and --minutes > 0")
+    if saved and opts.steps is not None and saved["step"] >= opts.steps:
+        # --steps is the total to reach: nothing to do, and nothing in the folder touched (it
+        # used to load both face sets, split them again if they had moved, and say "trained")
+        warnings.warn(f"model {model_dir} is at step {saved['step']} already: nothing trained "
+                      f"(--steps is the total to reach; give more than {saved['step']}, or --minutes)")
+        return TrainResult(str(model_dir), preset.name, saved["step"], saved["step"], 0.0, 0.0)
 
     # --- data ---------------------------------------------------------------------------------
     # a face set named twice on a side (`--a A A`, `--a A ./A/`): read once (it was trained on
