@@ -488,6 +488,55 @@ def test_image_tag_reads_text_and_comments_that_call_it_synthetic(tmp_path):
     assert label.image_tag(tmp_path / "junk.png") is None
 
 
+def test_an_xmp_description_is_read_in_time_linear_in_the_packet(tmp_path):
+    """The XMP description (WebP's tag) is read; a packet crafted against the regular expression
+    that read it (400 openings of <dc:description>, then 800 of <rdf:li>, never closed: 12.8 KB)
+    took 12 s holding Python's lock, and 60 KB minutes: the web app's Verify stopped answering."""
+    import time
+    pic = Image.fromarray(_texture(60, 80))
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description><dc:description><rdf:Alt>'
+           b'<rdf:li xml:lang="x-default">A synthetic &amp; made-up picture</rdf:li></rdf:Alt>'
+           b'</dc:description></rdf:Description></rdf:RDF></x:xmpmeta>')
+    pic.save(tmp_path / "t.webp", xmp=xmp)
+    assert label.image_tag(tmp_path / "t.webp") == "A synthetic & made-up picture"
+    for crafted in (b"<dc:description>" * 400 + b"<rdf:li>" * 800, b"<dc:description>" * 1800 + b"<rdf:li>" * 4000):
+        pic.save(tmp_path / "x.jpg", xmp=crafted)
+        t = time.monotonic()
+        assert label.image_tag(tmp_path / "x.jpg") is None
+        assert time.monotonic() - t < 1.0
+
+
+def test_reading_credentials_fetches_nothing_a_file_names(tmp_path):
+    """A picture with no manifest of its own whose XMP names a remote one (dcterms:provenance):
+    c2pa fetched that address by default, so checking a file told its sender when and from where
+    (and could reach addresses inside the user's network). Nothing is requested now."""
+    import http.server
+    import threading
+    asked = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/manifest.c2pa"
+        xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+               f'<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" dcterms:provenance="{url}"/>'
+               '</rdf:RDF></x:xmpmeta>').encode()
+        Image.fromarray(_texture(60, 80)).save(tmp_path / "r.jpg", xmp=xmp)
+        assert credentials.read(tmp_path / "r.jpg") is None
+        assert V.verify_file(tmp_path / "r.jpg").manifest is None
+    finally:
+        srv.shutdown()
+    assert asked == []
+
+
 def test_verify_reads_a_mirrored_picture_and_says_so(tmp_path):
     """A marked picture flipped left to right (re-posted video often is) is still found, and the
     verdict says the picture was flipped; the picture as made says nothing of the kind."""

@@ -281,8 +281,14 @@ def read(path, kind: str | None = "") -> Credentials | None:
     if kind is None:
         return None
     import c2pa
+    # nothing fetched from the network: a file without a manifest of its own can name a remote
+    # one in its XMP (dcterms:provenance), and c2pa fetched it by default: the sender learnt the
+    # file was checked and from where, could make the check wait or take memory, or have the
+    # machine request an address of its own network (certificate status too)
+    offline = c2pa.Context(c2pa.Settings.from_dict({"verify": {"remote_manifest_fetch": False,
+                                                               "ocsp_fetch": False}}))
     try:
-        with open(path, "rb") as f, c2pa.Reader(kind, f) as r:
+        with open(path, "rb") as f, c2pa.Reader(kind, f, context=offline) as r:
             active = r.get_active_manifest() or {}
             state = r.get_validation_state() or "unknown"
     except c2pa.C2paError:
