@@ -41,7 +41,7 @@ def test_evaluate_writes_every_figure_and_a_report(trained_model, tmp_path):
     assert figures["faces_a"] > 0 and figures["source"] == "held-out validation faces"
     assert figures["frame_swapped_a2b"] == 1.0 and figures["frame_swapped_b2a"] == 1.0
     assert figures["video_frames"] == 30 and figures["video_failures"] == 0   # 1 s of the address
-    assert 0 < figures["video_rec_ssim"] <= 1 and figures["video_rec_gmsd"] >= 0 and figures["video_detail"] > 0
+    assert 0 < figures["video_rec_ssim"] <= 1 and 0 < figures["video_rec_gmsd"] < 0.35 and figures["video_detail"] > 0
     assert 0 <= figures["video_kept"] <= 0.5 and "share of the face kept from the source" in r.stdout
     # the table printed says the same figures as the JSON (what a user reads is what was measured)
     assert f"{figures['video_detail']:.2f}" in r.stdout and f"{figures['video_rec_ssim']:.3f}" in r.stdout
@@ -83,6 +83,8 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
     r = run_cli("evaluate", "--model", trained_model, "--a", obama, "--b", extracted["reagan"][0],
                 "--max-faces", 8, "--crops-only")
     assert r.returncode == 0, r.stderr
+    assert "facepair: warning: 8 face(s) scored on one side: its correlations and spreads say little " \
+           "on fewer than 10 faces" in r.stderr, r.stderr
     # faces cut with another margin than the model's: a table of figures that meant nothing
     (obama / "faceset.json").write_text(json.dumps(dict(index, padding=index["padding"] + 0.1)))
     r = run_cli("evaluate", "--model", trained_model, "--a", obama, "--b", extracted["reagan"][0], "--crops-only")
@@ -106,7 +108,7 @@ def test_short_demo_produces_all_files(short_samples, tmp_path):
     assert run_cli("verify", out / "swap.mp4").returncode == 0
     assert str(out / "report.html") in r.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0 <= metrics["id_rate_a2b"] <= 1 and metrics["step"] >= 1
+    assert 0 <= metrics["id_rate_a2b"] <= 1 and metrics["step"] >= 1 and metrics["faces_a"] == 12   # --eval-faces
     with av.open(str(out / "swap.mp4")) as c:        # README: the address swapped with its audio
         assert c.streams.audio and c.streams.video[0].frames >= 25
 

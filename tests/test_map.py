@@ -99,6 +99,7 @@ def test_bad_maps_are_one_line_errors_before_any_work(trained_model, other_model
         (["--map", f"{tmp_path / 'nobody.jpg'}={trained_model}"], "reference not found"),
         (["--map", "no-equals-sign"], "bad --map"),
         (["--map", f"{obama}={trained_model}", "--model", trained_model], "not both"),
+        (["--map", f"{obama}={trained_model}", "--identity", obama], "--identity and --map both pick faces"),
         ([], "give --model MODEL_DIR, or one --map"),
     ]
     (tmp_path / "none").mkdir()

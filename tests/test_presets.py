@@ -69,7 +69,7 @@ def test_default_preset_hd_trains_on_default_128_px_faces_swaps_and_says_which_f
     assert figures["video_frames"] == 15 and figures["video_failures"] == 0   # 0.5 s at 30 fps
     assert all(math.isfinite(figures[k]) for k in ("video_detail", "video_rec_ssim", "video_rec_gmsd",
                                                    "video_mouth_corr", "video_landmark_error"))
-    assert 0 < figures["video_rec_ssim"] <= 1 and figures["video_rec_gmsd"] >= 0 and figures["video_detail"] > 0
+    assert 0 < figures["video_rec_ssim"] <= 1 and 0 < figures["video_rec_gmsd"] < 0.35 and figures["video_detail"] > 0
     r = run_cli("train", "--a", sets["a"], "--b", sets["b"], "--model", tmp_path / "m64",
                 "--preset", "mouth", "--steps", 1)                 # 64 px presets need 64 px faces
     assert r.returncode == 1 and "--size 64" in r.stderr and len(r.stderr.strip().splitlines()) == 1

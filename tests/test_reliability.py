@@ -199,16 +199,28 @@ def test_diverging_training_rolls_back_then_stops_with_one_line(extracted, tmp_p
     # a huge duration overflowed; a huge erode or feather ran for minutes
     ("train", "--seed", "-1"), ("swap", "--duration", "1e308"),
     ("swap", "--erode", "5000"), ("swap", "--feather", "1e6"),
+    # the bounds themselves (64 crop px; a 1,024 px crop), just past them
+    ("swap", "--erode", "65"), ("swap", "--feather", "64.5"), ("extract", "--size", "1025"),
 ])
 def test_bad_numbers_in_flags_are_one_line_exit_2(args, tmp_path):
     cmd, *flag = args
     base = {"train": ["--a", tmp_path, "--b", tmp_path, "--model", tmp_path / "m"],
             "evaluate": ["--model", tmp_path / "m"],
-            "swap": [OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "m", "-o", tmp_path / "o.png"]}[cmd]
+            "swap": [OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "m", "-o", tmp_path / "o.png"],
+            "extract": [OBAMA_PHOTOS / "obama.jpg", "-o", tmp_path / "fs"]}[cmd]
     r = run_cli(cmd, *base, *flag)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("facepair: error:") and flag[0] in lines[0], lines
+
+
+def test_the_bounds_of_flags_are_taken():
+    """The largest values the bounds above allow are accepted (a bound off by one refused them)."""
+    from facepair.cli import build_parser
+    p = build_parser()
+    a = p.parse_args(["swap", "x.jpg", "--model", "m", "-o", "o.png", "--erode", "64", "--feather", "64"])
+    assert a.erode == 64 and a.feather == 64
+    assert p.parse_args(["extract", "x.jpg", "-o", "fs", "--size", "1024"]).size == 1024
 
 
 def test_resume_keeps_its_seed_and_validation_faces_when_the_face_set_changed(extracted, tmp_path):
@@ -1005,6 +1017,25 @@ def test_sigterm_closed_stdout_and_an_ascii_terminal_are_handled(trained_model, 
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130 and err.strip().splitlines()[-1] == "facepair: interrupted", (p.returncode, err)
+    # a folder of photos: stopped between two, it keeps the pictures it finished, each whole and
+    # labelled, and leaves no part-written file
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i in range(40):
+        shutil.copy(OBAMA_PHOTOS / ("obama.jpg", "obama2.jpg", "obama3.jpg")[i % 3], pics / f"p{i:02d}.jpg")
+    out = tmp_path / "swapped"
+    p = subprocess.Popen([sys.executable, "-m", "facepair", "swap", str(pics), "--model", str(trained_model),
+                          "-o", str(out), "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and any(out.glob("*.jpg"))) and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err.strip().splitlines()[-1] == "facepair: interrupted", (p.returncode, err)
+    done = sorted(out.iterdir())
+    assert 0 < len(done) < 40 and all(f.suffix == ".jpg" and not f.name.startswith(".") for f in done), done
+    r = run_cli("verify", *done)
+    assert r.returncode == 0 and r.stdout.count("SYNTHETIC") == len(done), r.stdout + r.stderr
     photo = OBAMA_PHOTOS / "obama.jpg"
     r = subprocess.run(f'"{sys.executable}" -m facepair verify "{photo}" >&-', shell=True,
                        capture_output=True, text=True, timeout=120)
@@ -1049,19 +1080,29 @@ def test_image_folders_face_sets_of_another_size_and_the_installation_verdict(tr
     assert said(6.0, 9.0) == "cannot tell"              # weaker than predicted, but not half
     assert said(2.0, 2.3, marked=False) == "not by"     # none of our marks at all
     assert KeyCheck(None, own=True).verdict(True) == "not by"   # no key: it made nothing
+    # what a user reads: the line and the JSON say "cannot tell" too
+    from facepair.provenance.verify import Verdict
+    v = Verdict("x.jpg", watermark.Reading(13.4, 53, (28.0, 28.0), (27, 27)), None,
+                installation=KeyCheck("9d7f77ed", own=True, reading=watermark.KeyReading(5.8, 6.7)))
+    assert str(v).startswith("x.jpg: SYNTHETIC (facepair): made by facepair, cannot tell whether by "
+                             "this installation (its mark too weak to read here): watermark FOUND"), str(v)
+    assert v.to_json()["installation"]["verdict"] == "cannot tell" and v.to_json()["synthetic"]
 
 
-def test_an_image_swap_keeps_the_pictures_transparency(trained_model, tmp_path):
-    """A PNG with transparent areas came out opaque, showing the colours stored under them."""
+@pytest.mark.parametrize("ext", ["png", "webp", "tif"])
+def test_an_image_swap_keeps_the_pictures_transparency(trained_model, tmp_path, ext):
+    """A PNG with transparent areas came out opaque, showing the colours stored under them
+    (WebP and TIFF, the other formats with an alpha channel, the same)."""
     from PIL import Image
     rgba = np.asarray(Image.open(OBAMA_PHOTOS / "obama.jpg").convert("RGBA")).copy()
     rgba[:, : rgba.shape[1] // 3, 3] = 0                     # the left third transparent
-    Image.fromarray(rgba).save(tmp_path / "in.png")
-    r = run_cli("swap", tmp_path / "in.png", "--model", trained_model, "-o", tmp_path / "out.png")
+    Image.fromarray(rgba).save(tmp_path / f"in.{ext}", **({"lossless": True} if ext == "webp" else {}))
+    out = tmp_path / f"out.{ext}"
+    r = run_cli("swap", tmp_path / f"in.{ext}", "--model", trained_model, "-o", out)
     assert r.returncode == 0, r.stderr
-    out = Image.open(tmp_path / "out.png")
-    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
-    r = run_cli("verify", tmp_path / "out.png")
+    img = Image.open(out)
+    assert img.mode == "RGBA" and np.array_equal(np.asarray(img)[..., 3], rgba[..., 3]), (img.mode, ext)
+    r = run_cli("verify", out)
     assert r.returncode == 0 and "watermark FOUND" in r.stdout and "Valid" in r.stdout, r.stdout
 
 
@@ -1076,7 +1117,8 @@ def test_what_a_new_user_met_in_folders_and_references(trained_model, extracted,
     strip = tmp_path / "strip.png"
     Image.new("RGB", (2000, 2), (200, 200, 200)).save(strip)
     r = run_cli("swap", strip, "--model", trained_model, "-o", tmp_path / "s.png")
-    assert r.returncode == 1 and r.stderr.startswith("facepair: error: no face found in"), r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and line.startswith(f"facepair: error: no face found in {strip}: nothing written"), r.stderr
     pics = tmp_path / "pics"
     pics.mkdir()
     for p in OBAMA_PHOTOS.glob("*.jpg"):
@@ -1089,6 +1131,7 @@ def test_what_a_new_user_met_in_folders_and_references(trained_model, extracted,
     assert r.returncode == 0, r.stderr
     warned = [l for l in r.stderr.splitlines() if "of a format facepair does not read" in l]
     assert len(warned) == 1 and warned[0].startswith("facepair: warning: 2 picture(s)"), r.stderr
+    assert warned[0].endswith(f"{pics / 'g.gif'} ..."), warned        # the first named, by its path
     # (a folder's picture without a face passes through, labelled)
     assert sorted(p.name for p in (tmp_path / "swapped").iterdir()) == ["m_strip.png", "obama.jpg", "obama2.jpg", "obama3.jpg"]
     sets = pics / "faces"                                      # a face set inside the folder

@@ -1,5 +1,6 @@
 """facepair swap and verify: outputs keep the input's form, carry the mark, and are steady."""
 import json
+import os
 import re
 import sys
 from fractions import Fraction
@@ -271,6 +272,11 @@ def test_bad_model_folder_and_paths_are_one_line(trained_model, tmp_path):
     own.write_bytes(photo.read_bytes())
     r = run_cli("swap", own, "--model", trained_model, "-o", own)
     cases.append((r, "would overwrite the input"))
+    for link in (os.link, os.symlink):              # the same file by another name
+        other = tmp_path / f"other-{link.__name__}.jpg"
+        link(own, other)
+        r = run_cli("swap", own, "--model", trained_model, "-o", other)
+        cases.append((r, "would overwrite the input"))
     (tmp_path / "made.mp4").mkdir()                  # refused before the swap, not after it
     r = run_cli("swap", REAGAN_CLIP, "--model", trained_model, "-o", tmp_path / "made.mp4")
     cases.append((r, "video output is a folder"))
@@ -542,6 +548,7 @@ def test_a_camcorder_clip_keeps_its_look_and_starts_at_0(trained_model, tmp_path
         assert len(frames) == 30 and cc.sample_aspect_ratio == Fraction(4, 3)
         weights = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114)}   # BT.709, BT.601 x2
         assert cc.colorspace in weights and cc.color_range == 1      # the output names its matrix
+        assert cc.color_primaries == 1 and cc.color_trc == 1         # and keeps the input's BT.709 light
         yuv = frames[0].to_ndarray(format="yuv420p")
     # away from the face (the left third of the frame): what a player shows through the matrix
     # the output names is what it shows of the input; through the other, far from it

@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -74,7 +75,8 @@ def test_resume_continues_with_identical_weights(extracted, tmp_path):
     before = {p: p.stat().st_mtime_ns for p in resumed.rglob("*") if p.is_file() and p.name != ".lock"}
     r = run_cli("train", *common, "--model", resumed, "--steps", 3)
     assert r.returncode == 0, r.stderr
-    assert "is at step 4 already: nothing trained" in r.stderr, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert line.startswith(f"facepair: warning: model {resumed} is at step 4 already: nothing trained"), r.stderr
     assert {p: p.stat().st_mtime_ns for p in resumed.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
 
@@ -120,8 +122,10 @@ def test_sigterm_saves_a_checkpoint(extracted, tmp_path):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130
     assert "interrupted at step" in err and "Traceback" not in err
+    said = int(re.search(r"interrupted at step (\d+)", err).group(1))
     state = json.loads((model / "state.json").read_text())
-    assert state["step"] > 0                              # saved beyond the step-0 checkpoint
+    assert state["step"] == said > 0                      # the step it names is the one saved,
+    assert (model / state["checkpoint"] / "model.safetensors").is_file()    # beyond step 0's
 
 
 def test_mismatched_preset_and_missing_faceset_are_one_line(extracted, tmp_path):

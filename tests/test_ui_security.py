@@ -343,6 +343,9 @@ def test_names_numbers_and_errors_are_checked_in_one_line(server, tmp_path):
         assert status == 400 and body["error"] == f"every is not a number: {value!r}", body
         status, body = server.request("/api/train", {"model": "m", "a": ["x"], "b": ["x"], "minutes": value})
         assert status == 400, body
+    # the same bounds as the command line's (a 1,024 px crop at most)
+    status, body = server.request("/api/extract", {"name": "x", "inputs": ["uploads/a.jpg"], "size": 1025})
+    assert status == 400 and body["error"] == "size must be at most 1024 (got 1025)", body
     # a body that is not an object: one line, and the request is not echoed back
     status, body = server.request("/api/extract", data=b'["SECRET-ECHO"]', headers={"Content-Type": "application/json"})
     assert status == 400 and "SECRET" not in json.dumps(body) and "\n" not in body["error"]
