@@ -44,8 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import av
@@ -275,15 +273,11 @@ def start_server(work: Path, log: Path) -> tuple[subprocess.Popen, str]:
     with open(log, "wb") as f:
         proc = subprocess.Popen([sys.executable, "-m", "facepair", "ui", "--workdir", str(work),
                                  "--port", str(port)], stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "/", timeout=2)
-            return proc, url
-        except urllib.error.HTTPError:
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
+    for _ in range(300):            # its address, with the token every request needs, as printed
+        found = re.search(r"facepair ui: (http://\S+/\?token=[\w-]+)", log.read_text(errors="replace"))
+        if found:
+            return proc, found.group(1)
+        time.sleep(0.1)
     proc.kill()
     raise SystemExit(f"facepair ui did not start: {log.read_text(errors='replace')[-2000:]}")
 

@@ -65,24 +65,21 @@ class Server:
             except OSError:
                 time.sleep(0.1)
         self.first_line = self.output().split("\n")[0]
+        # the address it prints carries its token (every request needs it), as a user opens it
+        found = re.search(r"facepair ui: \S+/\?token=([\w-]+)", self.output())
+        self.token = found.group(1) if found else ""
+        self.page_url = f"{self.url}/?token={self.token}"
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    @property
-    def token(self) -> str:
-        """The server's secret, read where the app's own page reads it: the page."""
-        page = urllib.request.urlopen(self.url + "/", timeout=30).read().decode()
-        found = re.search(r'<meta name="facepair-token" content="([^"]+)">', page)
-        return found.group(1) if found else ""      # none: every POST is refused
-
     def request(self, path: str, body=None, data: bytes | None = None, headers=None, token=True):
-        """-> (status, JSON or bytes). A POST carries the token as the page sends it, unless
-        token=False (or another string)."""
+        """-> (status, JSON or bytes). The request carries the token as the page sends it,
+        unless token=False (or another string)."""
         if body is not None:
             data, headers = json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
         headers = dict(headers or {})
-        if data is not None and token:
+        if token:
             headers.setdefault("X-Facepair-Token", self.token if token is True else token)
         req = urllib.request.Request(self.url + path, data=data, headers=headers,
                                      method="POST" if data is not None else "GET")
@@ -113,7 +110,8 @@ def server(tmp_path):
 
 # ---- the local server's rules, over HTTP (no browser needed) --------------------------------------
 def test_ui_starts_on_localhost_and_prints_its_address(server):
-    assert re.match(rf"facepair ui: http://127\.0\.0\.1:{server.port}/", server.first_line), server.first_line
+    assert re.match(rf"facepair ui: http://127\.0\.0\.1:{server.port}/\?token=[\w-]{{40,}}  ", server.first_line), \
+        server.first_line
     status, state = server.request("/api/state")
     assert status == 200 and state["consent"] is False and "consent" in state["policy"]
     assert state["presets"][0]["default"] is True
@@ -505,7 +503,7 @@ def test_ui_on_another_host_only_when_asked_with_a_warning_and_its_token(tmp_pat
         token = re.search(rf"facepair ui: http://[^/\s]+:{s.port}/\?token=([\w-]+)", out).group(1)
         # without the token, nothing: not the page, not the state, not a file
         for path in ("/", "/api/state", "/static/app.js"):
-            status, body = s.request(path)
+            status, body = s.request(path, token=False)
             assert status == 403 and "token" in body["error"], path
         # the printed address opens the page and leaves a cookie that carries the rest
         with urllib.request.urlopen(f"{s.url}/?token={token}", timeout=30) as r:
@@ -518,11 +516,11 @@ def test_ui_on_another_host_only_when_asked_with_a_warning_and_its_token(tmp_pat
         assert key and token not in cookie
         status, _ = s.request("/api/consent", data=b"", token=key)
         assert status == 403 and not (tmp_path / "work/.ui/consent.json").exists()
-        status, body = s.request("/", headers={"Cookie": cookie.split(";")[0]})
+        status, body = s.request("/", headers={"Cookie": cookie.split(";")[0]}, token=False)
         assert status == 403 and token not in json.dumps(body)
-        assert s.request("/api/state", headers={"Cookie": cookie.split(";")[0]})[0] == 200
+        assert s.request("/api/state", headers={"Cookie": cookie.split(";")[0]}, token=False)[0] == 200
         assert s.request("/api/state", headers={"Host": f"facepair.test:{s.port}",
-                                                "Cookie": cookie.split(";")[0]})[0] == 200
+                                                "Cookie": cookie.split(";")[0]}, token=False)[0] == 200
         # a foreign name is refused even with the token (DNS rebinding), and so is a POST that
         # carries the cookie but not the token itself
         status, body = s.request(f"/api/state?token={token}", headers={"Host": "attacker.example"})
@@ -554,7 +552,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(srv.url)
+            page.goto(srv.page_url)
             expect(page.locator("#consent")).to_be_visible()
             expect(page.locator("#policy")).to_contain_text("consent")
             page.click("#consent-ok")
@@ -601,6 +599,22 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(gallery).to_have_count(155)
             index = json.loads((work / "faces/reagan/faceset.json").read_text())
             assert len(index["faces"]) == 155
+            # a stopped extract keeps the faces it found, and the gallery opens on them (it stayed
+            # on the set before)
+            page.set_input_files("#upload", [str(ADDRESS)])
+            expect(page.locator("#upload-status")).to_have_text("uploaded 1 file(s)", timeout=60_000)
+            page.locator("#media input").evaluate_all("els => els.forEach(e => e.checked = false)")
+            page.check(f"#media input[value='uploads/{ADDRESS.name}']")
+            page.fill("#fs-name", "partial")
+            page.fill("#fs-every", "1")
+            page.click("#extract")
+            expect(page.locator("#extract-job")).to_contain_text(re.compile(r"running [1-9]\d?%"), timeout=60_000)
+            page.click("#extract-job button.stop")
+            expect(page.locator("#extract-job")).to_have_attribute("data-state", "stopped", timeout=60_000)
+            expect(page.locator("#faceset")).to_have_value("partial")
+            kept = len(json.loads((work / "faces/partial/faceset.json").read_text())["faces"])
+            assert 0 < kept < 1000, kept
+            expect(gallery).to_have_count(kept)
 
             # 2. Train: start, see the preview and the loss curve appear, stop, resume to a step
             page.click("#tab-train")
@@ -625,7 +639,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.close()
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(srv.url)
+            page.goto(srv.page_url)
             page.click("#tab-train")
             page.fill("#model-name", "pair")
             expect(page.locator("#train-start")).to_have_text("Training...")
@@ -704,7 +718,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             expect(page.locator("#v-verdict")).to_have_text("no facepair marks", timeout=60_000)
             expect(page.locator("#v-path")).to_have_text("obama.jpg")
             # the files checked are not kept (a copy of each went into uploads/, listed as footage)
-            assert sorted(p.name for p in (work / "uploads").iterdir()) == sorted([OBAMA_CLIP1.name, REAGAN_CLIP.name])
+            assert sorted(p.name for p in (work / "uploads").iterdir()) == sorted([OBAMA_CLIP1.name, REAGAN_CLIP.name, ADDRESS.name])
 
             # 5. Report: evaluate the model and read the report in the page
             page.click("#tab-report")
@@ -721,7 +735,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             # a second visit: the policy is not asked again, the jobs are listed
             page.reload()
             expect(page.locator("#consent")).to_be_hidden()
-            expect(page.locator("#jobs tr")).to_have_count(7)
+            expect(page.locator("#jobs tr")).to_have_count(8)       # (the stopped extract among them)
             assert errors == []
             browser.close()
     finally:

@@ -90,11 +90,14 @@ def test_requests_from_elsewhere_are_refused_and_change_nothing(server, tmp_path
     status, body = server.request("/api/consent", data=b"", headers={"Origin": f"http://{app}",
                                                                       "Sec-Fetch-Site": "same-origin"})
     assert status == 200 and body == {"consent": True}
-    # reading changes nothing and needs no token on loopback; another site's image or script
-    # tag is refused, and so is a link to the app followed from another site's page (that page
-    # could time a double click onto the app's buttons), or to one of its files (which would
-    # tell that page which files exist)
-    assert server.request("/api/state", token=False)[0] == 200
+    # reading changes nothing but needs the token too, on loopback as elsewhere (another user of
+    # the machine could open the page, read the token in it and use the app); another site's
+    # image or script tag is refused, and so is a link to the app followed from another site's
+    # page (that page could time a double click onto the app's buttons), or to one of its files
+    # (which would tell that page which files exist)
+    for path in ("/", "/api/state", "/files/uploads/a.jpg", "/static/app.js"):
+        _one_line_403(*server.request(path, token=False), "needs its token")
+    assert server.request("/api/state")[0] == 200
     _one_line_403(*server.request("/files/uploads/a.jpg", headers={
         "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}), "cross-site")
     for path in ("/", "/files/uploads/a.jpg"):
@@ -103,8 +106,10 @@ def test_requests_from_elsewhere_are_refused_and_change_nothing(server, tmp_path
     assert server.request("/", headers={"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"})[0] == 200
 
 
-def _get(url: str):
-    with urllib.request.urlopen(url, timeout=30) as r:
+def _get(server, path: str):
+    """A GET as the app's page makes it (with its token), -> status, headers, body."""
+    req = urllib.request.Request(server.url + path, headers={"X-Facepair-Token": server.token})
+    with urllib.request.urlopen(req, timeout=30) as r:
         return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
 
 
@@ -124,21 +129,21 @@ def test_files_of_the_work_folder_are_never_active_content(server, tmp_path):
     (work / "models" / "m").mkdir(parents=True)
     (work / "models" / "m" / "state.json").write_text("{}")
     for rel in ("uploads/page.html", "uploads/pic.svg", "models/m/state.json"):
-        status, h, _ = _get(f"{server.url}/files/{rel}")
+        status, h, _ = _get(server, f"/files/{rel}")
         assert status == 200 and h["content-disposition"].startswith("attachment"), (rel, h)
         assert h["content-type"] == "application/octet-stream" and h["x-content-type-options"] == "nosniff"
         assert h["content-security-policy"].startswith("sandbox"), rel
-    status, h, data = _get(f"{server.url}/files/uploads/a.jpg")
+    status, h, data = _get(server, "/files/uploads/a.jpg")
     assert (h["content-type"], h["x-content-type-options"], data) == ("image/jpeg", "nosniff", JPEG)
     assert "content-disposition" not in h
-    status, h, _ = _get(f"{server.url}/files/reports/m/report.html")      # the app's own report
+    status, h, _ = _get(server, "/files/reports/m/report.html")      # the app's own report
     assert h["content-type"].startswith("text/html") and "content-disposition" not in h
     csp = h["content-security-policy"]
     assert csp.startswith("sandbox allow-same-origin;") and "allow-scripts" not in csp
     assert "script-src" not in csp and "default-src 'none'" in csp
     assert "frame-ancestors 'self'" in csp and h["x-frame-options"] == "SAMEORIGIN"
     # the app's own page: a strict policy, no framing, no referrer
-    status, h, page = _get(f"{server.url}/")
+    status, h, page = _get(server, "/")
     csp = h["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp and h["x-frame-options"] == "DENY"
@@ -463,6 +468,55 @@ def test_uploads_stop_at_the_work_folders_total(tmp_path):
         s.stop()
 
 
+def test_uploads_cut_off_by_a_killed_app_are_cleared_at_its_next_start(tmp_path):
+    """A part-file of an upload the app was killed in the middle of stayed in .ui/incoming for
+    good (never counted in the uploads' total). The next start removes those an hour old; a
+    fresh one (another app on the same folder may be receiving it), a link and what the app did
+    not name stay."""
+    import os
+    incoming = tmp_path / "work" / ".ui" / "incoming"
+    incoming.mkdir(parents=True)
+    stale, fresh, other = incoming / ("a" * 32), incoming / ("b" * 32 + ".jpg"), incoming / "notes.txt"
+    for f in (stale, fresh, other):
+        f.write_bytes(b"x" * 1000)
+    (tmp_path / "victim").write_text("keep me")
+    link = incoming / ("c" * 32)
+    link.symlink_to(tmp_path / "victim")
+    old = time.time() - 7200
+    for f in (stale, other):
+        os.utime(f, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    s = Server(tmp_path / "work")
+    try:
+        assert s.request("/api/state")[0] == 200
+        assert sorted(p.name for p in incoming.iterdir()) == sorted([fresh.name, other.name, link.name])
+        assert (tmp_path / "victim").read_text() == "keep me"
+    finally:
+        s.stop()
+
+
+def test_a_websocket_request_is_refused_before_any_route():
+    """No route takes a WebSocket, and none passes the guard unchecked (an ASGI server with a
+    WebSocket library installed hands it over as its own kind of request)."""
+    import asyncio
+    from facepair.ui.guard import Guard
+    reached, sent = [], []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+    guard = Guard(app, hosts={"127.0.0.1"}, token="t" * 43)
+    asyncio.run(guard({"type": "websocket", "path": "/ws", "headers": [(b"host", b"127.0.0.1:7860")]}, receive, send))
+    assert reached == [] and sent == [{"type": "websocket.close", "code": 1008}]
+    asyncio.run(guard({"type": "lifespan"}, receive, send))        # the server's start still passes
+    assert [s["type"] for s in reached] == ["lifespan"]
+
+
 # ---- in a real browser -----------------------------------------------------------------------
 class Attacker:
     """Another web site: pages served by this test on localhost (the app is on 127.0.0.1, so
@@ -583,6 +637,7 @@ def test_the_browser_runs_no_attack_and_no_markup_from_data(tmp_path):
                 "<title>planted</title><script>document.title='pwned'; fetch('/api/consent', {method: 'POST'})</script>")
             (work / "uploads" / "planted.svg").write_text(
                 '<svg xmlns="http://www.w3.org/2000/svg"><script>document.title="pwned"</script></svg>')
+            page.goto(srv.page_url)             # the user opens the app: its cookie reads the files
             for rel in ("uploads/planted.html", "uploads/planted.svg"):
                 with page.expect_download() as download:
                     try:
@@ -621,7 +676,7 @@ def test_the_browser_runs_no_attack_and_no_markup_from_data(tmp_path):
                   window.made = (window.made || 0) + 1; }).observe(document, {childList: true, subtree: true});""")
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(srv.url)
+            page.goto(srv.page_url)
             expect(page.locator("#media")).to_contain_text(MARKUP)
             expect(page.locator("#jobs")).to_contain_text(MARKUP)
             assert MARKUP in page.locator("#faceset").evaluate("s => [...s.options].map(o => o.text).join()")

@@ -420,8 +420,8 @@ def _add_ui(sub):
                        "swaps and reports are written there. Ctrl-C stops it.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this machine only; another "
-                   "address lets other machines in: every request then needs the token printed "
-                   "with the address)")
+                   "address lets other machines in). Every request needs the token printed with "
+                   "the address: open the address as printed")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="a host name the server answers to besides its own (repeatable; requests "
                    "addressed to any other name are refused)")

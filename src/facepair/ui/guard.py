@@ -10,13 +10,15 @@ what a foreign page cannot forge or read:
   from another site's page included (else that page could open the app under the user's pointer
   and time a double click onto its buttons); an `Origin` other than the server's own is refused
   on every request that is not a GET.
-- A secret token, made at start and written only into the page the server renders (a page
-  elsewhere cannot read it): every request that is not a GET carries it in X-Facepair-Token.
-  Served on another address (exposed), every request needs it (header, `?token=` once, then an
-  HttpOnly SameSite=Strict cookie for what the page loads), as Jupyter does. Browsers send a
-  host's cookies to every port of it, so the cookie holds a key derived from the token that
-  reads (GET) but does not open the page itself, which holds the token: another service on the
-  same host that receives it can read the work folder's files through it, never change them.
+- A secret token, made at start, printed with the address and written only into the page the
+  server renders (a page elsewhere cannot read it): every request that is not a GET carries it
+  in X-Facepair-Token, and every request needs it (header, `?token=` once, then an HttpOnly
+  SameSite=Strict cookie for what the page loads), as Jupyter does: on 127.0.0.1 too, where
+  another user of the machine could otherwise open the page, read the token in it and use the
+  app (the uploads it keeps private to its user included). Browsers send a host's cookies to
+  every port of it, so the cookie holds a key derived from the token that reads (GET) but does
+  not open the page itself, which holds the token: another service on the same host that
+  receives it can read the work folder's files through it, never change them.
 - Every answer carries headers that keep the app's own page strict (a CSP with no inline script,
   no framing, no referrer) unless a route set its own (the work folder's files, server.py).
 
@@ -65,12 +67,15 @@ def cookie_name(port: int) -> str:
 
 
 class Guard:
-    def __init__(self, app, hosts: set[str], token: str, exposed: bool):
-        self.app, self.hosts, self.token, self.exposed = app, {h.lower() for h in hosts}, token, exposed
+    def __init__(self, app, hosts: set[str], token: str):
+        self.app, self.hosts, self.token = app, {h.lower() for h in hosts}, token
         self.read_key = hmac.new(token.encode(), b"facepair: pages only", "sha256").hexdigest()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] == "websocket":      # no route takes one, and none passes unchecked
+            await receive()                    # its "connect": closed before it is accepted (403)
+            return await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] != "http":            # the server's start and stop
             return await self.app(scope, receive, send)
         h = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refused = self.check(scope, h)
@@ -114,7 +119,7 @@ class Guard:
         if method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
             return 403, "missing or wrong token: reload the app's page"
         page = scope.get("path", "/") in ("", "/")        # the page holds the token itself
-        if self.exposed and method in SAFE_METHODS and not (
+        if method in SAFE_METHODS and not (
                 self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
                 or not page and any(hmac.compare_digest(c.encode(), self.read_key.encode())
                                     for c in _cookies(h, cookie_name(_port(scope))))):
@@ -125,10 +130,9 @@ class Guard:
         return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
     def new_cookie(self, scope, h: dict) -> str | None:
-        """Exposed: the first page opened with ?token= leaves a cookie for the rest (images, the
-        report) that a request from another site never carries; it holds the read key, not the
-        token."""
-        if self.exposed and self.valid(_query_token(scope)) and \
+        """The first page opened with ?token= leaves a cookie for the rest (images, the report)
+        that a request from another site never carries; it holds the read key, not the token."""
+        if self.valid(_query_token(scope)) and \
                 self.read_key not in _cookies(h, cookie_name(_port(scope))):
             return f"{cookie_name(_port(scope))}={self.read_key}; Path=/; HttpOnly; SameSite=Strict"
         return None

@@ -315,6 +315,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                token: str | None = None, allow_hosts=(),
                max_uploads_total_mb: float = DEFAULT_UPLOADS_TOTAL_MB) -> FastAPI:
     wd = Workdir(workdir)
+    _clear_incoming(wd.root / ".ui" / "incoming")
     jobs = Jobs(wd.root / ".ui" / "jobs")
     consent_file = wd.root / ".ui" / "consent.json"
     token = token or secrets.token_urlsafe(32)
@@ -329,7 +330,7 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                   openapi_url=None, lifespan=lifespan)
     app.state.jobs, app.state.workdir, app.state.token = jobs, wd, token
     app.state.hosts = allowed_hosts(host, allow_hosts)
-    app.add_middleware(Guard, hosts=app.state.hosts, token=token, exposed=host not in LOOPBACK)
+    app.add_middleware(Guard, hosts=app.state.hosts, token=token)
 
     def consented() -> bool:
         try:
@@ -417,12 +418,16 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
         async with uploading:
             return await _upload(request, name)
 
+    checking = asyncio.Lock()           # one file verified at a time: parallel requests could
+                                        # each hold a file of up to the upload limit in incoming/
+
     @app.post("/api/verify-upload")
     async def verify_upload(request: Request, name: str):
         """Verify's own upload: read and verified, then deleted (the Verify screen kept a copy of
         every file checked, failed ones too, listed as footage, until the uploads' total was
         reached and Verify refused every file)."""
-        return await _upload(request, name, keep=False)
+        async with checking:
+            return await _upload(request, name, keep=False)
 
     async def _upload(request: Request, name: str, keep: bool = True):
         """The request body is the file, streamed into a temporary file the server owns (created
@@ -849,6 +854,23 @@ def _prune_previews(wd: Workdir) -> None:
         p.unlink(missing_ok=True)
 
 
+INCOMING_STALE_S = 3600       # a part-file of .ui/incoming this long untouched is no upload's now
+PART_NAME = re.compile(r"[0-9a-f]{32}(\.[a-z0-9]{1,8})?")
+
+
+def _clear_incoming(folder: Path) -> None:
+    """Remove the part-files uploads left when the app was killed in their middle (never
+    removed, and not counted in the uploads' total). Only the app's own names, plain files (no
+    link followed), untouched for an hour (another app on the same work folder may be receiving
+    one now)."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for e in entries:
+            with contextlib.suppress(OSError):
+                if PART_NAME.fullmatch(e.name) and e.is_file(follow_symlinks=False) and \
+                        time.time() - e.stat(follow_symlinks=False).st_mtime > INCOMING_STALE_S:
+                    os.unlink(e.path)
+
+
 def serve(workdir: Path, host: str = "127.0.0.1", port: int = 7860,
           max_upload_mb: float = DEFAULT_UPLOAD_MB, allow_hosts=(),
           max_uploads_total_mb: float = DEFAULT_UPLOADS_TOTAL_MB) -> None:
@@ -867,7 +889,7 @@ def serve(workdir: Path, host: str = "127.0.0.1", port: int = 7860,
                      max_uploads_total_mb=max_uploads_total_mb)
     shown = socket.gethostname() if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
-    address = f"http://{shown}:{port}/" + (f"?token={app.state.token}" if exposed else "")
+    address = f"http://{shown}:{port}/?token={app.state.token}"      # (every request needs it)
     print(f"facepair ui: {address}  (work folder {app.state.workdir.root}; Ctrl-C stops "
           "the server, and running jobs save and stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -161,8 +161,11 @@ $("extract").onclick = async () => {
     watch("extract-job", job, extracted);
   } catch (e) { jobBox("extract-job", { kind: "extract", state: "failed", message: e.message, seconds: 0 }); }
 };
-async function extracted(job) {
-  if (job.state === "done") { await refresh(); $("faceset").value = job.faceset; loadGallery(); }
+async function extracted(job) {      // a stopped extract kept the faces it found: shown too
+  if (job.state !== "done" && job.state !== "stopped") return;
+  await refresh();
+  if (![...$("faceset").options].some((o) => o.value === job.faceset)) return;  // stopped before a face
+  $("faceset").value = job.faceset; loadGallery();
 }
 let galleryAsked = 0;             // the newest gallery asked for: an older answer is dropped
 async function loadGallery() {
