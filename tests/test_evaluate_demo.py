@@ -81,10 +81,13 @@ def test_evaluate_on_given_facesets_and_errors(trained_model, extracted, tmp_pat
     index = json.loads((obama / "faceset.json").read_text())
     (obama / index["faces"][0]["file"]).unlink()
     r = run_cli("evaluate", "--model", trained_model, "--a", obama, "--b", extracted["reagan"][0],
-                "--max-faces", 8, "--crops-only")
+                "--max-faces", 8, "--crops-only", "--json", tmp_path / "few.json", "--html", tmp_path / "few.html")
     assert r.returncode == 0, r.stderr
-    assert "facepair: warning: 8 face(s) scored on one side: its correlations and spreads say little " \
-           "on fewer than 10 faces" in r.stderr, r.stderr
+    few = "8 face(s) scored on one side: its correlations and spreads say little on fewer than 10 faces"
+    assert f"facepair: warning: {few}" in r.stderr, r.stderr
+    # not on the terminal only: in the figures and the report too
+    assert json.loads((tmp_path / "few.json").read_text())["warnings"] == [few]
+    assert f"<b>Warning</b>: {few}" in (tmp_path / "few.html").read_text()
     # faces cut with another margin than the model's: a table of figures that meant nothing
     (obama / "faceset.json").write_text(json.dumps(dict(index, padding=index["padding"] + 0.1)))
     r = run_cli("evaluate", "--model", trained_model, "--a", obama, "--b", extracted["reagan"][0], "--crops-only")
@@ -108,7 +111,7 @@ def test_short_demo_produces_all_files(short_samples, tmp_path):
     assert run_cli("verify", out / "swap.mp4").returncode == 0
     assert str(out / "report.html") in r.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0 <= metrics["id_rate_a2b"] <= 1 and metrics["step"] >= 1 and metrics["faces_a"] == 12   # --eval-faces
+    assert 0 <= metrics["id_rate_a2b"] <= 1 and metrics["step"] >= 1 and 0 < metrics["faces_a"] <= 12   # at most --eval-faces
     with av.open(str(out / "swap.mp4")) as c:        # README: the address swapped with its audio
         assert c.streams.audio and c.streams.video[0].frames >= 25
 

@@ -28,7 +28,7 @@ from facepair.training import checkpoint
 from facepair.training.losses import make_loss
 from facepair.training.step import train_step
 
-from conftest import OBAMA_CLIP1, OBAMA_PHOTOS, REAGAN_CLIP, group_photo, run_cli
+from conftest import OBAMA_CLIP1, OBAMA_CLIP2, OBAMA_PHOTOS, REAGAN_CLIP, group_photo, run_cli
 
 
 class Crash(BaseException):
@@ -1160,3 +1160,74 @@ def test_a_face_set_named_twice_on_a_side_is_trained_on_once(extracted, tmp_path
     state = read_state(tmp_path / "m")
     assert len(state["facesets"]["a"]) == 1, state["facesets"]
     assert len(state["validation"]["a"]) == len(set(map(json.dumps, state["validation"]["a"]))), state["validation"]["a"]
+
+
+def test_what_a_new_user_met_in_verify_evaluate_and_the_api(trained_model, tmp_path):
+    """Found by a reviewer trying verify, evaluate, export and the Python API as a new user
+    (2026-12-07), each a silent loss or a message that did not name the problem before:
+    `evaluate --html keep.png` replaced a picture with a report (exit 0), `--json` at a folder
+    failed after the work; `verify` of the folder `swap FOLDER -o OUT` wrote said "not a regular
+    file"; `swap --model m.onnx` said "model folder not found"; `--erode 64` said no face "could
+    be swapped"; an animated picture lost its animation without a word; the Python API took
+    detect_every=0 (ZeroDivisionError), duration=-1 ("no frame could be decoded" from a good
+    file) and max_faces=0 (ValueError)."""
+    from PIL import Image
+    from facepair import api
+    from facepair.errors import FacepairError
+    keep = tmp_path / "keep.png"
+    shutil.copy(OBAMA_PHOTOS / "obama.jpg", tmp_path / "keep.jpg")
+    Image.open(OBAMA_PHOTOS / "obama.jpg").save(keep)
+    (tmp_path / "r_files").write_text("x")
+    (tmp_path / "figs.json").mkdir()
+    before = keep.read_bytes()
+    for args, says in (
+            (["--html", keep], f"facepair: error: --html writes HTML: give a name ending in .html or .htm (got {keep})"),
+            (["--json", tmp_path / "keep.jpg"], "facepair: error: --json writes JSON: give a name ending in .json"),
+            (["--json", tmp_path / "figs.json"], f"facepair: error: {tmp_path / 'figs.json'} is a folder: give the name of a file to write"),
+            (["--html", tmp_path / "r.html"], f"facepair: error: the report's pictures go in {tmp_path / 'r_files'}")):
+        t = time.monotonic()
+        r = run_cli("evaluate", "--model", trained_model, "--crops-only", *args)
+        line, = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and line.startswith(says) and r.stdout == "", (args, r.stderr)
+        assert time.monotonic() - t < 20                                 # before the work
+    assert keep.read_bytes() == before and not (tmp_path / "r.html").exists()
+    r = run_cli("extract", OBAMA_PHOTOS / "obama.jpg", "-o", tmp_path / "fs", "--json", tmp_path / "figs.json")
+    assert r.returncode == 1 and "is a folder" in r.stderr and not (tmp_path / "fs").exists(), r.stderr
+    # verify takes the folder a folder swap writes, file by file
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for name in ("obama.jpg", "obama2.jpg"):
+        shutil.copy(OBAMA_PHOTOS / name, pics / name)
+    assert run_cli("swap", pics, "--model", trained_model, "-o", tmp_path / "out", "--quiet").returncode == 0
+    r = run_cli("verify", tmp_path / "out")
+    assert r.returncode == 0 and r.stdout.count("SYNTHETIC (facepair)") == 2, r.stdout + r.stderr
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    for path, says in ((tmp_path / "empty", "no picture or video in the folder"),
+                       (tmp_path / "loop1", "a link that leads nowhere (or in a loop)")):
+        r = run_cli("verify", path)
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"facepair: error: {says} {path}"
+                                                                         if says.startswith("no") else
+                                                                         f"facepair: error: {says}: {path}"], r.stderr
+    # an exported graph given as the model; a mask --erode wipes whole
+    (tmp_path / "m.onnx").write_bytes(b"graph")
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "m.onnx", "-o", tmp_path / "x.png")
+    assert r.returncode == 1 and "is an exported graph: --model takes the model folder" in r.stderr, r.stderr
+    r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", trained_model, "-o", tmp_path / "x.png", "--erode", 64)
+    assert r.returncode == 1 and "the mask of every face found" in r.stderr and "--erode" in r.stderr, r.stderr
+    # an animation: its first picture swapped, and said
+    frame = Image.open(OBAMA_PHOTOS / "obama.jpg")
+    frame.save(tmp_path / "anim.webp", save_all=True, append_images=[frame.transpose(Image.FLIP_LEFT_RIGHT)])
+    r = run_cli("swap", tmp_path / "anim.webp", "--model", trained_model, "-o", tmp_path / "anim-out.webp")
+    assert r.returncode == 0 and "holds 2 pictures (an animation, or pages): only the first" in r.stderr, r.stderr
+    # the Python API checks what the command line checks
+    for kw, says in ((dict(detect_every=0), "--detect-every must be at least 1"),
+                     (dict(duration=-1), "--duration must be more than 0"),
+                     (dict(erode=-5), "--erode must be at least 0 and at most 64"),
+                     (dict(threshold=float("nan")), "--threshold must be more than 0")):
+        with pytest.raises(FacepairError, match=says):
+            api.swap(OBAMA_CLIP2, trained_model, tmp_path / "v.mp4", progress=False, **kw)
+    with pytest.raises(FacepairError, match="--max-faces must be at least 1"):
+        api.evaluate(trained_model, max_faces=0, frames=False)
+    assert not (tmp_path / "v.mp4").exists()

@@ -82,11 +82,11 @@ def evaluate(model_dir, **options) -> dict:
 
 def verify(paths, key_file=None) -> list:
     """Is each file one of ours? -> [Verdict] (watermark: public and installation mark, tag, C2PA
-    manifest). The installation mark is looked for with the key in `key_file` (another
-    installation's watermark.key), else with this installation's."""
+    manifest); a folder: its pictures and videos. The installation mark is looked for with the
+    key in `key_file` (another installation's watermark.key), else with this installation's."""
     from .media.files import as_list
-    from .provenance.verify import verify_file
-    return [verify_file(p, key_file) for p in as_list(paths)]
+    from .provenance.verify import the_files, verify_file
+    return [verify_file(p, key_file) for p in the_files(as_list(paths))]
 
 
 def presets() -> list[dict]:

@@ -299,7 +299,8 @@ def _run_evaluate(a):
         raise FacepairError("give both --a and --b, or neither (the model's validation faces)")
     from .model.store import check_output
     from .media.files import can_write
-    for out in filter(None, (a.json, a.html)):      # before the minutes of work, not after
+    report.check_outputs(a.json, a.html)            # before the minutes of work, not after
+    for out in filter(None, (a.json, a.html)):
         check_output(a.model, out)
         can_write(out)
     res = evaluate(a.model, a=a.a, b=a.b, video=a.video, direction=a.direction,
@@ -376,7 +377,8 @@ def _add_verify(sub):
                        "facepair; the installation mark: made by this installation), metadata tag "
                        "and C2PA content-credentials manifest back. "
                        "Exit 0 when every file carries a mark, 1 when one does not.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="a picture or video, or a folder: its pictures and videos, subfolders included")
     p.add_argument("--json", action="store_true",
                    help="print one JSON list (a record per file: watermark z-score, bits, grid "
                    "period and offset; installation mark; tag; C2PA manifest) instead of lines")
@@ -392,8 +394,9 @@ def _run_verify(a):
     if a.key is not None:                  # a bad key file: one error, before any file is read
         from .provenance.credentials import read_watermark_key
         read_watermark_key(a.key)
+    from .provenance.verify import the_files
     all_marked, records = True, []
-    for f in a.files:
+    for f in the_files(a.files):
         try:
             v, = verify([f], a.key)
         except FacepairError as e:

@@ -102,12 +102,14 @@ def demo(out_dir="demo", minutes: float = DEFAULT_MINUTES, preset: str | None = 
     from .model.presets import DEFAULT_PRESET, get_preset
     from .model.store import read_state
     from .swap.options import SwapOptions
+    from .media.files import can_write
 
     if minutes <= 0:
         raise FacepairError("--minutes must be > 0")
     t0 = time.monotonic()
-    data = find_samples()
     out = Path(out_dir)
+    can_write(out, folder=True)         # a file of that name: said in words ("File exists: ...")
+    data = find_samples()
     out.mkdir(parents=True, exist_ok=True)
     sets = {"obama": ["faces/obama/obama_clip1.mp4", "faces/obama/obama_clip2.mp4"],
             "reagan": ["faces/reagan/reagan_clip1.mp4"]}

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..errors import FacepairError
 from ..media.files import atomic_write_bytes, atomic_write_json
 from ..provenance import label as labels
 
@@ -108,6 +109,21 @@ def format_table(res: dict) -> str:
     return "\n".join([head] + [f"  {l:<{width}}  {v}" for l, v, _ in rows])
 
 
+def check_outputs(json_path=None, html_path=None) -> None:
+    """The outputs of `evaluate --json/--html`, checked before the minutes of work: named as what
+    they hold (`--html out/keep.png` replaced a picture with a report, with exit 0), and, for
+    the report, room for its pictures' folder beside it."""
+    for path, exts, flag in ((json_path, (".json",), "--json"), (html_path, (".html", ".htm"), "--html")):
+        if path is not None and Path(path).suffix.lower() not in exts:
+            raise FacepairError(f"{flag} writes {exts[0][1:].upper()}: give a name ending in "
+                                f"{' or '.join(exts)} (got {path})")
+    if html_path is not None:
+        assets = Path(html_path).with_name(Path(html_path).stem + "_files")
+        if assets.exists() and not assets.is_dir():
+            raise FacepairError(f"the report's pictures go in {assets}, and a file of that name is "
+                                "there: give the report another name")
+
+
 def write_json(res: dict, path: Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)       # as write_html makes its folder
     atomic_write_json(Path(path), figures(res), follow_links=True)
@@ -192,6 +208,8 @@ def write_html(res: dict, path: Path) -> list[Path]:
     early = (f"<p><b>This model has trained {res['step']} steps only</b>: its faces are still "
              "blurred, not yet a person's; the README's figures come from 20 minutes of training "
              "(548 to 2,940 steps of <code>hd</code>).</p>") if isinstance(res["step"], int) and res["step"] < EARLY_STEPS else ""
+    # what evaluate warned of on the terminal (too few faces to correlate, ...) is in the report too
+    early += "".join(f"<p><b>Warning</b>: {html.escape(str(w))}</p>" for w in res.get("warnings", []))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>facepair evaluation</title>
 <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}td{{padding:2px 12px}}
 tr:nth-child(even){{background:#f2f2f2}}img{{image-rendering:pixelated}}</style></head><body>

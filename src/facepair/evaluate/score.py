@@ -201,6 +201,12 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
              max_faces: int = EVAL_FACES, video_seconds: float | None = None, device: str = "auto",
              frames: bool = True, color: str = SwapOptions.color) -> dict:
     """Every figure as a flat dict (see the module docstring); `color`: the swaps' --color."""
+    if not max_faces >= 1:                      # the command line's bounds, for the Python API too
+        raise FacepairError(f"--max-faces must be at least 1: {max_faces}")
+    if video_seconds is not None and not video_seconds > 0:
+        raise FacepairError(f"--video-seconds must be more than 0: {video_seconds}")
+    if video is not None and Path(video).is_dir():
+        raise FacepairError(f"--video takes a video file, not a folder: {video}")
     if video is not None and not Path(video).is_file():      # before the minutes of the rest
         raise FacepairError(f"video not found: {video}")
     if video is not None and not is_video_name(Path(video)):
@@ -218,16 +224,23 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     rec_a, rec_b = run_model(model, real_a, mk_a, "a", "a", dev, amp), run_model(model, real_b, mk_b, "b", "b", dev, amp)
     a2b, b2a = run_model(model, real_a, mk_a, "a", "b", dev, amp), run_model(model, real_b, mk_b, "b", "a", dev, amp)
     lm, emb = Landmarker(), Embedder()
+    said = []                   # warnings, kept in the JSON and the report too (not only on stderr)
     if min(len(real_a), len(real_b)) < FEW_FACES:
-        warnings.warn(f"{min(len(real_a), len(real_b))} face(s) scored on one side: its correlations "
-                      f"and spreads say little on fewer than {FEW_FACES} faces")
+        said.append(f"{min(len(real_a), len(real_b))} face(s) scored on one side: its correlations "
+                    f"and spreads say little on fewer than {FEW_FACES} faces")
+        warnings.warn(said[-1])
     res = {"model": str(model_dir), "step": state["step"], "preset": state["preset"], "color": color,
+           "warnings": said,
            "faces_a": len(real_a), "faces_b": len(real_b),
            "source": "face sets given" if a or b else "held-out validation faces"}
-    for side, real, rec in (("a", real_a, rec_a), ("b", real_b, rec_b)):
-        res.update({f"{k}_{side}": v for k, v in reconstruction(real, rec).items()})
     # the sides' mean embeddings: over as many training faces as faces scored (16 to 64)
     means = training_means(state, emb, min(64, max(16, max_faces)), frames=frames or video is not None)
+    # the video first: one without a face ("no face found in any of its frames") is said before
+    # the minutes of the other figures, not after them
+    seen = video_figures(model_dir, video, direction, video_seconds, device=device,
+                         means=means.get("frames"), color=color) if video is not None else None
+    for side, real, rec in (("a", real_a, rec_a), ("b", real_b, rec_b)):
+        res.update({f"{k}_{side}": v for k, v in reconstruction(real, rec).items()})
     res.update(identity(embeddings(emb, a=real_a, b=real_b, a2b=a2b, b2a=b2a), means["crops"]))
     for name, src, sw, boxes in (("a2b", real_a, a2b, box_a), ("b2a", real_b, b2a, box_b)):
         res.update({f"{k}_{name}": v for k, v in expression(lm, src, sw, boxes).items()})
@@ -238,10 +251,10 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
                 raise FileNotFoundError("the training faces' footage")
             res.update(whole_frames(model_dir, ent_a, ent_b, means["frames"], device, color))
         except FileNotFoundError as e:
-            warnings.warn(f"whole-frame figures skipped: source footage not found ({e})")
-    if video is not None:
-        res.update(video_figures(model_dir, video, direction, video_seconds, device=device,
-                                 means=means.get("frames"), color=color))
+            said.append(f"whole-frame figures skipped: source footage not found ({e})")
+            warnings.warn(said[-1])
+    if seen is not None:
+        res.update(seen)
         res["video"], res["direction"] = str(video), direction
     res["_samples"] = {"a": real_a[:6], "b": real_b[:6], "a2b": a2b[:6], "b2a": b2a[:6],
                        "rec_a": rec_a[:6], "rec_b": rec_b[:6]}

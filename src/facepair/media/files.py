@@ -36,6 +36,8 @@ def can_write(path, folder: bool = False) -> None:
     `path` where not (a read-only place, no permission, a file where a folder should be): the
     error came after the work, and named the hidden temporary file."""
     path = writable(path)
+    if not folder and path.is_dir():
+        raise FacepairError(f"{path} is a folder: give the name of a file to write")
     where = path if folder else path.parent
     while not where.exists() and where != where.parent:
         where = where.parent

@@ -122,6 +122,16 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def picture_frames(path: Path) -> int:
+    """How many pictures the file holds (an animated PNG, WebP or TIFF pages: more than 1), read
+    from its header; 1 where it cannot tell."""
+    try:
+        with open_picture(path) as im:
+            return int(getattr(im, "n_frames", 1) or 1)
+    except Exception:           # Pillow raises several types for what it cannot read
+        return 1
+
+
 def read_alpha(path: Path) -> np.ndarray | None:
     """A picture's transparency (H, W) uint8, turned upright as read_image turns the picture,
     or None where it has none (or it is all opaque): what an image swap writes back, so that a

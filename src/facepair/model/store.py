@@ -131,6 +131,9 @@ def load_model(model_dir, device: torch.device) -> tuple[FacePair, dict]:
     landmark cue's swap setting (cue_shift, cue_gain, cue_lid_gain) where it was measured after
     training."""
     model_dir = Path(model_dir)
+    if model_dir.is_file() and model_dir.suffix.lower() == ".onnx":   # (the README invites it)
+        raise FacepairError(f"{model_dir} is an exported graph: --model takes the model folder it "
+                            "was exported from (--engine onnx runs that through ONNX Runtime)")
     if not model_dir.is_dir():
         raise FacepairError(f"model folder not found: {model_dir}")
     state = read_state(model_dir)

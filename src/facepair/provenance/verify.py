@@ -13,8 +13,8 @@ import av
 import numpy as np
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia, shown
-from ..media.image import is_image, open_picture, read_image
-from ..media.video import iter_video, open_input
+from ..media.image import expand_inputs, is_image, open_picture, read_image
+from ..media.video import is_video_name, iter_video, open_input
 from . import credentials, label, watermark
 
 MAX_FRAMES = 90          # frames of a video read (their residuals add up)
@@ -180,6 +180,17 @@ def key_check(key_file=None) -> tuple[bytes | None, KeyCheck | None]:
     return key, KeyCheck(None if key is None else watermark.key_id(key), own=True)
 
 
+def the_files(paths) -> list[Path]:
+    """What `verify` reads of `paths`: files as named, and a folder's pictures and videos (by
+    their names, in its subfolders too: `swap FOLDER -o OUT` writes a folder); a folder with none
+    stays, for verify_file to say so."""
+    files = []
+    for p in map(Path, paths):
+        found = expand_inputs([p], keep=lambda f: is_image(f) or is_video_name(f)) if p.is_dir() else []
+        files += found or [p]
+    return files
+
+
 def verify_file(path, key_file=None) -> Verdict:
     """What marks the file at `path` carries; the installation mark is looked for with the key in
     `key_file`, else with this installation's."""
@@ -200,8 +211,11 @@ def read_file(path) -> tuple[np.ndarray | None, int, str | None, str | None]:
     read", and a video without an extension showed no manifest."""
     path = Path(path)
     if not path.exists():
-        raise FacepairError(f"file not found: {path}")
-    if not path.is_file():                  # a folder; a pipe or a device would be read forever
+        raise FacepairError(f"a link that leads nowhere (or in a loop): {path}" if path.is_symlink()
+                            else f"file not found: {path}")
+    if path.is_dir():                       # (the_files() gives a folder's pictures and videos)
+        raise FacepairError(f"no picture or video in the folder {path}")
+    if not path.is_file():                  # a pipe or a device would be read forever
         raise FacepairError(f"not a regular file: {path}")
     for reader in (_picture, _video) if is_image(path) else (_video, _picture):
         try:

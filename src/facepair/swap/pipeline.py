@@ -30,7 +30,8 @@ from ..faces.faceset import load_index
 from ..faces.landmarks import Landmarker
 from ..faces.options import DEFAULT_PADDING
 from ..media.files import can_write, fresh_file, temp_name, writable
-from ..media.image import IMAGE_EXTS, expand_inputs, is_image, read_alpha, read_image, warn_unread
+from ..media.image import (IMAGE_EXTS, expand_inputs, is_image, picture_frames, read_alpha, read_image,
+                           warn_unread)
 from ..media.video import FORMATS, BackgroundWriter, VideoReader, VideoWriter, even_sides, is_video_name, prefetch
 from ..model import export
 from ..model.presets import DIRECTIONS, REBUILDS
@@ -40,7 +41,8 @@ from ..runtime import (autocast, cast_for_inference, model_in_halves, resolve_de
                        resolve_precision, to_images, to_tensor)
 from ..stopping import held_off, stop_requests
 from . import compose
-from .options import BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_CRF, OCCLUSIONS, SwapOptions
+from .options import (BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_CRF, MAX_MASK_PX, MAX_SECONDS,
+                      OCCLUSIONS, SwapOptions)
 from .people import AMBIGUOUS, UNMATCHED, People
 from .smooth import Lookahead
 from .tracker import FaceTracker
@@ -64,6 +66,7 @@ class SwapSummary:
                                                     # repeated the timestamp of the one before
     seconds: float = 0.0
     stage_seconds: dict = field(default_factory=dict)
+    faces_unmasked: int = 0           # faces whose mask --erode wiped whole: none drawn
     faces_unmatched: int = 0          # --identity, --map: faces (per frame) that matched no entry
     faces_ambiguous: int = 0          # --map: faces as near two entries; both pass through
     faces_per_entry: list = field(default_factory=list)   # --map: faces swapped by each entry
@@ -430,6 +433,7 @@ class Swapper:
                     mask *= 1 - np.maximum.reduce(near)
         for (k, m, crop, marks, *_), face, mask, full in zip(jobs, swapped, masks, whole):
             if full == 0:             # --erode as wide as the face: nothing drawn, none counted
+                summary.faces_unmasked += 1
                 continue
             face = compose.match_color(face, crop, mask, o.color,      # skin needs the landmarks
                                        align.map_points(m, marks) if o.color == "skin" else None)
@@ -501,6 +505,9 @@ def _nothing_swapped(summary: SwapSummary, inp: Path) -> str:
     if summary.faces_unmatched or summary.faces_ambiguous:
         return (f"no face in {inp} matched the --identity or --map photos ({summary.faces_unmatched} "
                 f"matched none, {summary.faces_ambiguous} two at once): nothing written")
+    if summary.faces_unmasked:
+        return (f"the mask of every face found in {inp} was empty (--erode as wide as the face): "
+                "nothing written (give a smaller --erode)")
     return f"no face of {inp} could be swapped: nothing written"
 
 
@@ -530,6 +537,9 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             warnings.warn(f"skipped: {e}")
             unreadable += 1
             continue
+        if (n := picture_frames(f)) > 1:        # its animation was lost without a word
+            warnings.warn(f"{f} holds {n} pictures (an animation, or pages): only the first is "
+                          "swapped and written (give an animation as a video)")
         swapper.process([frame], 0, False, summary)
         summary.frames += 1
         if not folder and not summary.faces_swapped:     # (a folder's pass through, labelled)
@@ -669,6 +679,19 @@ def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary
             raise FacepairError(f"bad {name} '{value}' (choose from {', '.join(choices)})")
     if not 0 <= opts.crf <= MAX_CRF:
         raise FacepairError(f"--crf must be from 0 to {MAX_CRF}: {opts.crf}")
+    # the command line's bounds, for the Python API too (detect_every=0 was a ZeroDivisionError,
+    # duration=-1 "no frame could be decoded" from a good file)
+    inf, above_0 = float("inf"), 1e-9
+    bounds = [("--detect-every", opts.detect_every, 1, inf), ("--detect-size", opts.detect_size, 0, inf),
+              ("--erode", opts.erode, 0, MAX_MASK_PX), ("--feather", opts.feather, 0, MAX_MASK_PX),
+              ("batch", opts.batch, 1, inf), ("--threshold", opts.threshold, above_0, inf)]
+    if opts.duration is not None:
+        bounds.append(("--duration", opts.duration, above_0, MAX_SECONDS))
+    for name, value, least, most in bounds:
+        if not least <= value <= most:          # (NaN fails too)
+            low = "more than 0" if least == above_0 else f"at least {least:g}"
+            raise FacepairError(f"{name} must be {low}" + (f" and at most {most:g}" if most < inf else "")
+                                + f": {value}")
     inp, out = Path(inp), Path(output)
     if not inp.exists():
         raise FacepairError(f"input not found: {inp}")

@@ -121,7 +121,7 @@ SMALL_FACESET = 300
 
 def small_faceset(side: str, faces: int) -> str:
     """What to expect of a side with few faces (measured with 8 s per person, docs/results.md)."""
-    return (f"side {side} has only {faces} faces to train on (under {SMALL_FACESET}, about 10 s of "
+    return (f"side {side} has only {faces} face{'' if faces == 1 else 's'} to train on (under {SMALL_FACESET}, about 10 s of "
             "video): expect swaps of new footage that follow the mouth less (8 s a side: mouth r "
             "0.82 and 0.83 on the two development pairs, against 0.85 and 0.87 with all their "
             "footage) and, where the two people's skin differs, "
