@@ -118,7 +118,7 @@ def test_nothing_written_where_no_face_is_swapped_and_a_face_sets_deleted_crop_i
     "faces swapped: 1" with nothing drawn)."""
     photo, out = OBAMA_PHOTOS / "obama.jpg", tmp_path / "out.jpg"
     for extra, says in ((["--identity", BIDEN_PHOTO], "matched the --identity or --map photos (1 matched none"),
-                        (["--erode", 64], "could be swapped")):
+                        (["--erode", 64], "was empty (--erode as wide as the face): nothing written")):
         r = run_cli("swap", photo, "--model", trained_model, *extra, "-o", out, "--quiet")
         assert r.returncode == 1 and says in r.stderr and not out.exists(), r.stderr
         assert len(r.stderr.strip().splitlines()) == 1

@@ -738,7 +738,8 @@ def test_the_file_system_saying_no_is_one_line(trained_model, tmp_path):
     assert not (tmp_path / "set").exists()
     (tmp_path / "d.jpg").mkdir()
     r = run_cli("verify", tmp_path / "d.jpg")
-    assert r.returncode == 1 and r.stderr.splitlines() == [f"facepair: error: not a regular file: {tmp_path / 'd.jpg'}"], r
+    assert r.returncode == 1 and r.stderr.splitlines() == [
+        f"facepair: error: no picture or video in the folder {tmp_path / 'd.jpg'}"], r
 
 
 def test_frames_of_any_width_come_contiguous(tmp_path):
@@ -1222,12 +1223,15 @@ def test_what_a_new_user_met_in_verify_evaluate_and_the_api(trained_model, tmp_p
     r = run_cli("swap", tmp_path / "anim.webp", "--model", trained_model, "-o", tmp_path / "anim-out.webp")
     assert r.returncode == 0 and "holds 2 pictures (an animation, or pages): only the first" in r.stderr, r.stderr
     # the Python API checks what the command line checks
-    for kw, says in ((dict(detect_every=0), "--detect-every must be at least 1"),
-                     (dict(duration=-1), "--duration must be more than 0"),
-                     (dict(erode=-5), "--erode must be at least 0 and at most 64"),
-                     (dict(threshold=float("nan")), "--threshold must be more than 0")):
-        with pytest.raises(FacepairError, match=says):
+    for kw, says in ((dict(detect_every=0), "--detect-every: must be at least 1 (got 0)"),
+                     (dict(detect_every=1.5), "--detect-every: not an integer: 1.5"),   # (every 3rd frame)
+                     (dict(duration=-1), "--duration: must be more than 0 (got -1)"),
+                     (dict(erode=-5), "--erode: must be from 0 to 64 (got -5)"),
+                     (dict(feather=True), "--feather: not a number: True"),
+                     (dict(threshold=float("nan")), "--threshold: not a finite number: nan")):
+        with pytest.raises(FacepairError) as e:
             api.swap(OBAMA_CLIP2, trained_model, tmp_path / "v.mp4", progress=False, **kw)
-    with pytest.raises(FacepairError, match="--max-faces must be at least 1"):
+        assert str(e.value) == says, kw
+    with pytest.raises(FacepairError, match=r"--max-faces: must be at least 1 \(got 0\)"):
         api.evaluate(trained_model, max_faces=0, frames=False)
     assert not (tmp_path / "v.mp4").exists()

@@ -77,6 +77,7 @@ def test_resume_continues_with_identical_weights(extracted, tmp_path):
     assert r.returncode == 0, r.stderr
     line, = r.stderr.strip().splitlines()
     assert line.startswith(f"facepair: warning: model {resumed} is at step 4 already: nothing trained"), r.stderr
+    assert r.stdout.splitlines() == ["nothing trained: step 4", f"model: {resumed}"], r.stdout
     assert {p: p.stat().st_mtime_ns for p in resumed.rglob("*") if p.is_file() and p.name != ".lock"} == before
 
 

@@ -60,7 +60,7 @@ class Server:
             try:
                 urllib.request.urlopen(self.url + "/api/state", timeout=2)
                 break
-            except urllib.error.HTTPError:      # up, and refusing (an exposed server's 403)
+            except urllib.error.HTTPError:      # up, and refusing (no token: 403)
                 break
             except OSError:
                 time.sleep(0.1)

@@ -75,7 +75,7 @@ def swap(inp, model_dir, output, opts=None, **fields):
 
 
 def evaluate(model_dir, **options) -> dict:
-    """Every figure of a trained pair (options: see facepair.evaluate.score.evaluate)."""
+    """Every figure of a trained pair (options: see facepair.evaluate.score._evaluate)."""
     from .evaluate.score import evaluate as run
     return run(model_dir, **options)
 
@@ -85,8 +85,8 @@ def verify(paths, key_file=None) -> list:
     manifest); a folder: its pictures and videos. The installation mark is looked for with the
     key in `key_file` (another installation's watermark.key), else with this installation's."""
     from .media.files import as_list
-    from .provenance.verify import the_files, verify_file
-    return [verify_file(p, key_file) for p in the_files(as_list(paths))]
+    from .provenance.verify import verify as run
+    return run(as_list(paths), key_file)
 
 
 def presets() -> list[dict]:

@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .errors import FacepairError, shown
+from .errors import FacepairError, out_of_bounds, shown
 from .evaluate import EVAL_FACES
 from .stopping import STOP_WITH, stop_with
 
@@ -33,15 +33,10 @@ def _number(kind=int, least=None, most=None, above=None):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text}")
-        if v != v or v in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"not a finite number: {text}")
-        if least is not None and v < least or most is not None and v > most:
-            lo, hi = (f"{b:g}" if isinstance(b, float) else str(b) for b in (least, most))
-            bound = (f"from {lo} to {hi}" if least is not None and most is not None
-                     else f"at least {lo}" if most is None else f"at most {hi}")
-            raise argparse.ArgumentTypeError(f"must be {bound} (got {text})")
-        if above is not None and v <= above:
-            raise argparse.ArgumentTypeError(f"must be more than {above} (got {text})")
+        why = out_of_bounds(v, kind, least, most, above)
+        if why:         # (said with the text as typed: "1e3", not 1000.0)
+            raise argparse.ArgumentTypeError(why.rsplit(": ", 1)[0] + f": {text}" if why.startswith("not ")
+                                             else why.rsplit(" (got ", 1)[0] + f" (got {text})")
         return v
     return parse
 
@@ -286,8 +281,8 @@ def _add_evaluate(sub):
                    help=f"the whole-frame and video swaps' colour match (as swap's --color; default: {SwapOptions.color})")
     p.add_argument("--crops-only", action="store_true",
                    help="skip the whole-frame figures (they re-read the face sets' source footage)")
-    p.add_argument("--json", metavar="FILE", help="write every figure to this JSON file")
-    p.add_argument("--html", metavar="FILE", help="write an HTML report (images beside it)")
+    p.add_argument("--json", metavar="FILE.json", help="write every figure to this JSON file (its name ending in .json)")
+    p.add_argument("--html", metavar="FILE.html", help="write an HTML report (its name ending in .html; its pictures in NAME_files/ beside it)")
     _device_option(p)
     p.set_defaults(run=_run_evaluate)
 

@@ -29,3 +29,20 @@ def shown(text: str) -> str:
     file's name can neither end a line early nor draw on the terminal (a name holding "\\nx.jpg:
     SYNTHETIC ..." printed a verdict line of its own)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def out_of_bounds(value, kind=int, least=None, most=None, above=None) -> str | None:
+    """Why `value` is not a `kind` (int or float) within the bounds, in the words the command
+    line says it (`facepair swap --erode 65`), or None: one check for the flags and for the
+    same options given through the Python API."""
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        return f"not {'an integer' if kind is int else 'a number'}: {value!r}"
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"not a finite number: {value}"
+    if least is not None and value < least or most is not None and value > most:
+        lo, hi = (f"{b:g}" if isinstance(b, float) else str(b) for b in (least, most))
+        return "must be " + (f"from {lo} to {hi}" if least is not None and most is not None
+                             else f"at least {lo}" if most is None else f"at most {hi}") + f" (got {value})"
+    if above is not None and value <= above:
+        return f"must be more than {above} (got {value})"
+    return None

@@ -109,6 +109,11 @@ def format_table(res: dict) -> str:
     return "\n".join([head] + [f"  {l:<{width}}  {v}" for l, v, _ in rows])
 
 
+def assets_folder(html_path) -> Path:
+    """Where a report's pictures go: `<name>_files/` beside it."""
+    return Path(html_path).with_name(Path(html_path).stem + "_files")
+
+
 def check_outputs(json_path=None, html_path=None) -> None:
     """The outputs of `evaluate --json/--html`, checked before the minutes of work: named as what
     they hold (`--html out/keep.png` replaced a picture with a report, with exit 0), and, for
@@ -118,7 +123,7 @@ def check_outputs(json_path=None, html_path=None) -> None:
             raise FacepairError(f"{flag} writes {exts[0][1:].upper()}: give a name ending in "
                                 f"{' or '.join(exts)} (got {path})")
     if html_path is not None:
-        assets = Path(html_path).with_name(Path(html_path).stem + "_files")
+        assets = assets_folder(html_path)
         if assets.exists() and not assets.is_dir():
             raise FacepairError(f"the report's pictures go in {assets}, and a file of that name is "
                                 "there: give the report another name")
@@ -164,7 +169,7 @@ def _loss_plot(model_dir: Path, out: Path) -> bool:
 def write_html(res: dict, path: Path) -> list[Path]:
     """The report at `path`, its images in `<name>_files/` beside it. Returns the image paths."""
     path = Path(path)
-    assets = path.with_name(path.stem + "_files")
+    assets = assets_folder(path)
     assets.mkdir(parents=True, exist_ok=True)
     model_dir = Path(res["model"])
     images, parts = [], []

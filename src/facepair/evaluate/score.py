@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import FacepairError, Interrupted
+from ..errors import FacepairError, Interrupted, out_of_bounds
 from ..faces.detect import largest_first, make_detector
 from ..faces.faceset import crop_marks
 from ..faces.identity import Embedder
@@ -197,14 +197,34 @@ def video_figures(model_dir, video, direction: str = "a2b", seconds: float | Non
 FEW_FACES = 10        # below this many faces a side, evaluate says its correlations say little
 
 
-def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
-             max_faces: int = EVAL_FACES, video_seconds: float | None = None, device: str = "auto",
-             frames: bool = True, color: str = SwapOptions.color) -> dict:
-    """Every figure as a flat dict (see the module docstring); `color`: the swaps' --color."""
-    if not max_faces >= 1:                      # the command line's bounds, for the Python API too
-        raise FacepairError(f"--max-faces must be at least 1: {max_faces}")
-    if video_seconds is not None and not video_seconds > 0:
-        raise FacepairError(f"--video-seconds must be more than 0: {video_seconds}")
+def evaluate(model_dir, *args, **kwargs) -> dict:
+    """Every figure as a flat dict (see the module docstring; the arguments: _evaluate's), with
+    what it warned of under "warnings" (for the JSON and the report: they were on the terminal
+    only), each said once (a model's uncalibrated cue was said twice)."""
+    said: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)        # facepair's own (others as before)
+            res = _evaluate(model_dir, *args, **kwargs)
+    finally:
+        for w in caught:
+            if not issubclass(w.category, UserWarning):        # a library's: passed on as it was
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for text in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+            said.append(text)
+            warnings.warn(text)
+    res["warnings"] = said
+    return res
+
+
+def _evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
+              max_faces: int = EVAL_FACES, video_seconds: float | None = None, device: str = "auto",
+              frames: bool = True, color: str = SwapOptions.color) -> dict:
+    for flag, value, kind, bounds in (("--max-faces", max_faces, int, dict(least=1)),     # the command
+                                      ("--video-seconds", video_seconds, float, dict(above=0))):  # line's, for
+        why = out_of_bounds(value, kind, **bounds) if value is not None else None          # the API too
+        if why:
+            raise FacepairError(f"{flag}: {why}")
     if video is not None and Path(video).is_dir():
         raise FacepairError(f"--video takes a video file, not a folder: {video}")
     if video is not None and not Path(video).is_file():      # before the minutes of the rest
@@ -224,13 +244,10 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
     rec_a, rec_b = run_model(model, real_a, mk_a, "a", "a", dev, amp), run_model(model, real_b, mk_b, "b", "b", dev, amp)
     a2b, b2a = run_model(model, real_a, mk_a, "a", "b", dev, amp), run_model(model, real_b, mk_b, "b", "a", dev, amp)
     lm, emb = Landmarker(), Embedder()
-    said = []                   # warnings, kept in the JSON and the report too (not only on stderr)
     if min(len(real_a), len(real_b)) < FEW_FACES:
-        said.append(f"{min(len(real_a), len(real_b))} face(s) scored on one side: its correlations "
-                    f"and spreads say little on fewer than {FEW_FACES} faces")
-        warnings.warn(said[-1])
+        warnings.warn(f"{min(len(real_a), len(real_b))} face(s) scored on one side: its correlations "
+                      f"and spreads say little on fewer than {FEW_FACES} faces")
     res = {"model": str(model_dir), "step": state["step"], "preset": state["preset"], "color": color,
-           "warnings": said,
            "faces_a": len(real_a), "faces_b": len(real_b),
            "source": "face sets given" if a or b else "held-out validation faces"}
     # the sides' mean embeddings: over as many training faces as faces scored (16 to 64)
@@ -251,8 +268,7 @@ def evaluate(model_dir, a=None, b=None, video=None, direction: str = "a2b",
                 raise FileNotFoundError("the training faces' footage")
             res.update(whole_frames(model_dir, ent_a, ent_b, means["frames"], device, color))
         except FileNotFoundError as e:
-            said.append(f"whole-frame figures skipped: source footage not found ({e})")
-            warnings.warn(said[-1])
+            warnings.warn(f"whole-frame figures skipped: source footage not found ({e})")
     if seen is not None:
         res.update(seen)
         res["video"], res["direction"] = str(video), direction

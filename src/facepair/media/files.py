@@ -73,9 +73,15 @@ def as_list(paths) -> list:
 
 def once(paths) -> list:
     """Each path once, where first met, by where it leads (a path named twice, spelt another way,
-    or through a link): the items as given, their order kept."""
+    or through a link): the items as given, their order kept. A link in a loop counts by its own
+    name (resolving it raised, an internal error where the loop was to be named)."""
+    def where(p):
+        try:
+            return Path(p).resolve()
+        except (RuntimeError, OSError):
+            return Path(p).absolute()
     seen: set = set()
-    return [p for p in paths if not (Path(p).resolve() in seen or seen.add(Path(p).resolve()))]
+    return [p for p in paths if not (where(p) in seen or seen.add(where(p)))]
 
 
 def cut_bytes(name: str, n: int) -> str:

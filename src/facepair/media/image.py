@@ -123,11 +123,12 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def picture_frames(path: Path) -> int:
-    """How many pictures the file holds (an animated PNG, WebP or TIFF pages: more than 1), read
-    from its header; 1 where it cannot tell."""
+    """How many pictures the file holds (an animated PNG or WebP, a TIFF's pages: more than 1),
+    read from its header; 1 where it cannot tell. A JPEG's second picture (a phone's HDR gain map
+    or depth map, which Pillow opens as MPO) is not a picture of its own."""
     try:
         with open_picture(path) as im:
-            return int(getattr(im, "n_frames", 1) or 1)
+            return int(getattr(im, "n_frames", 1) or 1) if im.format in ("PNG", "WEBP", "TIFF") else 1
     except Exception:           # Pillow raises several types for what it cannot read
         return 1
 

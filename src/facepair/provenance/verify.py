@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from ..errors import FacepairError, TooLarge, UnreadableMedia, shown
+from ..media.files import once
 from ..media.image import expand_inputs, is_image, open_picture, read_image
 from ..media.video import is_video_name, iter_video, open_input
 from . import credentials, label, watermark
@@ -188,7 +189,7 @@ def the_files(paths) -> list[Path]:
     for p in map(Path, paths):
         found = expand_inputs([p], keep=lambda f: is_image(f) or is_video_name(f)) if p.is_dir() else []
         files += found or [p]
-    return files
+    return once(files)                  # a folder given twice, or with one of its files named
 
 
 def verify_file(path, key_file=None) -> Verdict:
@@ -296,4 +297,5 @@ def read_key(residual: np.ndarray, mark: watermark.Reading, mirrored: bool, key:
 
 
 def verify(paths, key_file=None) -> list[Verdict]:
-    return [verify_file(p, key_file) for p in paths]
+    """Each file's verdict (a folder: each of its pictures and videos)."""
+    return [verify_file(p, key_file) for p in the_files(paths)]

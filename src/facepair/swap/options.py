@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import FacepairError, out_of_bounds
 from ..faces.options import DEFAULT_DETECT_SIZE, DEFAULT_THRESHOLD
 
 MASKS = ("hull", "box")
@@ -44,3 +45,25 @@ class SwapOptions:
     crf: int = 18
     duration: float | None = None     # video: seconds from the start to swap (None: all)
     progress: bool = True
+
+    def check(self) -> None:
+        """The command line's bounds, for the Python API too (detect_every=0 was a
+        ZeroDivisionError, duration=-1 "no frame could be decoded" from a good file, 1.5 a
+        detector on every third frame): one FacepairError naming the flag."""
+        for flag, value, choices in (("--mask", self.mask, MASKS), ("--color", self.color, COLORS),
+                                     ("--blend", self.blend, BLENDS), ("--occlusion", self.occlusion, OCCLUSIONS)):
+            if value not in choices:
+                raise FacepairError(f"bad {flag} '{value}' (choose from {', '.join(choices)})")
+        for flag, value, kind, bounds in (
+                ("--detect-every", self.detect_every, int, dict(least=1)),
+                ("--detect-size", self.detect_size, int, dict(least=0)),
+                ("--erode", self.erode, float, dict(least=0, most=MAX_MASK_PX)),
+                ("--feather", self.feather, float, dict(least=0, most=MAX_MASK_PX)),
+                ("--threshold", self.threshold, float, dict(above=0)),
+                ("--crf", self.crf, int, dict(least=0, most=MAX_CRF)),
+                ("batch", self.batch, int, dict(least=1)),
+                *((("--duration", self.duration, float, dict(above=0, most=MAX_SECONDS)),)
+                  if self.duration is not None else ())):
+            why = out_of_bounds(value, kind, **bounds)
+            if why:
+                raise FacepairError(f"{flag}: {why}")

@@ -41,8 +41,7 @@ from ..runtime import (autocast, cast_for_inference, model_in_halves, resolve_de
                        resolve_precision, to_images, to_tensor)
 from ..stopping import held_off, stop_requests
 from . import compose
-from .options import (BLENDS, COLORS, DEFAULT_ENGINE, ENGINES, MASKS, MAX_CRF, MAX_MASK_PX, MAX_SECONDS,
-                      OCCLUSIONS, SwapOptions)
+from .options import DEFAULT_ENGINE, ENGINES, SwapOptions
 from .people import AMBIGUOUS, UNMATCHED, People
 from .smooth import Lookahead
 from .tracker import FaceTracker
@@ -673,25 +672,7 @@ def _swap_video(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
 def swap(inp, model_dir, output, opts: SwapOptions | None = None) -> SwapSummary:
     """Swap the faces of an image, a folder of images, or a video into `output` (same kind)."""
     opts = opts or SwapOptions()
-    for name, value, choices in (("--mask", opts.mask, MASKS), ("--color", opts.color, COLORS),
-                                 ("--blend", opts.blend, BLENDS), ("--occlusion", opts.occlusion, OCCLUSIONS)):
-        if value not in choices:
-            raise FacepairError(f"bad {name} '{value}' (choose from {', '.join(choices)})")
-    if not 0 <= opts.crf <= MAX_CRF:
-        raise FacepairError(f"--crf must be from 0 to {MAX_CRF}: {opts.crf}")
-    # the command line's bounds, for the Python API too (detect_every=0 was a ZeroDivisionError,
-    # duration=-1 "no frame could be decoded" from a good file)
-    inf, above_0 = float("inf"), 1e-9
-    bounds = [("--detect-every", opts.detect_every, 1, inf), ("--detect-size", opts.detect_size, 0, inf),
-              ("--erode", opts.erode, 0, MAX_MASK_PX), ("--feather", opts.feather, 0, MAX_MASK_PX),
-              ("batch", opts.batch, 1, inf), ("--threshold", opts.threshold, above_0, inf)]
-    if opts.duration is not None:
-        bounds.append(("--duration", opts.duration, above_0, MAX_SECONDS))
-    for name, value, least, most in bounds:
-        if not least <= value <= most:          # (NaN fails too)
-            low = "more than 0" if least == above_0 else f"at least {least:g}"
-            raise FacepairError(f"{name} must be {low}" + (f" and at most {most:g}" if most < inf else "")
-                                + f": {value}")
+    opts.check()
     inp, out = Path(inp), Path(output)
     if not inp.exists():
         raise FacepairError(f"input not found: {inp}")

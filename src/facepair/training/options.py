@@ -58,6 +58,8 @@ class TrainResult:
                 f"{k} {v['shift']:g}, {v['gain']:g}x"
                 + (f", lids {v['lid_gain']:g}x" if "lid_gain" in v else "") for k, v in self.cue.items()) \
             + ("" if self.cue_seconds is None else f" (measured in {self.cue_seconds:.0f} s)")
+        if self.step == self.start_step and not self.seconds:      # past --steps: nothing trained
+            return f"nothing trained: step {self.step}{cue}\nmodel: {self.model_dir}"
         return (f"trained {self.preset}: steps {self.start_step} -> {self.step} in "
                 f"{self.seconds:.0f} s ({self.images_per_s:.1f} images/s)   {l}{cue}\n"
                 f"model: {self.model_dir}")

@@ -117,13 +117,15 @@ class Guard:
                  or urlsplit(origin).scheme.lower() != scope.get("scheme", "http")):
             return 403, f"refused a request from another origin ({origin[:100]})"
         if method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
-            return 403, "missing or wrong token: reload the app's page"
+            return 403, ("missing or wrong token: open the address facepair ui printed (a new one "
+                         "at each start)")
         page = scope.get("path", "/") in ("", "/")        # the page holds the token itself
         if method in SAFE_METHODS and not (
                 self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
                 or not page and any(hmac.compare_digest(c.encode(), self.read_key.encode())
                                     for c in _cookies(h, cookie_name(_port(scope))))):
-            return 403, "this server needs its token: open the address it printed (…/?token=…)"
+            return 403, ("this server needs its token: open the address it printed (…/?token=…, a "
+                         "new one at each start)")
         return None
 
     def valid(self, given: str | None) -> bool:

@@ -4,7 +4,7 @@ gallery, removing faces, one preview frame, verify) run in the server; long ones
 swap, evaluate) are jobs running the `facepair` command (jobs.py).
 
 Safety of a local server: guard.py decides which requests reach a route (its own host names only,
-nothing from another site, a per-server token on every change). Here: every path the page names is
+nothing from another site, a per-server token on every request, printed with the address). Here: every path the page names is
 resolved (links followed) and must stay inside the work folder; names match in full; numbers are
 finite; uploads go through a temporary file that follows no link and never overwrite; the work
 folder's files are served so that none is active content (only images, videos and the app's own
@@ -315,7 +315,8 @@ def create_app(workdir: Path, host: str = "127.0.0.1", max_upload_mb: float = DE
                token: str | None = None, allow_hosts=(),
                max_uploads_total_mb: float = DEFAULT_UPLOADS_TOTAL_MB) -> FastAPI:
     wd = Workdir(workdir)
-    _clear_incoming(wd.root / ".ui" / "incoming")
+    with contextlib.suppress(HTTPException):            # (replaced by a link: refused at use)
+        _clear_incoming(wd.own(".ui/incoming"))
     jobs = Jobs(wd.root / ".ui" / "jobs")
     consent_file = wd.root / ".ui" / "consent.json"
     token = token or secrets.token_urlsafe(32)

@@ -117,7 +117,7 @@ async function watch(boxId, job, onEnd) {
     try { job = await get(`/api/jobs/${job.id}`); misses = 0; }
     catch (e) {             // gone (the server stopped): said, not "running" for ever; a moment's
       if (++misses < 5) continue;        // loss of the connection is not the job's end
-      jobBox(boxId, { ...job, state: "ended", message: `${e.message} (the server stopped? its jobs stop with it: start it again and reload this page)` });
+      jobBox(boxId, { ...job, state: "ended", message: `${e.message} (the server stopped? its jobs stop with it: start it again and open the address it prints)` });
       return;
     }
   }
