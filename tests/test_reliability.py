@@ -1211,6 +1211,8 @@ def test_what_a_new_user_met_in_verify_evaluate_and_the_api(trained_model, tmp_p
         assert r.returncode == 1 and r.stderr.strip().splitlines() == [f"facepair: error: {says} {path}"
                                                                          if says.startswith("no") else
                                                                          f"facepair: error: {says}: {path}"], r.stderr
+    r = run_cli("train", "--a", tmp_path / "loop1", "--b", tmp_path / "empty", "--model", tmp_path / "m")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "internal error" not in r.stderr, r.stderr
     # an exported graph given as the model; a mask --erode wipes whole
     (tmp_path / "m.onnx").write_bytes(b"graph")
     r = run_cli("swap", OBAMA_PHOTOS / "obama.jpg", "--model", tmp_path / "m.onnx", "-o", tmp_path / "x.png")

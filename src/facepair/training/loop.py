@@ -225,11 +225,11 @@ def _train(opts: TrainOptions, saved: dict | None) -> TrainResult:
     # a face set named twice on a side (`--a A A`, `--a A ./A/`): read once (it was trained on
     # twice, its faces twice as likely as another set's, its validation faces listed twice)
     opts = replace(opts, a=once(opts.a), b=once(opts.b))
+    geometry = _same_geometry([*opts.a, *opts.b])  # (each read: one missing, or a link in a loop, named)
     both = {Path(f).resolve() for f in opts.a} & {Path(f).resolve() for f in opts.b}
     if both:
         raise FacepairError(f"face set {sorted(both)[0]} is given for both --a and --b: a model "
                             "learns two people, one on each side")
-    geometry = _same_geometry([*opts.a, *opts.b])
     if geometry["size"] != mcfg.size:
         raise FacepairError(f"face set {opts.a[0]} has {geometry['size']} px faces; preset "
                             f"'{preset.name}' needs {mcfg.size} px (extract with --size {mcfg.size})")
