@@ -16,11 +16,13 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
 
 from facepair.errors import FacepairError
+from facepair.media.video import iter_video
 from facepair.model.autoencoder import FacePair
 from facepair.model.presets import PRESETS
 from facepair.model.store import load_weights, read_state
@@ -1237,3 +1239,59 @@ def test_what_a_new_user_met_in_verify_evaluate_and_the_api(trained_model, tmp_p
     with pytest.raises(FacepairError, match=r"--max-faces: must be at least 1 \(got 0\)"):
         api.evaluate(trained_model, max_faces=0, frames=False)
     assert not (tmp_path / "v.mp4").exists()
+
+
+def _encode(path, pictures, fmt=None, rate=30):
+    """H.264 of RGB `pictures` (all one size) into `path`."""
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.height, s.width = pictures[0].shape[:2]
+        s.pix_fmt = "yuv420p"
+        for p in pictures:
+            for packet in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(p), format="rgb24")):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+
+
+def test_what_crafted_media_did(trained_model, tmp_path):
+    """Found by a reviewer crafting media (2026-12-07): a one-frame picture muxed before a swap's
+    own video stream hid its watermark from verify (the first video stream was read); a stream whose frame size changes was an internal error in
+    verify and stretched in swap without a word; a grey PNG with an RGB colour profile printed
+    libpng's own warning line."""
+    from PIL import Image, ImageCms
+    out = tmp_path / "swap.mp4"
+    assert run_cli("swap", REAGAN_CLIP, "--model", trained_model, "-o", out, "--duration", 1, "--quiet").returncode == 0
+    hidden = tmp_path / "hidden.mkv"
+    with av.open(str(out)) as i, av.open(str(hidden), "w", format="matroska") as o:
+        art = o.add_stream("mjpeg", rate=1)
+        art.width, art.height, art.pix_fmt = 640, 480, "yuvj420p"     # larger than the swap's frames
+        v = o.add_stream_from_template(i.streams.video[0])
+        frame = av.VideoFrame.from_ndarray(np.zeros((480, 640, 3), np.uint8), format="rgb24")
+        frame.pts = 0
+        for p in [*art.encode(frame), *art.encode()]:
+            o.mux(p)
+        for p in i.demux(i.streams.video[0]):
+            if p.dts is not None:
+                p.stream = v
+                o.mux(p)
+    r = run_cli("verify", hidden)
+    assert r.returncode == 0 and "watermark FOUND" in r.stdout, r.stdout + r.stderr
+    # a stream whose frame size changes part-way (two MPEG-TS files joined)
+    frames = [f for _, f in zip(range(20), (f for _, f in iter_video(OBAMA_CLIP1)))]
+    _encode(tmp_path / "a.ts", frames[:10], "mpegts")
+    _encode(tmp_path / "b.ts", [f[:, :200] for f in frames[10:]], "mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    r = run_cli("verify", joined)
+    assert r.returncode == 1 and "internal error" not in r.stderr and "no facepair marks" in r.stdout, r.stdout + r.stderr
+    r = run_cli("swap", joined, "--model", trained_model, "-o", tmp_path / "j.mp4", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "the picture's size changes from 256 x 256 to 200 x 256 px at frame" in r.stderr, r.stderr
+    # a grey PNG with transparency and an RGB colour profile: facepair's lines only
+    grey = Image.open(OBAMA_PHOTOS / "obama.jpg").convert("LA")
+    grey.save(tmp_path / "la.png", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    for args in (["verify", tmp_path / "la.png"], ["swap", tmp_path / "la.png", "--model", trained_model,
+                                                    "-o", tmp_path / "la-out.png", "--quiet"]):
+        r = run_cli(*args)
+        assert "libpng" not in r.stderr and all(l.startswith("facepair: ") for l in r.stderr.splitlines()), r.stderr

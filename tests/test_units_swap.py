@@ -201,6 +201,13 @@ def test_line_fit_is_a_gaussian_weighted_least_squares_line():
     assert line_fit(t, pts, 1.0, 1.0) == pytest.approx(np.array([[1.0, -1.0]] * 3))
 
 
+def test_the_smoothing_window_is_bounded_whatever_rate_a_file_declares():
+    """A crafted file declaring 1,000,000 frames a second made the window hold every frame
+    (3.8 GB for 600 frames of 720p): the rate counts up to 240 frames a second."""
+    assert Lookahead.for_video(30).half == 3
+    assert Lookahead.for_video(1e6).half == Lookahead.for_video(240).half == 24
+
+
 def test_lookahead_holds_each_frame_until_the_frames_after_it_are_read():
     look = Lookahead(1.5)
     assert look.half == 3 and Lookahead(0.4).half == 1 and Lookahead(2.0).half == 4

@@ -103,6 +103,24 @@ def _intact_png(data: bytes) -> bool:
         return False
 
 
+def _without_iccp(data: np.ndarray) -> np.ndarray:
+    """A PNG's bytes without its colour profile chunk (iCCP), which OpenCV does not apply:
+    libpng printed a line of its own on stderr for a grey PNG carrying an RGB profile ("libpng
+    warning: iCCP: ... RGB color space not permitted on grayscale PNG") beside facepair's.
+    Anything else, or a PNG without one: as it was (no copy)."""
+    head = data[:1 << 20].tobytes()             # (a profile comes before the first IDAT)
+    head = head[:head.find(b"IDAT")] if b"IDAT" in head else head
+    if not head.startswith(b"\x89PNG\r\n\x1a\n") or b"iCCP" not in head:
+        return data
+    raw, out, i = data.tobytes(), [], 8
+    while i + 8 <= len(raw):
+        n = int.from_bytes(raw[i:i + 4], "big")
+        if raw[i + 4:i + 8] != b"iCCP":
+            out.append(raw[i:i + 12 + n])
+        i += 12 + n
+    return np.frombuffer(raw[:8] + b"".join(out), np.uint8)
+
+
 def read_image(path: Path) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3). One that is not a picture, or that declares more
     than MAX_PIXELS, is refused before it is decoded."""
@@ -116,7 +134,7 @@ def read_image(path: Path) -> np.ndarray:
         most = f"{MAX_PIXELS / 1e6:.0f} megapixels"
         raise TooLarge(f"picture too large to read: {path} declares "
                        + (f"more than {most}" if (w, h) == BOMB else f"{w} x {h} pixels (at most {most})"))
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if w * h and _intact_png(raw) else None
+    img = cv2.imdecode(_without_iccp(data), cv2.IMREAD_COLOR) if w * h and _intact_png(raw) else None
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -133,10 +151,13 @@ def picture_frames(path: Path) -> int:
         return 1
 
 
-def read_alpha(path: Path) -> np.ndarray | None:
+def read_alpha(path: Path, shape: tuple | None = None) -> np.ndarray | None:
     """A picture's transparency (H, W) uint8, turned upright as read_image turns the picture,
     or None where it has none (or it is all opaque): what an image swap writes back, so that a
-    transparent area stays transparent rather than showing the colours stored under it."""
+    transparent area stays transparent rather than showing the colours stored under it.
+    `shape`: the (H, W) of the picture as read_image read it; an alpha that does not fit it
+    (a TIFF whose orientation OpenCV and Pillow read otherwise) is dropped with a warning (it
+    was dropped without a word)."""
     try:
         with open_picture(path) as im:
             if "A" not in im.getbands() and "transparency" not in im.info:
@@ -144,6 +165,9 @@ def read_alpha(path: Path) -> np.ndarray | None:
             im = ImageOps.exif_transpose(im).convert("RGBA")
             alpha = np.asarray(im.getchannel("A"))
     except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    if shape is not None and alpha.shape != tuple(shape):
+        warnings.warn(f"{path}: its transparency does not fit the picture as read: written opaque")
         return None
     return None if alpha.min() == 255 else alpha
 

@@ -49,13 +49,24 @@ def open_input(path) -> av.container.InputContainer:
     return av.open(str(path), options={"format_whitelist": DEMUXERS}, metadata_errors="replace")
 
 
+def main_video(container) -> av.video.stream.VideoStream | None:
+    """The video stream to read: of those that are not a still (a cover picture, a stream of one
+    frame), the one with the largest picture; the first of them on a tie (None: no video). The
+    first video stream was read, so a one-frame picture muxed before a swap's own stream hid its
+    watermark from verify, and swap and extract found no face in that picture."""
+    still = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image
+    return max(container.streams.video, default=None,
+               key=lambda s: (not s.disposition & still, s.frames != 1,
+                              (s.codec_context.width or 0) * (s.codec_context.height or 0)))
+
+
 def video_info(path: Path) -> dict:
-    """Frame count, rate and size of a video's first video stream (raises UnreadableMedia)."""
+    """Frame count, rate and size of a video's main video stream (raises UnreadableMedia)."""
     try:
         with open_input(path) as c:
             if not c.streams.video:
                 raise UnreadableMedia(f"no video stream in {path}")
-            s = c.streams.video[0]
+            s = main_video(c)
             return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0),
                     "width": s.codec_context.width, "height": s.codec_context.height}
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
@@ -133,7 +144,7 @@ class Fields:
                 return got
 
 
-def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_video(path: Path, every: int = 1, only=None, stream: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, RGB frame, upright as displayed) for every `every`-th frame, or with `only`
     (a set of indices) for those frames alone, ending after the last (the others are decoded but
     not converted, which is most of a frame's cost). A stream that breaks part-way ends with a
@@ -145,7 +156,7 @@ def iter_video(path: Path, every: int = 1, only=None) -> Iterator[tuple[int, np.
     with container:
         if not container.streams.video:
             raise UnreadableMedia(f"no video stream in {path}")
-        stream = container.streams.video[0]
+        stream = main_video(container) if stream is None else container.streams.video[stream]
         stream.thread_type = "AUTO"
         i, last = -1, max(only, default=-1) if only is not None else None
         fields, turns = Fields(stream), None
@@ -183,7 +194,7 @@ def frame_at(path: Path, seconds: float) -> np.ndarray:
         with open_input(path) as container:
             if not container.streams.video:
                 raise UnreadableMedia(f"no video stream in {path}")
-            stream = container.streams.video[0]
+            stream = main_video(container)
             seconds += start_of(stream)               # (seconds from the start, not the clock)
             if seconds > 0 and stream.time_base:
                 container.seek(int(seconds / stream.time_base), stream=stream, backward=True)
@@ -253,7 +264,7 @@ class VideoReader:
         if not self.container.streams.video:
             self.container.close()
             raise FacepairError(f"no video stream in {path}")
-        self.video = self.container.streams.video[0]
+        self.video = main_video(self.container)
         self.video.thread_type = "AUTO"
         self.audio = list(self.container.streams.audio)
         # `end` counts from the first frame; the packets' times from the file's clock
@@ -269,13 +280,14 @@ class VideoReader:
         if end is not None and self.total and end * self.fps < self.total:
             self.total = int(round(end * self.fps))
         self.frames = 0                                 # video frames given so far
+        self.size, self.resized = None, False           # the first frame's size; said once
         self.fields = Fields(self.video)                # interlaced: made progressive
         self.turns = self._turns()                      # display rotation (portrait phone clips)
 
     def _turns(self) -> int:
         """The quarter turns of the first frame's display matrix (read ahead in a second open)."""
         with contextlib.suppress(av.error.FFmpegError, StopIteration), open_input(self.path) as c:
-            return quarter_turns(next(c.decode(c.streams.video[0])).rotation)
+            return quarter_turns(next(c.decode(main_video(c))).rotation)
         return 0
 
     def picture(self, frame) -> np.ndarray:
@@ -284,6 +296,14 @@ class VideoReader:
             _check_size(frame, self.path)
         except UnreadableMedia as e:
             raise FacepairError(str(e)) from None
+        size = (frame.width, frame.height)
+        if self.size is None:
+            self.size = size
+        elif size != self.size and not self.resized:      # the encoder scales it to the first
+            self.resized = True
+            warnings.warn(f"{self.path}: the picture's size changes from {self.size[0]} x {self.size[1]} "
+                          f"to {size[0]} x {size[1]} px at frame {self.frames}: the output keeps the "
+                          "first size, those frames stretched to it")
         return upright(frame.to_ndarray(format="rgb24"), self.turns)
 
     def _wanted(self, frames, flush: bool = False):

@@ -244,15 +244,35 @@ def _picture(path: Path):
     return residual, 1, label.image_tag(path), kind
 
 
+MAX_STREAMS = 4          # video streams of one file looked at for the mark
+
+
 def _video(path: Path):
+    """The residual of the video stream that reads the strongest mark: each of its video
+    streams is looked at (up to MAX_STREAMS), so that a still picture or another stream muxed
+    beside a swap's own does not hide its mark (the first stream was read alone). A file of one
+    stream: read once."""
+    streams = 1
+    with contextlib.suppress(av.error.FFmpegError, UnicodeDecodeError), open_input(path) as c:
+        streams = max(1, min(len(c.streams.video), MAX_STREAMS))
+    if streams == 1:
+        return _stream(path, None)
+    found = [_stream(path, k) for k in range(streams)]
+    marked = [f for f in found if f[0] is not None] or found
+    return max(marked, key=lambda f: -1.0 if f[0] is None else read_mark(f[0])[0].z)
+
+
+def _stream(path: Path, index: int | None):
     residual, frames, read, frame = None, 0, 0, None
-    for _, frame in iter_video(path, every=1):
+    for _, frame in iter_video(path, every=1, stream=index):
         frames += 1
         if _textured(frame):
             r = watermark.residual(frame)
-            if r is not None:
+            if r is not None and (residual is None or r.shape == residual.shape):
+                # (a stream whose frame size changes: the frames of its first size are summed;
+                # adding another size was an internal error)
                 residual = r if residual is None else residual + r
-            read += 1
+                read += 1
         if read >= MAX_FRAMES or frames >= MAX_SCAN:
             break
     if read == 0 and frame is not None:       # only flat frames: read as they are

@@ -545,7 +545,7 @@ def _swap_images(swapper: Swapper, inp: Path, out: Path, summary: SwapSummary):
             raise FacepairError(_nothing_swapped(summary, f))
         target = out / f.relative_to(inp) if folder else out
         target.parent.mkdir(parents=True, exist_ok=True)
-        summary.unsigned += not label.write_image(target, frame, alpha=read_alpha(f))
+        summary.unsigned += not label.write_image(target, frame, alpha=read_alpha(f, frame.shape[:2]))
     if summary.frames == 0:
         raise FacepairError(f"no readable image in {inp}")
 

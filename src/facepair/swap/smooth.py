@@ -18,6 +18,7 @@ from collections import deque
 import cv2
 import numpy as np
 
+MAX_FPS = 240               # the fastest rate smoothed by time (slow motion above: by frames)
 SIGMA_SECONDS = 0.05        # the smoothing's width (benchmarks/smoothing.py chose it on clips
                             # other than obama_clip2, where the swaps are judged)
 
@@ -54,7 +55,9 @@ class Lookahead:
 
     @classmethod
     def for_video(cls, fps: float, smooth: bool = True) -> "Lookahead":
-        return cls(SIGMA_SECONDS * fps if smooth else 0.0)
+        # the rate a file declares, at most MAX_FPS: the window holds 4 sigma of frames, and a
+        # crafted file declaring 1,000,000 frames a second held every frame (a 2 MB file: 3.8 GB)
+        return cls(SIGMA_SECONDS * min(fps, MAX_FPS) if smooth else 0.0)
 
     def push(self, index: int, payload, faces: list) -> list:
         self.held.append((index, payload, faces))
