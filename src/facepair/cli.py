@@ -52,8 +52,8 @@ def _add_extract(sub):
     p.add_argument("--detector", choices=fo.DETECTORS, default="hog",
                    help="haar: the seed's OpenCV cascade; hog/cnn: dlib's (default: hog)")
     p.add_argument("--size", type=_number(int, fo.MIN_SIZE, fo.MAX_SIZE), default=fo.DEFAULT_SIZE,
-                   help=f"crop side in px: 128 for the default preset hd, 64 for the others "
-                   f"(default: {fo.DEFAULT_SIZE})")
+                   help=f"crop side in px: 128 for the default preset hd and its variants "
+                   f"(hd-*), 64 for the others (default: {fo.DEFAULT_SIZE})")
     p.add_argument("--padding", type=_number(float, 0.0, 0.45), default=fo.DEFAULT_PADDING,
                    help="share of the crop kept around the mean-face template on each side; "
                    f"larger = more context, less detail (default: {fo.DEFAULT_PADDING})")
