@@ -48,8 +48,8 @@ def _free_port() -> int:
 class Server:
     """`facepair ui` started as a user starts it; stopped with Ctrl-C (SIGINT) at the end."""
 
-    def __init__(self, workdir: Path, *args):
-        self.port = _free_port()
+    def __init__(self, workdir: Path, *args, port: int | None = None):
+        self.port = port or _free_port()
         self.log = Path(workdir).with_name(f"server-{self.port}.log")
         with open(self.log, "wb") as log:       # a file, not a pipe: a full pipe would stall it
             self.proc = subprocess.Popen(
@@ -334,12 +334,13 @@ def test_a_jobs_warnings_outlast_its_progress_bar_and_long_lines_keep_their_star
     folder.mkdir()
     job = Job(folder.name, "train", [], folder, code=0)
     log = folder / "log.txt"
-    warning = "facepair: warning: side A has only 52 faces to train on " + "x" * 400
+    warning = "facepair: warning: side A has only 52 faces to train on " + "x" * 1200
     bar = "".join(f"\rtrain {k % 100:3d}%|#####| {k}/5000" for k in range(6000))    # ~180 KB, one line
     log.write_text(f"{warning}\n{bar}\n" + "facepair: warning: second\n" + "model: models/m1 " + "y" * 400 + "\n")
     seen = [job.status() for _ in range(5)]         # 64 KB a look: the whole log by the fourth
-    assert seen[0]["warnings"] == [warning[:300]], seen[0]["warnings"]
-    assert seen[-1]["warnings"] == [warning[:300], "facepair: warning: second"], seen[-1]["warnings"]
+    # (a warning's advice is kept to 1,000 characters: train's on a small face set is 430)
+    assert seen[0]["warnings"] == [warning[:1000]], seen[0]["warnings"]
+    assert seen[-1]["warnings"] == [warning[:1000], "facepair: warning: second"], seen[-1]["warnings"]
     assert seen[-1]["message"].startswith("model: models/m1 yy") and len(seen[-1]["message"]) == 300
 
 

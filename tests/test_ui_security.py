@@ -45,8 +45,10 @@ def server(tmp_path):
 
 
 def _one_line_403(status, body, why=""):
+    """403 and one line: JSON for the page's requests, text for a page the browser opens."""
     assert status == 403, (status, body)
-    assert isinstance(body, dict) and why in body["error"] and "\n" not in body["error"], body
+    line = body.decode()[:-1] if isinstance(body, bytes) and body.endswith(b"\n") else body["error"]
+    assert why in line and "\n" not in line, body
 
 
 # ---- over HTTP --------------------------------------------------------------------------------
@@ -98,6 +100,14 @@ def test_requests_from_elsewhere_are_refused_and_change_nothing(server, tmp_path
     for path in ("/", "/api/state", "/files/uploads/a.jpg", "/static/app.js"):
         _one_line_403(*server.request(path, token=False), "needs its token")
     assert server.request("/api/state")[0] == 200
+    # the bare address opened in a browser: the line as text (it was JSON with \u2026 escapes)
+    status, body = server.request("/", token=False, headers={"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+                                                             "Sec-Fetch-Site": "none", "Accept": "text/html"})
+    assert status == 403 and body.decode().startswith("this server needs its token: open the address facepair ui "
+                                                      "printed in its terminal, http://.../?token="), body
+    # a page of an earlier start (its token gone) is refused on its reads too, whatever cookie
+    # the new start left: it looked alive while every change failed
+    _one_line_403(*server.request("/api/state", token="an-earlier-token"), "from an earlier start")
     _one_line_403(*server.request("/files/uploads/a.jpg", headers={
         "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}), "cross-site")
     for path in ("/", "/files/uploads/a.jpg"):
@@ -694,6 +704,13 @@ def test_the_browser_runs_no_attack_and_no_markup_from_data(tmp_path):
                                             now: document.querySelectorAll('.pwned, img[src="x"]').length})""")
             assert made == {"made": 0, "pwned": 0, "now": 0}, made
             assert errors == []
+
+            # 4. the server started again (a new token): the open page says so in one banner
+            # (each of its buttons failed in its own words while its reads went on)
+            srv.stop()
+            srv = Server(work, port=srv.port)
+            expect(page.locator("#stale")).to_be_visible(timeout=20_000)
+            expect(page.locator("#stale")).to_contain_text("this page is from an earlier start of facepair ui")
             browser.close()
     finally:
         evil.close()

@@ -82,9 +82,13 @@ class Guard:
         if refused:
             status, line = refused
             await drain(receive)
-            body = json.dumps({"error": line}).encode()
+            # a page the browser opens (the bare address, an old tab after a restart) reads the
+            # line as text; a request of the page's script gets it as JSON
+            page = h.get("sec-fetch-dest") in ("document", "iframe") or \
+                ("text/html" in h.get("accept", "") and "sec-fetch-dest" not in h)
+            body = (line + "\n").encode() if page else json.dumps({"error": line}).encode()
             await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"application/json"),
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8" if page else b"application/json"),
                                     (b"content-length", str(len(body)).encode()),
                                     *_encode(HEADERS.items())]})
             return await send({"type": "http.response.body", "body": body})
@@ -116,16 +120,20 @@ class Guard:
                 (urlsplit(origin).netloc.lower() != h.get("host", "").lower() or origin == "null"
                  or urlsplit(origin).scheme.lower() != scope.get("scheme", "http")):
             return 403, f"refused a request from another origin ({origin[:100]})"
-        if method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
-            return 403, ("missing or wrong token: open the address facepair ui printed (a new one "
+        stale = h.get(TOKEN_HEADER) is not None and not self.valid(h.get(TOKEN_HEADER))
+        if stale or method not in SAFE_METHODS and not self.valid(h.get(TOKEN_HEADER)):
+            # (a wrong token is refused on a GET too: a page of an earlier start whose reads
+            # passed on the new start's cookie looked alive while every change failed)
+            return 403, ("missing or wrong token: this page is from an earlier start of facepair ui "
+                         "or not from it; open the address it printed in its terminal (a new one "
                          "at each start)")
         page = scope.get("path", "/") in ("", "/")        # the page holds the token itself
         if method in SAFE_METHODS and not (
                 self.valid(h.get(TOKEN_HEADER)) or self.valid(_query_token(scope))
                 or not page and any(hmac.compare_digest(c.encode(), self.read_key.encode())
                                     for c in _cookies(h, cookie_name(_port(scope))))):
-            return 403, ("this server needs its token: open the address it printed (…/?token=…, a "
-                         "new one at each start)")
+            return 403, ("this server needs its token: open the address facepair ui printed in its "
+                         "terminal, http://.../?token=... (a new one at each start)")
         return None
 
     def valid(self, given: str | None) -> bool:

@@ -30,6 +30,7 @@ from ..stopping import STOP_WITH
 
 PERCENT = re.compile(rb"(\d{1,3})%\|")
 WARNINGS = 3                   # a job's warning lines shown with it, the last ones
+WARNING_CHARS = 1000            # each cut there: train's small-face-set advice is 430 (300 cut it short)
 EXIT_STOPPED = 130
 KINDS = ("extract", "train", "swap", "evaluate")
 END = "end.json"
@@ -109,7 +110,7 @@ class Job:
     def _read_warnings(self, most: int = 1 << 16) -> None:
         """The log's "facepair: warning:" lines (said at a job's start, then scrolled away by its
         progress bar: a training on few faces, a face set changed), read on from where the last
-        look stopped, `most` bytes a look; the last WARNINGS kept, each cut at 300 characters."""
+        look stopped, `most` bytes a look; the last WARNINGS kept, each cut at WARNING_CHARS."""
         try:
             with os.fdopen(_open_own(self.folder, self.log.name), "rb") as f:
                 f.seek(self.read_to)
@@ -121,7 +122,7 @@ class Job:
         self.read_to += len(whole)
         for line in re.split(rb"[\r\n]", whole):
             if line.startswith(b"facepair: warning:"):
-                text = line.decode(errors="replace").strip()[:300]
+                text = line.decode(errors="replace").strip()[:WARNING_CHARS]
                 if text not in self.warnings:
                     self.warnings = (self.warnings + [text])[-WARNINGS:]
 

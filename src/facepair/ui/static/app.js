@@ -31,8 +31,18 @@ async function call(method, url, body) {
   else if (body !== undefined) { opt.body = JSON.stringify(body); opt.headers["Content-Type"] = "application/json"; }
   const r = await fetch(url, opt);
   const data = await r.json().catch(() => ({}));
+  if (r.status === 403 && /token/.test(data.error || "")) stale(data.error);
   if (!r.ok) throw new Error(data.error || (typeof data.detail === "string" ? data.detail : r.statusText));
   return data;
+}
+// the server refused this page's token (it was started again: a new token): one banner, and the
+// polling stops (each button failed in its own words, and the reads went on)
+let isStale = false;
+function stale(line) {
+  if (isStale) return;
+  isStale = true;
+  $("stale").textContent = `${line}.`;
+  $("stale").hidden = false;
 }
 const get = (url) => call("GET", url);
 const post = (url, body) => call("POST", url, body);
@@ -57,6 +67,7 @@ async function refresh() {
   $("workdir").textContent = S.workdir;
   $("policy").textContent = S.policy;
   $("upload").accept = S.media_types.join(",");      // the picker offers what the server takes
+  $("verify-file").accept = S.media_types.join(",");
   $("consent").hidden = S.consent;
   // the user's footage first, the app's own swaps (synthetic, labelled) after it: the first was
   // the Swap screen's default input, which re-swapped an earlier output
@@ -427,6 +438,6 @@ $("report-run").onclick = async () => {
   const newest = {};
   for (const j of S.jobs) if (j.state === "running" && boxes[j.kind]) newest[j.kind] = j;
   for (const [kind, j] of Object.entries(newest)) watch(boxes[kind][0], j, boxes[kind][1]);
-  setInterval(pollModel, 1000);
-  setInterval(() => { if (!document.hidden) refresh().catch(() => {}); }, 5000);
+  setInterval(() => { if (!isStale) pollModel(); }, 1000);
+  setInterval(() => { if (!document.hidden && !isStale) refresh().catch(() => {}); }, 5000);
 })();
