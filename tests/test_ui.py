@@ -675,7 +675,9 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.select_option("#swap-mask", "box")
             expect(page.locator("#after")).not_to_have_attribute("src", first, timeout=120_000)
             expect(page.locator("#preview-status")).to_contain_text("1 face(s) swapped", timeout=120_000)
+            expect(page.locator("#swap-start")).to_have_text("Swap the whole file")
             page.fill("#swap-seconds", "1")
+            expect(page.locator("#swap-start")).to_have_text("Swap the first 1 s")
             page.click("#swap-start")
             expect(page.locator("#swap-job")).to_have_attribute("data-state", "done", timeout=300_000)
             expect(page.locator("#swap-video")).to_be_visible()
@@ -687,6 +689,7 @@ def test_ui_whole_workflow_in_a_browser(tmp_path):
             page.screenshot(path=SHOTS / "3-swap.png")
             # Stop: the whole clip, stopped after its first frames, which are kept, labelled, shown
             page.fill("#swap-seconds", "")
+            expect(page.locator("#swap-start")).to_have_text("Swap the whole file")
             page.click("#swap-start")
             expect(page.locator("#swap-job")).to_contain_text(re.compile(r"running [1-9]\d?%"), timeout=120_000)
             # the page loaded again while it runs: the swap is back in its box, Stop and all (it

@@ -340,6 +340,11 @@ async function preview(ev) {
 $("preview-btn").onclick = preview;
 for (const id of ["swap-direction", "swap-mask", "swap-color", "swap-blend", "swap-occlusion", "swap-time"])
   $(id).onchange = () => { if ($("after").getAttribute("src")) preview(); };
+// the button says what it will do ("Swap the whole file" read so when 2 seconds were asked)
+$("swap-seconds").oninput = () => {
+  const s = Number($("swap-seconds").value);
+  $("swap-start").textContent = s > 0 ? `Swap the first ${s} s` : "Swap the whole file";
+};
 $("swap-start").onclick = async () => {
   const lacking = missing("swap-model", "swap-input");
   if (lacking) { jobBox("swap-job", { kind: "swap", state: "failed", message: lacking, seconds: 0 }); return; }
