@@ -33,10 +33,9 @@ def _number(kind=int, least=None, most=None, above=None):
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text}")
-        why = out_of_bounds(v, kind, least, most, above)
-        if why:         # (said with the text as typed: "1e3", not 1000.0)
-            raise argparse.ArgumentTypeError(why.rsplit(": ", 1)[0] + f": {text}" if why.startswith("not ")
-                                             else why.rsplit(" (got ", 1)[0] + f" (got {text})")
+        why = out_of_bounds(v, kind, least, most, above, given=text)
+        if why:
+            raise argparse.ArgumentTypeError(why)
         return v
     return parse
 

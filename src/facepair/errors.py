@@ -31,18 +31,20 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
-def out_of_bounds(value, kind=int, least=None, most=None, above=None) -> str | None:
+def out_of_bounds(value, kind=int, least=None, most=None, above=None, given=None) -> str | None:
     """Why `value` is not a `kind` (int or float) within the bounds, in the words the command
     line says it (`facepair swap --erode 65`), or None: one check for the flags and for the
-    same options given through the Python API."""
+    same options given through the Python API. `given`: the text quoted (the flag as typed,
+    "1e3" rather than 1000.0; default: the value)."""
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        return f"not {'an integer' if kind is int else 'a number'}: {value!r}"
+        return f"not {'an integer' if kind is int else 'a number'}: {repr(value) if given is None else given}"
+    given = value if given is None else given
     if value != value or value in (float("inf"), float("-inf")):
-        return f"not a finite number: {value}"
+        return f"not a finite number: {given}"
     if least is not None and value < least or most is not None and value > most:
         lo, hi = (f"{b:g}" if isinstance(b, float) else str(b) for b in (least, most))
         return "must be " + (f"from {lo} to {hi}" if least is not None and most is not None
-                             else f"at least {lo}" if most is None else f"at most {hi}") + f" (got {value})"
+                             else f"at least {lo}" if most is None else f"at most {hi}") + f" (got {given})"
     if above is not None and value <= above:
-        return f"must be more than {above} (got {value})"
+        return f"must be more than {above} (got {given})"
     return None

@@ -75,13 +75,16 @@ def once(paths) -> list:
     """Each path once, where first met, by where it leads (a path named twice, spelt another way,
     or through a link): the items as given, their order kept. A link in a loop counts by its own
     name (resolving it raised, an internal error where the loop was to be named)."""
-    def where(p):
+    seen, kept = set(), []
+    for p in paths:
         try:
-            return Path(p).resolve()
+            where = Path(p).resolve()
         except (RuntimeError, OSError):
-            return Path(p).absolute()
-    seen: set = set()
-    return [p for p in paths if not (where(p) in seen or seen.add(where(p)))]
+            where = Path(p).absolute()
+        if where not in seen:
+            seen.add(where)
+            kept.append(p)
+    return kept
 
 
 def cut_bytes(name: str, n: int) -> str:

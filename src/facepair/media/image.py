@@ -103,22 +103,21 @@ def _intact_png(data: bytes) -> bool:
         return False
 
 
-def _without_iccp(data: np.ndarray) -> np.ndarray:
+def _without_iccp(raw: bytes) -> bytes:
     """A PNG's bytes without its colour profile chunk (iCCP), which OpenCV does not apply:
     libpng printed a line of its own on stderr for a grey PNG carrying an RGB profile ("libpng
     warning: iCCP: ... RGB color space not permitted on grayscale PNG") beside facepair's.
-    Anything else, or a PNG without one: as it was (no copy)."""
-    head = data[:1 << 20].tobytes()             # (a profile comes before the first IDAT)
-    head = head[:head.find(b"IDAT")] if b"IDAT" in head else head
-    if not head.startswith(b"\x89PNG\r\n\x1a\n") or b"iCCP" not in head:
-        return data
-    raw, out, i = data.tobytes(), [], 8
+    Anything else, or a PNG without one: `raw` itself."""
+    idat = raw.find(b"IDAT", 0, 1 << 20)            # (a profile comes before the first IDAT)
+    if not raw.startswith(b"\x89PNG\r\n\x1a\n") or raw.find(b"iCCP", 0, idat if idat >= 0 else 1 << 20) < 0:
+        return raw
+    out, i = [], 8
     while i + 8 <= len(raw):
         n = int.from_bytes(raw[i:i + 4], "big")
         if raw[i + 4:i + 8] != b"iCCP":
             out.append(raw[i:i + 12 + n])
         i += 12 + n
-    return np.frombuffer(raw[:8] + b"".join(out), np.uint8)
+    return raw[:8] + b"".join(out)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -134,7 +133,8 @@ def read_image(path: Path) -> np.ndarray:
         most = f"{MAX_PIXELS / 1e6:.0f} megapixels"
         raise TooLarge(f"picture too large to read: {path} declares "
                        + (f"more than {most}" if (w, h) == BOMB else f"{w} x {h} pixels (at most {most})"))
-    img = cv2.imdecode(_without_iccp(data), cv2.IMREAD_COLOR) if w * h and _intact_png(raw) else None
+    img = cv2.imdecode(np.frombuffer(_without_iccp(raw), np.uint8), cv2.IMREAD_COLOR) \
+        if w * h and _intact_png(raw) else None
     if img is None:
         raise UnreadableMedia(f"cannot decode image {path}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
